@@ -1,0 +1,51 @@
+# Kansha: the two commands are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test install lint check worker beat serve clean bench
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Kansha needs Python 3.11 ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: a working Kansha on SQLite with tasks in-process and a simulated mention stream.
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_setup --port $(PORT)
+	$(BIN)/python manage.py runserver_demo 0.0.0.0:$(PORT)
+
+## test: the whole suite; uses DATABASE_URL and REDIS_URL when they are set.
+test: export DJANGO_DEBUG := $(or $(DJANGO_DEBUG),1)
+test: install
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy advocates rewards cms
+
+## worker / beat: production-style processes (need REDIS_URL and DATABASE_URL).
+worker: install
+	$(BIN)/celery -A cms worker -l info -Q default,ingest,detect,deliver,rewards,reports
+
+beat: install
+	$(BIN)/celery -A cms beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+
+serve: install
+	$(BIN)/python manage.py collectstatic --noinput
+	$(BIN)/gunicorn cms.wsgi -b 0.0.0.0:$(PORT) -w 4
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var

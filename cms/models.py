@@ -1,0 +1,49 @@
+"""The public site: a home page that says what Kansha is, edited in Wagtail."""
+
+from django.db import models
+from wagtail.admin.panels import FieldPanel
+from wagtail.fields import RichTextField
+from wagtail.models import Page
+
+
+class HomePage(Page):
+    intro = RichTextField(blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro")]
+    max_count = 1
+
+    class Meta:
+        verbose_name = "home page"
+
+
+class AmbassadorPage(Page):
+    """The public ambassador program page: tiers and perks from the catalog, how to join, and
+    links to the consent and opt-out pages. One page per language, like those pages."""
+
+    language = models.CharField(max_length=8, choices=[("en", "English"), ("ja", "日本語")],
+                                default="en")
+    intro = RichTextField(blank=True)
+    how_to_join = RichTextField(blank=True)
+    consent_page = models.ForeignKey("wagtailcore.Page", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    opt_out_page = models.ForeignKey("wagtailcore.Page", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+
+    content_panels = [*Page.content_panels, FieldPanel("language"), FieldPanel("intro"),
+                      FieldPanel("how_to_join"), FieldPanel("consent_page"),
+                      FieldPanel("opt_out_page")]
+    parent_page_types = ["cms.HomePage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        verbose_name = "ambassador page"
+
+    def get_context(self, request, *args, **kwargs):
+        from rewards.selectors import ambassador_program
+
+        context = super().get_context(request, *args, **kwargs)
+        context.update(ambassador_program(language=self.language))
+        return context
+
+
+__all__ = ["AmbassadorPage", "HomePage", "models"]

@@ -1,0 +1,142 @@
+"""Login throttling for the Wagtail (and Django) admin.
+
+Failed sign-ins are counted in the cache (Redis in production) per (username, client IP) and
+per IP alone. After `KANSHA_LOGIN_MAX_FAILURES` failures within `KANSHA_LOGIN_WINDOW_MINUTES`
+the pair is refused until the window ends: the middleware answers a sign-in POST with 429 and a
+clear message, and the authentication backend refuses too (so no other code path that calls
+`authenticate()` can be used to keep guessing). The per-IP counter, with a higher limit, stops
+one address spraying many usernames. A successful sign-in clears the pair's counter.
+
+Counting uses Django's `user_login_failed` signal, which `authenticate()` sends for every
+failure; the receivers are connected when this module is imported (settings name it in
+MIDDLEWARE and AUTHENTICATION_BACKENDS, so it always is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+LOGIN_PATHS = ("/admin/login/", "/django-admin/login/")
+
+
+def _max_failures() -> int:
+    return getattr(settings, "KANSHA_LOGIN_MAX_FAILURES", 5)
+
+
+def _window_seconds() -> int:
+    return 60 * getattr(settings, "KANSHA_LOGIN_WINDOW_MINUTES", 15)
+
+
+def client_ip(request: HttpRequest | None) -> str:
+    """The client address. Behind a proxy, REMOTE_ADDR is the proxy's unless the deployment
+    rewrites it (gunicorn --forwarded-allow-ips); we never trust X-Forwarded-For ourselves,
+    since a client can set it to anything and dodge the counter."""
+    if request is None:
+        return "-"
+    return request.META.get("REMOTE_ADDR") or "-"
+
+
+def _key(*parts: str) -> str:
+    # Hashed: usernames are personal data and cache keys show up in monitoring tools.
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return f"login-fail:{digest}"
+
+
+def _keys(username: str, ip: str) -> tuple[str, str]:
+    return _key("pair", (username or "").strip().lower(), ip), _key("ip", ip)
+
+
+def login_failures_record(*, username: str, ip: str) -> int:
+    """Count one failure for (username, ip) and for ip; return the pair's count."""
+    pair, per_ip = _keys(username, ip)
+    window = _window_seconds()
+    counts = []
+    for key in (pair, per_ip):
+        cache.add(key, 0, timeout=window)  # the window starts at the first failure
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+            counts.append(1)
+    return counts[0]
+
+
+def login_locked(*, username: str, ip: str) -> bool:
+    """Whether sign-in for this username from this address is refused right now."""
+    pair, per_ip = _keys(username, ip)
+    limit = _max_failures()
+    return (cache.get(pair) or 0) >= limit or (cache.get(per_ip) or 0) >= limit * 4
+
+
+def login_failures_clear(*, username: str, ip: str) -> None:
+    cache.delete(_keys(username, ip)[0])
+
+
+@receiver(user_login_failed, dispatch_uid="kansha_login_failed")
+def _on_login_failed(sender, credentials, request=None, **kwargs):
+    username = str(credentials.get("username", ""))
+    count = login_failures_record(username=username, ip=client_ip(request))
+    if count == _max_failures():
+        # No username in the log (personal data); the address is what an operator acts on.
+        logger.warning("admin sign-in locked for a user after %s failures from %s",
+                       count, client_ip(request))
+
+
+@receiver(user_logged_in, dispatch_uid="kansha_logged_in")
+def _on_logged_in(sender, request, user, **kwargs):
+    login_failures_clear(username=user.get_username(), ip=client_ip(request))
+
+
+LOCKED_MESSAGE = ("Too many failed sign-in attempts. Sign-in is locked for this account from "
+                  "your address; try again in {minutes} minutes.")
+
+
+class ThrottledModelBackend(ModelBackend):
+    """ModelBackend that refuses (without checking the password) while the pair is locked."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(self._username_field(), "")
+        if login_locked(username=str(username or ""), ip=client_ip(request)):
+            # PermissionDenied stops authenticate() at once; it still sends user_login_failed.
+            raise PermissionDenied(LOCKED_MESSAGE.format(minutes=_window_seconds() // 60))
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+    @staticmethod
+    def _username_field() -> str:
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().USERNAME_FIELD
+
+
+class LoginThrottleMiddleware:
+    """Answer a sign-in POST for a locked (username, IP) with 429 and a message that says why.
+
+    Without it the lock still holds (the backend refuses), but the form would only say the
+    password was wrong, which sends people guessing again.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path in LOGIN_PATHS:
+            username = request.POST.get("username", "")
+            if login_locked(username=username, ip=client_ip(request)):
+                minutes = _window_seconds() // 60
+                response = HttpResponse(LOCKED_MESSAGE.format(minutes=minutes), status=429,
+                                        content_type="text/plain; charset=utf-8")
+                response["Retry-After"] = str(_window_seconds())
+                return response
+        return self.get_response(request)
