@@ -1,0 +1,75 @@
+"""The ingest API: `POST /api/v1/mentions` takes a JSON batch of normalised mentions."""
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Router, Schema
+from ninja.errors import ValidationError
+from ninja.security import HttpBearer
+from pydantic import Field
+
+from advocates.models import IngestToken, MentionSource
+from advocates.schemas import MentionIn
+from advocates.services import mentions_ingest
+
+
+class IngestTokenAuth(HttpBearer):
+    """`Authorization: Bearer <token>`; tokens are created in the admin and stored hashed."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> IngestToken | None:
+        found = IngestToken.objects.filter(
+            key_hash=IngestToken.hash_key(token), revoked_at__isnull=True
+        ).first()
+        if found is not None:
+            # Not every request needs a write; a minute's precision is plenty for "last used".
+            now = timezone.now()
+            if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
+                IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        return found
+
+
+class MentionBatchIn(Schema):
+    mentions: list[MentionIn] = Field(
+        min_length=1, max_length=settings.KANSHA_API_MAX_BATCH,
+        description=f"1 to {settings.KANSHA_API_MAX_BATCH} normalised mentions",
+    )
+
+
+class InvalidOut(Schema):
+    position: int
+    reason: str
+
+
+class IngestOut(Schema):
+    created: int
+    duplicate: int
+    invalid: list[InvalidOut]
+
+
+class ErrorOut(Schema):
+    detail: list[dict] | str
+
+
+router = Router(tags=["ingest"])
+
+
+@router.post("/mentions", auth=IngestTokenAuth(), response={200: IngestOut, 400: ErrorOut,
+                                                             401: ErrorOut})
+def mentions_post(request: HttpRequest, batch: MentionBatchIn):
+    """Ingest a batch. Mentions already stored (same platform and external_id) are counted as
+    duplicates and change nothing. Any invalid item rejects the whole request with 400."""
+    return mentions_ingest(items=batch.mentions, source=MentionSource.API).as_dict()
+
+
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # Ninja answers 422 by default; our contract is 400 with the field errors.
+    errors = [
+        {"loc": [str(p) for p in err.get("loc", [])], "msg": err.get("msg", "invalid")}
+        for err in exc.errors
+    ]
+    from cms.api import api
+
+    return api.create_response(request, {"detail": errors}, status=400)
+
+
+validation_error_handler = (ValidationError, _validation_error)

@@ -1,0 +1,617 @@
+"""People, their social identities, the mentions they post, and what Kansha proposes back.
+
+`advocates` never imports `rewards`. The append-only `AdvocacyEvent` table is the one hand-off.
+"""
+
+import hashlib
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from modelcluster.fields import ParentalKey
+from modelcluster.models import ClusterableModel
+from wagtail.admin.panels import FieldPanel
+from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
+from wagtail.fields import RichTextField
+from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixin, RevisionMixin
+from wagtail.search import index
+
+
+class Platform(models.TextChoices):
+    SANDBOX = "sandbox", "Sandbox"
+    X = "x", "X"
+    INSTAGRAM = "instagram", "Instagram"
+    FACEBOOK = "facebook", "Facebook"
+    GOOGLE = "google", "Google reviews"
+    FOURSQUARE = "foursquare", "Foursquare / Swarm"
+    MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
+
+
+class Advocate(index.Indexed, models.Model):
+    """A person, who may have several social identities (merged by staff)."""
+
+    display_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    opt_out_source = models.CharField(max_length=40, blank=True)
+    is_employee = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    flagged_reason = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    # Set when two advocates are merged: the absorbed one points at the survivor.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="absorbed")
+
+    search_fields = [index.SearchField("display_name"), index.FilterField("flagged")]
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.display_name or f"Advocate #{self.pk}"
+
+    @property
+    def opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+
+class SocialIdentity(index.Indexed, models.Model):
+    """One account on one platform; unique per (platform, platform user id)."""
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="identities")
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform_user_id = models.CharField(max_length=128)
+    handle = models.CharField(max_length=200, blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    profile_url = models.URLField(max_length=500, blank=True)
+    follower_count = models.PositiveIntegerField(null=True, blank=True)
+    verified = models.BooleanField(default=False)
+    account_created_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    search_fields = [
+        index.SearchField("handle"),
+        index.SearchField("display_name"),
+        index.FilterField("platform"),
+    ]
+
+    class Meta:
+        verbose_name_plural = "social identities"
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "platform_user_id"],
+                                    name="identity_unique_platform_user"),
+        ]
+        indexes = [models.Index(fields=["platform", "handle"], name="identity_platform_handle")]
+
+    def __str__(self) -> str:
+        return f"{self.handle or self.platform_user_id} on {self.get_platform_display()}"
+
+
+class MentionKind(models.TextChoices):
+    POST = "post", "Post"
+    REPLY = "reply", "Reply"
+    QUOTE = "quote", "Quote"
+    COMMENT = "comment", "Comment"
+    CHECKIN = "checkin", "Check-in"
+    REVIEW = "review", "Review"
+    TAG = "tag", "Tag"
+    STORY = "story", "Story"
+
+
+class MentionSource(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    POLL = "poll", "Poll"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    STREAM = "stream", "Stream"
+
+
+class DetectionLabel(models.TextChoices):
+    POSITIVE = "positive", "Positive"
+    NEUTRAL = "neutral", "Neutral"
+    NEGATIVE = "negative", "Negative"
+
+
+class DetectionIntent(models.TextChoices):
+    PRAISE = "praise", "Praise"
+    CHECKIN = "checkin", "Check-in"
+    REVIEW = "review", "Review"
+    COMPLAINT = "complaint", "Complaint"
+    QUESTION = "question", "Question"
+    OTHER = "other", "Other"
+
+
+class Route(models.TextChoices):
+    THANK = "thank", "Thank"
+    CARE = "care", "Care"
+    NONE = "none", "None"
+
+
+class Mention(index.Indexed, models.Model):
+    """Something an identity posted about the brand, keyed by (platform, external id)."""
+
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    external_id = models.CharField(max_length=191)
+    kind = models.CharField(max_length=10, choices=MentionKind.choices, default=MentionKind.POST)
+    author = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="mentions")
+    text = models.TextField(blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    posted_at = models.DateTimeField()
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    venue = models.CharField(max_length=200, blank=True)
+    in_reply_to = models.CharField(max_length=191, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=10, choices=MentionSource.choices)
+
+    # Detection (step 2): empty until the detector has run; the sweeper looks for NULL.
+    detected_at = models.DateTimeField(null=True, blank=True)
+    detection_label = models.CharField(max_length=10, choices=DetectionLabel.choices, blank=True)
+    detection_intent = models.CharField(max_length=10, choices=DetectionIntent.choices,
+                                        blank=True)
+    detection_confidence = models.FloatField(null=True, blank=True)
+    detection_reasons = models.JSONField(default=list, blank=True)
+    detection_flags = models.JSONField(default=list, blank=True)
+    detector_version = models.CharField(max_length=40, blank=True)
+    # Routing (step 3): what was decided, and why a guard skipped it.
+    route = models.CharField(max_length=5, choices=Route.choices, blank=True)
+    skip_reason = models.CharField(max_length=200, blank=True)
+
+    search_fields = [
+        index.SearchField("text"),
+        index.FilterField("platform"),
+        index.FilterField("kind"),
+        index.FilterField("language"),
+        index.FilterField("detection_label"),
+        index.FilterField("detection_intent"),
+    ]
+
+    class Meta:
+        ordering = ["-posted_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "external_id"],
+                                    name="mention_unique_platform_external_id"),
+            models.CheckConstraint(
+                condition=models.Q(rating__isnull=True) | models.Q(rating__gte=1, rating__lte=5),
+                name="mention_rating_1_to_5",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-posted_at"], name="mention_posted_at"),
+            models.Index(fields=["received_at"], name="mention_undetected",
+                         condition=models.Q(detected_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} {self.get_kind_display()} {self.external_id}"
+
+
+class IngestToken(models.Model):
+    """An integration's token for the ingest API. Only a SHA-256 of the secret is stored."""
+
+    name = models.CharField(max_length=100, help_text="Which tool or script uses this token.")
+    prefix = models.CharField(max_length=12, editable=False, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        # Tokens are 32 random bytes, so a plain SHA-256 is enough (no slow KDF needed).
+        return hashlib.sha256(key.encode()).hexdigest()
+
+
+class OutreachKind(models.TextChoices):
+    REPLY = "reply", "Thank-you reply"
+    RESHARE = "reshare", "Reshare"
+    DM = "dm", "Direct message"
+    CARE = "care", "Care"
+    CONSENT = "consent", "Consent request"
+    TAKEDOWN = "takedown", "Take down reshare"
+
+
+class OutreachStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    SNOOZED = "snoozed", "Snoozed"
+
+
+class Outreach(models.Model):
+    """Something Kansha proposes to say or do on a platform; nothing goes out unapproved."""
+
+    kind = models.CharField(max_length=10, choices=OutreachKind.choices)
+    status = models.CharField(max_length=10, choices=OutreachStatus.choices,
+                              default=OutreachStatus.PROPOSED)
+    mention = models.ForeignKey(Mention, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="outreach")
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="outreach")
+    identity = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT,
+                                 related_name="outreach")
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    # A stable key from the proposer (e.g. "grant:42") so a re-run proposes nothing twice.
+    dedupe_key = models.CharField(max_length=191, unique=True)
+    proposed_text = models.TextField(blank=True)
+    final_text = models.TextField(blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    template_key = models.CharField(max_length=100, blank=True)
+    template_variant = models.PositiveSmallIntegerField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(default=0)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="assigned_outreach")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="decided_outreach")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reject_reason = models.CharField(max_length=300, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    platform_result_id = models.CharField(max_length=191, blank=True)
+    platform_result_url = models.URLField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Sent with every platform write for this row, so a retried delivery cannot post twice.
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "outreach"
+        ordering = ["-priority", "created_at"]
+        indexes = [
+            models.Index(fields=["status", "-priority", "created_at"], name="outreach_queue"),
+            models.Index(fields=["advocate", "kind", "status"], name="outreach_advocate"),
+            # Template rotation asks "when was each variant last used" per batch.
+            models.Index(fields=["template_key", "template_variant", "created_at"],
+                         name="outreach_template_use"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class AdvocacyKind(models.TextChoices):
+    PRAISE = "praise", "Praise"
+    CHECKIN = "checkin", "Check-in"
+    REVIEW = "review", "Review"
+    RESHARE = "reshare", "Consented reshare"
+
+
+class AdvocacyEvent(models.Model):
+    """A confirmed act of advocacy. Append-only: the hand-off from `advocates` to `rewards`."""
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=10, choices=AdvocacyKind.choices)
+    mention = models.ForeignKey(Mention, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="advocacy_events")
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    venue = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    # Derived from what confirmed it (e.g. "outreach:17"), so a re-run appends nothing twice.
+    dedupe_key = models.CharField(max_length=191, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.advocate_id} at {self.occurred_at:%Y-%m-%d}"
+
+
+class OutreachLog(models.Model):
+    """The audit trail of one outreach: every decision and every delivery attempt."""
+
+    outreach = models.ForeignKey(Outreach, on_delete=models.CASCADE, related_name="log")
+    action = models.CharField(max_length=40)  # proposed, approved, edited, rejected, attempt…
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL)
+    at = models.DateTimeField(default=timezone.now)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on outreach #{self.outreach_id}"
+
+
+class ConsentStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    GRANTED = "granted", "Granted"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class ConsentRecord(models.Model):
+    """An advocate's permission to reshare their content: who, how, when, on which terms."""
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="consents")
+    identity = models.ForeignKey(SocialIdentity, on_delete=models.CASCADE,
+                                 related_name="consents")
+    mention = models.ForeignKey(Mention, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="consents")
+    status = models.CharField(max_length=10, choices=ConsentStatus.choices,
+                              default=ConsentStatus.REQUESTED)
+    method = models.CharField(max_length=20, blank=True)  # reply_hashtag, page, staff
+    terms_version = models.CharField(max_length=20, blank=True)
+    # The public consent page's link carries this token instead of any id.
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requested_at = models.DateTimeField(default=timezone.now)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)  # e.g. the reply's external id
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"Consent of {self.identity} ({self.status})"
+
+
+class SandboxPost(models.Model):
+    """What the `sandbox` platform's client "posted": the demo's public timeline."""
+
+    kind = models.CharField(max_length=10, choices=OutreachKind.choices)
+    account_handle = models.CharField(max_length=200)
+    text = models.TextField(blank=True)
+    in_reply_to = models.CharField(max_length=191, blank=True)
+    target_handle = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=191, unique=True)
+    posted_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-posted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"sandbox {self.kind} #{self.pk}"
+
+    @property
+    def external_id(self) -> str:
+        return f"sbx-{self.pk}"
+
+
+class BrandAccount(models.Model):
+    """A brand's connected account on one platform. Credentials are encrypted at rest."""
+
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    name = models.CharField(max_length=100)
+    handle = models.CharField(max_length=200, blank=True)
+    platform_user_id = models.CharField(max_length=128, blank=True)
+    # Non-secret settings (API base URL, instance, location or page ids).
+    config = models.JSONField(default=dict, blank=True)
+    # Fernet ciphertext of a JSON object of secrets; never shown again once saved.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    # Where each poller resumes (e.g. {"mentions": {"since_id": "..."}}).
+    cursor = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    quota_remaining = models.IntegerField(null=True, blank=True)
+    quota_reset_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["platform", "name"]
+        constraints = [models.UniqueConstraint(fields=["platform", "name"],
+                                               name="brandaccount_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+
+class WebhookDelivery(models.Model):
+    """An inbound platform webhook, stored (after its signature checked) before any work.
+
+    Persisting first means a broker outage delays the work but loses none; the unique key
+    makes a platform's redelivery a no-op.
+    """
+
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    account = models.ForeignKey(BrandAccount, null=True, blank=True, on_delete=models.SET_NULL)
+    dedupe_key = models.CharField(max_length=191, unique=True)
+    body = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["received_at"], name="webhook_unprocessed",
+                                condition=models.Q(processed_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"{self.platform} webhook {self.dedupe_key}"
+
+
+class TemplatePurpose(models.TextChoices):
+    PRAISE = "praise", "Thank-you for praise"
+    CHECKIN = "checkin", "Thank-you for a check-in"
+    REVIEW = "review", "Thank-you for a review"
+    CARE = "care", "First response to a complaint"
+    CONSENT = "consent", "Consent request before a reshare"
+    REWARD = "reward", "Reward message (code or perk)"
+
+
+class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMixin,
+                    ClusterableModel):
+    """Words Kansha proposes, per purpose and language, in several rotated variants.
+
+    Variables: {first_name} {handle} {venue} {platform} {brand}, and for rewards {code}
+    {reward} {expires}. An unknown variable is a validation error when saving.
+    """
+
+    name = models.CharField(max_length=100)
+    purpose = models.CharField(max_length=10, choices=TemplatePurpose.choices)
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["purpose", "language", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_purpose_display()}, {self.language})"
+
+    # Preview: every variant rendered on a sample mention (advocates/services/templates.py).
+    def get_preview_template(self, request, mode_name):
+        return "advocates/reply_template_preview.html"
+
+    def get_preview_context(self, request, mode_name):
+        from advocates.services.templates import sample_mention_text, template_preview
+
+        context = super().get_preview_context(request, mode_name)
+        context["sample_mention"] = sample_mention_text(self.language)
+        context["variants"] = template_preview(template=self)
+        return context
+
+
+class ReplyTemplateVariant(models.Model):
+    template = ParentalKey(ReplyTemplate, on_delete=models.CASCADE, related_name="variants")
+    sort_order = models.PositiveSmallIntegerField(default=0, editable=False)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+    def clean(self) -> None:
+        # An unknown variable or a broken brace is caught here, when marketing saves, so a
+        # reply never fails to render when it is sent.
+        from django.core.exceptions import ValidationError
+
+        from advocates.services.templates import template_text_validate
+
+        # Inside the admin form the parent may not be attached yet; the form then checks
+        # the purpose-specific variables itself (advocates/admin/templates.py).
+        template = getattr(self, "template", None)
+        try:
+            template_text_validate(text=self.text or "",
+                                   purpose=template.purpose if template else None)
+        except ValidationError as exc:
+            raise ValidationError({"text": exc.messages}) from exc
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+@register_setting(icon="search")
+class DetectorSettings(BaseGenericSetting):
+    """What the detector listens for; marketing edits it in Settings › Detector."""
+
+    brand_name = models.CharField(max_length=100, default="Kansha Coffee")
+    tracked_terms = models.TextField(blank=True, default="kansha coffee\nカンシャ珈琲\nkansha",
+                                     help_text="One per line: words that mean the brand.")
+    tracked_handles = models.TextField(blank=True, default="@kanshacoffee",
+                                       help_text="One per line: the brand's handles to listen for.")
+    exclusions = models.TextField(blank=True, help_text="One per line: text that makes a "
+                                  "mention irrelevant (another company with a similar name).")
+    competitors = models.TextField(blank=True, default="starbucks\nblue bottle\nスタバ\n"
+                                   "ブルーボトル\ndoutor\nドトール",
+                                   help_text="One per line: praise for these is not praise for us.")
+    own_handles = models.TextField(
+        blank=True, default="@kanshacoffee\nkanshacoffee",
+        help_text="One per line: the brand's own accounts (never thanked).")
+    # 0.66 is the detector's calibrated threshold (advocates/detection/types.py,
+    # DEFAULT_THANK_THRESHOLD; bench/detection.py prints why).
+    thank_threshold = models.FloatField(
+        default=0.66, help_text="Minimum detector confidence (0–1) to propose a thank-you.")
+    cooldown_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days between two thank-yous to the same advocate.")
+    care_sla_minutes = models.PositiveIntegerField(
+        default=60, help_text="How soon a complaint must get a first response.")
+    reshare_enabled = models.BooleanField(
+        default=True, help_text="Propose reshares of praise (with consent where needed).")
+    reshare_requires_consent = models.BooleanField(
+        default=True, help_text="Ask the author's consent before every reshare, on every "
+        "platform (Instagram always needs it).")
+
+    class Meta:
+        verbose_name = "detector settings"
+
+    def to_config(self):  # -> advocates.detection.DetectorConfig
+        from advocates.detection import DetectorConfig
+
+        return DetectorConfig(
+            brand_name=self.brand_name,
+            tracked_terms=_lines(self.tracked_terms),
+            tracked_handles=_lines(self.tracked_handles),
+            exclusions=_lines(self.exclusions),
+            competitors=_lines(self.competitors),
+            own_handles=_lines(self.own_handles),
+            thank_threshold=self.thank_threshold,
+        )
+
+
+# --- Public pages (consent and opt-out), one per language ------------------------------------
+
+class PublicPageLanguage(models.TextChoices):
+    EN = "en", "English"
+    JA = "ja", "日本語"
+
+
+class ConsentPage(Page):
+    """The public page where an advocate answers a consent request (link carries a token).
+
+    One page per language. It records the terms version shown here with the answer.
+    """
+
+    language = models.CharField(max_length=8, choices=PublicPageLanguage.choices, default="en")
+    intro = RichTextField(blank=True)
+    terms = RichTextField(blank=True, help_text="What the advocate agrees to.")
+    terms_version = models.CharField(max_length=20, default="2026-11",
+                                     help_text="Change it whenever the terms change.")
+
+    content_panels = [*Page.content_panels, FieldPanel("language"), FieldPanel("intro"),
+                      FieldPanel("terms"), FieldPanel("terms_version")]
+    template = "advocates/consent_page.html"
+    parent_page_types = ["cms.HomePage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        verbose_name = "consent page"
+
+    def serve(self, request, *args, **kwargs):
+        from advocates.pages import consent_page_serve
+
+        return consent_page_serve(self, request)
+
+
+class OptOutPage(Page):
+    """The public page where an advocate stops all contact: handle + platform, or a link."""
+
+    language = models.CharField(max_length=8, choices=PublicPageLanguage.choices, default="en")
+    intro = RichTextField(blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("language"), FieldPanel("intro")]
+    template = "advocates/opt_out_page.html"
+    parent_page_types = ["cms.HomePage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        verbose_name = "opt-out page"
+
+    def serve(self, request, *args, **kwargs):
+        from advocates.pages import opt_out_page_serve
+
+        return opt_out_page_serve(self, request)

@@ -1,0 +1,123 @@
+"""What the public consent and opt-out pages do (their models are in advocates/models.py).
+
+Each page exists once per language; its UI strings come from `STRINGS` by the page's
+language, the editable words (intro, terms) from the page itself. Nothing changes on a GET:
+link checkers and mail scanners follow links, so every answer is a POST (with CSRF).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+
+from advocates.models import Platform
+from advocates.services.consent import (
+    advocate_opt_out,
+    advocate_opt_out_by_handle,
+    consent_by_token,
+    consent_grant,
+    consent_revoke,
+    opt_out_token_read,
+)
+
+STRINGS = {
+    "en": {
+        "your_post": "Your post",
+        "yes": "Yes, you may share it",
+        "no": "No, please don't",
+        "granted": "Thank you! We may now share your post. You can withdraw here at any time.",
+        "revoked": "Understood. We will not share your post, and will take it down if we "
+                   "already did.",
+        "invalid": "This link is not valid or has expired.",
+        "handle": "Your handle",
+        "platform": "Where",
+        "stop": "Stop all contact",
+        "confirm_stop": "Stop all replies, reshares and messages to",
+        "stopped": "Done. We will not reply to, reshare or message you again.",
+        "terms_version": "Terms version",
+        "status": "Current answer",
+    },
+    "ja": {
+        "your_post": "あなたの投稿",
+        "yes": "はい、紹介してもかまいません",
+        "no": "いいえ、お断りします",
+        "granted": "ありがとうございます！投稿をご紹介させていただきます。"
+                   "このページからいつでも取り消せます。",
+        "revoked": "承知しました。投稿は紹介しません。すでに紹介済みの場合は削除いたします。",
+        "invalid": "このリンクは無効か、有効期限が切れています。",
+        "handle": "ハンドル名",
+        "platform": "サービス",
+        "stop": "すべての連絡を停止する",
+        "confirm_stop": "次のアカウントへの返信・シェア・メッセージをすべて停止します：",
+        "stopped": "停止しました。今後こちらから返信・シェア・メッセージを"
+                   "お送りすることはありません。",
+        "terms_version": "規約バージョン",
+        "status": "現在の回答",
+    },
+}
+
+
+def _strings(page) -> dict[str, str]:
+    return STRINGS.get(page.language, STRINGS["en"])
+
+
+def _render(page, request, status: int = 200, **extra):
+    context = page.get_context(request)
+    context.update(strings=_strings(page), **extra)
+    return TemplateResponse(request, page.get_template(request), context, status=status)
+
+
+def consent_page_serve(page, request):
+    """GET ?token=…: show the post and the terms; POST answer=yes|no records the answer."""
+    token = request.POST.get("token") or request.GET.get("token") or ""
+    record = consent_by_token(token)
+    if record is None:
+        return _render(page, request, status=404, invalid=True)
+    message = error = ""
+    if request.method == "POST":
+        answer = request.POST.get("answer")
+        evidence = {"ip": request.META.get("REMOTE_ADDR", ""),
+                    "user_agent": request.META.get("HTTP_USER_AGENT", "")[:200]}
+        try:
+            if answer == "yes":
+                record = consent_grant(record=record, method="page", evidence=evidence,
+                                       terms_version=page.terms_version,
+                                       language=page.language)
+                message = _strings(page)["granted"]
+            elif answer == "no":
+                record = consent_revoke(record=record, method="page", evidence=evidence)
+                message = _strings(page)["revoked"]
+            else:
+                error = "answer must be yes or no"
+        except ValidationError as exc:
+            error = "; ".join(exc.messages)
+    return _render(page, request, status=400 if error else 200, record=record, token=token,
+                   message=message, error=error)
+
+
+class OptOutForm(forms.Form):
+    platform = forms.ChoiceField(choices=[(v, label) for v, label in Platform.choices
+                                          if v != "sandbox"] + [("sandbox", "Sandbox")])
+    handle = forms.CharField(max_length=200)
+
+
+def opt_out_page_serve(page, request):
+    """A signed ?token= link confirms with one POST; otherwise the visitor gives handle and
+    platform. The answer is the same whether or not we know the handle."""
+    strings = _strings(page)
+    token = request.POST.get("token") or request.GET.get("token") or ""
+    advocate = opt_out_token_read(token) if token else None
+    if token and advocate is None:
+        return _render(page, request, status=404, invalid=True, form=OptOutForm())
+    if request.method == "POST":
+        if advocate is not None:
+            advocate_opt_out(advocate=advocate, source="page", evidence={"via": "link"})
+            return _render(page, request, done=True, message=strings["stopped"])
+        form = OptOutForm(request.POST)
+        if form.is_valid():
+            advocate_opt_out_by_handle(platform=form.cleaned_data["platform"],
+                                       handle=form.cleaned_data["handle"])
+            return _render(page, request, done=True, message=strings["stopped"])
+        return _render(page, request, status=400, form=form)
+    return _render(page, request, form=OptOutForm(), advocate=advocate, token=token)

@@ -1,0 +1,344 @@
+"""Bluesky (AT Protocol): notifications, the Jetstream firehose, replies and reposts.
+
+Account: `platform_user_id` = the brand's DID, `handle` = its handle.
+config: `base_url` (the PDS, default https://bsky.social; reads are proxied to the AppView by
+it), `jetstream_url` (default wss://jetstream2.us-east.bsky.network/subscribe).
+credentials: `identifier` (handle or DID) and `app_password`; the session's `access_jwt` and
+`refresh_jwt` are stored (encrypted) after com.atproto.server.createSession and replaced by
+com.atproto.server.refreshSession when the access token expires.
+
+Plain HTTP rather than the `atproto` SDK: the XRPC calls used here are a handful of JSON
+requests, and the shared session gives the same error classification and rate-limit
+(`ratelimit-*` headers) bookkeeping as every other platform.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import requests
+from django.utils import timezone
+
+from advocates.platforms.base import PermanentError, PlatformClient, PollPage, PostResult, register
+from advocates.platforms.http import (
+    ApiSession,
+    HttpPlatformClient,
+    QuotaHeaders,
+    from_iso,
+    ledger_entries,
+    outbound_once,
+)
+from advocates.schemas import MentionIn, MentionKindName
+
+logger = logging.getLogger(__name__)
+
+BASE_URL = "https://bsky.social"
+JETSTREAM_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
+QUOTA = QuotaHeaders(remaining="ratelimit-remaining", reset="ratelimit-reset",
+                     limit="ratelimit-limit", reset_kind="epoch")
+REASONS = ("mention", "reply", "quote")
+PAGE_SIZE = 50
+POST = "app.bsky.feed.post"
+REPOST = "app.bsky.feed.repost"
+
+
+def _rkey(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
+
+
+def post_url(handle_or_did: str, uri: str) -> str:
+    return f"https://bsky.app/profile/{handle_or_did}/post/{_rkey(uri)}"
+
+
+def _kind(reason: str, record: dict[str, Any]) -> MentionKindName:
+    if reason == "quote":
+        return "quote"
+    if reason == "reply" or record.get("reply"):
+        return "reply"
+    return "post"
+
+
+def notification_item(note: dict[str, Any]) -> MentionIn:
+    record = note.get("record") or {}
+    author = note.get("author") or {}
+    handle = author.get("handle") or author["did"]
+    return MentionIn(
+        platform="bluesky", external_id=note["uri"], author_id=author["did"],
+        author_handle=f"@{handle}", author_name=(author.get("displayName") or "")[:200],
+        text=record.get("text", ""),
+        posted_at=from_iso(record.get("createdAt")) or from_iso(note.get("indexedAt"))
+        or timezone.now(),
+        kind=_kind(note.get("reason", ""), record), url=post_url(handle, note["uri"]),
+        language=((record.get("langs") or [""])[0] or "")[:8],
+        in_reply_to=((record.get("reply") or {}).get("parent") or {}).get("uri", ""),
+    )
+
+
+@register
+class BlueskyClient(HttpPlatformClient, PlatformClient):
+    platform = "bluesky"
+    polls: ClassVar[bool] = True
+
+    def __init__(self, account) -> None:
+        super().__init__(account)
+        self.api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+                              quota=QUOTA, auth=self._auth, refresh=self.session_refresh,
+                              expired=_expired)
+
+    @property
+    def did(self) -> str:
+        if not self.account.platform_user_id:
+            raise PermanentError(f"{self.account}: platform_user_id (the brand's DID) is unset")
+        return self.account.platform_user_id
+
+    # --- session ------------------------------------------------------------------------------
+    def _auth(self) -> dict[str, str]:
+        if not self.secrets.get("access_jwt"):
+            self.session_create()
+        return {"Authorization": f"Bearer {self.secret('access_jwt')}"}
+
+    def session_create(self) -> None:
+        """com.atproto.server.createSession with the app password; tokens stored encrypted."""
+        body = self.api.post("/xrpc/com.atproto.server.createSession", authenticated=False,
+                             json={"identifier": self.secret("identifier"),
+                                   "password": self.secret("app_password")})
+        self.secrets_update(access_jwt=body["accessJwt"], refresh_jwt=body["refreshJwt"])
+
+    def session_refresh(self) -> bool:
+        """com.atproto.server.refreshSession; falls back to a new session if refresh fails."""
+        refresh = self.secrets.get("refresh_jwt")
+        if refresh:
+            response = self.api.session.post(
+                self.api.url("/xrpc/com.atproto.server.refreshSession"),
+                headers={"Authorization": f"Bearer {refresh}"}, timeout=self.api.timeout)
+            if response.status_code == 200:
+                body = response.json()
+                self.secrets_update(access_jwt=body["accessJwt"], refresh_jwt=body["refreshJwt"])
+                return True
+        self.session_create()
+        return True
+
+    # --- inbound ------------------------------------------------------------------------------
+    def poll(self, *, cursor: dict[str, Any]) -> PollPage:
+        """One page of app.bsky.notification.listNotifications (reasons mention/reply/quote).
+
+        The API pages newest → oldest with an opaque cursor, so the poller keeps a high-water
+        mark (`seen_at`, the newest `indexedAt` done) and walks back until it reaches it. The
+        run's newest `indexedAt` is held as `pending_seen_at` until the walk ends, so a restart
+        resumes the walk from `page_cursor` and nothing between is lost.
+        """
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "reasons": list(REASONS)}
+        if cursor.get("page_cursor"):
+            params["cursor"] = cursor["page_cursor"]
+        body = self.api.get("/xrpc/app.bsky.notification.listNotifications", params=params)
+        notes = body.get("notifications") or []
+        seen_at = from_iso(cursor.get("seen_at"))
+        # Notifications indexed at exactly the high-water mark may or may not be done: the
+        # ones that are were remembered by URI.
+        seen_uris = set(cursor.get("seen_uris") or [])
+        if cursor.get("page_cursor"):
+            pending, pending_uris = cursor.get("pending_seen_at"), cursor.get("pending_uris", [])
+        else:
+            pending = max((n["indexedAt"] for n in notes), default=None)
+            pending_uris = [n["uri"] for n in notes if n["indexedAt"] == pending]
+        items, raws, reached_seen = [], [], False
+        for note in notes:
+            indexed = from_iso(note.get("indexedAt"))
+            if seen_at and indexed and (indexed < seen_at or (indexed == seen_at
+                                                              and note["uri"] in seen_uris)):
+                reached_seen = True
+                continue
+            if note.get("reason") not in REASONS:
+                continue
+            items.append(notification_item(note))
+            raws.append(note)
+        # The first run only takes the newest page: no backfill of the account's history.
+        first_run = not cursor.get("seen_at")
+        if body.get("cursor") and notes and not reached_seen and not first_run:
+            return PollPage(items=items, raw_payloads=raws, more=True, cursor={
+                "seen_at": cursor.get("seen_at"), "seen_uris": sorted(seen_uris),
+                "page_cursor": body["cursor"], "pending_seen_at": pending,
+                "pending_uris": pending_uris})
+        if not pending:
+            return PollPage(items=items, raw_payloads=raws, more=False, cursor={
+                k: cursor[k] for k in ("seen_at", "seen_uris") if cursor.get(k)})
+        if pending == cursor.get("seen_at"):
+            pending_uris = sorted(seen_uris | set(pending_uris))
+        return PollPage(items=items, raw_payloads=raws, more=False,
+                        cursor={"seen_at": pending, "seen_uris": sorted(pending_uris)})
+
+    def check(self) -> dict[str, Any]:
+        me = self.api.get("/xrpc/com.atproto.server.getSession")
+        return {"ok": True, "user": me.get("handle"), "quota_remaining":
+                self.account.quota_remaining, "quota_reset_at": self.account.quota_reset_at}
+
+    # --- outbound -----------------------------------------------------------------------------
+    def _post_ref(self, uri: str) -> dict[str, Any]:
+        """{uri, cid, record} of a post: from the stored mention, else app.bsky.feed.getPosts."""
+        from advocates.models import Mention
+
+        raw = (Mention.objects.filter(platform="bluesky", external_id=uri)
+               .values_list("raw", flat=True).first())
+        if raw and raw.get("cid"):
+            return {"uri": raw["uri"], "cid": raw["cid"], "record": raw.get("record") or {}}
+        posts = self.api.get("/xrpc/app.bsky.feed.getPosts", params={"uris": [uri]}).get(
+            "posts") or []
+        if not posts:
+            raise PermanentError(f"post {uri} not found")
+        return {"uri": posts[0]["uri"], "cid": posts[0]["cid"],
+                "record": posts[0].get("record") or {}}
+
+    def _create(self, collection: str, record: dict[str, Any]) -> PostResult:
+        body = self.api.post("/xrpc/com.atproto.repo.createRecord", json={
+            "repo": self.did, "collection": collection, "record": record})
+        return PostResult(id=body["uri"], url=post_url(self.account.handle.lstrip("@")
+                                                       or self.did, body["uri"]), raw=body)
+
+    def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
+        parent = self._post_ref(in_reply_to)
+        parent_ref = {"uri": parent["uri"], "cid": parent["cid"]}
+        # A reply to a reply keeps the thread's root; a reply to a top post uses it as root.
+        root_ref = (parent["record"].get("reply") or {}).get("root") or parent_ref
+        record = {"$type": POST, "text": text, "createdAt": _now(),
+                  "reply": {"root": {"uri": root_ref["uri"], "cid": root_ref["cid"]},
+                            "parent": parent_ref}}
+        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+                             target=in_reply_to, send=lambda: self._create(POST, record),
+                             find_earlier=lambda: self._earlier(POST, in_reply_to))
+
+    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        subject = self._post_ref(external_id)
+        record = {"$type": REPOST, "subject": {"uri": subject["uri"], "cid": subject["cid"]},
+                  "createdAt": _now()}
+        return outbound_once(self.account, idempotency_key=idempotency_key, action="repost",
+                             target=external_id, send=lambda: self._create(REPOST, record),
+                             find_earlier=lambda: self._earlier(REPOST, external_id))
+
+    def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        repost_uri = next((e["id"] for e in ledger_entries(self.account).values()
+                           if e.get("action") == "repost" and e.get("target") == external_id
+                           and e.get("id")), None)
+        if repost_uri is None:
+            earlier = self._earlier(REPOST, external_id)
+            if earlier is None:
+                return PostResult(id="", raw={"already_removed": True})
+            repost_uri = earlier.id
+        self.api.post("/xrpc/com.atproto.repo.deleteRecord", json={
+            "repo": self.did, "collection": REPOST, "rkey": _rkey(repost_uri)})
+        return PostResult(id=repost_uri, raw={"deleted": True})
+
+    def _earlier(self, collection: str, target: str) -> PostResult | None:
+        """Our own recent record replying to / reposting `target`, if an earlier try made it."""
+        body = self.api.get("/xrpc/com.atproto.repo.listRecords", params={
+            "repo": self.did, "collection": collection, "limit": 100})
+        for rec in body.get("records") or []:
+            value = rec.get("value") or {}
+            ref = ((value.get("reply") or {}).get("parent") if collection == POST
+                   else value.get("subject")) or {}
+            if ref.get("uri") == target:
+                return PostResult(id=rec["uri"], url=post_url(self.account.handle.lstrip("@")
+                                                              or self.did, rec["uri"]), raw=rec)
+        return None
+
+    # --- Jetstream ------------------------------------------------------------------------------
+    def jetstream_url(self, cursor_us: int | None = None) -> str:
+        params: list[tuple[str, Any]] = [("wantedCollections", POST)]
+        if cursor_us:
+            params.append(("cursor", cursor_us))
+        return f"{self.conf('jetstream_url', JETSTREAM_URL)}?{urlencode(params)}"
+
+
+def _expired(response: requests.Response) -> bool:
+    # The PDS answers an expired access token with 400 {"error": "ExpiredToken"}.
+    if response.status_code == 401:
+        return True
+    if response.status_code == 400:
+        try:
+            return response.json().get("error") in {"ExpiredToken", "InvalidToken"}
+        except ValueError:
+            return False
+    return False
+
+
+def _now() -> str:
+    return timezone.now().isoformat().replace("+00:00", "Z")
+
+
+def _mentions_did(record: dict[str, Any], did: str) -> str:
+    """How a post record involves the brand: "mention", "reply", "quote" or ""."""
+    for facet in record.get("facets") or []:
+        for feature in facet.get("features") or []:
+            if feature.get("$type") == "app.bsky.richtext.facet#mention" \
+                    and feature.get("did") == did:
+                return "mention"
+    parent = ((record.get("reply") or {}).get("parent") or {}).get("uri", "")
+    if parent.startswith(f"at://{did}/"):
+        return "reply"
+    embed = record.get("embed") or {}
+    quoted = (embed.get("record") or {}).get("uri", "") or \
+        ((embed.get("record") or {}).get("record") or {}).get("uri", "")
+    if quoted.startswith(f"at://{did}/"):
+        return "quote"
+    return ""
+
+
+def jetstream_items(frames: Iterable[str | dict[str, Any]], brand_did: str
+                    ) -> Iterator[tuple[MentionIn, dict[str, Any], int]]:
+    """Jetstream event frames → (mention, raw, time_us) for posts that involve the brand DID.
+
+    Jetstream carries no handles, so the author's DID stands in as the handle until a later
+    notification poll refreshes the identity.
+    """
+    for frame in frames:
+        event = json.loads(frame) if isinstance(frame, str) else frame
+        commit = event.get("commit") or {}
+        if event.get("kind") != "commit" or commit.get("operation") != "create" \
+                or commit.get("collection") != POST:
+            continue
+        did = event.get("did", "")
+        if did == brand_did:
+            continue  # our own posts
+        record = commit.get("record") or {}
+        reason = _mentions_did(record, brand_did)
+        if not reason:
+            continue
+        uri = f"at://{did}/{POST}/{commit.get('rkey')}"
+        note = {"uri": uri, "cid": commit.get("cid"), "reason": reason, "record": record,
+                "author": {"did": did}, "indexedAt": None}
+        yield notification_item(note), note, int(event.get("time_us") or 0)
+
+
+def jetstream_consume(*, account, frames: Iterable[str | dict[str, Any]],
+                      batch_size: int = 100) -> int:
+    """Ingest Jetstream frames for an account (source "stream"); return mentions created.
+
+    The last event's `time_us` is saved as `cursor["jetstream"]["time_us"]`, so a reconnect
+    (`BlueskyClient.jetstream_url(cursor_us=...)`) replays from there without gaps; replayed
+    posts are deduplicated by their at:// URI.
+    """
+    from advocates.services.ingest import mentions_ingest
+    from advocates.services.platforms import brand_account_cursor_save
+
+    created, last_us = 0, 0
+    batch: list[tuple[MentionIn, dict[str, Any]]] = []
+
+    def flush() -> int:
+        done = mentions_ingest(items=[i for i, _ in batch], source="stream",
+                               raw_payloads=[r for _, r in batch]).created
+        if last_us:
+            brand_account_cursor_save(account=account, key="jetstream", value={"time_us": last_us})
+        batch.clear()
+        return done
+
+    for item, raw, time_us in jetstream_items(frames, account.platform_user_id):
+        batch.append((item, raw))
+        last_us = max(last_us, time_us)
+        if len(batch) >= batch_size:
+            created += flush()
+    if batch:
+        created += flush()
+    return created

@@ -1,0 +1,226 @@
+"""Mastodon: mention notifications (polling and the streaming API), replies, reblogs, DMs.
+
+Works with an account on any instance. Account: `platform_user_id` = the brand's account id on
+its instance, `handle` = "@brand@instance".
+config: `base_url` (the instance, e.g. https://mastodon.social).
+credentials: `access_token` (an app token with read:notifications read:statuses write:statuses
+scopes; Mastodon tokens do not expire, so there is nothing to refresh).
+
+Plain HTTP rather than Mastodon.py: the shared session classifies errors and records the
+`X-RateLimit-*` headers the same way for every platform, which the SDK would need wrapping for.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from django.utils import timezone
+
+from advocates.platforms.base import PermanentError, PlatformClient, PollPage, PostResult, register
+from advocates.platforms.http import (
+    ApiSession,
+    HttpPlatformClient,
+    QuotaHeaders,
+    from_iso,
+    outbound_once,
+    parse_link_header,
+)
+from advocates.schemas import MentionIn
+
+logger = logging.getLogger(__name__)
+
+QUOTA = QuotaHeaders(remaining="X-RateLimit-Remaining", reset="X-RateLimit-Reset",
+                     limit="X-RateLimit-Limit", reset_kind="iso")
+PAGE_SIZE = 40  # the notifications endpoint's maximum
+
+
+def html_to_text(content: str) -> str:
+    """Mastodon serves status content as HTML; keep the words and line breaks."""
+    text = re.sub(r"<br\s*/?>", "\n", content or "", flags=re.I)
+    text = re.sub(r"</p>\s*<p>", "\n\n", text, flags=re.I)
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def full_acct(account: dict[str, Any], instance_host: str) -> str:
+    acct = account.get("acct") or account.get("username", "")
+    return acct if "@" in acct else f"{acct}@{instance_host}"
+
+
+def status_item(status: dict[str, Any], instance_host: str) -> MentionIn:
+    author = status.get("account") or {}
+    return MentionIn(
+        platform="mastodon", external_id=str(status["id"]), author_id=full_acct(author,
+                                                                                 instance_host),
+        author_handle="@" + full_acct(author, instance_host),
+        author_name=author.get("display_name", "")[:200], text=html_to_text(status.get(
+            "content", "")), posted_at=from_iso(status.get("created_at")) or timezone.now(),
+        kind="reply" if status.get("in_reply_to_id") else "post",
+        url=status.get("url") or status.get("uri") or "", language=(status.get("language")
+                                                                     or "")[:8],
+        in_reply_to=str(status.get("in_reply_to_id") or ""),
+        followers=author.get("followers_count"),
+    )
+
+
+@register
+class MastodonClient(HttpPlatformClient, PlatformClient):
+    platform = "mastodon"
+    polls: ClassVar[bool] = True
+
+    def __init__(self, account) -> None:
+        super().__init__(account)
+        base_url = self.conf("base_url")
+        if not base_url:
+            raise PermanentError(f"{account}: config.base_url (the instance URL) is required")
+        self.host = urlsplit(base_url).netloc
+        self.api = ApiSession(account=account, base_url=base_url, quota=QUOTA, auth=self._auth)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret('access_token')}"}
+
+    # --- inbound ------------------------------------------------------------------------------
+    def poll(self, *, cursor: dict[str, Any]) -> PollPage:
+        """One page of GET /api/v1/notifications?types[]=mention.
+
+        With a saved `min_id` the instance returns the notifications immediately after it
+        (unlike `since_id`, which jumps to the newest page and can leave a gap), and the Link
+        header's rel="prev" carries the next `min_id`. The first run starts at the newest page.
+        """
+        params: dict[str, Any] = {"types[]": "mention", "limit": PAGE_SIZE}
+        if cursor.get("min_id"):
+            params["min_id"] = cursor["min_id"]
+        response = self.api.request("GET", "/api/v1/notifications", params=params)
+        notifications = response.json() or []
+        items, raws = [], []
+        for note in notifications:
+            if note.get("type") != "mention" or not note.get("status"):
+                continue
+            items.append(status_item(note["status"], self.host))
+            raws.append(note)
+        newest = cursor.get("min_id")
+        prev = parse_link_header(response.headers.get("Link", "")).get("prev")
+        if prev:
+            newest = (parse_qs(urlsplit(prev).query).get("min_id") or [newest or ""])[0] or None
+        elif notifications:
+            newest = max((n["id"] for n in notifications), key=int)
+        more = bool(cursor.get("min_id")) and len(notifications) >= PAGE_SIZE
+        return PollPage(items=items, raw_payloads=raws,
+                        cursor={"min_id": newest} if newest else {}, more=more)
+
+    def stream_lines(self) -> Iterator[str]:
+        return self.api.lines("/api/v1/streaming/user/notification", timeout=(5.0, 120.0))
+
+    def check(self) -> dict[str, Any]:
+        me = self.api.get("/api/v1/accounts/verify_credentials")
+        return {"ok": True, "user": me.get("acct"), "quota_remaining":
+                self.account.quota_remaining, "quota_reset_at": self.account.quota_reset_at}
+
+    # --- outbound -----------------------------------------------------------------------------
+    def _status(self, status_id: str) -> dict[str, Any]:
+        from advocates.models import Mention
+
+        raw = (Mention.objects.filter(platform="mastodon", external_id=status_id)
+               .values_list("raw", flat=True).first())
+        if raw and raw.get("status"):
+            return raw["status"]
+        return self.api.get(f"/api/v1/statuses/{status_id}")
+
+    def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
+        original = self._status(in_reply_to)
+        acct = "@" + full_acct(original.get("account") or {}, self.host)
+        # Without the @-mention the author is not notified of the reply.
+        body = text if acct.lower() in text.lower() else f"{acct} {text}"
+        visibility = original.get("visibility") or "public"
+        payload = {"status": body, "in_reply_to_id": in_reply_to,
+                   "visibility": visibility if visibility in {"public", "unlisted", "private",
+                                                              "direct"} else "unlisted"}
+        # Mastodon keeps Idempotency-Key for an hour: a retried request returns the first post.
+        status = self.api.post("/api/v1/statuses", json=payload,
+                               headers={"Idempotency-Key": idempotency_key})
+        return PostResult(id=str(status["id"]), url=status.get("url") or "", raw=status)
+
+    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        def send() -> PostResult:
+            status = self.api.post(f"/api/v1/statuses/{external_id}/reblog",
+                                   headers={"Idempotency-Key": idempotency_key})
+            return PostResult(id=str(status["id"]), url=status.get("url") or status.get(
+                "uri") or "", raw=status)
+
+        return outbound_once(self.account, idempotency_key=idempotency_key, action="reblog",
+                             target=external_id, send=send)
+
+    def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        status = self.api.post(f"/api/v1/statuses/{external_id}/unreblog")
+        return PostResult(id=str(status.get("id", external_id)), url=status.get("url") or "",
+                          raw=status)
+
+    def send_dm(self, *, recipient_id: str, text: str, idempotency_key: str) -> PostResult:
+        target = self.api.get(f"/api/v1/accounts/{recipient_id}")
+        acct = "@" + full_acct(target, self.host)
+        status = self.api.post("/api/v1/statuses", json={
+            "status": f"{acct} {text}", "visibility": "direct"},
+            headers={"Idempotency-Key": idempotency_key})
+        return PostResult(id=str(status["id"]), url=status.get("url") or "", raw=status)
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Server-sent events → (event, data); comment lines (":thump") are heartbeats."""
+    event: str = ""
+    data: list[str] = []
+    for line in lines:
+        if line is None or line == "":
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+    if data:
+        yield event or "message", "\n".join(data)
+
+
+def stream_items(lines: Iterable[str], instance_host: str
+                 ) -> Iterator[tuple[MentionIn, dict[str, Any]]]:
+    """The streaming API's `notification` events that are mentions, as (mention, raw)."""
+    for event, data in sse_events(lines):
+        if event != "notification":
+            continue
+        try:
+            note = json.loads(data)
+        except ValueError:
+            logger.warning("Mastodon stream: unparseable event %r", data[:200])
+            continue
+        if note.get("type") == "mention" and note.get("status"):
+            yield status_item(note["status"], instance_host), note
+
+
+def stream_consume(*, account, lines: Iterable[str] | None = None, batch_size: int = 50) -> int:
+    """Ingest the user notification stream (source "stream"); return mentions created.
+
+    Runs until the stream ends; a long-running process reconnects, and the poller's cursor
+    covers anything missed while disconnected.
+    """
+    from advocates.services.ingest import mentions_ingest
+
+    client = MastodonClient(account)
+    created = 0
+    batch: list[tuple[MentionIn, dict]] = []
+    for pair in stream_items(lines if lines is not None else client.stream_lines(), client.host):
+        batch.append(pair)
+        if len(batch) >= batch_size:
+            created += mentions_ingest(items=[i for i, _ in batch], source="stream",
+                                       raw_payloads=[r for _, r in batch]).created
+            batch = []
+    if batch:
+        created += mentions_ingest(items=[i for i, _ in batch], source="stream",
+                                   raw_payloads=[r for _, r in batch]).created
+    return created

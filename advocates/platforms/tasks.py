@@ -1,0 +1,47 @@
+"""Thin Celery tasks for the platform connectors (routed to the `ingest` queue by name)."""
+
+from celery import shared_task
+
+from advocates.platforms.base import RateLimited, TransientError
+from advocates.services import platforms as services
+
+RETRY_BACKOFF_MAX = 600
+
+# Register every client when the worker imports its tasks: `base.client_for` stops importing
+# client modules as soon as one client is registered, so the delivery task could otherwise
+# miss ours.
+services.platform_clients_load()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def webhook_process(self, delivery_id: int) -> int:
+    """Parse one stored webhook delivery into mentions."""
+    try:
+        return services.webhook_process(delivery_id=delivery_id)
+    except RateLimited as exc:
+        raise self.retry(exc=exc, eta=exc.reset_at) from exc
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries * 10,
+                                                RETRY_BACKOFF_MAX)) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def account_poll(self, account_id: int) -> dict:
+    """Poll one connected account from its saved cursor."""
+    try:
+        return services.brand_account_poll(account_id=account_id).as_dict()
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries * 30,
+                                                RETRY_BACKOFF_MAX)) from exc
+
+
+@shared_task
+def platforms_poll() -> int:
+    """Beat entry `platforms-poll`: fan out one poll per active account whose quota allows it,
+    and re-enqueue webhook deliveries whose task was lost."""
+    ids = services.brand_accounts_poll_due()
+    for account_id in ids:
+        account_poll.delay(account_id)
+    for delivery_id in services.webhook_unprocessed_ids():
+        webhook_process.delay(delivery_id)
+    return len(ids)

@@ -1,0 +1,435 @@
+"""X (API v2): mentions timeline, filtered stream, Account Activity webhooks, replies, retweets.
+
+Account: `platform_user_id` = the brand's user id, `handle` = its @username.
+config: `base_url` (default https://api.x.com).
+credentials: `access_token` + `refresh_token` (OAuth 2.0 user context, scopes tweet.read
+tweet.write users.read offline.access), `client_id` (+ `client_secret` for confidential
+clients), `bearer_token` (app-only, for the filtered stream), `consumer_secret` (the app's
+API secret: CRC answers and webhook signatures).
+
+Policy (X automation rules): reply only to posts that mention the brand, at most once per post.
+Both are checked here, before any request; a refusal is a `PermanentError("policy: ...")`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from django.utils import timezone
+
+from advocates.platforms.base import (
+    PermanentError,
+    PlatformClient,
+    PollPage,
+    PostResult,
+    register,
+)
+from advocates.platforms.http import (
+    ApiSession,
+    HttpPlatformClient,
+    QuotaHeaders,
+    WebhookRejected,
+    WebhookRequest,
+    from_iso,
+    hmac_sha256,
+    ledger_target_taken,
+    outbound_once,
+    same,
+)
+from advocates.schemas import MentionIn, MentionKindName
+
+logger = logging.getLogger(__name__)
+
+BASE_URL = "https://api.x.com"
+QUOTA = QuotaHeaders(remaining="x-rate-limit-remaining", reset="x-rate-limit-reset",
+                     limit="x-rate-limit-limit", reset_kind="epoch")
+TWEET_FIELDS = ("created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,"
+                "entities,lang")
+USER_FIELDS = "username,name,public_metrics,verified,created_at"
+PAGE_SIZE = 100
+SIGNATURE_HEADER = "x-twitter-webhooks-signature"
+
+
+def crc_response_token(consumer_secret: str, crc_token: str) -> str:
+    """The CRC answer: "sha256=" + base64(HMAC-SHA256(consumer secret, crc_token))."""
+    digest = hmac_sha256(consumer_secret, crc_token.encode())
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def webhook_signature(consumer_secret: str, body: bytes) -> str:
+    return "sha256=" + base64.b64encode(hmac_sha256(consumer_secret, body)).decode()
+
+
+def _kind(tweet: dict[str, Any]) -> tuple[MentionKindName, str]:
+    """(mention kind, replied-to id) from a v2 tweet's referenced_tweets."""
+    refs = {r.get("type"): r.get("id") for r in tweet.get("referenced_tweets") or []}
+    if "replied_to" in refs:
+        return "reply", refs["replied_to"] or ""
+    if "quoted" in refs:
+        return "quote", ""
+    return "post", ""
+
+
+def _lang(tweet: dict[str, Any]) -> str:
+    # "und" (undetermined), "zxx" (no text), "qme" (media only)… are not languages.
+    lang = tweet.get("lang") or ""
+    return "" if lang in {"und", "zxx", "qme", "qht", "qam", "art"} else lang[:8]
+
+
+def tweet_item(tweet: dict[str, Any], user: dict[str, Any] | None) -> MentionIn:
+    """A v2 tweet (plus its expanded author) as a mention."""
+    user = user or {}
+    username = user.get("username") or tweet.get("author_id", "")
+    kind, replied_to = _kind(tweet)
+    posted_at = from_iso(tweet.get("created_at")) or timezone.now()
+    return MentionIn(
+        platform="x", external_id=tweet["id"], author_id=tweet.get("author_id") or user["id"],
+        author_handle=f"@{username}", author_name=user.get("name", ""),
+        text=tweet.get("text", ""), posted_at=posted_at, kind=kind,
+        url=f"https://x.com/{username}/status/{tweet['id']}", language=_lang(tweet),
+        in_reply_to=replied_to,
+        followers=(user.get("public_metrics") or {}).get("followers_count"),
+    )
+
+
+def v1_tweet_item(tweet: dict[str, Any]) -> MentionIn:
+    """A v1.1 tweet object (what Account Activity webhooks deliver) as a mention."""
+    user = tweet.get("user") or {}
+    text = (tweet.get("extended_tweet") or {}).get("full_text") or tweet.get("full_text") \
+        or tweet.get("text", "")
+    try:
+        posted_at = datetime.strptime(tweet["created_at"], "%a %b %d %H:%M:%S %z %Y")
+    except (KeyError, ValueError):
+        posted_at = timezone.now()
+    replied_to = tweet.get("in_reply_to_status_id_str") or ""
+    kind: MentionKindName = ("reply" if replied_to else "quote"
+                             if tweet.get("is_quote_status") else "post")
+    return MentionIn(
+        platform="x", external_id=tweet["id_str"], author_id=user["id_str"],
+        author_handle=f"@{user.get('screen_name', '')}", author_name=user.get("name", ""),
+        text=text, posted_at=posted_at, kind=kind,
+        url=f"https://x.com/{user.get('screen_name', 'i')}/status/{tweet['id_str']}",
+        language=_lang(tweet),
+        in_reply_to=replied_to, followers=user.get("followers_count"),
+    )
+
+
+@register
+class XClient(HttpPlatformClient, PlatformClient):
+    platform = "x"
+    polls: ClassVar[bool] = True
+
+    def __init__(self, account) -> None:
+        super().__init__(account)
+        self.api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+                              quota=QUOTA, auth=self._user_auth, refresh=self.refresh_token)
+        self.app_api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+                                  quota=QUOTA, auth=self._app_auth)
+
+    @property
+    def user_id(self) -> str:
+        if not self.account.platform_user_id:
+            raise PermanentError(f"{self.account}: platform_user_id (the brand's X id) is unset")
+        return self.account.platform_user_id
+
+    @property
+    def username(self) -> str:
+        return self.account.handle.lstrip("@")
+
+    # --- auth ---------------------------------------------------------------------------------
+    def _user_auth(self) -> dict[str, str]:
+        expires_at = from_iso(self.secrets.get("expires_at"))
+        if expires_at and expires_at < timezone.now() + timedelta(seconds=30) \
+                and self.secrets.get("refresh_token"):
+            self.refresh_token()
+        return {"Authorization": f"Bearer {self.secret('access_token')}"}
+
+    def _app_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret('bearer_token')}"}
+
+    def refresh_token(self) -> bool:
+        """OAuth 2.0 refresh (POST /2/oauth2/token); the new tokens are stored encrypted."""
+        refresh = self.secrets.get("refresh_token")
+        if not refresh:
+            return False
+        auth = None
+        if self.secrets.get("client_secret"):
+            auth = (self.secret("client_id"), self.secret("client_secret"))
+        response = self.api.session.post(
+            self.api.url("/2/oauth2/token"), auth=auth, timeout=self.api.timeout,
+            data={"grant_type": "refresh_token", "refresh_token": refresh,
+                  "client_id": self.secrets.get("client_id", "")})
+        if response.status_code != 200:
+            logger.warning("X token refresh for %s failed: %s", self.account, response.status_code)
+            return False
+        token = response.json()
+        self.secrets_update(
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token", refresh),
+            expires_at=(timezone.now() + timedelta(seconds=int(token.get("expires_in", 7200))))
+            .isoformat())
+        return True
+
+    # --- inbound: mentions timeline -------------------------------------------------------------
+    def poll(self, *, cursor: dict[str, Any]) -> PollPage:
+        """One page of GET /2/users/:id/mentions.
+
+        Pages run newest → oldest inside (since_id, newest]. The newest id of the first page is
+        held in the cursor while paginating (`newest_id`) and becomes `since_id` only when the
+        last page is done, so a restart mid-way resumes with the same `pagination_token` and
+        mentions that arrive meanwhile are picked up by the next run: no gap, no repeat.
+        """
+        params: dict[str, Any] = {"max_results": PAGE_SIZE, "tweet.fields": TWEET_FIELDS,
+                                  "expansions": "author_id", "user.fields": USER_FIELDS}
+        if cursor.get("since_id"):
+            params["since_id"] = cursor["since_id"]
+        if cursor.get("next_token"):
+            params["pagination_token"] = cursor["next_token"]
+        body = self.api.get(f"/2/users/{self.user_id}/mentions", params=params)
+        meta = body.get("meta") or {}
+        users = {u["id"]: u for u in (body.get("includes") or {}).get("users", [])}
+        items, raws = [], []
+        for tweet in body.get("data") or []:
+            user = users.get(tweet.get("author_id"))
+            items.append(tweet_item(tweet, user))
+            raws.append({"tweet": tweet, "author": user})
+        newest = cursor.get("newest_id") if cursor.get("next_token") else None
+        newest = newest or meta.get("newest_id") or cursor.get("newest_id")
+        if meta.get("next_token"):
+            new_cursor = {"since_id": cursor.get("since_id"), "next_token": meta["next_token"],
+                          "newest_id": newest}
+            return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=True)
+        since = newest or cursor.get("since_id")
+        return PollPage(items=items, raw_payloads=raws,
+                        cursor={"since_id": since} if since else {}, more=False)
+
+    def check(self) -> dict[str, Any]:
+        me = self.api.get("/2/users/me", params={"user.fields": "username"})
+        return {"ok": True, "user": (me.get("data") or {}).get("username"),
+                "quota_remaining": self.account.quota_remaining,
+                "quota_reset_at": self.account.quota_reset_at}
+
+    # --- inbound: filtered stream ---------------------------------------------------------------
+    def stream_rules_sync(self, rules: dict[str, str]) -> dict[str, Any]:
+        """Make the filtered-stream rules exactly {tag: value}; return what was added/deleted."""
+        current = self.app_api.get("/2/tweets/search/stream/rules").get("data") or []
+        wanted = {(value, tag) for tag, value in rules.items()}
+        stale = [r["id"] for r in current if (r.get("value"), r.get("tag")) not in wanted]
+        have = {(r.get("value"), r.get("tag")) for r in current}
+        missing = [{"value": value, "tag": tag} for value, tag in sorted(wanted - have)]
+        if stale:
+            self.app_api.post("/2/tweets/search/stream/rules", json={"delete": {"ids": stale}})
+        if missing:
+            self.app_api.post("/2/tweets/search/stream/rules", json={"add": missing})
+        return {"added": missing, "deleted": stale}
+
+    def brand_rule(self) -> dict[str, str]:
+        """The default rule: posts mentioning the brand, not by the brand, no retweets."""
+        return {"kansha-mentions": f"@{self.username} -from:{self.username} -is:retweet"}
+
+    def stream_lines(self) -> Iterator[str]:
+        return self.app_api.lines(
+            "/2/tweets/search/stream", timeout=(5.0, 90.0),  # X sends a keep-alive every 20 s
+            params={"tweet.fields": TWEET_FIELDS, "expansions": "author_id",
+                    "user.fields": USER_FIELDS})
+
+    # --- outbound -------------------------------------------------------------------------------
+    def reply_policy(self, *, in_reply_to: str, idempotency_key: str = "") -> str:
+        """Why a reply to this post is not allowed ("" when it is)."""
+        tweet = self._tweet_for_policy(in_reply_to)
+        if not tweet_mentions(tweet, user_id=self.account.platform_user_id,
+                              username=self.username):
+            return f"policy: post {in_reply_to} does not mention @{self.username}"
+        if ledger_target_taken(self.account, action="reply", target=in_reply_to,
+                               idempotency_key=idempotency_key) \
+                or _outreach_sent_elsewhere("x", in_reply_to, idempotency_key):
+            return f"policy: already replied to post {in_reply_to}"
+        return ""
+
+    def _tweet_for_policy(self, tweet_id: str) -> dict[str, Any]:
+        from advocates.models import Mention
+
+        raw = (Mention.objects.filter(platform="x", external_id=tweet_id)
+               .values_list("raw", flat=True).first())
+        if raw:
+            return raw.get("tweet", raw)
+        body = self.api.get(f"/2/tweets/{tweet_id}",
+                            params={"tweet.fields": "entities,author_id,text"})
+        return body.get("data") or {}
+
+    def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
+        reason = self.reply_policy(in_reply_to=in_reply_to, idempotency_key=idempotency_key)
+        if reason:
+            raise PermanentError(reason)
+
+        def send() -> PostResult:
+            body = self.api.post("/2/tweets", json={
+                "text": text, "reply": {"in_reply_to_tweet_id": in_reply_to}})
+            data = body.get("data") or {}
+            return PostResult(id=data["id"], url=self._url(data["id"]), raw=body)
+
+        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+                             target=in_reply_to, send=send,
+                             find_earlier=lambda: self._earlier_reply(in_reply_to))
+
+    def _earlier_reply(self, in_reply_to: str) -> PostResult | None:
+        """Our own recent reply to this post, if an ambiguous earlier attempt did post it."""
+        body = self.api.get(f"/2/users/{self.user_id}/tweets",
+                            params={"max_results": 100, "tweet.fields": "referenced_tweets"})
+        for tweet in body.get("data") or []:
+            if _kind(tweet) == ("reply", in_reply_to):
+                return PostResult(id=tweet["id"], url=self._url(tweet["id"]), raw=tweet)
+        return None
+
+    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        def send() -> PostResult:
+            body = self.api.post(f"/2/users/{self.user_id}/retweets",
+                                 json={"tweet_id": external_id})
+            # The v2 answer carries no id for the retweet itself; the retweeted post's id is
+            # what undo_reshare needs.
+            return PostResult(id=external_id, url=f"https://x.com/i/status/{external_id}",
+                              raw=body)
+
+        return outbound_once(self.account, idempotency_key=idempotency_key, action="retweet",
+                             target=external_id, send=send)
+
+    def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        body = self.api.json("DELETE", f"/2/users/{self.user_id}/retweets/{external_id}")
+        return PostResult(id=external_id, raw=body)
+
+    def send_dm(self, *, recipient_id: str, text: str, idempotency_key: str) -> PostResult:
+        def send() -> PostResult:
+            body = self.api.post(f"/2/dm_conversations/with/{recipient_id}/messages",
+                                 json={"text": text})
+            data = body.get("data") or {}
+            return PostResult(id=data.get("dm_event_id", ""), raw=body)
+
+        return outbound_once(self.account, idempotency_key=idempotency_key, action="dm",
+                             target=recipient_id, send=send)
+
+    def _url(self, tweet_id: str) -> str:
+        return f"https://x.com/{self.username or 'i'}/status/{tweet_id}"
+
+    # --- webhooks (Account Activity) ------------------------------------------------------------
+    def webhook_handshake(self, request: WebhookRequest) -> tuple[int, str, str]:
+        import json
+
+        crc_token = request.query.get("crc_token")
+        if not crc_token:
+            raise WebhookRejected(400, "crc_token missing")
+        token = crc_response_token(self.secret("consumer_secret"), crc_token)
+        return 200, "application/json", json.dumps({"response_token": token})
+
+    def webhook_verify(self, request: WebhookRequest) -> None:
+        # X signs the body only (no timestamp), so staleness cannot be judged; redeliveries are
+        # absorbed by the dedupe key instead.
+        given = request.headers.get(SIGNATURE_HEADER)
+        if not given:
+            raise WebhookRejected(403, f"{SIGNATURE_HEADER} header missing")
+        if not same(given, webhook_signature(self.secret("consumer_secret"), request.body)):
+            raise WebhookRejected(403, "signature does not match")
+
+    def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
+        ids = sorted(t.get("id_str", "") for t in body.get("tweet_create_events") or [])
+        if ids:
+            return f"x:{body.get('for_user_id', '')}:tweets:{','.join(ids)}"
+        return super().webhook_dedupe_key(body)
+
+    def webhook_items(self, body: dict[str, Any]) -> tuple[list[MentionIn], list[dict]]:
+        items, raws = [], []
+        me = self.account.platform_user_id
+        for tweet in body.get("tweet_create_events") or []:
+            if (tweet.get("user") or {}).get("id_str") == me:
+                continue  # our own posts come through the same feed
+            if not tweet_mentions(tweet, user_id=me, username=self.username):
+                continue
+            items.append(v1_tweet_item(tweet))
+            raws.append(tweet)
+        return items, raws
+
+
+def tweet_mentions(tweet: dict[str, Any], *, user_id: str, username: str) -> bool:
+    """Whether a tweet (v2 or v1.1 shape) @-mentions the brand."""
+    entities = tweet.get("entities") or {}
+    for m in entities.get("mentions") or []:  # v2
+        if m.get("id") == user_id or (m.get("username") or "").lower() == username.lower():
+            return True
+    for m in entities.get("user_mentions") or []:  # v1.1
+        if m.get("id_str") == user_id or (m.get("screen_name") or "").lower() == username.lower():
+            return True
+    text = (tweet.get("text") or "").lower()
+    return bool(username) and f"@{username.lower()}" in text
+
+
+def _outreach_sent_elsewhere(platform: str, target: str, idempotency_key: str) -> bool:
+    """A reply already sent (by a row with another key) to this post, per the outreach table."""
+    import uuid
+
+    from advocates.models import Outreach, OutreachKind, OutreachStatus
+
+    rows = Outreach.objects.filter(
+        platform=platform, mention__external_id=target, status=OutreachStatus.SENT,
+        kind__in=[OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.CONSENT])
+    try:
+        rows = rows.exclude(idempotency_key=uuid.UUID(str(idempotency_key)))
+    except ValueError:
+        pass
+    return rows.exists()
+
+
+def stream_items(lines: Iterable[str]) -> Iterator[tuple[MentionIn, dict[str, Any]]]:
+    """Turn filtered-stream lines into (mention, raw) pairs.
+
+    Blank lines are X's keep-alives; an `errors` frame (e.g. operational disconnect) is logged
+    and skipped.
+    """
+    import json
+
+    for line in lines:
+        if not line or not line.strip():
+            continue
+        try:
+            frame = json.loads(line)
+        except ValueError:
+            logger.warning("X stream: unparseable line %r", line[:200])
+            continue
+        tweet = frame.get("data")
+        if not tweet:
+            logger.warning("X stream: %s", frame.get("errors") or frame)
+            continue
+        users = {u["id"]: u for u in (frame.get("includes") or {}).get("users", [])}
+        user = users.get(tweet.get("author_id"))
+        yield tweet_item(tweet, user), {"tweet": tweet, "author": user,
+                                        "matching_rules": frame.get("matching_rules", [])}
+
+
+def stream_consume(*, account, lines: Iterable[str] | None = None, batch_size: int = 50,
+                   max_items: int | None = None) -> int:
+    """Ingest the filtered stream for an account (source "stream"); return mentions created.
+
+    With `lines` omitted it connects to GET /2/tweets/search/stream and runs until the stream
+    ends or `max_items` have been read; the caller (a long-running process) reconnects.
+    """
+    from advocates.services.ingest import mentions_ingest
+
+    client = XClient(account)
+    source = lines if lines is not None else client.stream_lines()
+    created = seen = 0
+    batch: list[tuple[MentionIn, dict]] = []
+    for item in stream_items(source):
+        batch.append(item)
+        seen += 1
+        if len(batch) >= batch_size or (max_items and seen >= max_items):
+            created += mentions_ingest(items=[i for i, _ in batch], source="stream",
+                                       raw_payloads=[r for _, r in batch]).created
+            batch = []
+        if max_items and seen >= max_items:
+            break
+    if batch:
+        created += mentions_ingest(items=[i for i, _ in batch], source="stream",
+                                   raw_payloads=[r for _, r in batch]).created
+    return created

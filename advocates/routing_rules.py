@@ -1,0 +1,97 @@
+"""Content-based routing: thank, care or nothing, decided from one detection alone.
+
+Pure Python, no Django. The database guards (opt-out, cooldown, one thank-you per mention)
+run later in the services; this module holds only what the text and its platform say.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from advocates.detection import Detection, DetectionInput, DetectorConfig
+
+# Checked in this order; the first that applies is the reason shown to staff.
+_BLOCKING_FLAGS = (
+    ("own_account", "brand's own account"),
+    ("spam", "spam"),
+    ("excluded", "excluded term"),
+)
+_THANK_BLOCKING_FLAGS = (
+    ("sarcasm", "sarcasm"),
+    ("competitor", "competitor praise"),
+)
+THANKABLE_INTENTS = frozenset({"praise", "checkin", "review"})
+CARE_INTENTS = frozenset({"complaint", "question"})
+
+# Words that make a complaint urgent whoever wrote it: health, money, safety.
+_SEVERE_CUES = (
+    "food poisoning", "sick", "allerg", "hair in", "bug in", "cockroach", "refund",
+    "charged", "burn", "injur", "返金", "お腹壊", "二重", "異物", "やけど", "アレルギー",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    route: str  # "thank" | "care" | "none"
+    skip_reason: str = ""  # why a guard stopped it
+    priority: int = 0  # for care: 0..100 from severity and author reach
+
+
+def is_thankable_sentiment(detection: Detection, threshold: float) -> bool:
+    """The sentiment half of the thank decision, without the brand-specific guards.
+
+    The benchmark uses this same function on general tweets, so the figures it prints are
+    the router's own decision.
+    """
+    return (
+        detection.label == "positive"
+        and detection.confidence >= threshold
+        and "sarcasm" not in detection.flags
+    )
+
+
+def route_decide(
+    item: DetectionInput,
+    detection: Detection,
+    config: DetectorConfig,
+    *,
+    followers: int | None = None,
+) -> RouteDecision:
+    for flag, reason in _BLOCKING_FLAGS:
+        if flag in detection.flags:
+            return RouteDecision("none", reason)
+
+    if detection.label == "negative" or "sarcasm" in detection.flags:
+        if detection.intent in CARE_INTENTS or "sarcasm" in detection.flags:
+            return RouteDecision("care", priority=care_priority(item, detection, followers))
+        if "competitor" in detection.flags:
+            return RouteDecision("none", "competitor praise")
+        return RouteDecision("none", "negative, not a complaint")
+
+    for flag, reason in _THANK_BLOCKING_FLAGS:
+        if flag in detection.flags:
+            return RouteDecision("none", reason)
+    if detection.label != "positive":
+        return RouteDecision("none", detection.label)
+    if detection.intent not in THANKABLE_INTENTS:
+        return RouteDecision("none", f"intent is {detection.intent}")
+    if not is_thankable_sentiment(detection, config.thank_threshold):
+        return RouteDecision("none", "below confidence threshold")
+    return RouteDecision("thank")
+
+
+def care_priority(item: DetectionInput, detection: Detection, followers: int | None) -> int:
+    """0..100: how bad it is (up to 70) plus how many people can see it (up to 30)."""
+    severity = 30 + 30 * detection.confidence if detection.label == "negative" else 30.0
+    text = item.text.lower()
+    if any(cue in text for cue in _SEVERE_CUES):
+        severity += 20
+    if item.kind == "review" and item.rating is not None and item.rating <= 2:
+        severity += 5  # reviews stay on the listing and are read by future customers
+    reach = 0.0
+    if followers:
+        # 10 followers -> 6, 1k -> 18, 100k+ -> 30: reach matters, but a loud account
+        # must not bury a quiet customer who got sick.
+        reach = min(30.0, 6.0 * math.log10(max(followers, 1)))
+    return int(max(0, min(100, round(min(severity, 70.0) + reach))))

@@ -1,0 +1,314 @@
+"""Reads for the advocates app: the outreach queue, its counts, an outreach's history.
+
+The queue is read on every page load by people who spend their day in it, so it is built to
+cost a bounded number of queries whatever the page size and however long the queue grows: the
+page's ids are picked along the `outreach_queue` index (care items, then the rest), one query
+loads those rows with everything a row shows joined in, and the total is counted only up to a
+cap (COUNT(*) over 100,000 pending rows would cost more than the page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from advocates.models import Outreach, OutreachKind, OutreachLog, OutreachStatus, SandboxPost
+
+QUEUE_PAGE_SIZE = 50
+# Counting 100,000 pending rows on every page load costs more than the page itself; past this
+# the page says "1,000+" (nobody works a queue by its exact length).
+QUEUE_COUNT_CAP = 1000
+
+# Thank-yous and reshares have no SLA of their own; within this long is "ok", and the badge
+# turns "due soon" in the last quarter. Care items use their own `sla_due_at`.
+THANK_TARGET = timedelta(hours=4)
+DUE_SOON_SHARE = 0.25
+DUE_SOON_MIN = timedelta(minutes=15)
+
+# Consent requests are the first step of a reshare, so they count as thank-you work.
+THANK_KINDS = (OutreachKind.REPLY, OutreachKind.RESHARE, OutreachKind.CONSENT)
+
+KIND_FILTERS = {
+    "thanks": Q(kind__in=THANK_KINDS),
+    **{kind.value: Q(kind=kind.value) for kind in OutreachKind},
+}
+AGE_FILTERS = {
+    "lt1h": ("Under 1 hour", timedelta(hours=1), None),
+    "lt24h": ("Under 24 hours", timedelta(hours=24), None),
+    "gt24h": ("Older than 1 day", None, timedelta(hours=24)),
+    "gt7d": ("Older than 7 days", None, timedelta(days=7)),
+}
+SLA_FILTERS = {"overdue": "Overdue"}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the queue shows. Empty strings mean "any"."""
+
+    status: str = OutreachStatus.PROPOSED
+    kind: str = ""  # a key of KIND_FILTERS
+    platform: str = ""
+    language: str = ""
+    intent: str = ""
+    age: str = ""  # a key of AGE_FILTERS
+    sla: str = ""  # a key of SLA_FILTERS
+    assignee: str = ""  # "me", "none" or a user id
+    q: str = ""
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    items: list[Outreach]
+    number: int
+    per_page: int
+    has_next: bool
+    total: int  # exact up to QUEUE_COUNT_CAP
+    total_capped: bool  # True when there are more than `total`
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.number - 1) * self.per_page + len(self.items)
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    pending_thanks: int
+    pending_care: int
+    overdue_care: int
+
+
+def _care_first() -> Case:
+    return Case(When(kind=OutreachKind.CARE, then=Value(0)), default=Value(1),
+                output_field=IntegerField())
+
+
+def outreach_queue(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
+    """The queue's rows, filtered, in working order: care items first, then by priority (high
+    first), then oldest first. Unsliced and without joins; see `outreach_queue_page`."""
+    qs = Outreach.objects.all()
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.kind in KIND_FILTERS:
+        qs = qs.filter(KIND_FILTERS[filters.kind])
+    if filters.platform:
+        qs = qs.filter(platform=filters.platform)
+    if filters.language:
+        qs = qs.filter(mention__language=filters.language)
+    if filters.intent:
+        qs = qs.filter(mention__detection_intent=filters.intent)
+    if filters.age in AGE_FILTERS:
+        _, younger_than, older_than = AGE_FILTERS[filters.age]
+        if younger_than is not None:
+            qs = qs.filter(created_at__gt=now - younger_than)
+        if older_than is not None:
+            qs = qs.filter(created_at__lte=now - older_than)
+    if filters.sla == "overdue":
+        qs = qs.filter(_overdue_q(now))
+    if filters.assignee == "me":
+        qs = qs.filter(assignee_id=user.pk)
+    elif filters.assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif filters.assignee.isdigit():
+        qs = qs.filter(assignee_id=int(filters.assignee))
+    if filters.q:
+        term = filters.q.strip()
+        handle = term.lstrip("@")
+        qs = qs.filter(
+            Q(mention__text__icontains=term)
+            | Q(identity__handle__icontains=handle)
+            | Q(identity__display_name__icontains=term)
+        )
+    return qs.annotate(care_first=_care_first()).order_by(
+        "care_first", "-priority", "created_at", "id")
+
+
+def _overdue_q(now: datetime) -> Q:
+    return Q(sla_due_at__lt=now) | Q(sla_due_at__isnull=True,
+                                     created_at__lt=now - THANK_TARGET)
+
+
+def outreach_queue_page(
+    *,
+    filters: QueueFilters,
+    user: Any,
+    page: int = 1,
+    per_page: int = QUEUE_PAGE_SIZE,
+    now: datetime | None = None,
+) -> QueuePage:
+    """One page of the queue in at most four queries, whatever `per_page` and the queue's
+    length.
+
+    The ids are picked first (care items, then the rest; see `_page_ids`), so the database
+    walks an index and stops at the page; the rows are then loaded by id with the mention, its
+    author, the advocate and the assignee joined in, so rendering a row runs no query. The
+    total is counted (up to QUEUE_COUNT_CAP) only when there is a next page.
+    """
+    now = now or timezone.now()
+    page = max(1, page)
+    qs = outreach_queue(filters=filters, user=user, now=now)
+    offset = (page - 1) * per_page
+    total: int | None = None
+    if filters.q:
+        # A text search reads every pending row whatever the order, so one scan that returns
+        # up to the cap's worth of ids gives both the page and the total.
+        window = max(QUEUE_COUNT_CAP + 1, offset + per_page + 1)
+        found = list(qs.values_list("id", flat=True)[:window])
+        ids = found[offset : offset + per_page + 1]
+        total, capped = min(len(found), QUEUE_COUNT_CAP), len(found) > QUEUE_COUNT_CAP
+    else:
+        ids = _page_ids(qs, filters=filters, offset=offset, limit=per_page + 1)
+    has_next = len(ids) > per_page
+    ids = ids[:per_page]
+    rows = {
+        row.pk: row
+        for row in Outreach.objects.filter(pk__in=ids).select_related(
+            "mention", "identity", "advocate", "assignee", "decided_by")
+    }
+    items = [rows[pk] for pk in ids if pk in rows]
+    if total is None and has_next:
+        total = qs.order_by().values("id")[: QUEUE_COUNT_CAP + 1].count()
+        capped = total > QUEUE_COUNT_CAP
+        total = min(total, QUEUE_COUNT_CAP)
+    elif total is None:  # the last page tells the total without counting
+        total, capped = offset + len(ids), False
+    for item in items:
+        # Display-only attributes for the row template (not fields).
+        setattr(item, "sla_state", outreach_sla_state(item, now=now))  # noqa: B010
+        # Routing copies the detector's reasons and adds its own: show each once.
+        detected = item.mention.detection_reasons if item.mention else []
+        setattr(item, "why", list(dict.fromkeys([*detected, *item.reasons])))  # noqa: B010
+    return QueuePage(items=items, number=page, per_page=per_page, has_next=has_next,
+                     total=total, total_capped=capped)
+
+
+def _page_ids(qs: QuerySet[Outreach], *, filters: QueueFilters, offset: int,
+              limit: int) -> list[int]:
+    """The ids at [offset, offset + limit) in working order, read as two index-ordered runs.
+
+    "Care first" as one ORDER BY expression cannot use an index, so PostgreSQL would sort
+    every pending row on each page load. Reading care items, then the rest, each ordered by
+    (priority desc, created_at) like the `outreach_queue` index, lets it stop after the page.
+    """
+    order = ("-priority", "created_at", "id")
+    want = offset + limit
+    runs = []
+    if filters.kind in ("", OutreachKind.CARE):
+        runs.append(qs.filter(kind=OutreachKind.CARE))
+    if filters.kind != OutreachKind.CARE:
+        runs.append(qs.exclude(kind=OutreachKind.CARE))
+    ids: list[int] = []
+    for run in runs:
+        ids += run.order_by(*order).values_list("id", flat=True)[: want - len(ids)]
+        if len(ids) >= want:
+            break
+    return ids[offset:want]
+
+
+def outreach_sla_state(outreach: Outreach, *, now: datetime) -> str:
+    """"ok", "due_soon" or "overdue" for the age badge.
+
+    Care items have their own due time; thank-yous are measured against THANK_TARGET. "Due
+    soon" is the last quarter of the window (at least 15 minutes).
+    """
+    due = outreach.sla_due_at or outreach.created_at + THANK_TARGET
+    if now >= due:
+        return "overdue"
+    window = max(due - outreach.created_at, timedelta(0))
+    if due - now <= max(window * DUE_SOON_SHARE, DUE_SOON_MIN):
+        return "due_soon"
+    return "ok"
+
+
+def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
+    """Pending thank-yous (replies and reshares), pending and overdue care items: one query."""
+    now = now or timezone.now()
+    care = Q(kind=OutreachKind.CARE)
+    counts = Outreach.objects.filter(status=OutreachStatus.PROPOSED).aggregate(
+        pending_thanks=Count("id", filter=Q(kind__in=THANK_KINDS)),
+        pending_care=Count("id", filter=care),
+        overdue_care=Count("id", filter=care & _overdue_q(now)),
+    )
+    return QueueCounts(**counts)
+
+
+def outreach_assignable_users() -> QuerySet:
+    """Active users who may work the queue (they can change outreach)."""
+    User = get_user_model()
+    perm = Q(codename="change_outreach", content_type__app_label="advocates")
+    return (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(groups__permissions__in=_permission_ids(perm))
+            | Q(user_permissions__in=_permission_ids(perm))
+        )
+        .distinct()
+        .order_by("first_name", "last_name", User.USERNAME_FIELD)
+    )
+
+
+def _permission_ids(condition: Q) -> QuerySet:
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(condition).values("id")
+
+
+def outreach_history(*, outreach_id: int) -> tuple[Outreach, list[OutreachLog]]:
+    """An outreach (with what its header shows) and its audit log, oldest first."""
+    outreach = Outreach.objects.select_related(
+        "mention", "identity", "advocate", "assignee", "decided_by").get(pk=outreach_id)
+    log = list(OutreachLog.objects.filter(outreach_id=outreach_id).select_related("actor")
+               .order_by("at", "id"))
+    return outreach, log
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    items: list[SandboxPost]
+    number: int
+    has_next: bool
+
+
+def sandbox_timeline_page(*, page: int = 1, per_page: int = QUEUE_PAGE_SIZE) -> TimelinePage:
+    """What the sandbox platform "posted", newest first, each with the outreach that sent it
+    (matched on the idempotency key the delivery passes to the client) as `.outreach`."""
+    page = max(1, page)
+    offset = (page - 1) * per_page
+    posts = list(SandboxPost.objects.order_by("-posted_at", "-id")[offset : offset + per_page + 1])
+    has_next = len(posts) > per_page
+    posts = posts[:per_page]
+    by_key = _outreach_by_idempotency_key([post.idempotency_key for post in posts])
+    for post in posts:
+        setattr(post, "outreach", by_key.get(post.idempotency_key))  # noqa: B010
+    return TimelinePage(items=posts, number=page, has_next=has_next)
+
+
+def _outreach_by_idempotency_key(keys: Sequence[str]) -> dict[str, Outreach]:
+    import uuid
+
+    uuids = {}
+    for key in keys:
+        # The client may suffix the key (e.g. "<uuid>:reply"); the row's key is the uuid.
+        try:
+            uuids[key] = uuid.UUID(key.split(":", 1)[0])
+        except ValueError:
+            continue
+    if not uuids:
+        return {}
+    rows = {o.idempotency_key: o for o in Outreach.objects.filter(
+        idempotency_key__in=set(uuids.values())).select_related("identity")}
+    return {key: rows[value] for key, value in uuids.items() if value in rows}

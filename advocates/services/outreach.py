@@ -1,0 +1,545 @@
+"""The outreach life cycle (steps 4–6): propose, decide, deliver, recognise.
+
+Allowed transitions, each enforced by a conditional `UPDATE ... WHERE status IN (...)` so two
+people (or two workers) acting on the same row at once change it once:
+
+    proposed -> approved -> sending -> sent | failed
+    proposed -> rejected | snoozed
+    snoozed  -> proposed (when due) | approved | rejected
+    failed   -> approved (retry)
+
+Every decision and every delivery attempt writes an `OutreachLog` row. Approval enqueues the
+delivery task after commit, so a worker never sees an approval that was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from advocates.models import (
+    AdvocacyEvent,
+    AdvocacyKind,
+    BrandAccount,
+    Outreach,
+    OutreachKind,
+    OutreachLog,
+    OutreachStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+S = OutreachStatus
+# Kinds whose words go out on the platform, so approving them needs text.
+TEXT_KINDS = frozenset({OutreachKind.REPLY, OutreachKind.DM, OutreachKind.CARE,
+                        OutreachKind.CONSENT})
+MAX_ATTEMPTS = 5
+# A row left in "sending" this long was claimed by a worker that died mid-call; the
+# idempotency key makes taking it over safe.
+STALE_SENDING = timedelta(minutes=10)
+
+
+class OutreachTransitionError(ValueError):
+    """The outreach is not in a status that allows what was attempted."""
+
+
+@dataclass
+class BulkResult:
+    done: list[int] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class DeliveryDeferred(Exception):  # noqa: N818 - it is a signal to the task, not a failure
+    """Raised by `outreach_deliver` when the task should run again after `countdown` seconds.
+
+    `attempt_used` says whether the platform was actually called (a transient error) or not
+    (a rate limit): only the former counts towards MAX_ATTEMPTS.
+    """
+
+    outreach_id: int
+    countdown: float
+    reason: str
+    attempt_used: bool
+
+    def __str__(self) -> str:
+        return f"outreach #{self.outreach_id} deferred {self.countdown:.1f}s: {self.reason}"
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def _log(outreach_id: int, action: str, actor=None, **detail: Any) -> None:
+    OutreachLog.objects.create(outreach_id=outreach_id, action=action, actor=actor,
+                               detail=detail)
+
+
+def _transition(
+    *,
+    outreach_id: int,
+    allowed: Iterable[str],
+    to: str,
+    verb: str,
+    user,
+    detail: dict[str, Any] | None = None,
+    extra_q: Q | None = None,
+    **fields: Any,
+) -> Outreach:
+    """Move one row from any of `allowed` to `to` with a conditional UPDATE; log it.
+
+    Must run inside a transaction (the callers open one), so the log row and the status
+    change commit together.
+    """
+    allowed = tuple(allowed)
+    now = timezone.now()
+    query = Outreach.objects.filter(pk=outreach_id, status__in=allowed)
+    if extra_q is not None:
+        query = query.filter(extra_q)
+    changed = query.update(status=to, updated_at=now, **fields)
+    if changed != 1:
+        current = Outreach.objects.filter(pk=outreach_id).values_list("status", flat=True).first()
+        if current is None:
+            raise OutreachTransitionError(f"cannot {verb} outreach #{outreach_id}: it does not "
+                                          "exist")
+        raise OutreachTransitionError(
+            f"cannot {verb} outreach #{outreach_id}: it is {current}, and only "
+            f"{' or '.join(allowed)} outreach can be {_past(verb)}"
+        )
+    _log(outreach_id, _past(verb), user, **(detail or {}))
+    return Outreach.objects.get(pk=outreach_id)
+
+
+def _past(verb: str) -> str:
+    return {"approve": "approved", "reject": "rejected", "snooze": "snoozed",
+            "retry": "retried", "assign": "assigned", "unsnooze": "unsnoozed"}.get(verb, verb)
+
+
+def _enqueue_delivery(outreach_id: int) -> None:
+    from advocates.tasks import outreach_deliver as task
+
+    transaction.on_commit(lambda: task.delay(outreach_id))
+
+
+def _user_id(user) -> int | None:
+    return getattr(user, "pk", None)
+
+
+# --- proposing ----------------------------------------------------------------------------
+
+def outreach_propose(
+    *,
+    kind: str,
+    advocate,
+    identity,
+    platform: str,
+    dedupe_key: str,
+    text: str,
+    mention=None,
+    reasons: Sequence[str] = (),
+    template_key: str = "",
+    template_variant: int | None = None,
+    priority: int = 0,
+    sla_due_at: datetime | None = None,
+) -> Outreach | None:
+    """Put one proposal in the queue (status proposed); nothing is sent until approved.
+
+    Returns None, creating nothing, when `dedupe_key` was already proposed (a re-run) or the
+    advocate opted out. `kind` must be an `OutreachKind`; kinds that send words need `text`.
+    """
+    if kind not in OutreachKind.values:
+        raise ValidationError(f"unknown outreach kind {kind!r}")
+    if kind in TEXT_KINDS and not text.strip():
+        raise ValidationError(f"a {kind} proposal needs text")
+    if not dedupe_key:
+        raise ValidationError("dedupe_key is required")
+    advocate.refresh_from_db(fields=["opted_out_at"])
+    if advocate.opted_out_at is not None and kind != OutreachKind.TAKEDOWN:
+        return None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            outreach = Outreach.objects.create(
+                kind=kind, advocate=advocate, identity=identity, platform=platform,
+                dedupe_key=dedupe_key, proposed_text=text, mention=mention,
+                reasons=list(reasons), template_key=template_key,
+                template_variant=template_variant, priority=max(0, min(priority, 100)),
+                sla_due_at=sla_due_at, created_at=now, updated_at=now,
+            )
+            _log(outreach.pk, "proposed", None, reasons=list(reasons))
+    except IntegrityError:
+        if Outreach.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
+    return outreach
+
+
+def outreach_bulk_propose(*, rows: Sequence[Outreach], now: datetime) -> list[Outreach]:
+    """Insert many unsaved proposals at once; rows whose dedupe_key exists are skipped.
+
+    Returns the rows that were created (with ids), each with a "proposed" log entry. Used by
+    routing, which runs for batches of hundreds of mentions inside the ingest transaction.
+    """
+    if not rows:
+        return []
+    for row in rows:
+        row.created_at = row.updated_at = now
+    Outreach.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    keys = [row.dedupe_key for row in rows]
+    # Rows carrying this batch's timestamp are ours; the others existed already.
+    created = list(Outreach.objects.filter(dedupe_key__in=keys, created_at=now))
+    OutreachLog.objects.bulk_create(
+        [OutreachLog(outreach_id=o.pk, action="proposed", at=now,
+                     detail={"reasons": o.reasons}) for o in created],
+        batch_size=500,
+    )
+    return created
+
+
+# --- deciding -----------------------------------------------------------------------------
+
+def outreach_approve(*, outreach_id: int, user, final_text: str | None = None) -> Outreach:
+    """Approve a proposed or snoozed outreach, optionally with edited text; enqueue delivery.
+
+    `final_text` replaces the proposed words (logged as an edit). The delivery task is
+    enqueued after commit. Raises OutreachTransitionError if it was already decided (so of two
+    concurrent approvals exactly one succeeds and one delivery is enqueued).
+    """
+    with transaction.atomic():
+        current = Outreach.objects.filter(pk=outreach_id).values(
+            "proposed_text", "kind").first()
+        if current is None:
+            raise OutreachTransitionError(f"cannot approve outreach #{outreach_id}: it does "
+                                          "not exist")
+        edited = final_text is not None and final_text.strip() != current["proposed_text"]
+        text = (final_text if final_text is not None else current["proposed_text"]).strip()
+        if current["kind"] in TEXT_KINDS and not text:
+            raise ValidationError("the text to send cannot be empty")
+        detail: dict[str, Any] = {"edited": edited}
+        if edited:
+            detail["final_text"] = text
+        outreach = _transition(
+            outreach_id=outreach_id, allowed=(S.PROPOSED, S.SNOOZED), to=S.APPROVED,
+            verb="approve", user=user, detail=detail, final_text=text,
+            decided_by_id=_user_id(user), decided_at=timezone.now(), snoozed_until=None,
+        )
+        _enqueue_delivery(outreach.pk)
+    return outreach
+
+
+def outreach_reject(*, outreach_id: int, user, reason: str) -> Outreach:
+    """Reject a proposed or snoozed outreach with a reason (a preset or free text)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("a rejection needs a reason")
+    with transaction.atomic():
+        return _transition(
+            outreach_id=outreach_id, allowed=(S.PROPOSED, S.SNOOZED), to=S.REJECTED,
+            verb="reject", user=user, detail={"reason": reason},
+            reject_reason=reason[:300], decided_by_id=_user_id(user),
+            decided_at=timezone.now(),
+        )
+
+
+def outreach_snooze(*, outreach_id: int, user, until: datetime) -> Outreach:
+    """Hide a proposal until `until` (aware, in the future); it comes back as proposed."""
+    if timezone.is_naive(until):
+        raise ValidationError("snooze time must be timezone-aware")
+    if until <= timezone.now():
+        raise ValidationError("snooze time must be in the future")
+    with transaction.atomic():
+        return _transition(
+            outreach_id=outreach_id, allowed=(S.PROPOSED, S.SNOOZED), to=S.SNOOZED,
+            verb="snooze", user=user, detail={"until": until.isoformat()},
+            snoozed_until=until,
+        )
+
+
+def outreach_assign(*, outreach_id: int, user, assignee) -> Outreach:
+    """Give an open outreach to a staff member (None unassigns). Status is unchanged."""
+    open_statuses = (S.PROPOSED, S.SNOOZED, S.APPROVED, S.FAILED)
+    with transaction.atomic():
+        outreach = (Outreach.objects.select_for_update().filter(pk=outreach_id).first())
+        if outreach is None:
+            raise OutreachTransitionError(f"cannot assign outreach #{outreach_id}: it does "
+                                          "not exist")
+        if outreach.status not in open_statuses:
+            raise OutreachTransitionError(
+                f"cannot assign outreach #{outreach_id}: it is {outreach.status}")
+        outreach.assignee = assignee
+        outreach.updated_at = timezone.now()
+        outreach.save(update_fields=["assignee", "updated_at"])
+        _log(outreach.pk, "assigned", user,
+             assignee=getattr(assignee, "pk", None),
+             assignee_name=assignee.get_username() if assignee is not None else "")
+    return outreach
+
+
+def outreach_retry(*, outreach_id: int, user) -> Outreach:
+    """Send a failed outreach again: failed -> approved with a fresh attempt budget."""
+    with transaction.atomic():
+        outreach = _transition(
+            outreach_id=outreach_id, allowed=(S.FAILED,), to=S.APPROVED, verb="retry",
+            user=user, attempts=0,
+        )
+        _enqueue_delivery(outreach.pk)
+    return outreach
+
+
+def outreach_bulk_approve(*, outreach_ids: Sequence[int], user) -> BulkResult:
+    """Approve each outreach in its own transaction; the ones that cannot be are skipped."""
+    result = BulkResult()
+    for outreach_id in dict.fromkeys(outreach_ids):
+        try:
+            outreach_approve(outreach_id=outreach_id, user=user)
+        except (OutreachTransitionError, ValidationError) as exc:
+            result.skipped[outreach_id] = _message(exc)
+        else:
+            result.done.append(outreach_id)
+    return result
+
+
+def outreach_bulk_reject(*, outreach_ids: Sequence[int], user, reason: str) -> BulkResult:
+    """Reject each outreach with the same reason; the ones that cannot be are skipped."""
+    if not (reason or "").strip():
+        raise ValidationError("a rejection needs a reason")
+    result = BulkResult()
+    for outreach_id in dict.fromkeys(outreach_ids):
+        try:
+            outreach_reject(outreach_id=outreach_id, user=user, reason=reason)
+        except OutreachTransitionError as exc:
+            result.skipped[outreach_id] = str(exc)
+        else:
+            result.done.append(outreach_id)
+    return result
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    return str(exc)
+
+
+def outreach_unsnooze_due(*, now: datetime | None = None) -> int:
+    """Return snoozed outreach whose time has come to the queue (snoozed -> proposed)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(Outreach.objects.select_for_update(skip_locked=True)
+                   .filter(status=S.SNOOZED, snoozed_until__lte=now)
+                   .values_list("id", flat=True)[:5000])
+        if not ids:
+            return 0
+        Outreach.objects.filter(pk__in=ids, status=S.SNOOZED).update(
+            status=S.PROPOSED, snoozed_until=None, updated_at=now)
+        OutreachLog.objects.bulk_create(
+            [OutreachLog(outreach_id=i, action="unsnoozed", at=now) for i in ids])
+    return len(ids)
+
+
+def outreach_reject_pending_for(*, advocate_id: int, reason: str, user=None) -> int:
+    """Reject everything still waiting for this advocate (used when they opt out).
+
+    Covers approved-but-not-yet-sending rows too: nothing may go out to a person who said
+    stop, and take-downs (removing their content) are the one exception.
+    """
+    now = timezone.now()
+    pending = (S.PROPOSED, S.SNOOZED, S.APPROVED)
+    ids = list(Outreach.objects.filter(advocate_id=advocate_id, status__in=pending)
+               .exclude(kind=OutreachKind.TAKEDOWN).values_list("id", flat=True))
+    if not ids:
+        return 0
+    changed = Outreach.objects.filter(pk__in=ids, status__in=pending).update(
+        status=S.REJECTED, reject_reason=reason, decided_by_id=_user_id(user), decided_at=now,
+        updated_at=now)
+    OutreachLog.objects.bulk_create(
+        [OutreachLog(outreach_id=i, action="rejected", actor=user, at=now,
+                     detail={"reason": reason}) for i in ids])
+    return changed
+
+
+# --- delivering ---------------------------------------------------------------------------
+
+def _backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter: base * 2^(n-1), capped, times U(0.5, 1)."""
+    base = float(getattr(settings, "KANSHA_DELIVERY_BACKOFF_BASE", 30.0))
+    cap = float(getattr(settings, "KANSHA_DELIVERY_BACKOFF_MAX", 3600.0))
+    delay = min(cap, base * (2 ** max(attempts - 1, 0)))
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+def brand_account_for(platform: str) -> BrandAccount | None:
+    """The active brand account that speaks for the brand on `platform` (oldest first)."""
+    return (BrandAccount.objects.filter(platform=platform, active=True)
+            .order_by("id").first())
+
+
+def _claim(outreach_id: int) -> bool:
+    """approved (or stale sending) -> sending, without counting an attempt yet."""
+    now = timezone.now()
+    return Outreach.objects.filter(
+        Q(status=S.APPROVED) | Q(status=S.SENDING, updated_at__lt=now - STALE_SENDING),
+        pk=outreach_id,
+    ).update(status=S.SENDING, updated_at=now) == 1
+
+
+def _call_platform(client, outreach: Outreach):  # -> PostResult
+    key = str(outreach.idempotency_key)
+    text = outreach.final_text or outreach.proposed_text
+    mention = outreach.mention
+    kind = outreach.kind
+    if kind in (OutreachKind.REPLY, OutreachKind.CARE) and mention is not None:
+        return client.reply(in_reply_to=mention.external_id, text=text, idempotency_key=key)
+    if kind in (OutreachKind.DM, OutreachKind.REPLY, OutreachKind.CARE):
+        # A reward message with no mention to answer goes to the person directly.
+        return client.send_dm(recipient_id=outreach.identity.platform_user_id, text=text,
+                              idempotency_key=key)
+    from advocates.platforms.base import PermanentError
+
+    if mention is None:
+        raise PermanentError(f"a {kind} needs the mention it is about")
+    if kind == OutreachKind.CONSENT:
+        return client.request_consent(in_reply_to=mention.external_id, text=text,
+                                      idempotency_key=key)
+    if kind == OutreachKind.RESHARE:
+        return client.reshare(external_id=mention.external_id, idempotency_key=key)
+    if kind == OutreachKind.TAKEDOWN:
+        return client.undo_reshare(external_id=mention.external_id, idempotency_key=key)
+    raise PermanentError(f"don't know how to deliver a {kind}")
+
+
+def outreach_deliver(*, outreach_id: int) -> Outreach:
+    """Make one delivery attempt of an approved outreach: approved -> sending -> sent|failed.
+
+    Called by the Celery task. Idempotent: a row already sent (or being sent by another
+    worker) is returned unchanged. Effects:
+    - the per-account token bucket is asked first; if empty, or the platform answers
+      RateLimited, the row goes back to approved and `DeliveryDeferred(attempt_used=False)`
+      is raised: no attempt is counted;
+    - otherwise the platform is called with the row's idempotency key (attempts + 1, logged);
+      success stores the platform's id and URL, marks it sent and, for a thank-you or a
+      reshare, appends an AdvocacyEvent in the same transaction;
+    - a TransientError raises `DeliveryDeferred(attempt_used=True)` with exponential backoff
+      and jitter until MAX_ATTEMPTS, then marks the row failed with the last error;
+    - a PermanentError marks it failed at once.
+    """
+    from advocates import ratelimit
+    from advocates.platforms.base import (
+        PermanentError,
+        PlatformError,
+        RateLimited,
+        TransientError,
+        client_for,
+    )
+
+    if not _claim(outreach_id):
+        outreach = Outreach.objects.get(pk=outreach_id)
+        logger.info("outreach #%s not delivered: it is %s", outreach_id, outreach.status)
+        return outreach
+    outreach = Outreach.objects.select_related("mention", "identity", "advocate").get(
+        pk=outreach_id)
+
+    if outreach.advocate.opted_out_at is not None and outreach.kind != OutreachKind.TAKEDOWN:
+        with transaction.atomic():
+            Outreach.objects.filter(pk=outreach_id, status=S.SENDING).update(
+                status=S.REJECTED, reject_reason="opted out", updated_at=timezone.now())
+            _log(outreach_id, "rejected", None, reason="opted out")
+        return Outreach.objects.get(pk=outreach_id)
+
+    account = brand_account_for(outreach.platform)
+    if account is None:
+        return _fail(outreach, f"no active brand account for {outreach.platform}")
+
+    wait = ratelimit.acquire(account)
+    if wait > 0:
+        return _defer(outreach, wait, "rate limit (token bucket)")
+
+    Outreach.objects.filter(pk=outreach_id).update(attempts=F("attempts") + 1)
+    attempt = outreach.attempts + 1
+    try:
+        client = client_for(account)
+        result = _call_platform(client, outreach)
+    except RateLimited as exc:
+        # The platform's own limit: nothing was posted, so the attempt is given back.
+        Outreach.objects.filter(pk=outreach_id).update(attempts=F("attempts") - 1)
+        ratelimit.hold(account, until=exc.reset_at)
+        wait = max((exc.reset_at - timezone.now()).total_seconds(), 1.0)
+        return _defer(outreach, wait, str(exc), until=exc.reset_at)
+    except TransientError as exc:
+        _log(outreach_id, "attempt", None, attempt=attempt, outcome="transient", error=str(exc))
+        if attempt >= MAX_ATTEMPTS:
+            return _fail(outreach, f"gave up after {attempt} attempts: {exc}", logged=True)
+        Outreach.objects.filter(pk=outreach_id, status=S.SENDING).update(
+            status=S.APPROVED, last_error=str(exc), updated_at=timezone.now())
+        raise DeliveryDeferred(outreach_id, _backoff_seconds(attempt), str(exc), True) from exc
+    except (PermanentError, PlatformError) as exc:
+        _log(outreach_id, "attempt", None, attempt=attempt, outcome="permanent", error=str(exc))
+        return _fail(outreach, str(exc), logged=True)
+
+    now = timezone.now()
+    with transaction.atomic():
+        Outreach.objects.filter(pk=outreach_id).update(
+            status=S.SENT, platform_result_id=result.id[:191],
+            platform_result_url=(result.url or "")[:500], last_error="", sent_at=now,
+            updated_at=now)
+        _log(outreach_id, "attempt", None, attempt=attempt, outcome="sent",
+             platform_result_id=result.id, url=result.url)
+        _recognise(outreach, now)
+    return Outreach.objects.get(pk=outreach_id)
+
+
+def _defer(outreach: Outreach, wait: float, reason: str, until: datetime | None = None):
+    now = timezone.now()
+    until = until or now + timedelta(seconds=wait)
+    Outreach.objects.filter(pk=outreach.pk, status=S.SENDING).update(
+        status=S.APPROVED, updated_at=now)
+    _log(outreach.pk, "deferred", None, reason=reason, until=until.isoformat())
+    raise DeliveryDeferred(outreach.pk, wait, reason, False)
+
+
+def _fail(outreach: Outreach, error: str, *, logged: bool = False) -> Outreach:
+    with transaction.atomic():
+        Outreach.objects.filter(pk=outreach.pk, status=S.SENDING).update(
+            status=S.FAILED, last_error=error, updated_at=timezone.now())
+        _log(outreach.pk, "failed", None, error=error)
+    return Outreach.objects.get(pk=outreach.pk)
+
+
+# Thank-yous and reshares are advocacy the brand acknowledged; care replies, consent
+# requests and reward messages are not.
+_INTENT_TO_ADVOCACY = {"praise": AdvocacyKind.PRAISE, "checkin": AdvocacyKind.CHECKIN,
+                       "review": AdvocacyKind.REVIEW}
+
+
+def _recognise(outreach: Outreach, now: datetime) -> None:
+    mention = outreach.mention
+    if mention is None:
+        return
+    if outreach.kind == OutreachKind.RESHARE:
+        kind = AdvocacyKind.RESHARE
+    elif outreach.kind == OutreachKind.REPLY and outreach.dedupe_key.startswith("thank:"):
+        kind = _INTENT_TO_ADVOCACY.get(mention.detection_intent, AdvocacyKind.PRAISE)
+    else:
+        return
+    AdvocacyEvent.objects.bulk_create(
+        [AdvocacyEvent(advocate_id=outreach.advocate_id, kind=kind, mention=mention,
+                       platform=mention.platform, rating=mention.rating, venue=mention.venue,
+                       occurred_at=mention.posted_at, created_at=now,
+                       dedupe_key=f"outreach:{outreach.pk}")],
+        ignore_conflicts=True,
+    )
+
+
+def outreach_stuck_ids(*, older_than: timedelta = STALE_SENDING, limit: int = 1000) -> list[int]:
+    """Approved or sending rows nobody has touched for a while (their task was lost)."""
+    cutoff = timezone.now() - older_than
+    return list(Outreach.objects.filter(status__in=(S.APPROVED, S.SENDING),
+                                        updated_at__lt=cutoff)
+                .order_by("updated_at").values_list("id", flat=True)[:limit])

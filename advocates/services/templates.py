@@ -1,0 +1,251 @@
+"""Reply templates: validate their variables when saved, render and rotate them when proposing.
+
+Only LIVE (published) templates are used. Each (purpose, language) has one template in use
+(the first live one by name) with several variants. Rotation picks the least recently used
+variant of that template, skipping the one this advocate got last, so one person never gets
+the same words twice in a row and the brand's timeline does not repeat itself (platforms flag
+identical replies as spam).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Max
+
+from advocates.models import Outreach, ReplyTemplate
+
+BASE_VARIABLES = frozenset({"first_name", "handle", "venue", "platform", "brand"})
+PURPOSE_VARIABLES: dict[str, frozenset[str]] = {
+    "reward": frozenset({"code", "reward", "expires"}),
+    "consent": frozenset({"consent_url"}),
+}
+# How far back rotation looks; older use does not matter for "repeating itself".
+ROTATION_WINDOW = timedelta(days=60)
+FALLBACK_LANGUAGE = "en"
+
+
+def template_variables_allowed(purpose: str | None) -> frozenset[str]:
+    """The variables a purpose may use; None (purpose not known yet) allows every one."""
+    if purpose is None:
+        return BASE_VARIABLES.union(*PURPOSE_VARIABLES.values())
+    return BASE_VARIABLES | PURPOSE_VARIABLES.get(purpose, frozenset())
+
+
+def template_text_validate(*, text: str, purpose: str | None) -> None:
+    """Raise ValidationError if `text` has a broken brace or a variable `purpose` lacks.
+
+    Called from the model's clean(), so marketing sees the error when saving, never a
+    failure when a reply is sent.
+    """
+    if not text.strip():
+        raise ValidationError("A variant needs some text.")
+    allowed = template_variables_allowed(purpose)
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValidationError(
+            f"Broken braces ({exc}). Write variables like {{first_name}}; to show a literal "
+            "brace, double it: {{ or }}."
+        ) from exc
+    unknown = []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in allowed or spec or conversion:
+            unknown.append("{" + name + (f"!{conversion}" if conversion else "")
+                           + (f":{spec}" if spec else "") + "}")
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        allowed_text = ", ".join("{" + v + "}" for v in sorted(allowed))
+        raise ValidationError(
+            f"Unknown variable{plural} {', '.join(unknown)}. Allowed here: {allowed_text}."
+        )
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def template_text_render(text: str, context: Mapping[str, Any]) -> str:
+    """Fill a validated variant; a variable with no value renders as empty text."""
+    values = _Blank({k: ("" if v is None else str(v)) for k, v in context.items()})
+    filled = text.format_map(values)
+    # An empty variable must not leave "by , Aiko" or double spaces behind.
+    filled = _SPACE_BEFORE_PUNCT.sub(r"\1", filled)
+    return _SPACES.sub(" ", filled).strip()
+
+
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:、。！？])")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    template_key: str
+    variant: int  # 1-based position of the variant in its template
+
+
+def template_key(purpose: str, language: str) -> str:
+    return f"{purpose}/{language}"
+
+
+class TemplateBook:
+    """Live templates and rotation memory for one batch of proposals.
+
+    Three queries whatever the batch size: the live templates with their variants, when each
+    variant was last used, and which variant each advocate of the batch got last.
+    """
+
+    def __init__(self, *, advocate_ids: Iterable[int], now: datetime,
+                 purposes: Iterable[str] | None = None) -> None:
+        self.now = now
+        query = ReplyTemplate.objects.filter(live=True).prefetch_related("variants")
+        if purposes is not None:
+            query = query.filter(purpose__in=set(purposes))
+        self.templates: dict[str, list[str]] = {}
+        for template in query.order_by("name", "pk"):
+            key = template_key(template.purpose, template.language)
+            variants = [v.text for v in template.variants.all() if v.text.strip()]
+            if variants and key not in self.templates:
+                self.templates[key] = variants
+        # (key, variant) -> (last used, sequence) so rotation also works inside one batch.
+        self.last_used: dict[tuple[str, int], tuple[datetime, int]] = {}
+        self.advocate_last: dict[tuple[int, str], int] = {}
+        self._seq = 0
+        if not self.templates:
+            return
+        since = now - ROTATION_WINDOW
+        recent = (Outreach.objects.filter(template_key__in=list(self.templates),
+                                          created_at__gte=since)
+                  .exclude(template_variant=None)
+                  .values_list("template_key", "template_variant")
+                  .annotate(last=Max("created_at")).order_by())
+        for key, variant, last in recent:
+            self.last_used[key, variant] = (last, 0)
+        ids = list(set(advocate_ids))
+        if ids:
+            last_seen: dict[tuple[int, str], datetime] = {}
+            rows = (Outreach.objects.filter(advocate_id__in=ids,
+                                            template_key__in=list(self.templates))
+                    .exclude(template_variant=None)
+                    .values_list("advocate_id", "template_key", "template_variant",
+                                 "created_at"))
+            for advocate_id, key, variant, created in rows:
+                if last_seen.get((advocate_id, key), created) <= created:
+                    last_seen[advocate_id, key] = created
+                    self.advocate_last[advocate_id, key] = variant
+
+    def has(self, purpose: str, language: str) -> bool:
+        return self._key_for(purpose, language) is not None
+
+    def _key_for(self, purpose: str, language: str) -> str | None:
+        for lang in (language, FALLBACK_LANGUAGE):
+            key = template_key(purpose, lang)
+            if key in self.templates:
+                return key
+        return None
+
+    def render(self, *, purpose: str, language: str, advocate_id: int,
+               context: Mapping[str, Any]) -> Rendered | None:
+        """The next variant for this advocate, filled in; None if no live template exists."""
+        key = self._key_for(purpose, language or FALLBACK_LANGUAGE)
+        if key is None:
+            return None
+        variants = self.templates[key]
+        numbers = list(range(1, len(variants) + 1))
+        last = self.advocate_last.get((advocate_id, key))
+        candidates = [n for n in numbers if n != last] or numbers
+        never = (datetime.min.replace(tzinfo=self.now.tzinfo), -1)
+        chosen = min(candidates, key=lambda n: (self.last_used.get((key, n), never), n))
+        self._seq += 1
+        self.last_used[key, chosen] = (self.now, self._seq)
+        self.advocate_last[advocate_id, key] = chosen
+        return Rendered(template_text_render(variants[chosen - 1], context), key, chosen)
+
+
+def template_context(*, identity, mention=None, brand: str, extra: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """The variables for one person (and the mention being answered, if any)."""
+    handle = identity.handle or ""
+    if handle and not handle.startswith("@"):
+        handle = f"@{handle}"
+    name = (identity.display_name or "").strip()
+    first_name = name.split()[0] if name else handle.lstrip("@")
+    from advocates.models import Platform
+
+    context: dict[str, Any] = {
+        "first_name": first_name,
+        "handle": handle,
+        # A check-in without a venue name still reads well: "thanks for stopping by Kansha".
+        "venue": getattr(mention, "venue", "") or brand,
+        "platform": dict(Platform.choices).get(identity.platform, identity.platform),
+        "brand": brand,
+    }
+    context.update(extra or {})
+    return context
+
+
+def template_render(*, purpose: str, language: str, advocate_id: int, identity,
+                    mention=None, brand: str, extra: Mapping[str, Any] | None = None,
+                    now: datetime) -> Rendered | None:
+    """Render one proposal's text (for callers that propose one at a time, e.g. rewards)."""
+    book = TemplateBook(advocate_ids=[advocate_id], now=now, purposes=[purpose])
+    return book.render(purpose=purpose, language=language, advocate_id=advocate_id,
+                       context=template_context(identity=identity, mention=mention,
+                                                brand=brand, extra=extra))
+
+
+def template_preview(*, template: ReplyTemplate, variants: Iterable[str] | None = None
+                     ) -> list[dict[str, str]]:
+    """Each variant rendered on a sample mention, for the editor's preview."""
+    sample = _SAMPLES.get(template.language, _SAMPLES[FALLBACK_LANGUAGE])
+    context = dict(sample["context"])
+    context.update(PURPOSE_SAMPLES)
+    texts = list(variants) if variants is not None else [v.text for v in template.variants.all()]
+    out = []
+    for n, text in enumerate(texts, start=1):
+        try:
+            template_text_validate(text=text, purpose=template.purpose)
+            rendered, error = template_text_render(text, context), ""
+        except ValidationError as exc:
+            rendered, error = "", "; ".join(exc.messages)
+        out.append({"variant": str(n), "source": text, "text": rendered, "error": error})
+    return out
+
+
+_SAMPLES: dict[str, dict[str, Any]] = {
+    "en": {"mention": "Best flat white in Shibuya, thank you @kanshacoffee! ☕",
+           "context": {"first_name": "Aiko", "handle": "@aiko_drinks_coffee",
+                       "venue": "Shibuya store", "platform": "X", "brand": "Kansha Coffee"}},
+    "ja": {"mention": "渋谷店のフラットホワイト最高でした！ @kanshacoffee",
+           "context": {"first_name": "あいこ", "handle": "@aiko_drinks_coffee",
+                       "venue": "渋谷店", "platform": "X", "brand": "カンシャ珈琲"}},
+}
+PURPOSE_SAMPLES = {"code": "THANKS-7QX2", "reward": "a free pastry", "expires": "2026-12-31",
+                   "consent_url": "https://example.com/consent/?token=sample"}
+
+
+def sample_mention_text(language: str) -> str:
+    return _SAMPLES.get(language, _SAMPLES[FALLBACK_LANGUAGE])["mention"]
+
+
+def template_usage_by_key() -> dict[str, dict[int, int]]:
+    """How often each variant was proposed (for the snippet's inspect view)."""
+    counts: dict[str, dict[int, int]] = defaultdict(dict)
+    from django.db.models import Count
+
+    rows = (Outreach.objects.exclude(template_key="").values("template_key", "template_variant")
+            .annotate(n=Count("id")))
+    for row in rows:
+        counts[row["template_key"]][row["template_variant"]] = row["n"]
+    return dict(counts)

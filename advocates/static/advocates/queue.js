@@ -1,0 +1,180 @@
+/* Outreach queue: keyboard shortcuts and the bulk bar. No dependencies, no build step.
+ *
+ * j / k  move between items      a  approve (with any edits)     e  edit the reply
+ * r      reject with a reason    x  select for a bulk action     ?  show the shortcuts
+ * Ctrl/Cmd+Enter in the reply approves it; Esc leaves a text box or closes a dialog.
+ */
+(function () {
+  'use strict';
+
+  const root = document.querySelector('[data-queue]');
+  if (!root) return;
+
+  const rows = Array.from(root.querySelectorAll('[data-queue-row]'));
+  const bulkForm = root.querySelector('[data-queue-bulk]');
+  const selectAll = root.querySelector('[data-queue-select-all]');
+  const countLabel = root.querySelector('[data-queue-selected-count]');
+  const help = root.querySelector('[data-queue-help]');
+  let current = -1;
+
+  function checkboxes() {
+    return Array.from(root.querySelectorAll('[data-queue-select]'));
+  }
+
+  function setCurrent(index, focus) {
+    if (!rows.length) return;
+    current = Math.max(0, Math.min(rows.length - 1, index));
+    rows.forEach((row, i) => row.classList.toggle('is-current', i === current));
+    if (focus !== false) {
+      rows[current].focus({ preventScroll: true });
+      rows[current].scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  function row() {
+    if (current < 0) setCurrent(0, false);
+    return rows[current];
+  }
+
+  function updateBulk() {
+    const boxes = checkboxes();
+    const selected = boxes.filter((box) => box.checked);
+    boxes.forEach((box) => box.closest('[data-queue-row]').classList.toggle('is-selected', box.checked));
+    if (countLabel) countLabel.textContent = selected.length + ' selected';
+    if (bulkForm) {
+      bulkForm.querySelectorAll('[data-queue-bulk-button]').forEach((button) => {
+        button.disabled = selected.length === 0;
+      });
+    }
+    if (selectAll) {
+      selectAll.checked = boxes.length > 0 && selected.length === boxes.length;
+      selectAll.indeterminate = selected.length > 0 && selected.length < boxes.length;
+    }
+  }
+
+  function edit(target) {
+    const text = target.querySelector('[data-queue-text]');
+    if (!text) return;
+    text.readOnly = false;
+    text.focus();
+    text.setSelectionRange(text.value.length, text.value.length);
+  }
+
+  function approve(target) {
+    const form = target.querySelector('[data-queue-approve]');
+    if (form) form.requestSubmit();
+  }
+
+  // Reject, snooze and assign share one dialog each; opening it points its form at the row.
+  function openDialog(name, target) {
+    const dialog = root.querySelector('[data-queue-dialog="' + name + '"]');
+    if (!dialog || !target || typeof dialog.showModal !== 'function') return;
+    const form = dialog.querySelector('form[method="post"]');
+    const id = target.dataset.id;
+    form.action = form.dataset.actionTemplate.replace('/0/', '/' + id + '/');
+    dialog.querySelectorAll('[data-queue-dialog-id]').forEach((el) => { el.textContent = '#' + id; });
+    dialog.showModal();
+    const first = dialog.querySelector('input:checked, input:not([type="hidden"]), select, button');
+    if (first) first.focus();
+  }
+
+  function reject(target) {
+    openDialog('reject', target);
+  }
+
+  function toggleSelect(target) {
+    const box = target.querySelector('[data-queue-select]');
+    if (!box) return;
+    box.checked = !box.checked;
+    updateBulk();
+  }
+
+  function anyDialogOpen() {
+    return Boolean(document.querySelector('dialog[open]'));
+  }
+
+  function showHelp() {
+    if (help && typeof help.showModal === 'function' && !help.open) help.showModal();
+  }
+
+  function isTyping(element) {
+    return element && (element.isContentEditable ||
+      ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName));
+  }
+
+  // Capture phase on window, so "?" opens the queue's shortcuts rather than (also) Wagtail's
+  // global dialog, which listens on the document.
+  function onKey(event) {
+    if (event.defaultPrevented || event.altKey) return;
+    const typing = isTyping(event.target);
+
+    if (anyDialogOpen()) return; // the dialog has the keyboard (Esc closes it)
+    if (typing) {
+      if (event.key === 'Escape') {
+        const text = event.target.closest('[data-queue-text]') ? event.target : null;
+        if (text) text.readOnly = true;
+        event.target.blur();
+        if (current >= 0) setCurrent(current);
+      } else if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) &&
+                 event.target.matches('[data-queue-text]')) {
+        event.preventDefault();
+        event.target.form.requestSubmit();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey) return;
+
+    const actions = {
+      j: () => setCurrent(current + 1),
+      k: () => setCurrent(current - 1),
+      a: () => approve(row()),
+      e: () => edit(row()),
+      r: () => reject(row()),
+      x: () => toggleSelect(row()),
+      '?': showHelp,
+    };
+    const action = actions[event.key];
+    if (!action || (!rows.length && event.key !== '?')) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    action();
+  }
+
+  if (root.dataset.shortcuts !== 'off') window.addEventListener('keydown', onKey, true);
+
+  rows.forEach((target, index) => {
+    target.addEventListener('click', (event) => {
+      if (!event.target.closest('a, button, summary, input, textarea, select')) setCurrent(index, false);
+      else current = index;
+      rows.forEach((r, i) => r.classList.toggle('is-current', i === current));
+    });
+    target.querySelectorAll('[data-queue-action="edit"]').forEach((button) => {
+      button.addEventListener('click', () => { current = index; edit(target); });
+    });
+    target.querySelectorAll('[data-queue-open]').forEach((button) => {
+      button.addEventListener('click', () => { current = index; openDialog(button.dataset.queueOpen, target); });
+    });
+  });
+
+  checkboxes().forEach((box) => box.addEventListener('change', updateBulk));
+  if (selectAll) {
+    selectAll.addEventListener('change', () => {
+      checkboxes().forEach((box) => { box.checked = selectAll.checked; });
+      updateBulk();
+    });
+  }
+  if (bulkForm) {
+    bulkForm.addEventListener('submit', (event) => {
+      const action = event.submitter && event.submitter.value;
+      const n = checkboxes().filter((box) => box.checked).length;
+      const verb = action === 'reject' ? 'Reject' : 'Approve';
+      // A bulk action is hard to undo (approved replies go out at once): confirm it.
+      if (!window.confirm(verb + ' ' + n + ' selected item' + (n === 1 ? '' : 's') + '?')) {
+        event.preventDefault();
+      }
+    });
+  }
+
+  updateBulk();
+  if (rows.length) setCurrent(0, false);
+})();

@@ -1,0 +1,168 @@
+"""Admin registration for the advocates app: people, identities, mentions, ingest tokens."""
+
+from django.utils.html import format_html
+from wagtail import hooks
+from wagtail.admin.panels import FieldPanel
+from wagtail.snippets.models import register_snippet
+from wagtail.snippets.views.snippets import CreateView, SnippetViewSet, SnippetViewSetGroup
+
+from advocates.models import Advocate, IngestToken, Mention, SocialIdentity
+from advocates.services import ingest_token_issue
+
+
+class MentionViewSet(SnippetViewSet):
+    model = Mention
+    icon = "comment"
+    menu_label = "Mentions"
+    list_display = ["text", "platform", "kind", "author", "detection_label", "detection_intent",
+                    "route", "posted_at"]
+    list_filter = ["platform", "kind", "source", "language", "detection_label",
+                   "detection_intent", "route"]
+    list_export = ["platform", "external_id", "kind", "text", "language", "posted_at",
+                   "detection_label", "detection_intent", "detection_confidence", "route"]
+    search_fields = ["text"]
+    ordering = ["-posted_at"]
+    list_per_page = 50
+    inspect_view_enabled = True
+    panels = [FieldPanel("text", read_only=True), FieldPanel("detection_reasons", read_only=True)]
+
+    def get_queryset(self, request):
+        return Mention.objects.select_related("author")
+
+
+class AdvocateViewSet(SnippetViewSet):
+    model = Advocate
+    icon = "user"
+    menu_label = "Advocates"
+    list_display = ["__str__", "created_at", "opted_out_at", "flagged", "is_employee"]
+    list_filter = ["flagged", "is_employee"]
+    search_fields = ["display_name"]
+    inspect_view_enabled = True
+    panels = [FieldPanel("display_name"), FieldPanel("is_employee"), FieldPanel("flagged"),
+              FieldPanel("flagged_reason"), FieldPanel("notes")]
+
+
+class SocialIdentityViewSet(SnippetViewSet):
+    model = SocialIdentity
+    icon = "link"
+    menu_label = "Identities"
+    list_display = ["handle", "display_name", "platform", "follower_count", "verified",
+                    "advocate"]
+    list_filter = ["platform", "verified"]
+    search_fields = ["handle", "display_name"]
+    inspect_view_enabled = True
+    panels = [FieldPanel("handle", read_only=True), FieldPanel("display_name", read_only=True)]
+
+    def get_queryset(self, request):
+        return SocialIdentity.objects.select_related("advocate")
+
+
+class IngestTokenCreateView(CreateView):
+    """Creating a token shows its secret once, in the success message; only a hash is kept."""
+
+    def save_instance(self):
+        token, self.secret = ingest_token_issue(name=self.form.cleaned_data["name"],
+                                                user=self.request.user)
+        return token
+
+    def get_success_message(self, instance):
+        return format_html("Token “{}” created. Copy it now, it will not be shown again: "
+                           "<code>{}</code>", instance.name, self.secret)
+
+
+class IngestTokenViewSet(SnippetViewSet):
+    model = IngestToken
+    add_view_class = IngestTokenCreateView
+    icon = "key"
+    menu_label = "API tokens"
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    panels = [FieldPanel("name"), FieldPanel("revoked_at")]
+
+
+class PeopleGroup(SnippetViewSetGroup):
+    menu_label = "Advocates"
+    menu_icon = "group"
+    menu_order = 200
+    items = (MentionViewSet, AdvocateViewSet, SocialIdentityViewSet, IngestTokenViewSet)
+
+
+register_snippet(PeopleGroup)
+
+# Brand accounts (platform connectors): advocates/admin/accounts.py
+from advocates.admin.accounts import BrandAccountViewSet  # noqa: E402
+
+register_snippet(BrandAccountViewSet)
+
+# Reply templates (marketing): advocates/admin/templates.py
+from advocates.admin.templates import TemplatesViewSet  # noqa: E402
+
+register_snippet(TemplatesViewSet)
+
+
+@hooks.register("register_log_actions")
+def register_log_actions(actions):
+    actions.register_action("kansha.advocate.merge", "Merge advocates", "Merged advocates")
+    actions.register_action("kansha.advocate.opt_out", "Opt out", "Opted out of all contact")
+
+
+# --- The outreach queue, the sandbox timeline and the dashboard panel (advocates/admin/) ------
+# Imported inside the hooks so this file's imports stay as they are for the other sections.
+
+
+@hooks.register("register_admin_urls")
+def register_outreach_queue_urls():
+    from advocates.admin import queue, timeline
+
+    return [*queue.admin_urls(), *timeline.admin_urls()]
+
+
+@hooks.register("register_admin_menu_item")
+def register_outreach_queue_menu_item():
+    from django.urls import reverse_lazy
+
+    from advocates.admin.menu import PermissionMenuItem
+
+    return PermissionMenuItem("Outreach queue", reverse_lazy("kansha_outreach:queue"),
+                              name="outreach-queue", icon_name="tasks", order=150,
+                              permission="advocates.change_outreach")
+
+
+@hooks.register("register_admin_menu_item")
+def register_sandbox_timeline_menu_item():
+    from django.urls import reverse_lazy
+
+    from advocates.admin.menu import PermissionMenuItem
+
+    return PermissionMenuItem("Sandbox timeline", reverse_lazy("kansha_sandbox_timeline"),
+                              name="sandbox-timeline", icon_name="history", order=160,
+                              permission="advocates.view_sandboxpost")
+
+
+@hooks.register("construct_homepage_panels")
+def add_outreach_queue_panel(request, panels):
+    from advocates.admin.panels import construct_homepage_panels
+
+    construct_homepage_panels(request, panels)
+
+
+# --- Privacy: export and erase an advocate's personal data (advocates/admin/privacy.py) -------
+
+
+@hooks.register("register_admin_urls")
+def register_privacy_urls():
+    from advocates.admin import privacy
+
+    return privacy.admin_urls()
+
+
+@hooks.register("register_snippet_listing_buttons")
+def register_privacy_listing_buttons(snippet, user, next_url=None):
+    from advocates.admin.privacy import advocate_listing_buttons
+
+    yield from advocate_listing_buttons(snippet, user, next_url)
+
+
+@hooks.register("register_log_actions")
+def register_privacy_log_actions(actions):
+    actions.register_action("kansha.advocate.erase", "Erase personal data",
+                            "Erased personal data (pseudonymised)")

@@ -1,0 +1,95 @@
+"""Facebook Pages: the real client against a fake Graph API and signed feed webhooks."""
+
+import time
+
+import pytest
+
+from advocates.models import Mention, WebhookDelivery
+from advocates.platforms.facebook import FacebookClient
+from advocates.services.platforms import brand_account_poll
+from tests.advocates.platforms.conftest import reloaded
+from tests.fakes.facebook_server import (
+    PAGE_ID,
+    FakeFacebook,
+    feed_change,
+    feed_delivery,
+    sign,
+    tagged_post,
+)
+
+APP_SECRET = "fb-app-secret"
+
+
+@pytest.fixture
+def fake():
+    with FakeFacebook() as server:
+        yield server
+
+
+@pytest.fixture
+def account(connect, fake):
+    return connect("facebook", fake.url, {"access_token": "page-token",
+                                          "app_secret": APP_SECRET, "verify_token": "v"},
+                   handle="Kansha Coffee", platform_user_id=PAGE_ID)
+
+
+def test_feed_webhook_signatures_and_mentions(deliver, account):
+    url = f"/webhooks/facebook/{account.pk}/"
+    body = feed_delivery(feed_change("comment", n=1), feed_change("status", n=2),
+                         feed_change("comment", n=3, verb="edited"),
+                         feed_change("post", n=4, from_id=PAGE_ID),
+                         feed_change("reaction", n=5))
+    stale = feed_delivery(feed_change("comment", n=9),
+                          entry_time=int(time.time()) - 5 * 24 * 3600)
+
+    assert deliver(url, body).status_code == 403
+    assert deliver(url, body, headers={"X-Hub-Signature-256": sign(body, "wrong")}
+                   ).status_code == 403
+    assert deliver(url, stale, headers={"X-Hub-Signature-256": sign(stale, APP_SECRET)}
+                   ).status_code == 400
+    assert WebhookDelivery.objects.count() == 0
+
+    ok = deliver(url, body, headers={"X-Hub-Signature-256": sign(body, APP_SECRET)})
+    assert ok.status_code == 200
+    kinds = dict(Mention.objects.filter(platform="facebook").values_list("external_id", "kind"))
+    assert kinds == {"3001_6001": "comment", f"{PAGE_ID}_3002": "post"}
+    assert Mention.objects.get(external_id="3001_6001").in_reply_to == f"{PAGE_ID}_3001"
+    again = deliver(url, body, headers={"X-Hub-Signature-256": sign(body, APP_SECRET)})
+    assert again.json()["stored"] is False
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_tagged_posts_are_polled_and_resume_after_a_restart(fake, account):
+    fake.tagged = [tagged_post(n) for n in range(1, 6)]
+    assert brand_account_poll(account_id=account.pk).created == 5
+    call = fake.calls("GET", f"/{PAGE_ID}/tagged")[0]
+    assert call.headers["authorization"] == "Bearer page-token"
+    assert call.q("fields") == "id,message,created_time,from,permalink_url"
+    fake.tagged += [tagged_post(n) for n in range(6, 66)]
+
+    assert brand_account_poll(account_id=account.pk, max_pages=1).created == 50
+    again = brand_account_poll(account_id=reloaded(account).pk)
+    assert (again.created, again.duplicate) == (10, 0)
+    mention = Mention.objects.get(external_id=tagged_post(1)["id"])
+    assert (mention.kind, mention.author.handle) == ("tag", "Diner 1")
+    assert reloaded(account).quota_remaining == 90  # from X-App-Usage: 10 % used
+
+
+def test_comment_reply_is_posted_once(fake, account):
+    client = FacebookClient(account)
+    result = client.reply(in_reply_to="3001_6001", text="Thank you!", idempotency_key="k")
+    again = FacebookClient(reloaded(account)).reply(in_reply_to="3001_6001", text="Thank you!",
+                                                    idempotency_key="k")
+    posts = fake.calls("POST", "/3001_6001/comments")
+    assert len(posts) == 1
+    assert posts[0].form() == {"message": ["Thank you!"]}
+    assert result.id == again.id == "3001_6001_1"
+
+
+def test_messenger_dm(fake, account):
+    result = FacebookClient(account).send_dm(recipient_id="771", text="Your code: ABC",
+                                             idempotency_key="dm-1")
+    assert fake.calls("POST", f"/{PAGE_ID}/messages")[0].json() == {
+        "recipient": {"id": "771"}, "messaging_type": "RESPONSE",
+        "message": {"text": "Your code: ABC"}}
+    assert result.id == "m_abc123"

@@ -1,0 +1,49 @@
+"""End to end on PostgreSQL + Redis with a real Celery worker: a signed webhook is stored and
+answered at once, the worker turns it into a mention; beat's fan-out polls a fake instance."""
+
+import base64
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from advocates.models import Mention, WebhookDelivery
+from advocates.platforms.tasks import platforms_poll
+from advocates.services.platforms import brand_account_connect
+from tests.conftest import wait_for
+from tests.fakes.mastodon_server import FakeMastodon, notification
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_webhook_is_processed_by_the_worker(celery_worker_process, client):
+    account = brand_account_connect(platform="x", name="brand", handle="@kanshacoffee",
+                                    platform_user_id="999000",
+                                    credentials={"consumer_secret": "cs"})
+    body = json.dumps({"for_user_id": "999000", "tweet_create_events": [{
+        "created_at": "Wed Nov 18 09:30:00 +0000 2026", "id_str": "1801", "text":
+        "@kanshacoffee the hojicha latte is perfect",
+        "user": {"id_str": "55", "screen_name": "latte_lover", "name": "Latte Lover"},
+        "entities": {"user_mentions": [{"id_str": "999000", "screen_name": "kanshacoffee"}]},
+    }]}).encode()
+    signature = "sha256=" + base64.b64encode(
+        hmac.new(b"cs", body, hashlib.sha256).digest()).decode()
+
+    response = client.post(f"/webhooks/x/{account.pk}/", body, content_type="application/json",
+                           headers={"x-twitter-webhooks-signature": signature})
+
+    assert response.status_code == 200
+    mention = wait_for(lambda: Mention.objects.filter(platform="x", external_id="1801").first())
+    assert mention.source == "webhook"
+    assert wait_for(lambda: WebhookDelivery.objects.get().processed_at)
+
+
+def test_beat_fan_out_polls_each_account_on_the_worker(celery_worker_process):
+    with FakeMastodon() as fake:
+        fake.notifications = [notification(1), notification(2)]
+        brand_account_connect(platform="mastodon", name="masto", credentials={
+            "access_token": "t"}, config={"base_url": fake.url})
+        platforms_poll.delay()
+        wait_for(lambda: Mention.objects.filter(platform="mastodon").count() == 2)
+        assert fake.calls("GET", "/api/v1/notifications")

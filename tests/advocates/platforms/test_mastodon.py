@@ -1,0 +1,110 @@
+"""Mastodon: the real client against a fake instance serving the documented payloads."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from advocates.models import Mention, SocialIdentity
+from advocates.platforms.mastodon import MastodonClient, stream_consume
+from advocates.services.platforms import brand_account_poll
+from tests.advocates.platforms.conftest import reloaded
+from tests.fakes.mastodon_server import BRAND_ID, FakeMastodon, notification
+from tests.fakes.platform_server import Reply
+
+
+@pytest.fixture
+def fake():
+    with FakeMastodon() as server:
+        yield server
+
+
+@pytest.fixture
+def account(connect, fake):
+    return connect("mastodon", fake.url, {"access_token": "masto-token"},
+                   handle="@kansha@social.example", platform_user_id=BRAND_ID)
+
+
+def test_mention_notifications_become_mentions_with_identities(fake, account):
+    fake.notifications = [notification(1), notification(2, reply_to="112999"),
+                          notification(3, kind="favourite")]
+
+    assert brand_account_poll(account_id=account.pk).created == 2
+
+    call = fake.calls("GET", "/api/v1/notifications")[0]
+    assert call.query["types[]"] == ["mention"]
+    assert call.headers["authorization"] == "Bearer masto-token"
+    mention = Mention.objects.get(platform="mastodon", external_id="113002")
+    assert mention.text == "@kansha Lovely beans & service #2"
+    assert (mention.kind, mention.in_reply_to) == ("reply", "112999")
+    identity = SocialIdentity.objects.get(platform="mastodon")
+    assert (identity.handle, identity.follower_count) == ("@fan1@remote.example", 41)
+    assert reloaded(account).cursor["poll"] == {"min_id": "502"}
+
+
+def test_polling_resumes_from_min_id_after_a_restart_without_gaps_or_duplicates(fake, account):
+    fake.notifications = [notification(1)]
+    brand_account_poll(account_id=account.pk)
+    fake.notifications += [notification(n) for n in range(2, 102)]  # 100 new: 3 pages of 40
+
+    first = brand_account_poll(account_id=account.pk, max_pages=1)  # then the process dies
+    assert first.created == 40
+    assert reloaded(account).cursor["poll"] == {"min_id": "541"}
+
+    second = brand_account_poll(account_id=reloaded(account).pk)
+    assert (second.created, second.duplicate) == (60, 0)
+    min_ids = [c.q("min_id") for c in fake.calls("GET", "/api/v1/notifications")]
+    assert min_ids == [None, "501", "541", "581"]
+    assert Mention.objects.filter(platform="mastodon").count() == 101
+
+
+def test_429_defers_until_the_instance_reset_time(fake, account):
+    reset = (datetime.now(UTC) + timedelta(minutes=4)).replace(microsecond=0)
+    fake.once("GET", "/api/v1/notifications", Reply(429, {"error": "Too many requests"}, {
+        "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset.isoformat()}))
+
+    outcome = brand_account_poll(account_id=account.pk)
+
+    assert outcome.deferred_until == reset
+    assert brand_account_poll(account_id=account.pk).skipped == "quota exhausted"
+    assert len(fake.calls("GET", "/api/v1/notifications")) == 1
+
+
+def test_reply_mentions_the_author_carries_the_idempotency_key_and_returns_the_id(fake, account):
+    fake.notifications = [notification(1)]
+    brand_account_poll(account_id=account.pk)
+    client = MastodonClient(reloaded(account))
+
+    result = client.reply(in_reply_to="113001", text="Thank you!", idempotency_key="out-7")
+    retried = client.reply(in_reply_to="113001", text="Thank you!", idempotency_key="out-7")
+
+    post = fake.calls("POST", "/api/v1/statuses")[0]
+    assert post.json() == {"status": "@fan1@remote.example Thank you!",
+                           "in_reply_to_id": "113001", "visibility": "public"}
+    assert post.headers["idempotency-key"] == "out-7"
+    assert result.id == retried.id == "114001"
+    assert result.url == "https://social.example/@kansha/114001"
+    assert len(fake.statuses) == 1
+
+
+def test_reblog_and_unreblog(fake, account):
+    client = MastodonClient(account)
+    result = client.reshare(external_id="113001", idempotency_key="rb-1")
+    assert fake.calls("POST", "/api/v1/statuses/113001/reblog")
+    assert result.id == "115001"
+    assert client.reshare(external_id="113001", idempotency_key="rb-1").id == "115001"
+    assert len(fake.calls("POST", "/api/v1/statuses/113001/reblog")) == 1
+    client.undo_reshare(external_id="113001", idempotency_key="urb-1")
+    assert fake.calls("POST", "/api/v1/statuses/113001/unreblog")
+
+
+def test_streaming_notification_events_become_mentions(fake, account):
+    fake.stream = [":)", *fake.sse(notification(7)), ":thump",
+                   *fake.sse(notification(8, kind="follow")),
+                   *fake.sse({"id": "1"}, event="update"), *fake.sse(notification(9))]
+
+    assert stream_consume(account=account) == 2
+
+    assert set(Mention.objects.filter(source="stream").values_list("external_id", flat=True)) \
+        == {"113007", "113009"}
+    assert fake.calls("GET", "/api/v1/streaming/user/notification")[0].headers[
+        "authorization"] == "Bearer masto-token"

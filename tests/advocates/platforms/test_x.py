@@ -1,0 +1,272 @@
+"""X (API v2): the real client against a fake X serving the documented payloads."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from advocates.models import BrandAccount, Mention, SocialIdentity, WebhookDelivery
+from advocates.platforms.base import PermanentError
+from advocates.platforms.credentials import credentials_decrypt
+from advocates.platforms.x import XClient, stream_consume
+from advocates.services.platforms import brand_account_poll, brand_accounts_poll_due
+from tests.advocates.platforms.conftest import reloaded
+from tests.fakes.platform_server import Reply
+from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, tweet
+
+CONSUMER_SECRET = "x-consumer-secret"
+
+
+@pytest.fixture
+def fake():
+    with FakeX() as server:
+        yield server
+
+
+@pytest.fixture
+def account(connect, fake):
+    return connect("x", fake.url, {
+        "access_token": "access-1", "refresh_token": "refresh-1", "client_id": "cid",
+        "bearer_token": "app-bearer", "consumer_secret": CONSUMER_SECRET,
+    }, handle=f"@{BRAND}", platform_user_id=BRAND_ID)
+
+
+def test_poll_turns_mentions_into_mentions_with_identities(fake, account):
+    fake.mentions = [tweet(1), tweet(2), tweet(3, reply_to="1460323737035677001")]
+
+    outcome = brand_account_poll(account_id=account.pk)
+
+    assert outcome.created == 3
+    call = fake.calls("GET", f"/2/users/{BRAND_ID}/mentions")[0]
+    assert call.headers["authorization"] == "Bearer access-1"
+    assert call.q("since_id") is None
+    assert "author_id" in call.q("expansions")
+    reply = Mention.objects.get(external_id="1460323737035677003")
+    assert (reply.kind, reply.in_reply_to, reply.source) == ("reply", "1460323737035677001",
+                                                             "poll")
+    assert reply.url == "https://x.com/fan_of_coffee/status/1460323737035677003"
+    identity = SocialIdentity.objects.get(platform="x", platform_user_id="2244994945")
+    assert (identity.handle, identity.follower_count) == ("@fan_of_coffee", 321)
+    assert reloaded(account).cursor["poll"] == {"since_id": "1460323737035677003"}
+
+
+def test_pagination_resumes_after_restart_without_gaps_or_duplicates(fake, account):
+    fake.mentions = [tweet(n) for n in range(1, 251)]  # 3 pages of 100
+
+    first = brand_account_poll(account_id=account.pk, max_pages=1)  # the process dies here
+    assert (first.created, first.pages) == (100, 1)
+    cursor = reloaded(account).cursor["poll"]
+    assert cursor["next_token"]
+    assert cursor["newest_id"] == tweet(250)["id"]
+
+    fake.mentions.append(tweet(251))  # arrives while we were down
+    second = brand_account_poll(account_id=account.pk)  # a fresh process, same DB row
+    assert second.created == 150
+    resumed = fake.calls("GET", f"/2/users/{BRAND_ID}/mentions")[1]
+    assert resumed.q("pagination_token") == cursor["next_token"]
+    assert reloaded(account).cursor["poll"] == {"since_id": tweet(250)["id"]}
+
+    third = brand_account_poll(account_id=account.pk)
+    assert (third.created, third.duplicate) == (1, 0)
+    assert fake.calls("GET", f"/2/users/{BRAND_ID}/mentions")[-1].q("since_id") == \
+        tweet(250)["id"]
+    assert Mention.objects.filter(platform="x").count() == 251
+
+
+def test_429_defers_polling_until_the_reset_time(fake, account):
+    reset = int(time.time()) + 600
+    fake.once("GET", f"/2/users/{BRAND_ID}/mentions", Reply(429, {"title": "Too Many Requests"},
+              {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "0",
+               "x-rate-limit-reset": str(reset)}))
+    fake.mentions = [tweet(1)]
+
+    outcome = brand_account_poll(account_id=account.pk)
+
+    assert int(outcome.deferred_until.timestamp()) == reset
+    row = reloaded(account)
+    assert row.quota_remaining == 0
+    assert int(row.quota_reset_at.timestamp()) == reset
+    calls_before = len(fake.requests)
+    assert brand_account_poll(account_id=account.pk).skipped == "quota exhausted"
+    assert account.pk not in brand_accounts_poll_due()
+    assert len(fake.requests) == calls_before  # nothing was requested while deferred
+
+    BrandAccount.objects.filter(pk=account.pk).update(
+        quota_reset_at=timezone.now() - timedelta(seconds=1))  # the reset time has passed
+    assert brand_account_poll(account_id=account.pk).created == 1
+
+
+def test_quota_exhaustion_from_headers_stops_the_poller_before_a_429(fake, account):
+    fake.mentions = [tweet(n) for n in range(1, 301)]
+    fake.rate_remaining = 2  # the next answer says remaining=1, then 0
+
+    outcome = brand_account_poll(account_id=account.pk)
+
+    assert outcome.pages == 2
+    assert outcome.deferred_until is not None
+    assert reloaded(account).quota_remaining == 0
+    assert account.pk not in brand_accounts_poll_due()
+    # The cursor holds the next page: when the quota resets, polling resumes exactly there.
+    assert reloaded(account).cursor["poll"]["next_token"]
+
+
+def test_reply_posts_the_documented_body_and_returns_the_new_id(fake, account):
+    fake.mentions = [tweet(1)]
+    brand_account_poll(account_id=account.pk)
+
+    result = XClient(reloaded(account)).reply(in_reply_to=tweet(1)["id"], text="Thank you!",
+                                              idempotency_key="k-1")
+
+    post = fake.calls("POST", "/2/tweets")[0]
+    assert post.json() == {"text": "Thank you!",
+                           "reply": {"in_reply_to_tweet_id": tweet(1)["id"]}}
+    assert post.headers["authorization"] == "Bearer access-1"
+    assert result.id == fake.posted[0]["id"]
+    assert result.url == f"https://x.com/{BRAND}/status/{result.id}"
+
+
+def test_reply_is_refused_before_any_request_when_the_post_does_not_mention_the_brand(
+        fake, account):
+    fake.mentions = [tweet(1, mention=False, text="nice coffee somewhere")]
+
+    with pytest.raises(PermanentError, match="policy: .* does not mention"):
+        XClient(account).reply(in_reply_to=tweet(1)["id"], text="hi", idempotency_key="k")
+
+    assert fake.calls("POST") == []
+
+
+def test_reply_goes_out_at_most_once_per_post(fake, account):
+    fake.mentions = [tweet(1)]
+    client = XClient(account)
+    first = client.reply(in_reply_to=tweet(1)["id"], text="Thanks!", idempotency_key="k-1")
+
+    again = XClient(reloaded(account)).reply(in_reply_to=tweet(1)["id"], text="Thanks!",
+                                             idempotency_key="k-1")  # a retried delivery
+    assert again.id == first.id
+    with pytest.raises(PermanentError, match="policy: already replied"):
+        client.reply(in_reply_to=tweet(1)["id"], text="Thanks again!", idempotency_key="k-2")
+    assert len(fake.calls("POST", "/2/tweets")) == 1
+
+
+def test_a_retry_after_an_ambiguous_failure_finds_the_earlier_reply(fake, account):
+    fake.mentions = [tweet(1)]
+
+    def posted_then_failed(req, match):
+        fake._post_tweet(req, match)  # the platform did post…
+        return Reply(503, {"title": "Service Unavailable"})  # …but we never heard back
+
+    fake.on("POST", "/2/tweets", posted_then_failed)
+    client = XClient(account)
+    with pytest.raises(Exception, match="503"):
+        client.reply(in_reply_to=tweet(1)["id"], text="Thanks!", idempotency_key="k-1")
+
+    result = XClient(reloaded(account)).reply(in_reply_to=tweet(1)["id"], text="Thanks!",
+                                              idempotency_key="k-1")
+    assert result.id == fake.posted[0]["id"]
+    assert len(fake.posted) == 1
+
+
+def test_retweet_and_undo(fake, account):
+    client = XClient(account)
+    result = client.reshare(external_id="1460323737035677001", idempotency_key="r-1")
+    assert fake.calls("POST", f"/2/users/{BRAND_ID}/retweets")[0].json() == {
+        "tweet_id": "1460323737035677001"}
+    assert result.id == "1460323737035677001"
+    client.undo_reshare(external_id="1460323737035677001", idempotency_key="u-1")
+    assert fake.calls("DELETE", f"/2/users/{BRAND_ID}/retweets/1460323737035677001")
+
+
+def test_expired_access_token_is_refreshed_and_stored_encrypted(fake, account):
+    fake.once("GET", f"/2/users/{BRAND_ID}/mentions", Reply(401, {"title": "Unauthorized"}))
+    fake.mentions = [tweet(1)]
+
+    assert brand_account_poll(account_id=account.pk).created == 1
+
+    refresh = fake.calls("POST", "/2/oauth2/token")[0]
+    assert refresh.form()["grant_type"] == ["refresh_token"]
+    assert refresh.form()["refresh_token"] == ["refresh-1"]
+    retried = fake.calls("GET", f"/2/users/{BRAND_ID}/mentions")[-1]
+    assert retried.headers["authorization"] == "Bearer new-access"
+    stored = reloaded(account).credentials_encrypted
+    assert "new-access" not in stored
+    assert credentials_decrypt(stored)["refresh_token"] == "new-refresh"
+
+
+def test_stream_rules_are_synced_and_stream_lines_become_mentions(fake, account):
+    client = XClient(account)
+    fake.rules = [{"id": "7", "value": "old rule", "tag": "old"}]
+    change = client.stream_rules_sync(client.brand_rule())
+    assert change["deleted"] == ["7"]
+    assert [r["value"] for r in fake.rules] == [f"@{BRAND} -from:{BRAND} -is:retweet"]
+    assert fake.calls("POST", "/2/tweets/search/stream/rules")[0].json() == {
+        "delete": {"ids": ["7"]}}
+
+    fake.stream_frames = [fake.stream_frame(tweet(5)), "", fake.stream_frame(tweet(6)),
+                          json.dumps({"errors": [{"title": "operational-disconnect"}]})]
+    assert stream_consume(account=account) == 2
+    assert Mention.objects.filter(platform="x", source="stream").count() == 2
+    assert fake.calls("GET", "/2/tweets/search/stream")[0].headers["authorization"] == \
+        "Bearer app-bearer"
+
+
+# --- webhooks (Account Activity API) ----------------------------------------------------------
+def _signature(body: bytes, secret: str = CONSUMER_SECRET) -> str:
+    return "sha256=" + base64.b64encode(
+        hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _activity(n: int = 1, *, mention: bool = True) -> bytes:
+    text = f"@{BRAND} great pour-over" if mention else "no brand here"
+    return json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [{
+        "created_at": "Wed Nov 18 09:30:00 +0000 2026", "id_str": f"17{n}", "text": text,
+        "user": {"id_str": "55", "screen_name": "latte_lover", "name": "Latte Lover",
+                 "followers_count": 80},
+        "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": BRAND}]
+                     if mention else []},
+    }]}).encode()
+
+
+def test_crc_challenge_answers_the_hmac_of_the_token(client, account):
+    response = client.get(f"/webhooks/x/{account.pk}/", {"crc_token": "challenge-123"})
+    expected = base64.b64encode(hmac.new(CONSUMER_SECRET.encode(), b"challenge-123",
+                                         hashlib.sha256).digest()).decode()
+    assert response.status_code == 200
+    assert response.json() == {"response_token": f"sha256={expected}"}
+
+
+def test_webhook_signatures_valid_invalid_missing(deliver, account):
+    url = f"/webhooks/x/{account.pk}/"
+    body = _activity(1)
+
+    missing = deliver(url, body)
+    invalid = deliver(url, body,
+                          headers={"x-twitter-webhooks-signature": _signature(body, "wrong")})
+    assert (missing.status_code, invalid.status_code) == (403, 403)
+    assert WebhookDelivery.objects.count() == 0
+
+    valid = deliver(url, body,
+                        headers={"x-twitter-webhooks-signature": _signature(body)})
+    assert valid.status_code == 200
+    mention = Mention.objects.get(platform="x", external_id="171")
+    assert (mention.source, mention.author.handle) == ("webhook", "@latte_lover")
+
+    again = deliver(url, body,
+                        headers={"x-twitter-webhooks-signature": _signature(body)})
+    assert again.status_code == 200
+    assert again.json()["stored"] is False
+    assert WebhookDelivery.objects.count() == 1
+    assert Mention.objects.count() == 1
+
+
+def test_webhook_events_that_do_not_mention_the_brand_make_no_mentions(deliver, account):
+    body = _activity(2, mention=False)
+    response = deliver(f"/webhooks/x/{account.pk}/", body,
+                           headers={"x-twitter-webhooks-signature": _signature(body)})
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.get().processed_at is not None
+    assert Mention.objects.count() == 0

@@ -1,0 +1,217 @@
+"""A local fake of the Stripe API for tests: the real SDK is pointed at it.
+
+Speaks the documented shapes of `POST /v1/coupons` and `POST /v1/promotion_codes`
+(form-encoded; the 2025+ promotion code takes `promotion[type]=coupon` and
+`promotion[coupon]`), answers errors in Stripe's `{"error": {...}}` shape, and honours
+`Idempotency-Key` like Stripe: the same key returns the stored response (with
+`Idempotent-Replayed: true`); the same key with different parameters is a 400
+`idempotency_error`.
+
+Failures can be scripted per path: `fail(path, times, status)` answers before the request
+reaches the idempotency layer (like a gateway error; nothing is created), and
+`hang(path, times, seconds)` creates the object and stores the idempotent response, then
+holds the reply past the client's timeout (the dangerous case: the object exists but the
+client never heard).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """`promotion[coupon]=x&metadata[a]=b` → {"promotion": {"coupon": "x"}, ...}."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    idempotency_key: str | None
+    params: dict[str, Any]
+    status: int
+    replayed: bool = False
+
+
+@dataclass
+class _Script:
+    fail: dict[str, list[int]] = field(default_factory=dict)
+    hang: dict[str, list[float]] = field(default_factory=dict)
+
+
+class FakeStripe:
+    def __init__(self) -> None:
+        self.coupons: dict[str, dict] = {}
+        self.promotion_codes: dict[str, dict] = {}
+        self.requests: list[Recorded] = []
+        self._idem: dict[str, tuple[str, dict, int, dict]] = {}
+        self._script = _Script()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # --- lifecycle and scripting ---
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeStripe:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(self, path: str, *, times: int = 1, status: int = 500) -> None:
+        self._script.fail.setdefault(path, []).extend([status] * times)
+
+    def hang(self, path: str, *, times: int = 1, seconds: float = 3.0) -> None:
+        self._script.hang.setdefault(path, []).extend([seconds] * times)
+
+    def calls(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+    # --- the API ---
+    def _create_coupon(self, p: dict) -> tuple[int, dict]:
+        if not p.get("percent_off") and not p.get("amount_off"):
+            return 400, _error("parameter_missing", "Must provide percent_off or amount_off.")
+        if p.get("amount_off") and not p.get("currency"):
+            return 400, _error("parameter_missing", "currency is required with amount_off.")
+        coupon = {
+            "id": "co_" + secrets.token_hex(8), "object": "coupon",
+            "amount_off": int(p["amount_off"]) if p.get("amount_off") else None,
+            "currency": p.get("currency"), "duration": p.get("duration", "once"),
+            "name": p.get("name"), "percent_off": float(p["percent_off"])
+            if p.get("percent_off") else None, "metadata": p.get("metadata", {}),
+            "valid": True, "times_redeemed": 0, "created": int(time.time()), "livemode": False,
+        }
+        self.coupons[coupon["id"]] = coupon
+        return 200, coupon
+
+    def _create_promotion_code(self, p: dict) -> tuple[int, dict]:
+        promotion = p.get("promotion") or {}
+        if "coupon" in p:
+            return 400, _error("parameter_unknown", "Received unknown parameter: coupon. "
+                               "Use promotion[coupon] with promotion[type]=coupon.", "coupon")
+        if promotion.get("type") != "coupon" or not promotion.get("coupon"):
+            return 400, _error("parameter_missing", "Missing required param: promotion.",
+                               "promotion")
+        if promotion["coupon"] not in self.coupons:
+            return 400, _error("resource_missing",
+                               f"No such coupon: '{promotion['coupon']}'", "promotion[coupon]")
+        code = p.get("code") or secrets.token_hex(4).upper()
+        if any(pc["code"].lower() == code.lower() and pc["active"]
+               for pc in self.promotion_codes.values()):
+            return 400, _error("invalid_request_error",
+                               "An active promotion code with `code` already exists.", "code")
+        restrictions = p.get("restrictions") or {}
+        promo = {
+            "id": "promo_" + secrets.token_hex(8), "object": "promotion_code", "active": True,
+            "code": code, "created": int(time.time()), "customer": p.get("customer"),
+            "expires_at": int(p["expires_at"]) if p.get("expires_at") else None,
+            "livemode": False,
+            "max_redemptions": int(p["max_redemptions"]) if p.get("max_redemptions") else None,
+            "metadata": p.get("metadata", {}),
+            "promotion": {"type": "coupon", "coupon": promotion["coupon"]},
+            "restrictions": {
+                "first_time_transaction": False,
+                "minimum_amount": int(restrictions["minimum_amount"])
+                if restrictions.get("minimum_amount") else None,
+                "minimum_amount_currency": restrictions.get("minimum_amount_currency"),
+            },
+            "times_redeemed": 0,
+        }
+        self.promotion_codes[promo["id"]] = promo
+        return 200, promo
+
+    def handle(self, method: str, path: str, key: str | None, params: dict
+               ) -> tuple[int, dict, dict, float]:
+        """(status, body, extra headers, seconds to hold the reply)."""
+        with self._lock:
+            failing = self._script.fail.get(path)
+            if failing:
+                status = failing.pop(0)
+                self.requests.append(Recorded(method, path, key, params, status))
+                return status, _error("api_error", "Scripted failure.", kind="api_error"), {}, 0
+            if key and key in self._idem:
+                stored_path, stored_params, status, body = self._idem[key]
+                if (stored_path, stored_params) != (path, params):
+                    self.requests.append(Recorded(method, path, key, params, 400))
+                    return 400, _error(
+                        "idempotency_error", "Keys for idempotent requests can only be used "
+                        "with the same parameters they were first used with.",
+                        kind="idempotency_error"), {}, 0
+                self.requests.append(Recorded(method, path, key, params, status, True))
+                return status, body, {"Idempotent-Replayed": "true"}, 0
+            if (method, path) == ("POST", "/v1/coupons"):
+                status, body = self._create_coupon(params)
+            elif (method, path) == ("POST", "/v1/promotion_codes"):
+                status, body = self._create_promotion_code(params)
+            else:
+                status, body = 404, _error("resource_missing", f"Unrecognized request URL "
+                                           f"({method}: {path}).")
+            if key and status < 500:
+                self._idem[key] = (path, params, status, body)
+            self.requests.append(Recorded(method, path, key, params, status))
+            hanging = self._script.hang.get(path)
+            delay = hanging.pop(0) if hanging else 0
+            return status, body, {}, delay
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                params = _unflatten(parse_qsl(raw, keep_blank_values=True))
+                status, body, headers, delay = fake.handle(
+                    "POST", self.path.split("?")[0], self.headers.get("Idempotency-Key"),
+                    params)
+                if delay:
+                    time.sleep(delay)
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Request-Id", "req_" + secrets.token_hex(6))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a scripted hang)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def _error(code: str, message: str, param: str | None = None,
+           kind: str = "invalid_request_error") -> dict:
+    err = {"type": kind, "code": code, "message": message}
+    if param:
+        err["param"] = param
+    return {"error": err}
