@@ -1,0 +1,141 @@
+"""Fraud guards: who looks like gaming the program. Flagged advocates' grants wait for review.
+
+Each guard reads facts about the advocates a batch touched and opens a `FraudFlag` (one open
+flag per advocate and reason). Flags never block points, only the automatic issue of rewards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+
+from advocates.models import AdvocacyEvent, Advocate, Mention, SocialIdentity
+from rewards.models import FraudFlag, RewardsSettings
+from rewards.sql import ids_in
+
+# Short texts ("Great coffee!") are legitimately repeated by many people.
+DUPLICATE_TEXT_MIN_LENGTH = 20
+
+
+@dataclass
+class AdvocateFacts:
+    """What eligibility and the fraud guards need to know about one advocate."""
+
+    id: int
+    is_employee: bool = False
+    opted_out: bool = False
+    flagged: bool = False
+    flagged_reason: str = ""
+    created_at: datetime | None = None
+    followers: int | None = None
+    account_created_at: datetime | None = None
+    handles: set[str] = field(default_factory=set)
+    open_flags: list[str] = field(default_factory=list)
+
+    def account_age_days(self, now: datetime) -> float | None:
+        born = self.account_created_at or self.created_at
+        return None if born is None else (now - born).total_seconds() / 86400
+
+    @property
+    def needs_review(self) -> bool:
+        return self.flagged or bool(self.open_flags)
+
+    def review_reasons(self) -> list[str]:
+        reasons = [f"fraud:{r}" for r in self.open_flags]
+        if self.flagged:
+            reasons.append(f"flagged:{self.flagged_reason or 'by staff'}")
+        return reasons
+
+
+def advocate_facts(*, advocate_ids: Collection[int]) -> dict[int, AdvocateFacts]:
+    """Facts for these advocates in three queries (advocates, identities, open flags)."""
+    facts = {
+        row["id"]: AdvocateFacts(
+            id=row["id"], is_employee=row["is_employee"],
+            opted_out=row["opted_out_at"] is not None, flagged=row["flagged"],
+            flagged_reason=row["flagged_reason"], created_at=row["created_at"])
+        for row in Advocate.objects.filter(id__any_ids=ids_in(advocate_ids)).values(
+            "id", "is_employee", "opted_out_at", "flagged", "flagged_reason", "created_at")
+    }
+    for row in (SocialIdentity.objects.filter(advocate_id__any_ids=ids_in(advocate_ids))
+                .values("advocate_id", "handle", "follower_count", "account_created_at")):
+        f = facts.get(row["advocate_id"])
+        if f is None:
+            continue
+        if row["handle"]:
+            f.handles.add(row["handle"].lstrip("@").lower())
+        if row["follower_count"] is not None:
+            f.followers = max(f.followers or 0, row["follower_count"])
+        if row["account_created_at"] is not None and (
+                f.account_created_at is None or row["account_created_at"] < f.account_created_at):
+            f.account_created_at = row["account_created_at"]
+    for adv_id, reason in FraudFlag.objects.filter(
+            advocate_id__any_ids=ids_in(advocate_ids), cleared_at__isnull=True).values_list(
+            "advocate_id", "reason"):
+        if adv_id in facts:
+            facts[adv_id].open_flags.append(reason)
+    return facts
+
+
+def fraud_check(*, facts: dict[int, AdvocateFacts], event_ids: Iterable[int],
+                config: RewardsSettings, now: datetime) -> list[FraudFlag]:
+    """Run every guard over the advocates in `facts`; open flags; update `facts` in place.
+
+    `event_ids` are the events just processed (their mentions' texts are checked for copies).
+    Returns the flags opened now.
+    """
+    ids = list(facts)
+    found: dict[tuple[int, str], dict] = {}
+
+    if config.velocity_max_per_hour:
+        hour_ago = now - timedelta(hours=1)
+        for row in (AdvocacyEvent.objects.filter(advocate_id__any_ids=ids_in(ids),
+                                                 created_at__gte=hour_ago)
+                    .values("advocate_id").annotate(n=Count("id"))
+                    .filter(n__gt=config.velocity_max_per_hour)):
+            found[row["advocate_id"], FraudFlag.Reason.VELOCITY] = {
+                "events_last_hour": row["n"], "limit": config.velocity_max_per_hour}
+
+    employees = config.employee_handle_set()
+    for f in facts.values():
+        age = f.account_age_days(now)
+        if config.min_account_age_days and f.account_created_at is not None and age is not None \
+                and age < config.min_account_age_days:
+            found[f.id, FraudFlag.Reason.NEW_ACCOUNT] = {"account_age_days": round(age, 1)}
+        if config.min_followers and f.followers is not None and f.followers < config.min_followers:
+            found[f.id, FraudFlag.Reason.LOW_FOLLOWERS] = {"followers": f.followers}
+        hit = f.handles & employees
+        if hit:
+            found[f.id, FraudFlag.Reason.EMPLOYEE] = {"handles": sorted(hit)}
+            f.is_employee = True
+
+    if config.duplicate_text_identities > 1:
+        texts = dict(Mention.objects.filter(advocacy_events__id__any_ids=ids_in(list(event_ids)))
+                     .values_list("text", "author__advocate_id"))
+        texts = {t: a for t, a in texts.items() if len(t.strip()) >= DUPLICATE_TEXT_MIN_LENGTH}
+        if texts:
+            copied = set(Mention.objects.filter(text__in=list(texts)).values("text")
+                         .annotate(n=Count("author", distinct=True))
+                         .filter(n__gte=config.duplicate_text_identities)
+                         .values_list("text", flat=True))
+            for text in copied:
+                for adv_id in (Mention.objects.filter(text=text)
+                               .values_list("author__advocate_id", flat=True).distinct()):
+                    if adv_id in facts:
+                        found[adv_id, FraudFlag.Reason.DUPLICATE_TEXT] = {"text": text[:200]}
+
+    new = [(adv, reason, detail) for (adv, reason), detail in found.items()
+           if reason not in facts[adv].open_flags]
+    if not new:
+        return []
+    flags = [FraudFlag(advocate_id=adv, reason=reason, detail=detail, created_at=now)
+             for adv, reason, detail in new]
+    # The partial unique index keeps one open flag per reason even if two checks race.
+    FraudFlag.objects.bulk_create(flags, ignore_conflicts=True)
+    for adv, reason, _ in new:
+        facts[adv].open_flags.append(reason)
+    return flags
+

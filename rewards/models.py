@@ -1,0 +1,690 @@
+"""Points, tiers, rules, perks, grants, discount codes and redemptions.
+
+`rewards` reads `advocates` (its models and selectors) and never writes its tables; the
+append-only `advocates.AdvocacyEvent` is the hand-off. Money is integer minor units plus an
+ISO 4217 currency everywhere; datetimes are timezone-aware. Tables that reports group by carry
+the rule, tier, advocate and currency directly, with indexes on them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from modelcluster.fields import ParentalManyToManyField
+from modelcluster.models import ClusterableModel
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
+from wagtail.models import DraftStateMixin, LockableMixin, RevisionMixin, WorkflowMixin
+from wagtail.search import index
+
+from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate, Outreach, ReplyTemplate
+
+
+def _currency_validator(value: str) -> None:
+    if len(value) != 3 or not value.isalpha() or not value.islower():
+        raise ValidationError("Use a three-letter ISO 4217 code in lower case, e.g. jpy or usd.")
+
+
+# --- Settings ------------------------------------------------------------------------------
+
+
+@register_setting(icon="pick")
+class RewardsSettings(BaseGenericSetting):
+    """How advocacy turns into points, and the fraud guards; marketing edits it in Settings."""
+
+    points_praise = models.PositiveIntegerField(default=10)
+    points_checkin = models.PositiveIntegerField(default=5)
+    points_review_per_star = models.PositiveIntegerField(
+        default=4, help_text="A review earns its star rating times this (5★ = 20 by default).")
+    points_review_unrated = models.PositiveIntegerField(default=5)
+    points_reshare = models.PositiveIntegerField(default=15, help_text="Consented reshares.")
+    daily_cap = models.PositiveIntegerField(
+        default=100, help_text="Most points one advocate can earn per day (UTC); 0 = no cap.")
+    expiry_days = models.PositiveIntegerField(
+        default=365, help_text="Points expire this many days after the act; 0 = never.")
+    # Fraud guards (rewards/fraud.py).
+    velocity_max_per_hour = models.PositiveIntegerField(
+        default=12, help_text="More advocacy events than this from one advocate in an hour "
+        "flags them for review.")
+    min_account_age_days = models.PositiveIntegerField(
+        default=14, help_text="Social accounts younger than this are flagged for review.")
+    min_followers = models.PositiveIntegerField(
+        default=5, help_text="Accounts with fewer followers are flagged for review.")
+    duplicate_text_identities = models.PositiveIntegerField(
+        default=3, help_text="The same text posted by this many identities flags them all.")
+    employee_handles = models.TextField(
+        blank=True, help_text="One handle per line: employees never receive rewards.")
+    low_stock_threshold = models.PositiveIntegerField(
+        default=5, help_text="Perks with this many or fewer left show on the dashboard.")
+
+    panels = [
+        MultiFieldPanel([FieldPanel("points_praise"), FieldPanel("points_checkin"),
+                         FieldPanel("points_review_per_star"),
+                         FieldPanel("points_review_unrated"), FieldPanel("points_reshare"),
+                         FieldPanel("daily_cap"), FieldPanel("expiry_days")],
+                        heading="Points"),
+        MultiFieldPanel([FieldPanel("velocity_max_per_hour"), FieldPanel("min_account_age_days"),
+                         FieldPanel("min_followers"), FieldPanel("duplicate_text_identities"),
+                         FieldPanel("employee_handles")], heading="Fraud guards"),
+        FieldPanel("low_stock_threshold"),
+    ]
+
+    class Meta:
+        verbose_name = "rewards settings"
+
+    def points_for(self, *, kind: str, rating: int | None) -> int:
+        """Points one event of `kind` earns before the daily cap."""
+        if kind == "review":
+            return rating * self.points_review_per_star if rating else self.points_review_unrated
+        return self.points_table().get(kind, 0)
+
+    def points_table(self) -> dict[str, int]:
+        """Points per kind (reviews by rating aside), as plain strings for the batch loop."""
+        return {str(AdvocacyKind.PRAISE.value): self.points_praise,
+                str(AdvocacyKind.CHECKIN.value): self.points_checkin,
+                str(AdvocacyKind.RESHARE.value): self.points_reshare}
+
+    def employee_handle_set(self) -> frozenset[str]:
+        return frozenset(h.strip().lstrip("@").lower() for h in self.employee_handles.splitlines()
+                         if h.strip())
+
+
+# --- Ledger --------------------------------------------------------------------------------
+
+
+class LedgerCursor(models.Model):
+    """Where the event scan starts, and the lock that makes one worker process a batch.
+
+    `scan_from_id` only moves past events older than a safety lag, so an event whose id was
+    taken by a transaction that committed late is still found (see services.ledger).
+    """
+
+    name = models.CharField(max_length=40, unique=True)
+    scan_from_id = models.BigIntegerField(default=0)
+    # Every event above this id is new; between scan_from_id and this one, stragglers are
+    # found by comparing ids with the points entries (no anti-join over the whole ledger).
+    max_processed_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} from #{self.scan_from_id}"
+
+
+class PointsEntry(models.Model):
+    """One line of the points ledger. Append-only; balance and lifetime are sums over it.
+
+    The unique `event` is also the exactly-once claim: an event has at most one entry.
+    """
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="points")
+    event = models.OneToOneField(AdvocacyEvent, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="points_entry")
+    kind = models.CharField(max_length=10, choices=AdvocacyKind.choices, blank=True)
+    platform = models.CharField(max_length=20, blank=True)
+    points = models.IntegerField()
+    reason = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    day = models.DateField(help_text="UTC day of the act, for the daily cap.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "points entries"
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["advocate", "occurred_at"], name="points_advocate_time"),
+            models.Index(fields=["advocate", "day"], name="points_advocate_day"),
+            models.Index(fields=["occurred_at"], name="points_occurred"),
+            models.Index(fields=["expires_at"], name="points_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} for advocate {self.advocate_id} ({self.reason})"
+
+
+# --- Perks ---------------------------------------------------------------------------------
+
+
+class PerkKind(models.TextChoices):
+    SWAG = "swag", "Swag"
+    EVENT_INVITE = "event_invite", "Event invite"
+    EARLY_ACCESS = "early_access", "Early access"
+    EXPERIENCE = "experience", "Experience"
+
+
+class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
+    """Something an advocate can get that is not a discount. Stock is reserved on grant."""
+
+    name = models.CharField(max_length=120)
+    name_ja = models.CharField("name (Japanese)", max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    description_ja = models.TextField("description (Japanese)", blank=True)
+    image = models.ForeignKey("wagtailimages.Image", null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=20, choices=PerkKind.choices, default=PerkKind.SWAG)
+    stock = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Units left to grant; empty means unlimited.")
+    unit_cost_minor = models.PositiveIntegerField(
+        default=0, help_text="What one unit costs the brand, in minor units (for budgets).")
+    currency = models.CharField(max_length=3, default="jpy", validators=[_currency_validator])
+    public = models.BooleanField(default=True, help_text="Show on the ambassador page.")
+
+    search_fields = [index.SearchField("name"), index.FilterField("kind")]
+    panels = [FieldPanel("name"), FieldPanel("name_ja"), FieldPanel("description"),
+              FieldPanel("description_ja"), FieldPanel("image"), FieldPanel("kind"),
+              FieldRowPanel([FieldPanel("stock"), FieldPanel("unit_cost_minor"),
+                             FieldPanel("currency")]), FieldPanel("public")]
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Tiers ---------------------------------------------------------------------------------
+
+
+class Tier(ClusterableModel):
+    """A level advocates reach on points earned over a rolling window (or their lifetime)."""
+
+    name = models.CharField(max_length=60)
+    name_ja = models.CharField("name (Japanese)", max_length=60, blank=True)
+    threshold = models.PositiveIntegerField(help_text="Points needed to reach this tier.")
+    window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Count points from the last N days; empty = lifetime.")
+    badge = models.CharField(max_length=8, blank=True, help_text="An emoji or short mark.")
+    badge_image = models.ForeignKey("wagtailimages.Image", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    description = models.TextField(blank=True)
+    description_ja = models.TextField("description (Japanese)", blank=True)
+    perks = ParentalManyToManyField(Perk, blank=True, related_name="tiers")
+
+    panels = [FieldPanel("name"), FieldPanel("name_ja"),
+              FieldRowPanel([FieldPanel("threshold"), FieldPanel("window_days")]),
+              FieldPanel("badge"), FieldPanel("badge_image"), FieldPanel("description"),
+              FieldPanel("description_ja"), FieldPanel("perks")]
+
+    class Meta:
+        ordering = ["threshold"]
+
+    def __str__(self) -> str:
+        return f"{self.badge} {self.name}".strip()
+
+
+class AdvocateTier(models.Model):
+    """An advocate's current tier (the latest TierChange, kept as one row for fast reads)."""
+
+    advocate = models.OneToOneField(Advocate, on_delete=models.CASCADE, primary_key=True,
+                                    related_name="reward_tier")
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="members")
+    points = models.IntegerField(default=0, help_text="Tier points when last evaluated.")
+    changed_at = models.DateTimeField(default=timezone.now)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tier"], name="advocatetier_tier")]
+
+    def __str__(self) -> str:
+        return f"advocate {self.advocate_id}: {self.tier or 'no tier'}"
+
+
+class TierChange(models.Model):
+    """Every promotion and demotion, append-only (reports read tier movement from here)."""
+
+    class Direction(models.TextChoices):
+        UP = "up", "Promotion"
+        DOWN = "down", "Demotion"
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    points = models.IntegerField()
+    reason = models.CharField(max_length=100)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["changed_at"], name="tierchange_time"),
+                   models.Index(fields=["advocate", "changed_at"], name="tierchange_advocate")]
+
+    def __str__(self) -> str:
+        return f"advocate {self.advocate_id}: {self.from_tier_id} → {self.to_tier_id}"
+
+
+# --- Rules ---------------------------------------------------------------------------------
+
+
+class TriggerKind(models.TextChoices):
+    EVENTS_IN_DAYS = "events_in_days", "N advocacy events in D days"
+    TIER_REACHED = "tier_reached", "Reaching a tier"
+    FIRST_CHECKIN = "first_checkin", "First check-in at a venue"
+    REVIEW = "review", "A review of at least N stars"
+
+
+class RewardKind(models.TextChoices):
+    DISCOUNT = "discount", "Discount code"
+    PERK = "perk", "Perk"
+
+
+class DiscountType(models.TextChoices):
+    PERCENT = "percent", "Percent off"
+    AMOUNT = "amount", "Amount off"
+
+
+class Period(models.TextChoices):
+    EVER = "ever", "Once ever"
+    YEAR = "year", "Once per year"
+    MONTH = "month", "Once per month"
+    WEEK = "week", "Once per week"
+
+
+class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, models.Model):
+    """When a reward fires, for whom, what it is and how often. Only live rules fire."""
+
+    name = models.CharField(max_length=120)
+    # Trigger
+    trigger = models.CharField(max_length=20, choices=TriggerKind.choices,
+                               default=TriggerKind.EVENTS_IN_DAYS)
+    trigger_count = models.PositiveIntegerField(default=3, help_text="N events (N in D days).")
+    trigger_days = models.PositiveIntegerField(default=30, help_text="D days (N in D days).")
+    trigger_event_kind = models.CharField(max_length=10, choices=AdvocacyKind.choices,
+                                          blank=True, help_text="Count only this kind.")
+    trigger_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="rules")
+    trigger_min_rating = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    # Eligibility (the fraud guards and `Advocate.flagged` send grants to review instead)
+    min_account_age_days = models.PositiveIntegerField(default=0)
+    min_followers = models.PositiveIntegerField(default=0)
+    # Reward
+    reward_kind = models.CharField(max_length=10, choices=RewardKind.choices,
+                                   default=RewardKind.DISCOUNT)
+    discount_type = models.CharField(max_length=10, choices=DiscountType.choices,
+                                     default=DiscountType.PERCENT)
+    percent_off = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    amount_off_minor = models.PositiveIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="jpy", validators=[_currency_validator])
+    code_expiry_days = models.PositiveIntegerField(default=30)
+    minimum_order_minor = models.PositiveIntegerField(null=True, blank=True)
+    single_use = models.BooleanField(default=True)
+    perk = models.ForeignKey(Perk, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="rules")
+    # Limits
+    period = models.CharField(max_length=5, choices=Period.choices, default=Period.MONTH)
+    monthly_budget_minor = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most this rule may commit per calendar month (UTC), "
+        "in minor units of the rule's currency; empty = no budget.")
+    budget_estimate_minor = models.PositiveIntegerField(
+        default=0, help_text="What one percent-off grant counts against the budget.")
+    finance_approval_above_minor = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Grants costing more wait for finance approval.")
+    message_template = models.ForeignKey(
+        ReplyTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="A reward template ({code} {reward} {expires}); a default is used if empty.")
+
+    panels = [
+        FieldPanel("name"),
+        MultiFieldPanel([FieldPanel("trigger"), FieldRowPanel([
+            FieldPanel("trigger_count"), FieldPanel("trigger_days")]),
+            FieldPanel("trigger_event_kind"), FieldPanel("trigger_tier"),
+            FieldPanel("trigger_min_rating")], heading="Trigger"),
+        MultiFieldPanel([FieldPanel("min_account_age_days"), FieldPanel("min_followers")],
+                        heading="Eligibility"),
+        MultiFieldPanel([FieldPanel("reward_kind"), FieldPanel("discount_type"),
+                         FieldRowPanel([FieldPanel("percent_off"),
+                                        FieldPanel("amount_off_minor"), FieldPanel("currency")]),
+                         FieldPanel("code_expiry_days"), FieldPanel("minimum_order_minor"),
+                         FieldPanel("single_use"), FieldPanel("perk"),
+                         FieldPanel("message_template")], heading="Reward"),
+        MultiFieldPanel([FieldPanel("period"), FieldPanel("monthly_budget_minor"),
+                         FieldPanel("budget_estimate_minor"),
+                         FieldPanel("finance_approval_above_minor")], heading="Limits"),
+    ]
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.reward_kind == RewardKind.PERK and not self.perk_id:
+            raise ValidationError({"perk": "A perk reward needs a perk."})
+        if self.reward_kind == RewardKind.DISCOUNT:
+            if self.discount_type == DiscountType.PERCENT and not self.percent_off:
+                raise ValidationError({"percent_off": "A percent discount needs a percentage."})
+            if self.discount_type == DiscountType.AMOUNT and not self.amount_off_minor:
+                raise ValidationError({"amount_off_minor": "An amount discount needs an amount."})
+        if self.trigger == TriggerKind.TIER_REACHED and not self.trigger_tier_id:
+            raise ValidationError({"trigger_tier": "Pick the tier that triggers this rule."})
+
+    @property
+    def cost_minor(self) -> int:
+        """What one grant counts against the budget and the finance-approval limit."""
+        if self.reward_kind == RewardKind.PERK:
+            return self.perk.unit_cost_minor if self.perk_id else 0
+        if self.discount_type == DiscountType.AMOUNT:
+            return self.amount_off_minor or 0
+        return self.budget_estimate_minor
+
+    def reward_snapshot(self) -> dict:
+        """What this rule gives, frozen onto each grant (the rule may change later)."""
+        return {
+            "rule": self.pk, "rule_name": self.name,
+            "revision": self.live_revision_id, "reward_kind": self.reward_kind,
+            "discount_type": self.discount_type if self.reward_kind == RewardKind.DISCOUNT
+            else "", "percent_off": self.percent_off, "amount_off_minor": self.amount_off_minor,
+            "currency": self.currency, "code_expiry_days": self.code_expiry_days,
+            "minimum_order_minor": self.minimum_order_minor, "single_use": self.single_use,
+            "perk": self.perk_id, "perk_name": self.perk.name if self.perk_id else "",
+        }
+
+
+class RuleBudget(models.Model):
+    """A rule's committed spend in one calendar month; moved only by a conditional UPDATE."""
+
+    rule = models.ForeignKey(RewardRule, on_delete=models.CASCADE, related_name="budgets")
+    month = models.DateField(help_text="First day of the month (UTC).")
+    currency = models.CharField(max_length=3)
+    limit_minor = models.PositiveIntegerField(null=True, blank=True)
+    committed_minor = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "month"], name="rulebudget_unique_month"),
+            models.CheckConstraint(
+                condition=models.Q(limit_minor__isnull=True)
+                | models.Q(committed_minor__lte=models.F("limit_minor")),
+                name="rulebudget_within_limit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.month:%Y-%m}: {self.committed_minor}/{self.limit_minor}"
+
+
+class StripeCoupon(models.Model):
+    """The Stripe coupon made for one published revision of a rule."""
+
+    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="coupons")
+    version = models.CharField(max_length=40)
+    coupon_id = models.CharField(max_length=191, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "version"],
+                                               name="stripecoupon_unique_version")]
+
+    def __str__(self) -> str:
+        return self.coupon_id
+
+
+# --- Grants, codes, redemptions ------------------------------------------------------------
+
+
+class GrantStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    ISSUED = "issued", "Issued"
+    DELIVERED = "delivered", "Delivered"
+    REDEEMED = "redeemed", "Redeemed"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class RewardGrant(models.Model):
+    """One reward for one advocate from one rule, at most once per period."""
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="grants")
+    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="grants")
+    period_key = models.CharField(max_length=40)
+    status = models.CharField(max_length=20, choices=GrantStatus.choices,
+                              default=GrantStatus.APPROVED)
+    review_reasons = models.JSONField(default=list, blank=True)
+    reward = models.JSONField(help_text="The rule's reward as it was when the grant was made.")
+    reward_kind = models.CharField(max_length=10, choices=RewardKind.choices)
+    perk = models.ForeignKey(Perk, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="grants")
+    cost_minor = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    budget_month = models.DateField(null=True, blank=True)
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="grants", help_text="The advocate's tier when granted.")
+    trigger_event = models.ForeignKey(AdvocacyEvent, null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="+")
+    outreach = models.ForeignKey(Outreach, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    issue_attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    issued_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Expired or revoked at.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["advocate", "rule", "period_key"],
+                                               name="grant_once_per_period")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="grant_status"),
+            models.Index(fields=["rule", "created_at"], name="grant_rule"),
+            models.Index(fields=["created_at"], name="grant_created"),
+            models.Index(fields=["expires_at"], name="grant_expires"),
+            models.Index(fields=["tier"], name="grant_tier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Grant #{self.pk} ({self.rule_id} → advocate {self.advocate_id}, {self.status})"
+
+    def describe(self, language: str = "en") -> str:
+        """The reward in words, for messages and the admin."""
+        r = self.reward
+        if self.reward_kind == RewardKind.PERK:
+            return r.get("perk_name", "a perk")
+        if r.get("discount_type") == DiscountType.PERCENT:
+            return f"{r['percent_off']}% off" if language != "ja" else f"{r['percent_off']}%オフ"
+        return money_format(r.get("amount_off_minor") or 0, r.get("currency", "jpy")) + (
+            " off" if language != "ja" else "引き")
+
+
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
+                "vnd", "vuv", "xaf", "xof", "xpf"}
+
+
+def money_format(amount_minor: int, currency: str) -> str:
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount_minor:,} {currency.upper()}"
+    return f"{amount_minor / 100:,.2f} {currency.upper()}"
+
+
+class CodeProvider(models.TextChoices):
+    LOCAL = "local", "Kansha (local)"
+    STRIPE = "stripe", "Stripe"
+
+
+class DiscountCode(models.Model):
+    """The code a grant gave out, local or a Stripe promotion code."""
+
+    grant = models.OneToOneField(RewardGrant, on_delete=models.PROTECT, related_name="code")
+    provider = models.CharField(max_length=10, choices=CodeProvider.choices)
+    code = models.CharField(max_length=40, unique=True)
+    stripe_coupon_id = models.CharField(max_length=191, blank=True)
+    stripe_promotion_code_id = models.CharField(max_length=191, null=True, blank=True,
+                                                unique=True)
+    stripe_customer_id = models.CharField(max_length=191, blank=True)
+    discount_type = models.CharField(max_length=10, choices=DiscountType.choices)
+    percent_off = models.PositiveSmallIntegerField(null=True, blank=True)
+    amount_off_minor = models.PositiveIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    minimum_order_minor = models.PositiveIntegerField(null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
+    times_redeemed = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="code_expires")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class RedemptionSource(models.TextChoices):
+    STRIPE_CHECKOUT = "stripe_checkout", "Stripe Checkout session"
+    STRIPE_INVOICE = "stripe_invoice", "Stripe invoice"
+    STRIPE_PROMOTION_CODE = "stripe_promo", "Stripe promotion code count"
+    LOCAL = "local", "Point of sale / API"
+
+
+class Redemption(models.Model):
+    """One use of a code on an order. Unique per source object (a replay adds nothing)."""
+
+    grant = models.ForeignKey(RewardGrant, on_delete=models.PROTECT, related_name="redemptions")
+    code = models.ForeignKey(DiscountCode, on_delete=models.PROTECT, related_name="redemptions")
+    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="redemptions")
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="redemptions")
+    source = models.CharField(max_length=20, choices=RedemptionSource.choices)
+    source_id = models.CharField(max_length=191)
+    # Order totals are unknown only for a bare promotion_code.updated count (until the order's
+    # own event fills them in).
+    order_amount_minor = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="What the customer paid, after the discount.")
+    discount_minor = models.PositiveBigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    redeemed_at = models.DateTimeField(default=timezone.now)
+    stripe_event = models.ForeignKey("StripeEvent", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="redemptions")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-redeemed_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["source", "source_id"],
+                                               name="redemption_unique_source")]
+        indexes = [models.Index(fields=["redeemed_at"], name="redemption_time"),
+                   models.Index(fields=["rule", "redeemed_at"], name="redemption_rule")]
+
+    def __str__(self) -> str:
+        return f"{self.code_id} via {self.source} {self.source_id}"
+
+
+class StripeEvent(models.Model):
+    """A verified Stripe webhook event, stored before any work; the event id is unique."""
+
+    event_id = models.CharField(max_length=191, unique=True)
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["received_at"], name="stripeevent_unprocessed",
+                                condition=models.Q(processed_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class PerkFulfilment(models.Model):
+    """Getting a perk to an advocate: granted → shipped → delivered → redeemed (or cancelled)."""
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+        REDEEMED = "redeemed", "Redeemed"
+        CANCELLED = "cancelled", "Cancelled (stock released)"
+
+    grant = models.OneToOneField(RewardGrant, on_delete=models.PROTECT, related_name="fulfilment")
+    perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.GRANTED)
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    panels = [FieldPanel("status"), FieldPanel("notes")]
+
+    class Meta:
+        indexes = [models.Index(fields=["perk", "status"], name="fulfilment_perk_status")]
+
+    def __str__(self) -> str:
+        return f"{self.perk} for grant #{self.grant_id} ({self.status})"
+
+
+class FraudFlag(models.Model):
+    """Why an advocate's grants wait for review; open until a person clears it."""
+
+    class Reason(models.TextChoices):
+        VELOCITY = "velocity", "Too many events in an hour"
+        NEW_ACCOUNT = "new_account", "New social account"
+        LOW_FOLLOWERS = "low_followers", "Few followers"
+        DUPLICATE_TEXT = "duplicate_text", "Same text posted by several identities"
+        EMPLOYEE = "employee", "On the employee list"
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="fraud_flags")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(
+            fields=["advocate", "reason"], condition=models.Q(cleared_at__isnull=True),
+            name="fraudflag_one_open_per_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} (advocate {self.advocate_id})"
+
+
+# --- Reports (rewards/reports/) --------------------------------------------------------------
+
+
+@register_setting(icon="table")
+class ReportSettings(BaseGenericSetting):
+    """Who receives the weekly report e-mail. Its `view_reports` permission opens the reports."""
+
+    weekly_recipients = models.TextField(
+        blank=True, help_text="One e-mail address per line; each Monday they receive the "
+        "ambassador, redemption and liability reports for the past week as XLSX.")
+
+    panels = [FieldPanel("weekly_recipients")]
+
+    class Meta:
+        verbose_name = "report settings"
+        permissions = [("view_reports", "Can view the ambassador, redemption and liability "
+                        "reports")]
+
+    def clean(self) -> None:
+        from django.core.validators import validate_email
+
+        super().clean()
+        for address in self.recipient_list():
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError(
+                    {"weekly_recipients": f"{address!r} is not an e-mail address."}) from None
+
+    def recipient_list(self) -> list[str]:
+        return [line.strip() for line in self.weekly_recipients.splitlines() if line.strip()]

@@ -1,0 +1,180 @@
+"""Reports for marketing (the ambassador program) and finance (redemptions, liability).
+
+SQL aggregates (`queries`), pandas shapes the small results (`frames`), `exports` writes CSV
+(formula-neutralised), XLSX and JSON, `charts` draws SVG, `views` are the Wagtail report
+views. This package is the only place in Kansha that imports pandas.
+
+    report = report_build(name="redemptions", params=ReportParams(date(2026, 1, 1), ...))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.db import transaction
+
+from . import charts, frames, queries
+from .params import FORMATS, PERIODS, Report, ReportError, ReportParams, Section, parse_date
+
+__all__ = ["FORMATS", "PERIODS", "REPORTS", "Report", "ReportError", "ReportParams",
+           "Section", "parse_date", "report_build"]
+
+
+def _reasons(outreach):
+    """reason, rejected — from outreach_by_period's rows (one scan serves both tables)."""
+    if outreach.empty:
+        return outreach
+    rejected = outreach[(outreach["kind"] == "reply") & (outreach["status"] == "rejected")]
+    return rejected.groupby("reason", as_index=False)["items"].sum().rename(
+        columns={"items": "rejected"})
+
+
+def ambassador_report(params: ReportParams) -> Report:
+    """Marketing's view of the program, by period and platform."""
+    outreach = queries.outreach_by_period(params)
+    trend = frames.ambassador_trend(
+        mentions=queries.mentions_by_period(params), outreach=outreach,
+        times=queries.response_times(params), new=queries.advocates_new(params),
+        active=queries.advocates_active(params), consents=queries.consents_granted(params))
+    balance = frames.outbound_balance(outreach)
+    tiers = frames.tier_distribution(queries.tier_distribution())
+    sections = {
+        "trend": Section("trend", "Activity by period and platform", trend),
+        "balance": Section("balance", "Outbound balance (sent): replies / conversations / "
+                           "broadcasts", balance,
+                           note="Rule of thumb: about 50% replies, 30% conversations (care, "
+                           "consent requests, DMs), 20% broadcasts (consented reshares)."),
+        "rejections": Section("rejections", "Thank-you replies rejected, by reason",
+                              frames.rejection_reasons(_reasons(outreach))),
+        "tiers": Section("tiers", "Tier distribution (today)", tiers),
+        "movement": Section("movement", "Tier movement",
+                            frames.tier_movement(queries.tier_movement(params))),
+        "top": Section("top", "Top advocates (by confirmed advocacy events)",
+                       frames.top_advocates(queries.top_advocates(params))),
+    }
+    by_period = trend.groupby("period", as_index=False)[
+        ["mentions", "positive", "thanks_sent", "active_advocates"]].sum()
+    report = Report(
+        name="ambassador", title="Ambassador program", params=params, sections=sections,
+        primary="trend", notes=[
+            "Mentions count by posting time; outreach by the time it was proposed; active "
+            "advocates have at least one confirmed act of advocacy in the period.",
+            "Time to thank: from the mention reaching Kansha to the reply being sent (median). "
+            "Care: median time to the first response, and the share sent within the SLA.",
+        ])
+    report.charts = [
+        ("Mentions and thank-yous", charts.line_chart(
+            "Mentions and thank-yous", list(by_period["period"]),
+            {"mentions": list(by_period["mentions"]), "positive": list(by_period["positive"]),
+             "thanks sent": list(by_period["thanks_sent"])})),
+        ("Tier distribution", charts.bar_chart(
+            "Tier distribution", list(tiers["tier"]), {"advocates": list(tiers["advocates"])})),
+    ]
+    return report
+
+
+def redemption_report(params: ReportParams, *, as_of: datetime | None = None) -> Report:
+    """Finance: codes, redemptions, discount cost and revenue per rule, tier, month, currency."""
+    as_of = as_of or min(params.end, datetime.now(UTC))
+    redemptions = queries.redemptions_by_month(params)
+    summary = frames.redemption_summary(
+        cohort=queries.codes_by_cohort(params, as_of=as_of), redemptions=redemptions)
+    totals = frames.redemption_totals(summary)
+    money = {"discount_minor": "currency", "order_revenue_minor": "currency"}
+    aov = frames.order_values(with_code=redemptions,
+                              without_code=queries.orders_without_code(params))
+    sections = {
+        "summary": Section("summary", "By month, rule, tier and currency", summary, money),
+        "totals": Section("totals", "Totals per currency", totals, money),
+        "aov": Section("aov", "Average order value with and without a code", aov,
+                       {"aov_with_code_minor": "currency", "aov_without_code_minor": "currency"},
+                       note="Orders without a code are the completed Stripe Checkout sessions "
+                       "with no discount among the stored Stripe webhook events; orders paid "
+                       "elsewhere are not in Kansha and are not shown."),
+    }
+    report = Report(
+        name="redemptions", title="Redemptions", params=params, sections=sections,
+        primary="summary", notes=[
+            "Codes issued, redeemed, expired and the redemption rate are by the month a code "
+            "was issued; redemptions, discount cost and attributed order revenue are by the "
+            "month of the redemption. Amounts are in minor units of their currency and are "
+            "never added across currencies.",
+            "The per-grant ledger with Stripe ids is the 'Ledger' export.",
+        ])
+    months = sorted(set(summary["month"]))
+    for currency in sorted(set(summary["currency"])):
+        rows = summary[summary["currency"] == currency].groupby("month")["discount_minor"].sum()
+        title = f"Discount cost by month ({currency.upper()}, minor units)"
+        report.charts.append((title, charts.bar_chart(
+            title, months, {"discount": [float(rows.get(m, 0)) for m in months]})))
+    return report
+
+
+def ledger_report(params: ReportParams) -> Report:
+    """Finance: one row per grant and its Stripe ids (the redemption report's ledger)."""
+    ledger = frames.grant_ledger(queries.grant_ledger(params))
+    return Report(name="ledger", title="Grant ledger", params=params, primary="ledger",
+                  sections={"ledger": Section("ledger", "One row per grant", ledger,
+                                              {"cost_minor": "currency",
+                                               "discount_minor": "currency",
+                                               "order_minor": "currency"})})
+
+
+def liability_report(params: ReportParams, *, as_of: datetime | None = None) -> Report:
+    """Finance: what unexpired, unredeemed codes and committed perks could still cost."""
+    as_of = as_of or min(params.end, datetime.now(UTC))
+    table = frames.liability(codes=queries.codes_outstanding(params, as_of=as_of),
+                             perks=queries.perks_committed(params, as_of=as_of))
+    money = {c: "currency" for c in ("amount_codes_minor", "percent_codes_minor",
+                                     "perk_cost_minor", "max_exposure_minor")}
+    points = frames.points_outstanding(queries.points_outstanding(as_of=as_of))
+    sections = {
+        "liability": Section("liability", "Maximum exposure by month of expiry", table, money),
+        "totals": Section("totals", "Totals per currency", frames.liability_totals(table),
+                          money),
+        "points": Section("points", "Points outstanding (unexpired) by month of expiry",
+                          points),
+    }
+    report = Report(
+        name="liability", title="Liability", params=params, sections=sections,
+        primary="liability", notes=[
+            f"As of {as_of:%Y-%m-%d %H:%M} UTC: codes issued and delivered, not expired, "
+            "revoked or used up; perks granted but not yet delivered.",
+            "Assumption for percent-off codes: a percentage has no upper bound on its own, so "
+            "each counts the grant's estimate (the rule's budget estimate per grant); where "
+            "that is zero, the percentage of the rule's minimum order; codes with neither are "
+            "counted as 'uncapped' and add nothing to the exposure.",
+            "Multi-use codes count each remaining use; a code with no use limit counts one.",
+        ])
+    labels = list(dict.fromkeys(table["expiry_month"]))  # months in order, once each
+    for currency in sorted(set(table["currency"])):
+        rows = table[table["currency"] == currency].set_index("expiry_month")
+        title = f"Maximum exposure by expiry month ({currency.upper()}, minor units)"
+        report.charts.append((title, charts.bar_chart(title, labels, {
+            "codes": [float(rows["amount_codes_minor"].get(m, 0)
+                            + rows["percent_codes_minor"].get(m, 0)) for m in labels],
+            "perks": [float(rows["perk_cost_minor"].get(m, 0)) for m in labels]})))
+    return report
+
+
+REPORTS: dict[str, Callable[[ReportParams], Report]] = {
+    "ambassador": ambassador_report,
+    "redemptions": redemption_report,
+    "ledger": ledger_report,
+    "liability": liability_report,
+}
+
+
+def report_build(*, name: str, params: ReportParams) -> Report:
+    """Run one report. Raises ReportError for an unknown name; reads only."""
+    try:
+        builder = REPORTS[name]
+    except KeyError:
+        raise ReportError(f"Unknown report {name!r}; choose one of "
+                          f"{', '.join(REPORTS)}.") from None
+    # One transaction: every query of the report sees the same snapshot (totals reconcile),
+    # and the work_mem setting lasts only as long as the report.
+    with transaction.atomic():
+        queries.session_tune()
+        return builder(params)

@@ -1,0 +1,53 @@
+"""The weekly report e-mail: last week's reports as XLSX, to the list in ReportSettings."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.utils import timezone
+
+from . import ReportParams, report_build
+from .exports import report_xlsx
+
+logger = logging.getLogger(__name__)
+
+WEEKLY_REPORTS = ("ambassador", "redemptions", "liability")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def last_week(today: date) -> tuple[date, date]:
+    """Monday to Sunday of the week before the one holding `today` (UTC dates)."""
+    monday = today - timedelta(days=today.weekday())
+    return monday - timedelta(days=7), monday - timedelta(days=1)
+
+
+def report_weekly_email_send(*, today: date | None = None) -> int:
+    """Send last week's reports, one XLSX attachment each, in one message to the recipients
+    set in ReportSettings. Reads only; returns the number of messages sent (0 when no
+    recipients are set). Beat runs it on Mondays; running it twice sends it twice (a resend is
+    harmless, a missed week is not)."""
+    from rewards.models import ReportSettings
+
+    recipients = ReportSettings.load().recipient_list()
+    if not recipients:
+        logger.info("weekly report e-mail: no recipients set in Report settings")
+        return 0
+    date_from, date_to = last_week(today or timezone.now().date())
+    params = ReportParams(date_from=date_from, date_to=date_to, period="week")
+    brand = getattr(settings, "KANSHA_BRAND_NAME", "Kansha")
+    message = EmailMessage(
+        subject=f"{brand}: weekly reports {date_from:%Y-%m-%d} to {date_to:%Y-%m-%d}",
+        body=("Attached: the ambassador program, redemption and liability reports for "
+              f"{date_from:%A %d %B} to {date_to:%A %d %B %Y} (UTC), as spreadsheets.\n\n"
+              "Amounts are in minor units of their currency (cents, yen) and are never added "
+              "across currencies. The same reports, with filters and charts, are under "
+              "Reports in the Kansha admin.\n"),
+        to=recipients)
+    for name in WEEKLY_REPORTS:
+        report = report_build(name=name, params=params)
+        message.attach(f"kansha-{name}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.xlsx",
+                       report_xlsx(report), XLSX)
+    return message.send()

@@ -1,0 +1,528 @@
+# ruff: noqa: S608 -- SQL text is built from table names and fixed expressions only; every
+# value (dates, platform, rule, currency, limit) is passed as a query parameter.
+"""The SQL side of the reports: every query aggregates in the database and returns a small frame.
+
+Raw SQL with parameters, one dialect switch (`_dialect`) for the handful of expressions that
+differ between PostgreSQL and SQLite (period buckets, durations, medians). Periods come back as
+ISO date strings of the bucket's first day (UTC): `2026-11-02` for a week starting on a Monday,
+`2026-11-01` for a month; identical on both databases.
+
+Medians: PostgreSQL computes them with `percentile_cont`; SQLite has no such aggregate, so the
+embedded demo reads the individual durations of the (small) filtered set and takes the median in
+pandas — the same numbers, computed in Python. That is the only SQLite fallback.
+
+Indexes these queries use: see `REPORT_INDEXES` (the ones the models already have, and the ones
+that would make the largest scans faster; the bench lists how each query ran).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pandas as pd
+from django.db import connection
+
+from advocates.models import (
+    AdvocacyEvent,
+    Advocate,
+    ConsentRecord,
+    Mention,
+    Outreach,
+    SocialIdentity,
+)
+from rewards.models import (
+    AdvocateTier,
+    DiscountCode,
+    Perk,
+    PerkFulfilment,
+    PointsEntry,
+    Redemption,
+    RewardGrant,
+    RewardRule,
+    StripeEvent,
+    Tier,
+    TierChange,
+)
+
+from .params import ReportParams
+
+T = {
+    "mention": Mention._meta.db_table,
+    "outreach": Outreach._meta.db_table,
+    "event": AdvocacyEvent._meta.db_table,
+    "advocate": Advocate._meta.db_table,
+    "identity": SocialIdentity._meta.db_table,
+    "consent": ConsentRecord._meta.db_table,
+    "advocatetier": AdvocateTier._meta.db_table,
+    "tier": Tier._meta.db_table,
+    "tierchange": TierChange._meta.db_table,
+    "grant": RewardGrant._meta.db_table,
+    "code": DiscountCode._meta.db_table,
+    "redemption": Redemption._meta.db_table,
+    "rule": RewardRule._meta.db_table,
+    "perk": Perk._meta.db_table,
+    "fulfilment": PerkFulfilment._meta.db_table,
+    "points": PointsEntry._meta.db_table,
+    "stripeevent": StripeEvent._meta.db_table,
+}
+
+# Indexes the report queries lean on. "exists" ones are declared on the models; "suggested"
+# ones are not (they belong to migrations of apps this package does not own) and are created by
+# bench/reports.py only when asked to (--with-suggested-indexes), so their effect is measured.
+REPORT_INDEXES = [
+    ("exists", "advocates_mention", "mention_posted_at (posted_at DESC)", "mentions by period"),
+    ("exists", "rewards_tierchange", "tierchange_time (changed_at)", "tier movement"),
+    ("exists", "rewards_redemption", "redemption_time (redeemed_at)", "redemptions by month"),
+    ("exists", "rewards_rewardgrant", "grant_created (created_at)", "ledger export"),
+    ("exists", "rewards_discountcode", "code_expires (expires_at)", "liability"),
+    ("exists", "rewards_pointsentry", "points_expires (expires_at)", "points outstanding"),
+    ("suggested", "advocates_mention", "(posted_at) INCLUDE (platform, detection_label)",
+     "mentions by period as an index-only scan"),
+    ("suggested", "advocates_outreach", "(created_at)", "outreach by period"),
+    ("suggested", "advocates_advocacyevent", "(occurred_at)", "active advocates, top advocates"),
+]
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+BUCKET_COLUMNS = ("period", "month", "expiry_month")
+
+
+def _bucket(column: str, period: str) -> str:
+    """SQL for the first day (UTC) of the week/month holding `column`.
+
+    PostgreSQL groups by the truncated timestamp (cheap per row) and `_fetch` formats the few
+    result rows as 'YYYY-MM-DD'; SQLite's date() gives that text directly. NULL stays NULL.
+    """
+    if _pg():
+        return f"date_trunc('{period}', {column} AT TIME ZONE 'UTC')"
+    if period == "week":
+        # 'weekday 0' moves forward to Sunday (or stays), minus 6 days is that week's Monday.
+        return f"date({column}, 'weekday 0', '-6 days')"
+    return f"date({column}, 'start of month')"
+
+
+def _seconds(later: str, earlier: str) -> str:
+    if _pg():
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def _dt(value: datetime):
+    """A datetime parameter as the backend stores it (SQLite: naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _fetch(sql: str, params: list | tuple = ()) -> pd.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [c[0] for c in cursor.description]
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
+    for column in columns:
+        values = frame[column]
+        if column in BUCKET_COLUMNS:
+            frame[column] = values.map(_bucket_text)
+        elif values.dtype == object:
+            first = next((v for v in values if v is not None), None)
+            # PostgreSQL's SUM over bigint is numeric (Decimal); the sums are whole minor units.
+            if isinstance(first, Decimal):
+                frame[column] = values.map(_plain)
+    return frame
+
+
+def _bucket_text(value) -> str:
+    if value is None or value != value:  # NULL (or NaN)
+        return ""
+    if isinstance(value, date | datetime):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _text_time(column: str) -> str:
+    """A timestamp as UTC 'YYYY-MM-DD HH:MM:SS' text ('' for NULL), formatted by the database
+    (cheaper than parsing 200,000 datetimes in Python)."""
+    if _pg():
+        return (f"COALESCE(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '')")
+    return f"COALESCE(strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}), '')"
+
+
+def session_tune() -> None:
+    """Inside the report's transaction (PostgreSQL): room for the per-advocate hash aggregates
+    in memory instead of spilling to disk. SET LOCAL ends with the transaction. (JIT stays on:
+    measured on the bench, compiling the expressions once beats interpreting them 5M times.)"""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
+def _where_platform(p: ReportParams, alias: str, params: list) -> str:
+    if not p.platform:
+        return ""
+    params.append(p.platform)
+    return f" AND {alias}.platform = %s"
+
+
+# --- Ambassador program --------------------------------------------------------------------
+
+
+def mentions_by_period(p: ReportParams) -> pd.DataFrame:
+    """period, platform, mentions, positive, detected — by the mention's posting time."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "m", params)
+    return _fetch(f"""
+        SELECT {_bucket("m.posted_at", p.period)} AS period, m.platform AS platform,
+               COUNT(*) AS mentions,
+               SUM(CASE WHEN m.detection_label = 'positive' THEN 1 ELSE 0 END) AS positive,
+               SUM(CASE WHEN m.detected_at IS NOT NULL THEN 1 ELSE 0 END) AS detected
+        FROM {T["mention"]} m
+        WHERE m.posted_at >= %s AND m.posted_at < %s{extra}
+        GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def outreach_by_period(p: ReportParams) -> pd.DataFrame:
+    """period, platform, kind, status, reason, items, with_sla, within_sla — by proposal time.
+
+    `reason` is the reject reason of rejected thank-you replies ('' otherwise), so the
+    rejection table comes from this same scan.
+    """
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "o", params)
+    return _fetch(f"""
+        SELECT {_bucket("o.created_at", p.period)} AS period, o.platform AS platform,
+               o.kind AS kind, o.status AS status,
+               CASE WHEN o.kind = 'reply' AND o.status = 'rejected'
+                    THEN COALESCE(NULLIF(o.reject_reason, ''), '(no reason given)')
+                    ELSE '' END AS reason,
+               COUNT(*) AS items,
+               SUM(CASE WHEN o.sla_due_at IS NOT NULL THEN 1 ELSE 0 END) AS with_sla,
+               SUM(CASE WHEN o.sla_due_at IS NOT NULL AND o.sent_at IS NOT NULL
+                         AND o.sent_at <= o.sla_due_at THEN 1 ELSE 0 END) AS within_sla
+        FROM {T["outreach"]} o
+        WHERE o.created_at >= %s AND o.created_at < %s{extra}
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""", params)
+
+
+def response_times(p: ReportParams) -> pd.DataFrame:
+    """period, platform, kind ('reply'|'care'), sent, median_seconds.
+
+    Time from the mention reaching Kansha (`received_at`; the outreach's own creation when it
+    has no mention) to the reply or care response being sent, for items proposed in the range.
+    """
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "o", params)
+    duration = _seconds("o.sent_at", "COALESCE(m.received_at, o.created_at)")
+    select = f"""{_bucket("o.created_at", p.period)} AS period, o.platform AS platform,
+                 o.kind AS kind"""
+    source = f"""FROM {T["outreach"]} o LEFT JOIN {T["mention"]} m ON m.id = o.mention_id
+        WHERE o.created_at >= %s AND o.created_at < %s AND o.kind IN ('reply', 'care')
+          AND o.status = 'sent' AND o.sent_at IS NOT NULL{extra}"""
+    if _pg():
+        return _fetch(f"""
+            SELECT {select}, COUNT(*) AS sent,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY {duration}) AS median_seconds
+            {source} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
+    rows = _fetch(f"SELECT {select}, {duration} AS seconds {source}", params)
+    if rows.empty:
+        return pd.DataFrame(columns=["period", "platform", "kind", "sent", "median_seconds"])
+    return (rows.groupby(["period", "platform", "kind"], as_index=False)
+            .agg(sent=("seconds", "size"), median_seconds=("seconds", "median")))
+
+
+def advocates_new(p: ReportParams) -> pd.DataFrame:
+    """period, platform, new_advocates — advocates whose first identity on the platform
+    was first seen in the period."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "i", params)
+    return _fetch(f"""
+        SELECT {_bucket("i.first_seen_at", p.period)} AS period, i.platform AS platform,
+               COUNT(DISTINCT i.advocate_id) AS new_advocates
+        FROM {T["identity"]} i
+        WHERE i.first_seen_at >= %s AND i.first_seen_at < %s{extra}
+        GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def advocates_active(p: ReportParams) -> pd.DataFrame:
+    """period, platform, active_advocates, events, reshares — from confirmed advocacy."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "e", params)
+    # Two-level aggregation (per advocate, then per period) hashes instead of sorting for a
+    # COUNT(DISTINCT ...).
+    return _fetch(f"""
+        SELECT period, platform, COUNT(*) AS active_advocates, SUM(events) AS events,
+               SUM(reshares) AS reshares
+        FROM (SELECT {_bucket("e.occurred_at", p.period)} AS period, e.platform AS platform,
+                     e.advocate_id, COUNT(*) AS events,
+                     SUM(CASE WHEN e.kind = 'reshare' THEN 1 ELSE 0 END) AS reshares
+              FROM {T["event"]} e
+              WHERE e.occurred_at >= %s AND e.occurred_at < %s{extra}
+              GROUP BY 1, 2, 3) per_advocate
+        GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def consents_granted(p: ReportParams) -> pd.DataFrame:
+    """period, platform, consents_granted."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "i", params)
+    return _fetch(f"""
+        SELECT {_bucket("c.granted_at", p.period)} AS period, i.platform AS platform,
+               COUNT(*) AS consents_granted
+        FROM {T["consent"]} c JOIN {T["identity"]} i ON i.id = c.identity_id
+        WHERE c.granted_at >= %s AND c.granted_at < %s{extra}
+        GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def tier_distribution() -> pd.DataFrame:
+    """tier, threshold, advocates — the current snapshot (AdvocateTier), including no tier."""
+    return _fetch(f"""
+        SELECT COALESCE(t.name, '(no tier)') AS tier, COALESCE(t.threshold, 0) AS threshold,
+               COUNT(*) AS advocates
+        FROM {T["advocatetier"]} a LEFT JOIN {T["tier"]} t ON t.id = a.tier_id
+        GROUP BY 1, 2 ORDER BY 2, 1""")
+
+
+def tier_movement(p: ReportParams) -> pd.DataFrame:
+    """period, tier (the tier moved into; '(no tier)' for a demotion out), direction, changes."""
+    return _fetch(f"""
+        SELECT {_bucket("c.changed_at", p.period)} AS period,
+               COALESCE(t.name, '(no tier)') AS tier, c.direction AS direction,
+               COUNT(*) AS changes
+        FROM {T["tierchange"]} c LEFT JOIN {T["tier"]} t ON t.id = c.to_tier_id
+        WHERE c.changed_at >= %s AND c.changed_at < %s
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [_dt(p.start), _dt(p.end)])
+
+
+def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+    """advocate_id, name, events, reach (largest follower count), redemptions, rank.
+
+    Ranked by confirmed advocacy events in the range (a window function gives ties the same
+    rank); reach and redemptions are looked up for the top rows only.
+    """
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "e", params)
+    params += [limit, _dt(p.start), _dt(p.end)]
+    return _fetch(f"""
+        WITH counted AS (
+            SELECT e.advocate_id, COUNT(*) AS events
+            FROM {T["event"]} e
+            WHERE e.occurred_at >= %s AND e.occurred_at < %s{extra}
+            GROUP BY e.advocate_id
+        ), ranked AS (
+            SELECT advocate_id, events, RANK() OVER (ORDER BY events DESC) AS rank
+            FROM counted ORDER BY events DESC, advocate_id LIMIT %s
+        )
+        SELECT r.rank AS rank, r.advocate_id AS advocate_id,
+               COALESCE(NULLIF(a.display_name, ''), 'Advocate #' || r.advocate_id) AS name,
+               r.events AS events,
+               COALESCE((SELECT MAX(i.follower_count) FROM {T["identity"]} i
+                         WHERE i.advocate_id = r.advocate_id), 0) AS reach,
+               (SELECT COUNT(*) FROM {T["redemption"]} x WHERE x.advocate_id = r.advocate_id
+                  AND x.redeemed_at >= %s AND x.redeemed_at < %s) AS redemptions
+        FROM ranked r JOIN {T["advocate"]} a ON a.id = r.advocate_id
+        ORDER BY r.rank, r.advocate_id""", params)
+
+
+# --- Redemptions ---------------------------------------------------------------------------
+
+
+def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str, params: list) -> str:
+    sql = ""
+    if p.rule_id:
+        sql += f" AND {rule_col} = %s"
+        params.append(p.rule_id)
+    if p.currency:
+        sql += f" AND {currency_col} = %s"
+        params.append(p.currency)
+    return sql
+
+
+def codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+    """month, rule_id, rule, tier, currency, issued, redeemed, expired.
+
+    By the month the code was issued (a cohort): of the codes issued that month, how many were
+    redeemed (at least once) and how many lapsed unredeemed by `as_of`.
+    """
+    params: list = [_dt(as_of), _dt(p.start), _dt(p.end)]
+    extra = _where_rule_currency(p, "g.rule_id", "c.currency", params)
+    return _fetch(f"""
+        SELECT {_bucket("c.created_at", "month")} AS month, g.rule_id AS rule_id,
+               r.name AS rule, COALESCE(t.name, '(no tier)') AS tier, c.currency AS currency,
+               COUNT(*) AS issued,
+               SUM(CASE WHEN c.times_redeemed > 0 THEN 1 ELSE 0 END) AS redeemed,
+               SUM(CASE WHEN c.times_redeemed = 0 AND (g.status = 'expired'
+                         OR (c.expires_at IS NOT NULL AND c.expires_at <= %s))
+                        THEN 1 ELSE 0 END) AS expired
+        FROM {T["code"]} c JOIN {T["grant"]} g ON g.id = c.grant_id
+             JOIN {T["rule"]} r ON r.id = g.rule_id
+             LEFT JOIN {T["tier"]} t ON t.id = g.tier_id
+        WHERE c.created_at >= %s AND c.created_at < %s{extra}
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
+
+
+def redemptions_by_month(p: ReportParams) -> pd.DataFrame:
+    """month, rule_id, rule, tier, currency, redemptions, discount_minor, order_minor, orders.
+
+    By the month of the redemption. The currency is the order's (the code's when a bare
+    promotion-code count carried none); it is always a grouping key, never summed across.
+    """
+    currency = "COALESCE(NULLIF(x.currency, ''), c.currency)"
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_rule_currency(p, "x.rule_id", currency, params)
+    return _fetch(f"""
+        SELECT {_bucket("x.redeemed_at", "month")} AS month, x.rule_id AS rule_id,
+               r.name AS rule, COALESCE(t.name, '(no tier)') AS tier, {currency} AS currency,
+               COUNT(*) AS redemptions,
+               COALESCE(SUM(x.discount_minor), 0) AS discount_minor,
+               COALESCE(SUM(x.order_amount_minor), 0) AS order_minor,
+               COUNT(x.order_amount_minor) AS orders
+        FROM {T["redemption"]} x JOIN {T["code"]} c ON c.id = x.code_id
+             JOIN {T["grant"]} g ON g.id = x.grant_id
+             JOIN {T["rule"]} r ON r.id = x.rule_id
+             LEFT JOIN {T["tier"]} t ON t.id = g.tier_id
+        WHERE x.redeemed_at >= %s AND x.redeemed_at < %s{extra}
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
+
+
+def orders_without_code(p: ReportParams) -> pd.DataFrame:
+    """month, currency, orders, order_minor — completed Stripe Checkout sessions with no
+    discount, read from the stored webhook events (Kansha keeps no other order table)."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    if _pg():
+        obj = "(e.payload -> 'data' -> 'object')"
+        amount = f"({obj} ->> 'amount_total')::bigint"
+        cur = f"({obj} ->> 'currency')"
+        no_discount = (f"COALESCE(({obj} -> 'total_details' ->> 'amount_discount')::bigint, 0)"
+                       f" = 0 AND COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof("
+                       f"{obj} -> 'discounts') = 'array' THEN {obj} -> 'discounts' END), 0) = 0")
+    else:
+        amount = "CAST(json_extract(e.payload, '$.data.object.amount_total') AS INTEGER)"
+        cur = "json_extract(e.payload, '$.data.object.currency')"
+        no_discount = ("COALESCE(json_extract(e.payload, "
+                       "'$.data.object.total_details.amount_discount'), 0) = 0 AND "
+                       "COALESCE(json_array_length(e.payload, '$.data.object.discounts'), 0) = 0")
+    extra = ""
+    if p.currency:
+        extra = f" AND {cur} = %s"
+        params.append(p.currency)
+    return _fetch(f"""
+        SELECT {_bucket("e.received_at", "month")} AS month, {cur} AS currency,
+               COUNT(*) AS orders, COALESCE(SUM({amount}), 0) AS order_minor
+        FROM {T["stripeevent"]} e
+        WHERE e.type = 'checkout.session.completed'
+          AND e.received_at >= %s AND e.received_at < %s
+          AND {amount} IS NOT NULL AND {no_discount}{extra}
+        GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def grant_ledger(p: ReportParams) -> pd.DataFrame:
+    """One row per grant created in the range, with its code's and redemptions' Stripe ids."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_rule_currency(p, "g.rule_id", "g.currency", params)
+    agg = ("string_agg(x.source_id, ' ' ORDER BY x.id)" if _pg()
+           else "group_concat(x.source_id, ' ')")
+    return _fetch(f"""
+        WITH red AS (
+            SELECT x.grant_id, COUNT(*) AS redemptions,
+                   CAST(COALESCE(SUM(x.discount_minor), 0) AS BIGINT) AS discount_minor,
+                   CAST(COALESCE(SUM(x.order_amount_minor), 0) AS BIGINT) AS order_minor,
+                   {agg} AS stripe_sources
+            FROM {T["redemption"]} x JOIN {T["grant"]} g ON g.id = x.grant_id
+            WHERE g.created_at >= %s AND g.created_at < %s
+            GROUP BY x.grant_id
+        )
+        SELECT g.id AS grant_id, {_text_time("g.created_at")} AS created_at,
+               g.advocate_id AS advocate_id,
+               g.rule_id AS rule_id, r.name AS rule, COALESCE(t.name, '') AS tier,
+               g.status AS status, g.reward_kind AS reward_kind, g.currency AS currency,
+               g.cost_minor AS cost_minor, COALESCE(c.code, '') AS code,
+               COALESCE(c.provider, '') AS provider,
+               COALESCE(c.stripe_coupon_id, '') AS stripe_coupon_id,
+               COALESCE(c.stripe_promotion_code_id, '') AS stripe_promotion_code_id,
+               {_text_time("g.issued_at")} AS issued_at,
+               {_text_time("g.expires_at")} AS expires_at,
+               COALESCE(red.redemptions, 0) AS redemptions,
+               COALESCE(red.discount_minor, 0) AS discount_minor,
+               COALESCE(red.order_minor, 0) AS order_minor,
+               COALESCE(red.stripe_sources, '') AS stripe_sources
+        FROM {T["grant"]} g JOIN {T["rule"]} r ON r.id = g.rule_id
+             LEFT JOIN {T["tier"]} t ON t.id = g.tier_id
+             LEFT JOIN {T["code"]} c ON c.grant_id = g.id
+             LEFT JOIN red ON red.grant_id = g.id
+        WHERE g.created_at >= %s AND g.created_at < %s{extra}
+        ORDER BY g.created_at, g.id""", [_dt(p.start), _dt(p.end), *params])
+
+
+# --- Liability -----------------------------------------------------------------------------
+
+
+def codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+    """expiry_month ('' = never), currency, discount_type, codes, uses, amount_minor,
+    estimate_minor, minimum_minor, uncapped.
+
+    Codes issued by `as_of` that are neither redeemed up to their limit, expired nor revoked.
+    `uses` is the redemptions still possible (1 for a code without a limit). For amount codes
+    `amount_minor` is the amount times the uses left; for percent codes `estimate_minor` is the
+    grant's frozen per-grant estimate (the rule's budget estimate) and, where that is zero,
+    `minimum_minor` is the percentage of the rule's minimum order; `uncapped` counts percent
+    codes with neither.
+    """
+    uses = ("CASE WHEN c.max_redemptions IS NULL THEN 1 "
+            "ELSE c.max_redemptions - c.times_redeemed END")
+    params: list = [_dt(as_of), _dt(as_of)]
+    extra = _where_rule_currency(p, "g.rule_id", "c.currency", params)
+    return _fetch(f"""
+        SELECT {_bucket("c.expires_at", "month")} AS expiry_month,
+               c.currency AS currency, c.discount_type AS discount_type,
+               COUNT(*) AS codes, SUM({uses}) AS uses,
+               SUM(CASE WHEN c.discount_type = 'amount'
+                        THEN COALESCE(c.amount_off_minor, 0) * ({uses}) ELSE 0 END)
+                   AS amount_minor,
+               SUM(CASE WHEN c.discount_type = 'percent' THEN g.cost_minor * ({uses})
+                        ELSE 0 END) AS estimate_minor,
+               SUM(CASE WHEN c.discount_type = 'percent' AND g.cost_minor = 0
+                        THEN COALESCE(c.minimum_order_minor, 0) * COALESCE(c.percent_off, 0)
+                             / 100 * ({uses}) ELSE 0 END) AS minimum_minor,
+               SUM(CASE WHEN c.discount_type = 'percent' AND g.cost_minor = 0
+                         AND c.minimum_order_minor IS NULL THEN 1 ELSE 0 END) AS uncapped
+        FROM {T["code"]} c JOIN {T["grant"]} g ON g.id = c.grant_id
+        WHERE g.status IN ('issued', 'delivered') AND c.created_at < %s
+          AND (c.expires_at IS NULL OR c.expires_at > %s)
+          AND (c.max_redemptions IS NULL AND c.times_redeemed = 0
+               OR c.times_redeemed < c.max_redemptions){extra}
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
+
+
+def perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+    """expiry_month ('' = never), currency, perk, units, cost_minor — perks granted (stock
+    reserved) but not yet delivered, at the perk's unit cost."""
+    params: list = [_dt(as_of)]
+    extra = _where_rule_currency(p, "g.rule_id", "k.currency", params)
+    return _fetch(f"""
+        SELECT {_bucket("g.expires_at", "month")} AS expiry_month,
+               k.currency AS currency, k.name AS perk, COUNT(*) AS units,
+               SUM(k.unit_cost_minor) AS cost_minor
+        FROM {T["fulfilment"]} f JOIN {T["perk"]} k ON k.id = f.perk_id
+             JOIN {T["grant"]} g ON g.id = f.grant_id
+        WHERE f.status IN ('granted', 'shipped') AND f.created_at < %s{extra}
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
+
+
+def points_outstanding(*, as_of: datetime) -> pd.DataFrame:
+    """expiry_month ('' = never), points, advocates — ledger entries not expired at `as_of`."""
+    return _fetch(f"""
+        SELECT expiry_month, SUM(points) AS points, COUNT(*) AS advocates
+        FROM (SELECT {_bucket("e.expires_at", "month")} AS expiry_month, e.advocate_id,
+                     SUM(e.points) AS points
+              FROM {T["points"]} e
+              WHERE e.occurred_at < %s AND (e.expires_at IS NULL OR e.expires_at > %s)
+              GROUP BY 1, 2) per_advocate
+        GROUP BY 1 ORDER BY 1""", [_dt(as_of), _dt(as_of)])

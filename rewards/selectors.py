@@ -1,0 +1,154 @@
+"""Reads of the rewards app, for views, the ambassador page, reports and other callers."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from rewards.models import (
+    AdvocateTier,
+    DiscountCode,
+    GrantStatus,
+    Perk,
+    PointsEntry,
+    RewardGrant,
+    RewardsSettings,
+    Tier,
+)
+
+
+@dataclass(frozen=True)
+class PointsSummary:
+    balance: int  # unexpired points
+    lifetime: int  # everything ever earned
+
+
+def points_summaries(*, advocate_ids: Collection[int], now: datetime | None = None
+                     ) -> dict[int, PointsSummary]:
+    """Balance and lifetime points per advocate, derived from the ledger (one GROUP BY)."""
+    now = now or timezone.now()
+    rows = (PointsEntry.objects.filter(advocate_id__in=advocate_ids).values("advocate_id")
+            .annotate(lifetime=Sum("points"),
+                      balance=Sum("points", filter=Q(expires_at__isnull=True)
+                                  | Q(expires_at__gt=now))))
+    out = {a: PointsSummary(0, 0) for a in advocate_ids}
+    for r in rows:
+        out[r["advocate_id"]] = PointsSummary(r["balance"] or 0, r["lifetime"] or 0)
+    return out
+
+
+def points_balance(*, advocate_id: int, now: datetime | None = None) -> int:
+    return points_summaries(advocate_ids=[advocate_id], now=now)[advocate_id].balance
+
+
+def points_lifetime(*, advocate_id: int) -> int:
+    return points_summaries(advocate_ids=[advocate_id])[advocate_id].lifetime
+
+
+def advocate_tier(*, advocate_id: int) -> Tier | None:
+    row = AdvocateTier.objects.select_related("tier").filter(advocate_id=advocate_id).first()
+    return row.tier if row else None
+
+
+def tiers_public() -> QuerySet[Tier]:
+    return Tier.objects.prefetch_related("perks").order_by("threshold")
+
+
+def perks_public() -> QuerySet[Perk]:
+    return Perk.objects.filter(live=True, public=True).select_related("image").order_by("name")
+
+
+def perks_low_stock(*, threshold: int | None = None) -> QuerySet[Perk]:
+    """Live perks with a limited stock at or below the threshold (the dashboard warning)."""
+    if threshold is None:
+        threshold = RewardsSettings.load().low_stock_threshold
+    return Perk.objects.filter(live=True, stock__isnull=False,
+                               stock__lte=threshold).order_by("stock", "name")
+
+
+def grant_for_promotion_code(*, promotion_code_id: str) -> RewardGrant | None:
+    code = (DiscountCode.objects.select_related("grant")
+            .filter(stripe_promotion_code_id=promotion_code_id).first())
+    return code.grant if code else None
+
+
+def grants_pending_approval() -> QuerySet[RewardGrant]:
+    return (RewardGrant.objects.filter(status=GrantStatus.PENDING_APPROVAL)
+            .select_related("advocate", "rule").order_by("created_at"))
+
+
+def points_rules() -> dict[str, str]:
+    """Points per kind of advocacy, as shown to the public ("20" or "4–20" for reviews)."""
+    s = RewardsSettings.load()
+    return {"praise": str(s.points_praise), "checkin": str(s.points_checkin),
+            "review": f"{s.points_review_per_star}–{5 * s.points_review_per_star}",
+            "reshare": str(s.points_reshare)}
+
+
+# --- The public ambassador page (cms.AmbassadorPage) ------------------------------------
+
+TEXT = {
+    "en": {"tiers": "Tiers", "perks": "Perks", "join": "How to join",
+           "points": "{n} points", "window": "in the last {d} days", "lifetime": "in total",
+           "consent": "Allow us to reshare your posts", "opt_out": "Stop all contact from us",
+           "left": "{n} left", "none": "New perks are coming soon.",
+           "earn": "How you earn points", "kinds": [
+               ("praise", "Praise us in a post"), ("checkin", "Check in at one of our stores"),
+               ("review", "Write a review (more stars, more points)"),
+               ("reshare", "Let us reshare your post")]},
+    "ja": {"tiers": "ランク", "perks": "特典", "join": "参加方法",
+           "points": "{n}ポイント", "window": "（直近{d}日間）", "lifetime": "（累計）",
+           "consent": "投稿のシェアを許可する", "opt_out": "今後の連絡を停止する",
+           "left": "残り{n}点", "none": "新しい特典を準備中です。",
+           "earn": "ポイントのため方", "kinds": [
+               ("praise", "投稿で私たちを紹介する"), ("checkin", "店舗でチェックインする"),
+               ("review", "レビューを書く（星が多いほど高ポイント）"),
+               ("reshare", "投稿のシェアを許可する")]},
+}
+
+
+@dataclass(frozen=True)
+class TierCard:
+    name: str
+    badge: str
+    requirement: str
+    description: str
+    perks: list[str]
+
+
+@dataclass(frozen=True)
+class PerkCard:
+    name: str
+    description: str
+    kind: str
+    image: object
+    stock_note: str
+
+
+def ambassador_program(*, language: str) -> dict:
+    """What the public ambassador page shows, in `language` (en or ja): tiers, perks, points."""
+    t = TEXT.get(language, TEXT["en"])
+    ja = language == "ja"
+    tiers = [
+        TierCard(
+            name=(tier.name_ja if ja and tier.name_ja else tier.name), badge=tier.badge,
+            requirement=t["points"].format(n=f"{tier.threshold:,}") + " " + (
+                t["window"].format(d=tier.window_days) if tier.window_days else t["lifetime"]),
+            description=tier.description_ja if ja and tier.description_ja else tier.description,
+            perks=[(p.name_ja if ja and p.name_ja else p.name) for p in tier.perks.all()
+                   if p.live])
+        for tier in tiers_public()]
+    perks = [
+        PerkCard(name=p.name_ja if ja and p.name_ja else p.name,
+                 description=p.description_ja if ja and p.description_ja else p.description,
+                 kind=p.get_kind_display(), image=p.image,
+                 stock_note=t["left"].format(n=p.stock) if p.stock is not None and p.stock <= 10
+                 else "")
+        for p in perks_public()]
+    config = points_rules()
+    earn = [(label, config.get(kind, "")) for kind, label in t["kinds"]]
+    return {"t": t, "tiers": tiers, "perks": perks, "earn": earn}

@@ -1,0 +1,54 @@
+"""Writes for the rewards app, named `<entity>_<verb>(*, ...)`, one module per concern.
+
+Preconditions and effects are in each docstring; views, commands and tasks call these.
+"""
+
+from rewards.services.grants import (
+    Candidate,
+    GrantError,
+    budget_release,
+    budget_reserve_units,
+    grant_approve,
+    grant_create,
+    grant_revoke,
+    grants_create,
+    grants_expire_due,
+    grants_mark_delivered,
+    period_key,
+    perk_stock_release,
+    perk_stock_reserve,
+)
+from rewards.services.issuing import (
+    IssueError,
+    grant_issue,
+    grant_message_propose,
+    grants_approved_stale_ids,
+    grants_issue_local_batch,
+    grants_message_missing,
+)
+from rewards.services.ledger import (
+    BatchResult,
+    events_process_batch,
+    events_unprocessed_exist,
+    ledger_rescan,
+    tiers_demote_lapsed,
+)
+from rewards.services.perks import perk_fulfilment_update
+from rewards.services.redemptions import (
+    RedemptionError,
+    code_redeem,
+    stripe_event_process,
+    stripe_event_store,
+    stripe_events_unprocessed_ids,
+)
+
+__all__ = [
+    "BatchResult", "Candidate", "GrantError", "IssueError", "RedemptionError",
+    "budget_release", "budget_reserve_units", "code_redeem", "events_process_batch",
+    "events_unprocessed_exist", "grant_approve", "grant_create", "grant_issue",
+    "grant_message_propose", "grant_revoke", "grants_approved_stale_ids", "grants_create",
+    "grants_expire_due", "grants_issue_local_batch", "grants_mark_delivered",
+    "grants_message_missing", "ledger_rescan", "perk_fulfilment_update", "perk_stock_release",
+    "perk_stock_reserve", "period_key", "stripe_event_process", "stripe_event_store",
+    "stripe_events_unprocessed_ids", "tiers_demote_lapsed",
+]

@@ -1,0 +1,420 @@
+"""Rules and grants: which live rules fire for the advocates a batch touched, and the grants
+they make, within each rule's limits (once per period, monthly budget, finance approval).
+
+Budget: a rule's spend per month is one `RuleBudget` row moved only by a conditional
+`UPDATE ... SET committed = committed + x WHERE committed + x <= limit`, so concurrent grant
+makers can never overshoot it (and a CHECK constraint backs that up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Min
+from django.utils import timezone
+
+from advocates.models import AdvocacyEvent, AdvocacyKind
+from rewards import fraud
+from rewards.models import (
+    AdvocateTier,
+    GrantStatus,
+    Period,
+    Perk,
+    PerkFulfilment,
+    PointsEntry,
+    RewardGrant,
+    RewardKind,
+    RewardRule,
+    RuleBudget,
+    TriggerKind,
+)
+from rewards.sql import ids_in, insert_rows, is_postgres
+
+logger = logging.getLogger(__name__)
+
+ISSUE_CHUNK = 200
+
+
+class GrantError(Exception):
+    """A grant could not be made or moved; the message says why (shown to staff)."""
+
+
+def period_key(period: str, at: datetime) -> str:
+    at = at.astimezone(UTC)
+    if period == Period.EVER:
+        return "ever"
+    if period == Period.YEAR:
+        return f"{at:%Y}"
+    if period == Period.WEEK:
+        year, week, _ = at.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{at:%Y-%m}"
+
+
+def venue_key(venue: str) -> str:
+    """Once per venue: the period key of a first-check-in grant."""
+    return "venue:" + hashlib.sha256(venue.strip().lower().encode()).hexdigest()[:20]
+
+
+def month_start(at: datetime) -> date:
+    return at.astimezone(UTC).date().replace(day=1)
+
+
+@dataclass
+class Candidate:
+    """An advocate a rule fired for, and why."""
+
+    advocate_id: int
+    period_key: str
+    trigger_event_id: int | None
+    review_reasons: list[str] = field(default_factory=list)
+
+
+# --- Evaluating rules over a batch ---------------------------------------------------------
+
+
+def rules_evaluate(*, entries: Sequence, events: Sequence[dict],
+                   tier_changes: Sequence, facts: dict[int, fraud.AdvocateFacts],
+                   now: datetime) -> list[RewardGrant]:
+    """Evaluate every live rule for the advocates in this batch; make the grants that fire.
+
+    Precondition: called inside the ledger's transaction (it holds the ledger lock), after the
+    batch's points entries and tier changes were written. Returns the grants created.
+    """
+    rules = list(RewardRule.objects.filter(live=True).select_related("perk", "trigger_tier"))
+    if not rules:
+        return []
+    touched = {e.advocate_id for e in entries}
+    latest_event: dict[int, int] = {}
+    for e in entries:
+        latest_event[e.advocate_id] = e.event_id
+    created: list[RewardGrant] = []
+    for rule in rules:
+        candidates = _candidates(rule, entries=entries, events=events, touched=touched,
+                                 latest_event=latest_event, tier_changes=tier_changes, now=now)
+        if candidates:
+            created += grants_create(rule=rule, candidates=candidates, facts=facts, now=now)
+    return created
+
+
+def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tier_changes,
+                now) -> list[Candidate]:
+    key = period_key(rule.period, now)
+    if rule.trigger == TriggerKind.EVENTS_IN_DAYS:
+        qs = PointsEntry.objects.filter(advocate_id__any_ids=ids_in(touched), event__isnull=False,
+                                        occurred_at__gte=now - timedelta(days=rule.trigger_days))
+        if rule.trigger_event_kind:
+            qs = qs.filter(kind=rule.trigger_event_kind)
+        hits = (qs.values("advocate_id").annotate(n=Count("id"))
+                .filter(n__gte=rule.trigger_count).values_list("advocate_id", flat=True))
+        return [Candidate(a, key, latest_event.get(a)) for a in hits]
+    if rule.trigger == TriggerKind.TIER_REACHED:
+        target = rule.trigger_tier
+        return [Candidate(m.advocate_id, key, latest_event.get(m.advocate_id))
+                for m in tier_changes
+                if m.promoted and target is not None and m.to_tier.threshold >= target.threshold
+                and (m.from_tier is None or m.from_tier.threshold < target.threshold)]
+    if rule.trigger == TriggerKind.REVIEW:
+        ratings = {e["id"]: e["rating"] or 0 for e in events if e["kind"] == AdvocacyKind.REVIEW}
+        out = {}
+        for e in entries:
+            if ratings.get(e.event_id, 0) >= rule.trigger_min_rating:
+                out[e.advocate_id] = Candidate(e.advocate_id, key, e.event_id)
+        return list(out.values())
+    if rule.trigger == TriggerKind.FIRST_CHECKIN:
+        checkins = [e for e in events if e["kind"] == AdvocacyKind.CHECKIN and e["venue"]]
+        if not checkins:
+            return []
+        # The first check-in of this advocate at this venue is the lowest event id there.
+        first = {(r["advocate_id"], r["venue"].strip().lower()): r["first"] for r in
+                 AdvocacyEvent.objects.filter(
+                     kind=AdvocacyKind.CHECKIN,
+                     advocate_id__any_ids=ids_in({e["advocate_id"] for e in checkins}),
+                     venue__in={e["venue"] for e in checkins})
+                 .values("advocate_id", "venue").annotate(first=Min("id"))}
+        out = {}
+        for e in checkins:
+            if first.get((e["advocate_id"], e["venue"].strip().lower())) == e["id"]:
+                vk = venue_key(e["venue"])
+                out[e["advocate_id"], vk] = Candidate(e["advocate_id"], vk, e["id"])
+        return list(out.values())
+    return []
+
+
+def _eligible(rule: RewardRule, f: fraud.AdvocateFacts | None, now: datetime) -> str:
+    """Empty if eligible, else why not (employees and opted-out advocates never get rewards)."""
+    if f is None:
+        return "unknown advocate"
+    if f.is_employee:
+        return "employee"
+    if f.opted_out:
+        return "opted out"
+    if rule.min_followers and (f.followers or 0) < rule.min_followers:
+        return f"fewer than {rule.min_followers} followers"
+    age = f.account_age_days(now)
+    if rule.min_account_age_days and (age is None or age < rule.min_account_age_days):
+        return f"account younger than {rule.min_account_age_days} days"
+    return ""
+
+
+# --- Making grants -------------------------------------------------------------------------
+
+
+def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
+                  facts: dict[int, fraud.AdvocateFacts] | None = None,
+                  now: datetime | None = None) -> list[RewardGrant]:
+    """Make this rule's grants for these candidates, within its limits; return those made.
+
+    Skips ineligible advocates and (advocate, rule, period) pairs already granted. Commits
+    budget for each grant (the grants that do not fit this month's budget are not made) and
+    reserves perk stock (no stock, no grant). Grants of flagged advocates, and grants above
+    the finance-approval amount, are made `pending_approval`; the rest `approved`.
+    Precondition: in a transaction (the ledger's, or its own via `grant_create`).
+    """
+    now = now or timezone.now()
+    if facts is None:
+        facts = fraud.advocate_facts(advocate_ids={c.advocate_id for c in candidates})
+    keep = []
+    for c in candidates:
+        why = _eligible(rule, facts.get(c.advocate_id), now)
+        if why:
+            logger.debug("rule %s: advocate %s not eligible (%s)", rule.pk, c.advocate_id, why)
+            continue
+        keep.append(c)
+    if not keep:
+        return []
+    taken = set(RewardGrant.objects.filter(
+        rule=rule, advocate_id__any_ids=ids_in({c.advocate_id for c in keep}),
+        period_key__in={c.period_key for c in keep}).order_by()
+        .values_list("advocate_id", "period_key"))
+    keep = [c for c in keep if (c.advocate_id, c.period_key) not in taken]
+    if not keep:
+        return []
+
+    cost = rule.cost_minor
+    budget_month = month_start(now)
+    if rule.monthly_budget_minor is not None and cost > 0:
+        fit = budget_reserve_units(rule=rule, unit_minor=cost, units=len(keep), now=now)
+        if fit < len(keep):
+            logger.info("rule %s: budget allows %d of %d grants in %s", rule.pk, fit,
+                        len(keep), budget_month)
+        keep = keep[:fit]
+    snapshot = rule.reward_snapshot()
+    tiers = dict(AdvocateTier.objects.filter(
+        advocate_id__any_ids=ids_in({c.advocate_id for c in keep}))
+                 .values_list("advocate_id", "tier_id"))
+    grants = []
+    for c in keep:
+        if rule.reward_kind == RewardKind.PERK and not perk_stock_reserve(perk_id=rule.perk_id):
+            logger.info("rule %s: perk %s out of stock", rule.pk, rule.perk_id)
+            budget_release(rule_id=rule.pk, month=budget_month, amount_minor=cost)
+            continue
+        reasons = list(c.review_reasons)
+        f = facts.get(c.advocate_id)
+        if f is not None and f.needs_review:
+            reasons += f.review_reasons()
+        if rule.finance_approval_above_minor is not None and \
+                cost > rule.finance_approval_above_minor:
+            reasons.append(f"finance: cost {cost} > {rule.finance_approval_above_minor}")
+        grants.append(RewardGrant(
+            advocate_id=c.advocate_id, rule=rule, period_key=c.period_key,
+            status=GrantStatus.PENDING_APPROVAL if reasons else GrantStatus.APPROVED,
+            review_reasons=reasons, reward=snapshot, reward_kind=rule.reward_kind,
+            perk_id=rule.perk_id if rule.reward_kind == RewardKind.PERK else None,
+            cost_minor=cost, currency=rule.currency,
+            budget_month=budget_month if rule.monthly_budget_minor is not None else None,
+            tier_id=tiers.get(c.advocate_id), trigger_event_id=c.trigger_event_id,
+            created_at=now, approved_at=None if reasons else now))
+    _grants_insert(grants)
+    perk_grants = [g for g in grants if g.reward_kind == RewardKind.PERK]
+    if perk_grants:
+        PerkFulfilment.objects.bulk_create([
+            PerkFulfilment(grant=g, perk_id=g.perk_id, created_at=now, updated_at=now)
+            for g in perk_grants])
+    return grants
+
+
+GRANT_COLUMNS = ("advocate_id", "rule_id", "period_key", "status", "review_reasons", "reward",
+                 "reward_kind", "perk_id", "cost_minor", "currency", "budget_month", "tier_id",
+                 "trigger_event_id", "outreach_id", "issue_attempts", "last_error", "created_at",
+                 "approved_at", "approved_by_id", "issued_at", "delivered_at", "redeemed_at",
+                 "expires_at", "closed_at")
+
+
+def _grants_insert(grants: list[RewardGrant]) -> None:
+    """Insert grants (COPY on PostgreSQL) and set their ids.
+
+    The ids come back in one query on the (advocate, rule, period) key, which is unique.
+    """
+    if not grants:
+        return
+    if not is_postgres():
+        RewardGrant.objects.bulk_create(grants)
+        return
+    insert_rows(RewardGrant, GRANT_COLUMNS,
+                [tuple(getattr(g, c) for c in GRANT_COLUMNS) for g in grants])
+    ids = {(a, r, k): pk for pk, a, r, k in RewardGrant.objects.filter(
+        advocate_id__any_ids=ids_in({g.advocate_id for g in grants}),
+        rule_id__in={g.rule_id for g in grants},
+        period_key__in={g.period_key for g in grants},
+    ).order_by().values_list("id", "advocate_id", "rule_id", "period_key")}
+    for g in grants:
+        g.pk = ids[g.advocate_id, g.rule_id, g.period_key]
+        g._state.adding = False
+
+
+def grant_create(*, rule: RewardRule, advocate_id: int, period: str | None = None,
+                 trigger_event_id: int | None = None, reasons: Sequence[str] = (),
+                 now: datetime | None = None) -> RewardGrant | None:
+    """Make one grant of `rule` for one advocate (staff action, or a single trigger).
+
+    Returns None if the advocate is not eligible, already has this rule's grant for the
+    period, the budget is spent or the perk is out of stock. Safe to call concurrently: the
+    budget UPDATE is conditional and the (advocate, rule, period) key is unique.
+    """
+    now = now or timezone.now()
+    key = period or period_key(rule.period, now)
+    try:
+        with transaction.atomic():
+            made = grants_create(rule=rule, candidates=[
+                Candidate(advocate_id, key, trigger_event_id, list(reasons))], now=now)
+    except IntegrityError:
+        # Another worker made the same (advocate, rule, period) grant first; our budget
+        # commitment rolled back with this transaction.
+        return None
+    if made and made[0].status == GrantStatus.APPROVED:
+        grants_enqueue_issue(made)
+    return made[0] if made else None
+
+
+# --- Budget and stock ----------------------------------------------------------------------
+
+
+def budget_reserve_units(*, rule: RewardRule, unit_minor: int, units: int,
+                         now: datetime) -> int:
+    """Commit budget for up to `units` grants of `unit_minor` each; return how many fit.
+
+    Precondition: in a transaction. Takes the budget row's lock (SELECT ... FOR UPDATE) to
+    read the room left, then moves it with a conditional UPDATE (belt and braces).
+    """
+    month = month_start(now)
+    limit = rule.monthly_budget_minor
+    RuleBudget.objects.get_or_create(rule=rule, month=month,
+                                     defaults={"currency": rule.currency, "limit_minor": limit})
+    row = RuleBudget.objects.select_for_update().get(rule=rule, month=month)
+    if row.limit_minor != limit:  # the rule's budget was edited this month: latest wins
+        row.limit_minor = limit
+        RuleBudget.objects.filter(pk=row.pk).update(limit_minor=limit)
+    if limit is None:
+        return units
+    fit = min(units, max(0, (limit - row.committed_minor) // unit_minor))
+    if fit == 0:
+        return 0
+    amount = fit * unit_minor
+    moved = RuleBudget.objects.filter(
+        pk=row.pk, committed_minor__lte=limit - amount,
+    ).update(committed_minor=F("committed_minor") + amount)
+    return fit if moved == 1 else 0
+
+
+def budget_release(*, rule_id: int, month: date | None, amount_minor: int) -> None:
+    """Give back budget committed for a grant that was revoked or never made."""
+    if month is None or amount_minor <= 0:
+        return
+    RuleBudget.objects.filter(rule_id=rule_id, month=month,
+                              committed_minor__gte=amount_minor).update(
+        committed_minor=F("committed_minor") - amount_minor)
+
+
+def perk_stock_reserve(*, perk_id: int) -> bool:
+    """Take one unit of stock (unlimited when stock is empty). False if none is left."""
+    if Perk.objects.filter(pk=perk_id, stock__isnull=True).exists():
+        return True
+    return Perk.objects.filter(pk=perk_id, stock__gt=0).update(stock=F("stock") - 1) == 1
+
+
+def perk_stock_release(*, perk_id: int) -> None:
+    Perk.objects.filter(pk=perk_id, stock__isnull=False).update(stock=F("stock") + 1)
+
+
+# --- Moving grants -------------------------------------------------------------------------
+
+
+def grants_enqueue_issue(grants: Collection[RewardGrant]) -> None:
+    """After commit, queue the approved grants for issuing (codes and messages), in chunks."""
+    from rewards import tasks
+
+    ids = [g.pk for g in grants if g.status == GrantStatus.APPROVED]
+    for start in range(0, len(ids), ISSUE_CHUNK):
+        chunk = ids[start:start + ISSUE_CHUNK]
+        transaction.on_commit(lambda chunk=chunk: tasks.grants_issue.delay(chunk))
+
+
+def grant_approve(*, grant_id: int, user=None) -> RewardGrant:
+    """pending_approval → approved (finance or fraud review passed); queues the issue."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = RewardGrant.objects.filter(
+            pk=grant_id, status=GrantStatus.PENDING_APPROVAL).update(
+            status=GrantStatus.APPROVED, approved_at=now,
+            approved_by=user if user is not None and user.is_authenticated else None)
+        grant = RewardGrant.objects.get(pk=grant_id)
+        if not moved:
+            raise GrantError(f"Grant #{grant_id} is {grant.get_status_display()}, not pending.")
+        grants_enqueue_issue([grant])
+    return grant
+
+
+REVOCABLE = (GrantStatus.PENDING_APPROVAL, GrantStatus.APPROVED, GrantStatus.ISSUED,
+             GrantStatus.DELIVERED)
+
+
+def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
+    """Revoke a grant not yet redeemed: releases its budget and perk stock.
+
+    A code already given out stays in the ledger (finance sees it was revoked); a Stripe
+    promotion code should also be deactivated in Stripe (not automated yet).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
+        if grant.status not in REVOCABLE:
+            raise GrantError(f"Grant #{grant_id} is {grant.get_status_display()}.")
+        grant.status, grant.closed_at = GrantStatus.REVOKED, now
+        grant.review_reasons = [*grant.review_reasons, f"revoked: {reason}"]
+        grant.save(update_fields=["status", "closed_at", "review_reasons"])
+        budget_release(rule_id=grant.rule_id, month=grant.budget_month,
+                       amount_minor=grant.cost_minor)
+        if grant.perk_id:
+            cancelled = PerkFulfilment.objects.filter(
+                grant=grant, status=PerkFulfilment.Status.GRANTED).update(
+                status=PerkFulfilment.Status.CANCELLED, updated_at=now)
+            if cancelled:
+                perk_stock_release(perk_id=grant.perk_id)
+    return grant
+
+
+def grants_mark_delivered(*, now: datetime | None = None) -> int:
+    """Periodic: issued grants whose reward message was sent become delivered."""
+    now = now or timezone.now()
+    ids = list(RewardGrant.objects.filter(status=GrantStatus.ISSUED, outreach__status="sent")
+               .values_list("id", "outreach__sent_at"))
+    done = 0
+    for grant_id, sent_at in ids:
+        done += RewardGrant.objects.filter(pk=grant_id, status=GrantStatus.ISSUED).update(
+            status=GrantStatus.DELIVERED, delivered_at=sent_at or now)
+    return done
+
+
+def grants_expire_due(*, now: datetime | None = None) -> int:
+    """Periodic: unredeemed codes past their expiry close as expired."""
+    now = now or timezone.now()
+    return RewardGrant.objects.filter(
+        status__in=(GrantStatus.ISSUED, GrantStatus.DELIVERED), expires_at__lt=now,
+    ).update(status=GrantStatus.EXPIRED, closed_at=now)
+

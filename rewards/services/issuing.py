@@ -1,0 +1,286 @@
+"""Issuing a grant: its code (local or a Stripe promotion code) and the message that delivers it.
+
+Persist first, call out after: the code text and expiry are stored on a `DiscountCode` row
+under the grant's lock before Stripe is called, so every retry sends identical parameters
+with the idempotency key `grant-<id>-promo` and Stripe answers with the same promotion code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from advocates.models import AdvocacyEvent, Outreach, SocialIdentity
+from rewards import codes, stripe_client
+from rewards.models import (
+    CodeProvider,
+    DiscountCode,
+    DiscountType,
+    GrantStatus,
+    RewardGrant,
+    RewardKind,
+    StripeCoupon,
+)
+from rewards.sql import copy_insert, ids_in
+
+logger = logging.getLogger(__name__)
+
+# Platforms where the brand cannot DM a person; the message is a reply to their mention.
+NO_DM_PLATFORMS = frozenset({"google", "foursquare"})
+
+DEFAULT_TEXT = {
+    "en": {
+        RewardKind.DISCOUNT: "Thank you for being such a great supporter, {first_name}! Here is "
+                             "{reward} your next order at {brand}: {code} (valid until "
+                             "{expires}).",
+        RewardKind.PERK: "Thank you for being such a great supporter, {first_name}! You have "
+                         "earned {reward} from {brand}. We will be in touch about it.",
+    },
+    "ja": {
+        RewardKind.DISCOUNT: "{first_name}さん、いつも{brand}を応援してくださり"
+                             "ありがとうございます！次回のご注文で使える{reward}のコードです：{code}（{expires}まで有効）",
+        RewardKind.PERK: "{first_name}さん、いつも{brand}を応援してくださり"
+                         "ありがとうございます！{reward}をお贈りします。詳細は追ってご連絡します。",
+    },
+}
+
+
+class IssueError(Exception):
+    """Issuing failed for good (the task does not retry); the grant keeps `last_error`."""
+
+
+def _provider() -> str:
+    return CodeProvider.STRIPE if stripe_client.enabled() else CodeProvider.LOCAL
+
+
+def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
+    """The grant's code row, made once (its text and expiry are then fixed for retries)."""
+    existing = DiscountCode.objects.filter(grant=grant).first()
+    if existing is not None:
+        return existing
+    r = grant.reward
+    expires = now + timedelta(days=r.get("code_expiry_days") or 30)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return DiscountCode.objects.create(
+                    grant=grant, provider=_provider(),
+                    code=codes.code_generate_unique(model=DiscountCode),
+                    discount_type=r.get("discount_type") or DiscountType.PERCENT,
+                    percent_off=r.get("percent_off") if r.get("discount_type") ==
+                    DiscountType.PERCENT else None,
+                    amount_off_minor=r.get("amount_off_minor") if r.get("discount_type") ==
+                    DiscountType.AMOUNT else None,
+                    currency=grant.currency, minimum_order_minor=r.get("minimum_order_minor"),
+                    max_redemptions=1 if r.get("single_use", True) else None,
+                    expires_at=expires, created_at=now)
+        except IntegrityError:
+            continue  # a code clash (vanishingly rare): draw again
+    raise IssueError("could not store a unique code")
+
+
+def _coupon_id(grant: RewardGrant) -> str:
+    """The Stripe coupon of the grant's rule revision, created once per revision."""
+    r = grant.reward
+    version = str(r.get("revision") or 0)
+    found = StripeCoupon.objects.filter(rule_id=grant.rule_id, version=version).first()
+    if found:
+        return found.coupon_id
+    coupon_id = stripe_client.coupon_create(
+        rule_id=grant.rule_id, version=version,
+        percent_off=r.get("percent_off") if r.get("discount_type") == DiscountType.PERCENT
+        else None, amount_off_minor=r.get("amount_off_minor"), currency=grant.currency,
+        name=r.get("rule_name", "Kansha reward"))
+    # Two workers may both get here; the idempotency key gave them the same coupon.
+    StripeCoupon.objects.bulk_create(
+        [StripeCoupon(rule_id=grant.rule_id, version=version, coupon_id=coupon_id)],
+        ignore_conflicts=True)
+    return coupon_id
+
+
+def _fail(grant_id: int, error: str) -> None:
+    RewardGrant.objects.filter(pk=grant_id).update(last_error=error[:2000])
+
+
+def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
+    """approved → issued: make the grant's code (or perk fulfilment) and propose its message.
+
+    A grant not `approved` is returned unchanged (already issued, or waiting for approval).
+    Raises `stripe_client.StripeTransientError` for a failure worth retrying (the caller
+    retries with the same grant id, hence the same idempotency key) and IssueError /
+    `StripePermanentError` for failures that need a person.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
+        if grant.status != GrantStatus.APPROVED:
+            return grant
+        RewardGrant.objects.filter(pk=grant_id).update(issue_attempts=F("issue_attempts") + 1)
+        code = _code_row(grant, now) if grant.reward_kind == RewardKind.DISCOUNT else None
+
+    if code is not None and code.provider == CodeProvider.STRIPE and \
+            not code.stripe_promotion_code_id:
+        try:
+            coupon_id = code.stripe_coupon_id or _coupon_id(grant)
+            result = stripe_client.promotion_code_create(
+                grant_id=grant.pk, coupon_id=coupon_id, code=code.code,
+                expires_at=code.expires_at, max_redemptions=code.max_redemptions,
+                customer=code.stripe_customer_id, minimum_amount_minor=code.minimum_order_minor,
+                currency=code.currency)
+        except (stripe_client.StripeTransientError, stripe_client.StripePermanentError) as exc:
+            _fail(grant_id, f"{type(exc).__name__}: {exc}")
+            raise
+        DiscountCode.objects.filter(pk=code.pk).update(
+            stripe_promotion_code_id=result.id, stripe_coupon_id=result.coupon_id)
+
+    with transaction.atomic():
+        moved = RewardGrant.objects.filter(pk=grant_id, status=GrantStatus.APPROVED).update(
+            status=GrantStatus.ISSUED, issued_at=now, last_error="",
+            expires_at=code.expires_at if code is not None else None)
+    grant.refresh_from_db()
+    if moved:
+        grant_message_propose(grant=grant, now=now)
+    return grant
+
+
+def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = None) -> int:
+    """Issue many approved local-code grants at once (bulk insert; for backfills and the bench).
+
+    Same effects as `grant_issue` per grant, without the message (the message sweep proposes
+    it). Grants that are not approved, or would need Stripe, are left alone.
+    """
+    now = now or timezone.now()
+    if stripe_client.enabled():
+        return 0
+    with transaction.atomic():
+        grants = list(RewardGrant.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            pk__any_ids=ids_in(grant_ids), status=GrantStatus.APPROVED,
+            reward_kind=RewardKind.DISCOUNT, code__isnull=True))
+        taken: set[str] = set()
+        rows = []
+        for g in grants:
+            r = g.reward
+            pct = r.get("discount_type") == DiscountType.PERCENT
+            rows.append(DiscountCode(
+                grant=g, provider=CodeProvider.LOCAL,
+                code=codes.code_generate(), discount_type=r.get("discount_type"),
+                percent_off=r.get("percent_off") if pct else None,
+                amount_off_minor=None if pct else r.get("amount_off_minor"),
+                currency=g.currency, minimum_order_minor=r.get("minimum_order_minor"),
+                max_redemptions=1 if r.get("single_use", True) else None,
+                expires_at=now + timedelta(days=r.get("code_expiry_days") or 30),
+                created_at=now))
+            taken.add(rows[-1].code)
+        if len(taken) != len(rows):
+            raise IssueError("code clash inside one batch; run again")
+        copy_insert(DiscountCode, rows)
+        by_expiry: dict[datetime, list[int]] = defaultdict(list)
+        for g, row in zip(grants, rows, strict=True):
+            by_expiry[row.expires_at].append(g.pk)
+        for expires_at, ids in by_expiry.items():
+            RewardGrant.objects.filter(pk__any_ids=ids_in(ids)).update(
+                status=GrantStatus.ISSUED, issued_at=now, expires_at=expires_at)
+    return len(grants)
+
+
+# --- The message ---------------------------------------------------------------------------
+
+
+def _identity_for(grant: RewardGrant):
+    """Who to message: the identity behind the triggering mention, else the newest one."""
+    event = (AdvocacyEvent.objects.select_related("mention__author")
+             .filter(pk=grant.trigger_event_id).first() if grant.trigger_event_id else None)
+    if event is not None and event.mention is not None:
+        return event.mention.author, event.mention, event.platform
+    identity = (SocialIdentity.objects.filter(advocate_id=grant.advocate_id)
+                .order_by("-updated_at", "-id").first())
+    return identity, None, identity.platform if identity else ""
+
+
+def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
+                       ) -> tuple[str, str, int | None]:
+    """(text, template_key, variant) of the reward message, in the advocate's language."""
+    from advocates.services.templates import (
+        template_context,
+        template_render,
+        template_text_render,
+    )
+
+    language = "ja" if (mention is not None and mention.language == "ja") else "en"
+    code = getattr(grant, "code", None) if grant.reward_kind == RewardKind.DISCOUNT else None
+    extra = {"code": code.code if code else "", "reward": grant.describe(language),
+             "expires": f"{grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""}
+    brand = settings.KANSHA_BRAND_NAME
+    template = grant.rule.message_template
+    if template is not None and template.live:
+        variants = [v.text for v in template.variants.all() if v.text.strip()]
+        if variants:
+            n = grant.pk % len(variants)
+            context = template_context(identity=identity, mention=mention, brand=brand,
+                                       extra=extra)
+            return (template_text_render(variants[n], context),
+                    f"reward/rule-{grant.rule_id}", n + 1)
+    rendered = template_render(purpose="reward", language=language,
+                               advocate_id=grant.advocate_id, identity=identity,
+                               mention=mention, brand=brand, extra=extra, now=now)
+    if rendered is not None:
+        return rendered.text, rendered.template_key, rendered.variant
+    context = template_context(identity=identity, mention=mention, brand=brand, extra=extra)
+    return (template_text_render(DEFAULT_TEXT[language][grant.reward_kind], context),
+            "", None)
+
+
+def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
+                          ) -> Outreach | None:
+    """Put the message that delivers this grant into the approval queue (once per grant).
+
+    A DM where the platform has them, else a reply to the advocate's mention. The queue's
+    dedupe key `grant:<id>` makes a re-run propose nothing new; the outreach is linked.
+    """
+    from advocates.services import outreach_propose
+
+    now = now or timezone.now()
+    identity, mention, platform = _identity_for(grant)
+    if identity is None:
+        _fail(grant.pk, "the advocate has no social identity to message")
+        return None
+    kind = "reply" if platform in NO_DM_PLATFORMS and mention is not None else "dm"
+    text, key, variant = grant_message_text(grant=grant, identity=identity, mention=mention,
+                                            now=now)
+    outreach = outreach_propose(
+        kind=kind, advocate=grant.advocate, identity=identity, platform=platform,
+        dedupe_key=f"grant:{grant.pk}", text=text,
+        mention=mention if kind == "reply" else None,
+        reasons=[f"reward: {grant.rule.name}"], template_key=key, template_variant=variant,
+        priority=20)
+    if outreach is None:
+        outreach = Outreach.objects.filter(dedupe_key=f"grant:{grant.pk}").first()
+    if outreach is not None:
+        RewardGrant.objects.filter(pk=grant.pk, outreach__isnull=True).update(outreach=outreach)
+    return outreach
+
+
+def grants_message_missing(*, limit: int = 500) -> int:
+    """Periodic: propose the message of issued grants that have none (e.g. a crash between
+    issuing and proposing, or the bulk issue path)."""
+    done = 0
+    for grant in (RewardGrant.objects.filter(status=GrantStatus.ISSUED, outreach__isnull=True)
+                  .select_related("rule", "advocate", "code")[:limit]):
+        if grant_message_propose(grant=grant) is not None:
+            done += 1
+    return done
+
+
+def grants_approved_stale_ids(*, older_than: timedelta = timedelta(minutes=5),
+                              limit: int = 1000) -> list[int]:
+    """Approved grants nobody issued (a lost task); the sweep re-enqueues them."""
+    cutoff = timezone.now() - older_than
+    return list(RewardGrant.objects.filter(status=GrantStatus.APPROVED,
+                                           approved_at__lt=cutoff)
+                .values_list("id", flat=True)[:limit])

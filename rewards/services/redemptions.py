@@ -1,0 +1,289 @@
+"""Redemptions: Stripe webhook events and local (point-of-sale) code uses → `Redemption` rows.
+
+A Redemption is unique per source object (a Checkout session, an invoice, a till's order
+reference), so a replayed webhook or a retried request adds nothing. The code's row lock
+serialises redemptions of one code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from rewards import codes, stripe_client
+from rewards.models import (
+    DiscountCode,
+    DiscountType,
+    GrantStatus,
+    Redemption,
+    RedemptionSource,
+    RewardGrant,
+    StripeEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class RedemptionError(Exception):
+    """The code cannot be redeemed; the message says why (shown to the till or caller)."""
+
+
+# --- Recording -----------------------------------------------------------------------------
+
+
+def redemption_record(*, code: DiscountCode, source: str, source_id: str,
+                      order_amount_minor: int | None, discount_minor: int | None,
+                      currency: str, at: datetime, stripe_event: StripeEvent | None = None
+                      ) -> tuple[Redemption, bool]:
+    """Record one use of `code`; return (row, created). A second call for the same source
+    object returns the first row and changes nothing.
+
+    A bare promotion-code count (no order yet) is a placeholder that the order's own event
+    fills in later, so a use is never counted twice. Marks the grant redeemed.
+    """
+    with transaction.atomic():
+        code = DiscountCode.objects.select_for_update().get(pk=code.pk)
+        existing = Redemption.objects.filter(source=source, source_id=source_id).first()
+        if existing is not None:
+            return existing, False
+        row = None
+        if source != RedemptionSource.STRIPE_PROMOTION_CODE:
+            row = code.redemptions.filter(source=RedemptionSource.STRIPE_PROMOTION_CODE,
+                                          order_amount_minor__isnull=True).first()
+        grant = RewardGrant.objects.get(pk=code.grant_id)
+        if row is not None:
+            row.source, row.source_id = source, source_id
+            row.order_amount_minor, row.discount_minor, row.currency = (
+                order_amount_minor, discount_minor, currency)
+            row.redeemed_at, row.stripe_event = at, stripe_event
+            row.save()
+        else:
+            row = Redemption.objects.create(
+                grant=grant, code=code, rule_id=grant.rule_id, advocate_id=grant.advocate_id,
+                source=source, source_id=source_id, order_amount_minor=order_amount_minor,
+                discount_minor=discount_minor, currency=currency, redeemed_at=at,
+                stripe_event=stripe_event)
+        used = code.redemptions.count()
+        DiscountCode.objects.filter(pk=code.pk, times_redeemed__lt=used).update(
+            times_redeemed=used)
+        RewardGrant.objects.filter(pk=grant.pk).exclude(
+            status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
+            status=GrantStatus.REDEEMED, redeemed_at=at)
+    return row, True
+
+
+def _discount_for(code: DiscountCode, order_amount_minor: int) -> int:
+    if code.discount_type == DiscountType.PERCENT:
+        # Round half up to the minor unit, as a till would.
+        return (order_amount_minor * (code.percent_off or 0) + 50) // 100
+    return min(code.amount_off_minor or 0, order_amount_minor)
+
+
+def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref: str = "",
+                at: datetime | None = None) -> tuple[Redemption, bool]:
+    """Redeem a local code at a till or through the API; return (redemption, created).
+
+    `order_amount_minor` is the order before the discount; the row stores what was paid and
+    the discount. The same `order_ref` again returns the first redemption (a retried
+    request). Raises RedemptionError (nothing changes) for an unknown, expired, used-up,
+    revoked or wrong-currency code or an order below the minimum.
+    """
+    at = at or timezone.now()
+    currency = currency.lower()
+    if order_amount_minor <= 0:
+        raise RedemptionError("The order amount must be a positive number of minor units.")
+    if len(currency) != 3 or not currency.isalpha():
+        raise RedemptionError("The currency must be a three-letter ISO code.")
+    found = DiscountCode.objects.select_related("grant").filter(
+        code=codes.code_normalise(code)).first()
+    if found is None:
+        raise RedemptionError("Unknown code.")
+    source_id = order_ref.strip() or ""
+    if source_id:
+        again = Redemption.objects.filter(source=RedemptionSource.LOCAL,
+                                          source_id=source_id).first()
+        if again is not None:
+            if again.code_id != found.pk:
+                raise RedemptionError(f"Order {source_id} already used another code.")
+            return again, False
+    with transaction.atomic():
+        locked = DiscountCode.objects.select_for_update().get(pk=found.pk)
+        grant = RewardGrant.objects.get(pk=locked.grant_id)
+        if grant.status in (GrantStatus.REVOKED, GrantStatus.EXPIRED,
+                            GrantStatus.PENDING_APPROVAL):
+            raise RedemptionError(f"This code is {grant.get_status_display().lower()}.")
+        if locked.expires_at and locked.expires_at < at:
+            raise RedemptionError(f"This code expired on {locked.expires_at:%Y-%m-%d}.")
+        used = locked.redemptions.count()
+        if locked.max_redemptions and used >= locked.max_redemptions:
+            raise RedemptionError("This code was already used.")
+        if locked.discount_type == DiscountType.AMOUNT and locked.currency != currency:
+            raise RedemptionError(f"This code is in {locked.currency.upper()}, "
+                                  f"the order in {currency.upper()}.")
+        if locked.minimum_order_minor and order_amount_minor < locked.minimum_order_minor and \
+                locked.currency == currency:
+            raise RedemptionError(f"The minimum order is {locked.minimum_order_minor}.")
+        discount = _discount_for(locked, order_amount_minor)
+        return redemption_record(
+            code=locked, source=RedemptionSource.LOCAL,
+            source_id=source_id or f"{locked.code}#{used + 1}",
+            order_amount_minor=order_amount_minor - discount, discount_minor=discount,
+            currency=currency, at=at)
+
+
+# --- Stripe webhooks -----------------------------------------------------------------------
+
+
+def stripe_event_store(*, payload: bytes, sig_header: str | None) -> tuple[StripeEvent, bool]:
+    """Verify and store one webhook delivery; queue it after commit if it is new.
+
+    Raises stripe_client.SignatureError (nothing stored) for a bad or stale signature.
+    Returns (event row, created); a redelivered event id changes nothing.
+    """
+    data = stripe_client.webhook_event_construct(payload=payload, sig_header=sig_header)
+    try:
+        with transaction.atomic():
+            event = StripeEvent.objects.create(
+                event_id=data["id"], type=data["type"], livemode=bool(data.get("livemode")),
+                payload=data)
+            from rewards import tasks
+
+            # Robust: a broker outage must not answer Stripe 500 for a stored event; the
+            # stripe_events_sweep picks it up (tests/reliability/test_faults.py).
+            transaction.on_commit(lambda: tasks.stripe_event_process.delay(event.pk),
+                                  robust=True)
+            return event, True
+    except IntegrityError:
+        return StripeEvent.objects.get(event_id=data["id"]), False
+
+
+def _promo_id(value) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value or None
+
+
+def _codes_by_promo(ids: list[str]) -> dict[str, DiscountCode]:
+    return {c.stripe_promotion_code_id: c for c in
+            DiscountCode.objects.filter(stripe_promotion_code_id__in=ids)}
+
+
+def _at(ts: int | None) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC) if ts else timezone.now()
+
+
+def _checkout_completed(event: StripeEvent, obj: dict) -> str:
+    if obj.get("payment_status") not in ("paid", "no_payment_required"):
+        return f"ignored: payment_status {obj.get('payment_status')}"
+    promos = [p for p in (_promo_id(d.get("promotion_code")) for d in obj.get("discounts") or [])
+              if p]
+    found = _codes_by_promo(promos)
+    if not found:
+        return "no Kansha promotion code"
+    discount = (obj.get("total_details") or {}).get("amount_discount")
+    made = 0
+    for i, promo in enumerate(p for p in promos if p in found):
+        _, created = redemption_record(
+            code=found[promo], source=RedemptionSource.STRIPE_CHECKOUT,
+            source_id=f"{obj['id']}:{promo}", order_amount_minor=obj.get("amount_total"),
+            discount_minor=discount if i == 0 else 0, currency=obj.get("currency", ""),
+            at=_at(obj.get("created")), stripe_event=event)
+        made += created
+    return f"redemptions: {made} new of {len(found)}"
+
+
+def _invoice_paid(event: StripeEvent, obj: dict) -> str:
+    # Discounts in a webhook payload are usually ids; expanded ones carry promotion_code.
+    per_discount: dict[str, int] = {}
+    for tda in obj.get("total_discount_amounts") or []:
+        d = tda.get("discount")
+        key = d.get("id") if isinstance(d, dict) else d
+        per_discount[key] = per_discount.get(key, 0) + (tda.get("amount") or 0)
+    pairs = []
+    for d in obj.get("discounts") or []:
+        if isinstance(d, dict) and d.get("promotion_code"):
+            pairs.append((d.get("id"), _promo_id(d["promotion_code"])))
+    if not pairs:
+        return "no promotion code on the invoice (discounts not expanded or none)"
+    found = _codes_by_promo([p for _, p in pairs])
+    if not found:
+        return "no Kansha promotion code"
+    made = 0
+    for discount_id, promo in pairs:
+        if promo not in found:
+            continue
+        _, created = redemption_record(
+            code=found[promo], source=RedemptionSource.STRIPE_INVOICE,
+            source_id=f"{obj['id']}:{promo}",
+            order_amount_minor=obj.get("amount_paid", obj.get("total")),
+            discount_minor=per_discount.get(discount_id, 0), currency=obj.get("currency", ""),
+            at=_at((obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")),
+            stripe_event=event)
+        made += created
+    return f"redemptions: {made} new of {len(found)}"
+
+
+def _promotion_code_updated(event: StripeEvent, obj: dict) -> str:
+    code = DiscountCode.objects.filter(stripe_promotion_code_id=obj.get("id")).first()
+    if code is None:
+        return "no Kansha promotion code"
+    times = int(obj.get("times_redeemed") or 0)
+    made = 0
+    # Uses Stripe counted that no order event has told us about yet become placeholders.
+    for n in range(code.redemptions.count() + 1, times + 1):
+        _, created = redemption_record(
+            code=code, source=RedemptionSource.STRIPE_PROMOTION_CODE,
+            source_id=f"{code.stripe_promotion_code_id}#{n}", order_amount_minor=None,
+            discount_minor=None, currency="", at=_at(event.payload.get("created")),
+            stripe_event=event)
+        made += created
+    DiscountCode.objects.filter(pk=code.pk, times_redeemed__lt=times).update(
+        times_redeemed=times)
+    return f"times_redeemed {times}; placeholders: {made}"
+
+
+HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
+    "invoice.paid": _invoice_paid,
+    "promotion_code.updated": _promotion_code_updated,
+}
+
+
+def stripe_event_process(*, stripe_event_id: int) -> str:
+    """Run the handler for one stored event, once; record its outcome on the row.
+
+    Unknown types are acknowledged and ignored. A handler's failure rolls its work back, is
+    recorded on the row (error, attempts) and re-raised so the task is retried; the row stays
+    unprocessed until a run succeeds.
+    """
+    try:
+        with transaction.atomic():
+            event = StripeEvent.objects.select_for_update().get(pk=stripe_event_id)
+            if event.processed_at is not None:
+                return event.outcome
+            handler = HANDLERS.get(event.type)
+            if handler is None:
+                outcome = f"ignored: {event.type}"
+            else:
+                outcome = handler(event, (event.payload.get("data") or {}).get("object") or {})
+            StripeEvent.objects.filter(pk=event.pk).update(
+                processed_at=timezone.now(), outcome=outcome[:300], error="",
+                attempts=F("attempts") + 1)
+    except Exception as exc:
+        StripeEvent.objects.filter(pk=stripe_event_id).update(
+            attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return outcome
+
+
+def stripe_events_unprocessed_ids(*, limit: int = 500) -> list[int]:
+    """Stored events still unprocessed a few minutes later (their task was lost)."""
+    cutoff = timezone.now() - timedelta(minutes=2)
+    return list(StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+                .values_list("id", flat=True)[:limit])

@@ -1,0 +1,154 @@
+"""Every Stripe call Kansha makes, through the official SDK's `StripeClient` (v16).
+
+This is the only module that imports `stripe`. The SDK's own network retries are off
+(`max_network_retries=0`): our Celery task retries transient failures, and every write carries
+an idempotency key derived from our row, so a retry can never create a second object.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+# Pinned so the shapes we parse (promotion codes' `promotion`, discounts) do not drift.
+API_VERSION = stripe.api_version
+REQUEST_TIMEOUT = 10.0
+WEBHOOK_TOLERANCE = 300
+
+
+class StripeTransientError(Exception):
+    """Worth retrying with the same idempotency key: connection trouble, timeouts, 5xx, 429."""
+
+
+class StripePermanentError(Exception):
+    """Retrying will not help (bad request, auth, idempotency mismatch)."""
+
+
+class SignatureError(Exception):
+    """The webhook's signature or timestamp did not verify."""
+
+
+@dataclass(frozen=True)
+class PromotionCodeResult:
+    id: str
+    code: str
+    coupon_id: str
+    expires_at: int | None
+
+
+def enabled() -> bool:
+    return bool(settings.STRIPE_API_KEY)
+
+
+def _client() -> stripe.StripeClient:
+    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    return stripe.StripeClient(
+        settings.STRIPE_API_KEY, base_addresses=base, max_network_retries=0,
+        stripe_version=API_VERSION,
+        http_client=stripe.RequestsClient(timeout=getattr(
+            settings, "STRIPE_TIMEOUT_SECONDS", REQUEST_TIMEOUT)),
+    )
+
+
+def _call(fn, **kwargs) -> Any:
+    """Run one SDK call and sort its failure into transient or permanent."""
+    try:
+        return fn(**kwargs)
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise StripeTransientError(str(exc) or type(exc).__name__) from exc
+    except stripe.StripeError as exc:
+        status = getattr(exc, "http_status", None)
+        if status is not None and (status >= 500 or status == 409):
+            # 409: a concurrent request with the same idempotency key is still in flight.
+            raise StripeTransientError(f"{status}: {exc.user_message or exc}") from exc
+        raise StripePermanentError(f"{status}: {exc.user_message or exc}") from exc
+
+
+def coupon_create(*, rule_id: int, version: str, percent_off: int | None,
+                  amount_off_minor: int | None, currency: str, name: str) -> str:
+    """Create the coupon behind one published revision of a rule; return its id.
+
+    Idempotency key `coupon-rule-<id>-v<version>`: one coupon per rule revision, however many
+    workers ask at once.
+    """
+    params: dict[str, Any] = {"duration": "once", "name": name[:40],
+                              "metadata": {"kansha_rule": str(rule_id), "version": version}}
+    if percent_off:
+        params["percent_off"] = percent_off
+    else:
+        params["amount_off"] = amount_off_minor
+        params["currency"] = currency
+    coupon = _call(_client().v1.coupons.create, params=params,
+                   options={"idempotency_key": f"coupon-rule-{rule_id}-v{version}"})
+    return coupon.id
+
+
+def promotion_code_create(*, grant_id: int, coupon_id: str, code: str, expires_at: datetime,
+                          max_redemptions: int | None, customer: str = "",
+                          minimum_amount_minor: int | None = None,
+                          currency: str = "") -> PromotionCodeResult:
+    """Create the promotion code of one grant (2025+ API: `promotion={type: coupon, ...}`).
+
+    Precondition: `code` and `expires_at` are stored on our row first, so every retry sends
+    identical parameters with the same idempotency key `grant-<id>-promo`.
+    """
+    params: dict[str, Any] = {
+        "promotion": {"type": "coupon", "coupon": coupon_id},
+        "code": code,
+        "expires_at": int(expires_at.timestamp()),
+        "metadata": {"kansha_grant": str(grant_id)},
+    }
+    if max_redemptions:
+        params["max_redemptions"] = max_redemptions
+    if customer:
+        params["customer"] = customer
+    if minimum_amount_minor:
+        params["restrictions"] = {"minimum_amount": minimum_amount_minor,
+                                  "minimum_amount_currency": currency}
+    promo = _call(_client().v1.promotion_codes.create, params=params,
+                  options={"idempotency_key": f"grant-{grant_id}-promo"})
+    data = promo.to_dict()
+    coupon = (data.get("promotion") or {}).get("coupon")
+    if isinstance(coupon, dict):  # expanded
+        coupon = coupon.get("id")
+    return PromotionCodeResult(id=data["id"], code=data["code"], coupon_id=coupon or coupon_id,
+                               expires_at=data.get("expires_at"))
+
+
+def webhook_event_construct(*, payload: bytes, sig_header: str | None) -> dict[str, Any]:
+    """Verify a webhook's signature on the raw body (300 s tolerance); return the event dict.
+
+    Raises SignatureError for a missing, wrong or stale signature, or a body that is not an
+    event.
+    """
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise SignatureError("STRIPE_WEBHOOK_SECRET is not set")
+    try:
+        stripe.Webhook.construct_event(payload, sig_header, secret,
+                                       tolerance=WEBHOOK_TOLERANCE)
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureError(str(exc)) from exc
+    except ValueError as exc:  # not JSON
+        raise SignatureError(f"invalid payload: {exc}") from exc
+    # The verified raw body, not event.to_dict(): the SDK's to_dict() leaves StripeObjects
+    # inside nested lists (e.g. [[{...}]]), which then fail to store as JSON and answer 500
+    # to every redelivery (found by tests/reliability/test_bad_input.py).
+    data = json.loads(payload)
+    if not isinstance(data, dict):
+        raise SignatureError("not a Stripe event")
+    if not data.get("id") or not data.get("type"):
+        raise SignatureError("not a Stripe event")
+    return data
+
+
+def webhook_signature_header(*, payload: bytes, secret: str, timestamp: int) -> str:
+    """The `Stripe-Signature` header Stripe would send (for tests and local replays)."""
+    signed = stripe.WebhookSignature._compute_signature(
+        f"{timestamp}.{payload.decode()}", secret)
+    return f"t={timestamp},v1={signed}"

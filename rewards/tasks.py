@@ -1,0 +1,87 @@
+"""Thin Celery tasks: take ids, call one service, retry only transient errors."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from rewards import services
+from rewards.stripe_client import StripeTransientError
+
+# Each periodic run does a bounded amount of work, then re-enqueues itself while there is more.
+MAX_CHAINED_BATCHES = 50
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def events_process(chain: int = 0) -> int:
+    """Process one batch of advocacy events; re-enqueue while more are waiting."""
+    result = services.events_process_batch()
+    if (result.more and not result.busy) and chain < MAX_CHAINED_BATCHES:
+        events_process.delay(chain + 1)
+    return result.processed
+
+
+@shared_task
+def events_sweep() -> bool:
+    """Beat (every ~10 s): start processing if unprocessed events exist (cheap check)."""
+    if services.events_unprocessed_exist():
+        events_process.delay()
+        return True
+    return False
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, bind=True,
+             autoretry_for=(StripeTransientError,), retry_backoff=2, retry_backoff_max=300,
+             retry_jitter=True, max_retries=8)
+def grant_issue(self, grant_id: int) -> str:
+    # A retry calls Stripe with the same grant id, hence the same idempotency key.
+    return services.grant_issue(grant_id=grant_id).status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def grants_issue(grant_ids: list[int]) -> int:
+    """Issue a chunk of grants: one task per grant, so one Stripe failure retries alone."""
+    for grant_id in grant_ids:
+        grant_issue.delay(grant_id)
+    return len(grant_ids)
+
+
+@shared_task
+def rewards_housekeeping() -> dict:
+    """Beat (every minute): delivered messages, expired codes, lost issue tasks, lapsed tiers
+    (hourly is enough for tiers, but the query is cheap), the ledger's safety rescan."""
+    stale = services.grants_approved_stale_ids()
+    if stale:
+        grants_issue.delay(stale)
+    return {
+        "delivered": services.grants_mark_delivered(),
+        "expired": services.grants_expire_due(),
+        "messages": services.grants_message_missing(),
+        "reissued": len(stale),
+    }
+
+
+@shared_task
+def tiers_demote_lapsed() -> int:
+    return services.tiers_demote_lapsed()
+
+
+@shared_task
+def ledger_rescan() -> int:
+    return services.ledger_rescan()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def stripe_event_process(stripe_event_id: int) -> str:
+    return services.stripe_event_process(stripe_event_id=stripe_event_id)
+
+
+@shared_task
+def stripe_events_sweep() -> int:
+    """Re-enqueue stored webhook events that were never processed (a lost task)."""
+    ids = services.stripe_events_unprocessed_ids()
+    for pk in ids:
+        stripe_event_process.delay(pk)
+    return len(ids)
+
+
+from rewards.reports.tasks import report_weekly_email  # noqa: E402, F401  (reports queue)

@@ -1,0 +1,264 @@
+"""Admin registration for the rewards app: program snippets, the grant ledger, redemptions,
+grant approval/revocation, and the dashboard's low-stock and pending-approval warning."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from wagtail import hooks
+from wagtail.admin.ui.components import Component
+from wagtail.admin.ui.tables import Column
+from wagtail.snippets.models import register_snippet
+from wagtail.snippets.views.snippets import EditView, SnippetViewSet, SnippetViewSetGroup
+
+from rewards import (
+    report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
+    selectors,
+    services,
+)
+from rewards.models import (
+    DiscountCode,
+    FraudFlag,
+    GrantStatus,
+    Perk,
+    PerkFulfilment,
+    PointsEntry,
+    Redemption,
+    RewardGrant,
+    RewardRule,
+    StripeEvent,
+    Tier,
+)
+
+
+class RewardRuleViewSet(SnippetViewSet):
+    model = RewardRule
+    icon = "pick"
+    menu_label = "Reward rules"
+    list_display = ["name", "trigger", "reward_kind", "period", "monthly_budget_minor",
+                    "currency", "live"]
+    list_filter = ["trigger", "reward_kind", "live"]
+    search_fields = ["name"]
+
+
+class TierViewSet(SnippetViewSet):
+    model = Tier
+    icon = "crosshairs"
+    menu_label = "Tiers"
+    list_display = ["__str__", "threshold", "window_days"]
+
+
+class PerkViewSet(SnippetViewSet):
+    model = Perk
+    icon = "pick"
+    menu_label = "Perks"
+    list_display = ["name", "kind", "stock", "unit_cost_minor", "currency", "live"]
+    list_filter = ["kind", "live"]
+    search_fields = ["name"]
+
+
+def _grant_actions(grant: RewardGrant) -> str:
+    """Approve / revoke buttons for the grant list (POST forms to the views below)."""
+    parts = []
+    if grant.status == GrantStatus.PENDING_APPROVAL:
+        parts.append(format_html(
+            '<a class="button button-small" href="{}">Approve…</a>',
+            reverse("kansha_rewards_grant_confirm", args=[grant.pk, "approve"])))
+    if grant.status in services.grants.REVOCABLE:
+        parts.append(format_html(
+            '<a class="button button-small button-secondary no" href="{}">Revoke…</a>',
+            reverse("kansha_rewards_grant_confirm", args=[grant.pk, "revoke"])))
+    return format_html(" ".join(["{}"] * len(parts)), *parts) if parts else ""
+
+
+class RewardGrantViewSet(SnippetViewSet):
+    model = RewardGrant
+    icon = "tag"
+    menu_label = "Grants"
+    list_display = ["__str__", "rule", "advocate", "status", "cost_minor", "currency",
+                    "created_at", "expires_at",
+                    Column("actions", label="Review", accessor=_grant_actions)]
+    list_filter = ["status", "rule", "reward_kind", "currency"]
+    list_export = ["id", "rule", "advocate", "status", "period_key", "reward_kind", "cost_minor",
+                   "currency", "created_at", "issued_at", "delivered_at", "redeemed_at",
+                   "expires_at"]
+    ordering = ["-created_at"]
+    inspect_view_enabled = True
+    inspect_view_fields = ["rule", "advocate", "status", "period_key", "review_reasons",
+                           "reward", "cost_minor", "currency", "tier", "outreach",
+                           "created_at", "approved_at", "issued_at", "delivered_at",
+                           "redeemed_at", "expires_at", "last_error"]
+
+    def get_queryset(self, request):
+        return RewardGrant.objects.select_related("rule", "advocate")
+
+
+class DiscountCodeViewSet(SnippetViewSet):
+    model = DiscountCode
+    icon = "key"
+    menu_label = "Codes"
+    list_display = ["code", "provider", "grant", "times_redeemed", "expires_at",
+                    "stripe_promotion_code_id"]
+    list_filter = ["provider", "currency"]
+    search_fields = ["code"]
+    inspect_view_enabled = True
+
+
+class RedemptionViewSet(SnippetViewSet):
+    model = Redemption
+    icon = "tick"
+    menu_label = "Redemptions"
+    list_display = ["code", "rule", "source", "order_amount_minor", "discount_minor",
+                    "currency", "redeemed_at"]
+    list_filter = ["source", "currency", "rule"]
+    list_export = ["id", "grant_id", "rule", "code", "source", "source_id",
+                   "order_amount_minor", "discount_minor", "currency", "redeemed_at"]
+    inspect_view_enabled = True
+
+
+class PerkFulfilmentEditView(EditView):
+    """Status changes go through the service: allowed moves only, stock released on cancel."""
+
+    def is_valid(self, form):
+        from rewards.services.perks import NEXT
+
+        if not super().is_valid(form):
+            return False
+        current = PerkFulfilment.objects.get(pk=self.object.pk).status
+        status = form.cleaned_data["status"]
+        if status != current and status not in NEXT.get(current, set()):
+            form.add_error("status", f"A perk that is {current} cannot become {status}.")
+            self.produced_error_code = "validation_error"
+            self.produced_error_message = self.get_error_message()
+            return False
+        return True
+
+    def save_instance(self):
+        services.perk_fulfilment_update(fulfilment_id=self.object.pk,
+                                        status=self.form.cleaned_data["status"],
+                                        user=self.request.user)
+        PerkFulfilment.objects.filter(pk=self.object.pk).update(
+            notes=self.form.cleaned_data["notes"])
+        return PerkFulfilment.objects.get(pk=self.object.pk)
+
+
+class PerkFulfilmentViewSet(SnippetViewSet):
+    model = PerkFulfilment
+    edit_view_class = PerkFulfilmentEditView
+    icon = "doc-full"
+    menu_label = "Perk fulfilment"
+    list_display = ["perk", "grant", "status", "updated_at"]
+    list_filter = ["status", "perk"]
+
+
+class FraudFlagViewSet(SnippetViewSet):
+    model = FraudFlag
+    icon = "warning"
+    menu_label = "Fraud flags"
+    list_display = ["advocate", "reason", "created_at", "cleared_at"]
+    list_filter = ["reason"]
+    inspect_view_enabled = True
+
+
+class PointsEntryViewSet(SnippetViewSet):
+    model = PointsEntry
+    icon = "plus"
+    menu_label = "Points ledger"
+    list_display = ["advocate", "points", "reason", "occurred_at", "expires_at"]
+    list_filter = ["kind", "platform"]
+    inspect_view_enabled = True
+
+
+class StripeEventViewSet(SnippetViewSet):
+    model = StripeEvent
+    icon = "link"
+    menu_label = "Stripe events"
+    list_display = ["event_id", "type", "received_at", "processed_at", "outcome"]
+    list_filter = ["type"]
+    inspect_view_enabled = True
+
+
+class RewardsGroup(SnippetViewSetGroup):
+    menu_label = "Rewards"
+    menu_icon = "pick"
+    menu_order = 250
+    items = (RewardRuleViewSet, TierViewSet, PerkViewSet, RewardGrantViewSet,
+             DiscountCodeViewSet, RedemptionViewSet, PerkFulfilmentViewSet, FraudFlagViewSet,
+             PointsEntryViewSet, StripeEventViewSet)
+
+
+register_snippet(RewardsGroup)
+
+
+# --- Grant approval and revocation ---------------------------------------------------------
+
+
+def grant_confirm(request, grant_id: int, action: str):
+    """GET: a confirmation page; POST: approve or revoke (with a reason)."""
+    from django.template.response import TemplateResponse
+
+    if not request.user.has_perm("rewards.change_rewardgrant"):
+        raise PermissionDenied
+    grant = get_object_or_404(RewardGrant.objects.select_related("rule", "advocate"),
+                              pk=grant_id)
+    if action not in ("approve", "revoke"):
+        raise PermissionDenied
+    if request.method == "POST":
+        try:
+            if action == "approve":
+                services.grant_approve(grant_id=grant.pk, user=request.user)
+                messages.success(request, f"Grant #{grant.pk} approved; its code is being "
+                                          "issued and its message queued.")
+            else:
+                reason = request.POST.get("reason", "").strip()
+                if not reason:
+                    messages.error(request, "Say why the grant is revoked.")
+                    return redirect(request.path)
+                services.grant_revoke(grant_id=grant.pk, reason=reason, user=request.user)
+                messages.success(request, f"Grant #{grant.pk} revoked.")
+        except services.GrantError as exc:
+            messages.error(request, str(exc))
+        return redirect(reverse("wagtailsnippets_rewards_rewardgrant:list"))
+    return TemplateResponse(request, "rewards/admin/grant_confirm.html",
+                            {"grant": grant, "action": action})
+
+
+@hooks.register("register_admin_urls")
+def register_rewards_urls():
+    return [path("kansha-rewards/grants/<int:grant_id>/<str:action>/",
+                 grant_confirm,
+                 name="kansha_rewards_grant_confirm")]
+
+
+# --- Dashboard -----------------------------------------------------------------------------
+
+
+class RewardsDashboardPanel(Component):
+    """Perks running out of stock, and grants waiting for approval."""
+
+    name = "kansha_rewards"
+    template_name = "rewards/admin/dashboard_panel.html"
+    order = 60
+
+    def __init__(self, request):
+        self.request = request
+
+    def get_context_data(self, parent_context=None):
+        low = list(selectors.perks_low_stock())
+        return {"low_stock": low, "pending": selectors.grants_pending_approval().count(),
+                "grants_url": reverse("wagtailsnippets_rewards_rewardgrant:list")
+                + "?status=pending_approval"}
+
+
+@hooks.register("construct_homepage_panels")
+def add_rewards_panel(request, panels):
+    if request.user.has_perm("rewards.change_perk") or \
+            request.user.has_perm("rewards.change_rewardgrant"):
+        panels.append(RewardsDashboardPanel(request))
+
+
+@hooks.register("register_log_actions")
+def register_rewards_log_actions(actions):
+    actions.register_action("kansha.perk.fulfilment", "Perk fulfilment",
+                            "Changed a perk's fulfilment")
