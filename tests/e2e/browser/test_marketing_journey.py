@@ -1,0 +1,137 @@
+"""Marketing's afternoon, in a real browser: the rewards program and the words it uses.
+
+Yui (Marketing) adds a perk with a small stock, a tier that carries it and a reward rule that
+gives it, each in the Wagtail snippet editor (draft first, then published); rewords a reply
+template and checks it in the preview; and sees the dashboard warn that the perk runs low.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from advocates.models import ReplyTemplate
+from rewards.models import Perk, RewardRule, Tier
+from tests.roles import MARKETING
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+NEW_VARIANT = "Thank you, {first_name}! Come by for a cortado on us this week ☕"
+
+
+def _menu(page, group: str, item: str) -> None:
+    """Open a sidebar group and follow one of its links."""
+    page.get_by_role("navigation", name="Main menu").get_by_role("button", name=group).click()
+    page.get_by_role("navigation", name="Main menu").get_by_role("link", name=item).click()
+
+
+def _message(page, text: str) -> None:
+    expect(page.locator(".messages")).to_contain_text(text)
+
+
+def _publish(page) -> None:
+    """The editor footer: Publish sits in the "More actions" menu next to Save draft."""
+    page.get_by_role("button", name="More actions").click()
+    page.get_by_role("button", name="Publish").click()
+
+
+def _choose(page, field: str, title: str) -> None:
+    """Pick a snippet in a chooser field (a modal listing the snippets)."""
+    page.locator(f"[data-contentpath={field}]").get_by_role("button", name=re.compile(
+        "^Choose")).click()
+    modal = page.locator(".modal-dialog")
+    modal.get_by_role("link", name=title).click()
+    expect(modal).to_be_hidden()
+
+
+def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staff_user):
+    staff_user(MARKETING, "yui", first_name="Yui", last_name="Abe")
+    page = journey.page
+    journey.login("yui")
+
+    # A perk with three totes left: saved as a draft, then published.
+    _menu(page, "Rewards", "Perks")
+    page.get_by_role("link", name=re.compile("Add perk")).first.click()
+    page.fill("#id_name", "Kansha tote bag")
+    page.fill("#id_description", "Canvas tote with the Kansha crane.")
+    page.select_option("#id_kind", "swag")
+    page.fill("#id_stock", "3")
+    page.fill("#id_unit_cost_minor", "1200")
+    page.fill("#id_currency", "jpy")
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": 1440, "height": 1300})  # the whole form in one picture
+    page.mouse.move(700, 400)
+    page.mouse.wheel(0, -3000)
+    journey.step("perk editor", full_page=False)
+    page.set_viewport_size(viewport)
+    page.get_by_role("button", name="Save draft").click()
+    _message(page, "Kansha tote bag")
+    perk = Perk.objects.get(name="Kansha tote bag")
+    assert (perk.live, perk.stock) == (False, 3)
+    _publish(page)
+    _message(page, "published")
+    perk.refresh_from_db()
+    assert perk.live
+
+    # A tier that carries the perk.
+    _menu(page, "Rewards", "Tiers")
+    page.get_by_role("link", name=re.compile("Add tier")).first.click()
+    page.fill("#id_name", "Gold")
+    page.fill("#id_threshold", "100")
+    page.fill("#id_badge", "🥇")
+    perks = page.locator("[data-contentpath=perks]")
+    if perks.locator("input[type=checkbox]").count():
+        perks.get_by_label("Kansha tote bag").check()
+    else:
+        perks.locator("select").select_option(label="Kansha tote bag")
+    page.get_by_role("button", name="Save").first.click()
+    _message(page, "Gold")
+    tier = Tier.objects.get(name="Gold")
+    assert list(tier.perks.all()) == [perk]
+
+    # A rule: reaching Gold earns the tote. Draft first, then published.
+    _menu(page, "Rewards", "Reward rules")
+    page.get_by_role("link", name=re.compile("Add reward rule")).first.click()
+    page.fill("#id_name", "Gold members get a tote")
+    page.select_option("#id_trigger", "tier_reached")
+    _choose(page, "trigger_tier", "🥇 Gold")
+    page.select_option("#id_reward_kind", "perk")
+    _choose(page, "perk", "Kansha tote bag")
+    page.get_by_role("button", name="Save draft").click()
+    _message(page, "Gold members get a tote")
+    rule = RewardRule.objects.get(name="Gold members get a tote")
+    assert not rule.live
+    journey.step("rule saved as draft")
+    _publish(page)
+    _message(page, "published")
+    rule.refresh_from_db()
+    assert (rule.live, rule.trigger_tier, rule.perk) == (True, tier, perk)
+
+    # A reply template reworded, checked in the preview, published.
+    template = ReplyTemplate.objects.filter(purpose="praise", language="en").first()
+    page.get_by_role("navigation", name="Main menu").get_by_role(
+        "link", name="Reply templates").click()
+    page.get_by_role("link", name=template.name).first.click()
+    variant = page.locator("textarea[name$='-text']").first
+    variant.fill(NEW_VARIANT)
+    page.get_by_role("button", name=re.compile("Toggle preview|Preview")).first.click()
+    preview = page.frame_locator("iframe[title*='Preview'], iframe.preview-panel__iframe").first
+    expect(preview.locator("main")).to_contain_text("Come by for a cortado on us this week")
+    expect(preview.locator("main")).not_to_contain_text("{first_name}")
+    journey.step("template preview", full_page=False)
+    page.get_by_role("button", name="Save draft").click()
+    _message(page, template.name)
+    _publish(page)
+    _message(page, "published")
+    template.refresh_from_db()
+    assert NEW_VARIANT in [v.text for v in template.variants.all()]
+
+    # The dashboard warns that only three totes are left.
+    page.get_by_role("link", name="Dashboard").click()
+    panel = page.get_by_role("region", name="Rewards")
+    expect(panel).to_contain_text("Perks running low")
+    expect(panel.get_by_role("listitem").filter(has_text="Kansha tote bag")).to_contain_text(
+        "3 left")
+    journey.step("low-stock warning")

@@ -1,0 +1,120 @@
+"""Helpers for the fault tests: our own redis-server and Celery workers we can kill."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from tests.conftest import ROOT, _database_url_for_worker
+
+REDIS_PORT = 6390  # our own Redis for outage tests; never the shared one on 6379
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class OwnRedis:
+    """A throwaway redis-server on REDIS_PORT that a test may stop and start."""
+
+    def __init__(self, port: int = REDIS_PORT) -> None:
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def start(self) -> OwnRedis:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not port_open(self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError("own redis-server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+        deadline = time.monotonic() + 5
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+class Worker:
+    """A `celery worker` subprocess on a given broker, against this test run's database."""
+
+    def __init__(self, *, broker_url: str, pool: str = "solo", queues: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.broker_url = broker_url
+        self.pool = pool
+        self.queues = queues or ",".join(settings.CELERY_TASK_QUEUE_NAMES)
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+
+    def start(self, timeout: float = 60) -> Worker:
+        env = {**os.environ, "DATABASE_URL": _database_url_for_worker(),
+               "REDIS_URL": self.broker_url, "DJANGO_DEBUG": "1", **self.extra_env}
+        self.log_path = ROOT / "test-artifacts" / f"h8-worker-{os.getpid()}-{time.time_ns()}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        log = self.log_path.open("w")
+        args = [sys.executable, "-m", "celery", "-A", "cms", "worker", "-l", "info",
+                "-P", self.pool, "-n", f"h8-{time.time_ns()}@localhost", "-Q", self.queues,
+                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if self.pool == "prefork":
+            args += ["-c", "1"]
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while "ready." not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"worker did not start; see {self.log_path}")
+            time.sleep(0.2)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def children(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True).stdout.split()
+        return [int(pid) for pid in out]
+
+    def kill(self, pid: int | None = None) -> None:
+        """SIGKILL the worker (or one of its pool processes): no clean shutdown at all."""
+        os.kill(pid or self.proc.pid, signal.SIGKILL)
+        if pid is None:
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        for child in self.children():
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
