@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import queue
 import threading
@@ -139,11 +140,14 @@ class _DecodedLines:
                 yield raw.decode("utf-8", errors="replace")
 
 
-def _csv_rows(handle: IO[bytes]) -> Iterator[tuple[int, int, dict[str, Any] | None, str]]:
+def _csv_rows(
+    handle: IO[bytes], required: tuple[str, ...] = REQUIRED_COLUMNS
+) -> Iterator[tuple[int, int, dict[str, Any] | None, str]]:
     """(first line number, bytes, row dict or None, reason) for every CSV record.
 
     Empty cells mean "not given", so optional fields take their defaults and missing required
-    ones are reported as missing.
+    ones are reported as missing. A header without the `required` columns is an
+    ImportFileError.
     """
     lines = _DecodedLines(handle)
     reader = csv.reader(lines)
@@ -153,7 +157,7 @@ def _csv_rows(handle: IO[bytes]) -> Iterator[tuple[int, int, dict[str, Any] | No
         return
     except csv.Error as exc:
         raise ImportFileError(f"Cannot read the CSV header: {exc}") from exc
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    missing = [name for name in required if name not in header]
     if missing:
         raise ImportFileError(
             f"The CSV header lacks required column(s): {', '.join(missing)} "
@@ -184,6 +188,28 @@ def _csv_rows(handle: IO[bytes]) -> Iterator[tuple[int, int, dict[str, Any] | No
         yield start, size, {k: v for k, v in zip(header, cells, strict=True) if v != ""}, ""
 
 
+def file_rows(
+    *, path: Path, fmt: str | None = None, required: tuple[str, ...] = REQUIRED_COLUMNS
+) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line number, row dict or None, reason) for every non-blank row of a CSV or JSONL file.
+
+    The raw rows, unvalidated, for readers other than the importer. Raises ImportFileError
+    when the file is missing, unreadable, of an unknown format or (CSV) lacks `required`
+    columns; the header is checked before the first row is yielded.
+    """
+    fmt = import_format_guess(path, fmt)
+    handle = _open_binary(path)
+    try:
+        rows = _csv_rows(handle, required) if fmt == "csv" else _jsonl_rows(handle)
+        for number, _size, data, reason in rows:
+            if data is not None or reason:
+                yield number, data, reason
+    except (OSError, EOFError) as exc:
+        raise ImportFileError(f"Reading {path} failed: {exc}") from exc
+    finally:
+        handle.close()
+
+
 def mention_batches(
     *, path: Path, fmt: str | None = None, batch_size: int = 2000
 ) -> Iterator[ParsedBatch]:
@@ -211,7 +237,7 @@ def mention_batches(
     try:
         if first is None:
             return
-        for number, size, data, reason in _chain_first(first, rows):
+        for number, size, data, reason in itertools.chain([first], rows):
             batch.bytes_read += size
             if data is None:
                 if reason:
@@ -236,11 +262,6 @@ def mention_batches(
         raise ImportFileError(f"Reading {path} failed: {exc}") from exc
     finally:
         handle.close()
-
-
-def _chain_first(first, rest):
-    yield first
-    yield from rest
 
 
 def _prefetched(batches: Iterator[ParsedBatch], *, depth: int = 2) -> Iterator[ParsedBatch]:

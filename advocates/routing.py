@@ -33,7 +33,7 @@ from advocates.models import (
     Platform,
     Route,
 )
-from advocates.routing_rules import route_decide
+from advocates.routing_rules import automation_rule, route_decide
 from advocates.services.consent import (
     consent_page_urls,
     consent_request_record,
@@ -66,23 +66,13 @@ def _supports_reshare(client_cls) -> bool:
     return client_cls is not None and client_cls.reshare is not PlatformClient.reshare
 
 
-def _mentions_brand(text: str, config: DetectorConfig) -> bool:
-    lowered = text.lower()
-    return any(term.lower() in lowered for term in (*config.tracked_handles,
-                                                     *config.tracked_terms) if term)
-
-
 def _platform_rule(mention: Mention, config: DetectorConfig, client_cls) -> str:
     """Why the platform's automation rules forbid replying to this mention ("" if allowed)."""
-    if mention.platform == Platform.X and not _mentions_brand(mention.text, config):
-        return "X automation rule: reply only to posts that mention the brand"
-    if mention.platform == Platform.INSTAGRAM and (
-        mention.kind == "tag" or (mention.raw or {}).get("source") == "hashtag"
-    ):
-        return "Instagram rule: no comments on tagged or hashtag media"
-    if client_cls is not None and mention.kind not in client_cls.replyable_kinds:
-        return f"{mention.get_platform_display()} does not allow replies to a {mention.kind}"
-    return ""
+    reason = automation_rule(mention_detection_input(mention), config,
+                             hashtag_media=(mention.raw or {}).get("source") == "hashtag")
+    if not reason and client_cls is not None and mention.kind not in client_cls.replyable_kinds:
+        reason = f"{mention.get_platform_display()} does not allow replies to a {mention.kind}"
+    return reason
 
 
 def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detection],

@@ -81,6 +81,26 @@ def route_decide(
     return RouteDecision("thank")
 
 
+def _mentions_brand(text: str, config: DetectorConfig) -> bool:
+    lowered = text.lower()
+    return any(term.lower() in lowered
+               for term in (*config.tracked_handles, *config.tracked_terms) if term)
+
+
+def automation_rule(item: DetectionInput, config: DetectorConfig, *,
+                    hashtag_media: bool = False) -> str:
+    """Why a platform's automation rules forbid a brand reply to this item ("" if allowed).
+
+    Only what the item itself shows; whether the connected client can reply to its kind is
+    checked by the router, which knows the installed clients.
+    """
+    if item.platform == "x" and not _mentions_brand(item.text, config):
+        return "X automation rule: reply only to posts that mention the brand"
+    if item.platform == "instagram" and (item.kind == "tag" or hashtag_media):
+        return "Instagram rule: no comments on tagged or hashtag media"
+    return ""
+
+
 def care_priority(item: DetectionInput, detection: Detection, followers: int | None) -> int:
     """0..100: how bad it is (up to 70) plus how many people can see it (up to 30)."""
     severity = 30 + 30 * detection.confidence if detection.label == "negative" else 30.0
