@@ -17,6 +17,8 @@ from wagtail.fields import RichTextField
 from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixin, RevisionMixin
 from wagtail.search import index
 
+from advocates.detection.types import DEFAULT_THANK_THRESHOLD
+
 
 class Platform(models.TextChoices):
     SANDBOX = "sandbox", "Sandbox"
@@ -532,10 +534,10 @@ class DetectorSettings(BaseGenericSetting):
     own_handles = models.TextField(
         blank=True, default="@kanshacoffee\nkanshacoffee",
         help_text="One per line: the brand's own accounts (never thanked).")
-    # 0.66 is the detector's calibrated threshold (advocates/detection/types.py,
-    # DEFAULT_THANK_THRESHOLD; bench/detection.py prints why).
+    # The detector's calibrated threshold (bench/detection.py prints why).
     thank_threshold = models.FloatField(
-        default=0.66, help_text="Minimum detector confidence (0–1) to propose a thank-you.")
+        default=DEFAULT_THANK_THRESHOLD,
+        help_text="Minimum detector confidence (0–1) to propose a thank-you.")
     cooldown_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days between two thank-yous to the same advocate.")
     care_sla_minutes = models.PositiveIntegerField(
