@@ -36,6 +36,7 @@ from advocates.models import (
     OutreachLog,
     OutreachStatus,
 )
+from advocates.signals import advocacy_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -535,6 +536,12 @@ def _recognise(outreach: Outreach, now: datetime) -> None:
                        dedupe_key=f"outreach:{outreach.pk}")],
         ignore_conflicts=True,
     )
+    # Robust: a listener's failure (a broker outage) must not undo a delivery that happened;
+    # the rewards sweep finds the event later.
+    advocate_ids = [outreach.advocate_id]
+    transaction.on_commit(
+        lambda: advocacy_recorded.send(sender=AdvocacyEvent, advocate_ids=advocate_ids),
+        robust=True)
 
 
 def outreach_stuck_ids(*, older_than: timedelta = STALE_SENDING, limit: int = 1000) -> list[int]:
