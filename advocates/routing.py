@@ -186,8 +186,10 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
             proposed_text=rendered.text, template_key=rendered.template_key,
             template_variant=rendered.variant,
             reasons=[*reasons, f"thank-you for {intent}"], **common))
-        # Within one batch the same advocate gets one thank-you: the cooldown starts now.
-        last_thanked[advocate.pk] = now
+        # Within one batch the same advocate gets one thank-you: the cooldown starts now
+        # (unless marketing turned the cooldown off).
+        if prefs.cooldown_days:
+            last_thanked[advocate.pk] = now
 
         client_cls = clients[mention.platform]
         if not (prefs.reshare_enabled and mention.kind in RESHAREABLE_KINDS

@@ -154,6 +154,17 @@ def test_two_praises_by_one_person_in_one_batch_get_one_thank_you():
     assert Outreach.objects.filter(kind=OutreachKind.REPLY).count() == 1
 
 
+def test_with_the_cooldown_off_every_praise_is_thanked_once():
+    brand_settings(cooldown_days=0)
+    (first,) = ingest_and_detect([item(1, PRAISE)])
+    mentions = ingest_and_detect([
+        item(2, "Love the new yuzu tonic @kanshacoffee, so good!", author_id="author-r1"),
+        item(3, "Best cortado I've had all year @kanshacoffee!", author_id="author-r1")])
+
+    assert [m.route for m in (first, *mentions)] == [Route.THANK] * 3
+    assert Outreach.objects.filter(kind=OutreachKind.REPLY).count() == 3
+
+
 def test_one_thank_you_per_mention_even_if_routed_again():
     (mention,) = ingest_and_detect([item(1, PRAISE)])
     from advocates.detection import Detection
