@@ -1,4 +1,5 @@
-"""`demo_setup` and `runserver_demo`: the demo's admin user, site, data and live stream."""
+"""`demo_setup` and `runserver_demo`: the demo's admin user, site, data, reward program, live
+stream and in-process periodic tasks."""
 
 import io
 import re
@@ -11,9 +12,14 @@ from django.core.management import call_command
 from django.utils import timezone
 from wagtail.models import Site
 
-from advocates.management.commands.runserver_demo import Command as RunserverDemo
-from advocates.models import Mention
+from advocates.models import DetectorSettings, Mention
+from cms.management.commands.runserver_demo import Command as RunserverDemo
+from cms.periodic import interval_tasks, periodic_tasks_run
+from rewards.demo import REGULARS_RULE
+from rewards.models import Perk, PointsEntry, RewardRule, Tier
+from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.conftest import wait_for
+from tests.rewards.conftest import make_advocate, make_event
 
 
 def _setup(**options):
@@ -83,7 +89,7 @@ def test_runserver_demo_does_not_reload_by_default():
 
 @pytest.mark.parametrize(("value", "rate"), [(None, 0.5), ("3", 3.0), ("0", 0.0)])
 def test_the_stream_rate_comes_from_kansha_demo_rate(monkeypatch, value, rate):
-    from advocates.management.commands.runserver_demo import demo_rate
+    from cms.management.commands.runserver_demo import demo_rate
 
     if value is None:
         monkeypatch.delenv("KANSHA_DEMO_RATE", raising=False)
@@ -126,3 +132,50 @@ def test_a_failing_detector_neither_loses_mentions_nor_stops_the_stream(monkeypa
         thread.join(timeout=10)
     assert "detector exploded" in caplog.text
     assert Mention.objects.filter(detected_at__isnull=True).count() == Mention.objects.count()
+
+
+# Committing for real, as `make demo` does: detection and routing run after each commit.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("default_data")  # the reply templates, which a flush may have removed
+def test_demo_setup_publishes_a_reward_program_and_says_how_to_earn_a_reward():
+    out = io.StringIO()
+    call_command("demo_setup", stdout=out, mentions=300)  # enough for a regular's three
+    out = out.getvalue()
+
+    rules = RewardRule.objects.all()
+    assert {r.name for r in rules} == {REGULARS_RULE, "Great review: 4 stars or more",
+                                       "Reaching Gold: a tote bag"}
+    assert all(r.live and r.live_revision_id for r in rules)  # published, with a revision
+    assert list(Tier.objects.values_list("name", flat=True)) == ["Bronze", "Silver", "Gold"]
+    assert Perk.objects.get(name="Latte art workshop").stock == 4  # shows as low stock
+    assert DetectorSettings.load().cooldown_days == 0
+    assert re.search(r"Try it: search the Outreach queue for @\S+ and approve three", out)
+
+    again = _setup()
+    assert "Demo reward program already there." in again
+    assert RewardRule.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_periodic_tasks_run_in_process_and_survive_a_failing_task():
+    advocate = make_advocate()
+    make_event(advocate)  # an advocacy event nobody has processed yet
+    stop = threading.Event()
+    # The failing task comes first: the sweep after it still runs, turn after turn.
+    thread = threading.Thread(target=periodic_tasks_run, kwargs={
+        "stop": stop, "tick": 0.01,
+        "intervals": {"kansha.no_such_task": 0.05, "rewards.tasks.events_sweep": 0.05}})
+    # The test waits without reading the tables meanwhile: SQLite's shared in-memory test
+    # database locks a table that another thread is writing.
+    timer = threading.Timer(2.0, stop.set)
+    thread.start()
+    timer.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert PointsEntry.objects.filter(advocate=advocate).exists()
+
+
+def test_only_the_interval_entries_of_the_beat_schedule_run_in_process():
+    names = interval_tasks()
+    assert names["rewards.tasks.events_sweep"] == 10.0
+    assert "rewards.tasks.report_weekly_email" not in names  # a crontab: nobody to mail

@@ -1,4 +1,5 @@
-"""`manage.py demo_setup`: an admin user, the site on localhost and a month of demo mentions.
+"""`manage.py demo_setup`: an admin user, the site on localhost, a reward program and a month
+of demo mentions.
 
 Idempotent: run it again and it changes nothing that is already there.
 """
@@ -8,10 +9,12 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db.models import Count
 from wagtail.models import Site
 
-from advocates.models import Mention
+from advocates.models import DetectorSettings, Mention, Outreach, OutreachStatus
 from advocates.simulation import PLATFORM, MentionSimulator, sandbox_mentions_ingest
+from rewards.demo import REGULARS_RULE, demo_program_ensure
 
 DEMO_SEED = 2026  # fixed, so a second run finds the same mentions already there
 
@@ -31,11 +34,37 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         username, password = self._admin_user()
         self._site(options["port"])
+        self._program()
         self._demo_mentions(options["mentions"], options["days"])
         url = f"http://localhost:{options['port']}/admin/"
         self.stdout.write(self.style.SUCCESS(f"\nKansha demo: log in at {url}"))
         self.stdout.write(f"  username: {username}")
         self.stdout.write(f"  password: {password}\n")
+        self._hint()
+
+    def _program(self) -> None:
+        created = demo_program_ensure()
+        if not created:
+            self.stdout.write("Demo reward program already there.")
+            return
+        # Three thank-yous to one person is what earns the demo's first reward; with the
+        # default 7-day cooldown that takes two weeks, so the demo turns the cooldown off.
+        detector = DetectorSettings.load()
+        detector.cooldown_days = 0
+        detector.save()
+        self.stdout.write(f"Created the demo reward program: {', '.join(created)}; the "
+                          "thank-you cooldown is off in the demo (Settings › Detector).")
+
+    def _hint(self) -> None:
+        regular = (Outreach.objects.filter(kind="reply", status=OutreachStatus.PROPOSED,
+                                           dedupe_key__startswith="thank:")
+                   .values("identity__handle").annotate(n=Count("id")).filter(n__gte=3)
+                   .order_by("-n", "identity__handle").first())
+        if regular:
+            self.stdout.write(
+                f"Try it: search the Outreach queue for {regular['identity__handle']} and "
+                f"approve three of their {regular['n']} thank-yous; the rule "
+                f"\"{REGULARS_RULE}\" puts a reward message with a code in the queue.\n")
 
     def _admin_user(self) -> tuple[str, str]:
         User = get_user_model()

@@ -1,8 +1,11 @@
-"""`manage.py runserver_demo [addrport]`: Django's runserver plus a simulated mention stream.
+"""`manage.py runserver_demo [addrport]`: Django's runserver, a simulated mention stream and
+the periodic tasks.
 
 The stream runs in a background thread of the serving process at KANSHA_DEMO_RATE mentions
-per second (default 0.5), so /admin/ shows mentions arriving. The auto-reloader is off by
-default (it would run the serving process, and with it the stream, in a child it restarts).
+per second (default 0.5), so /admin/ shows mentions arriving. A second thread runs the beat
+schedule's interval tasks in-process (cms/periodic.py): the embedded demo has no beat, and
+without it rewards, housekeeping and sweeps would never run. The auto-reloader is off by
+default (it would run the serving process, and with it both threads, in a child it restarts).
 """
 
 import logging
@@ -14,6 +17,7 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.db import connection
 
 from advocates.simulation import MentionSimulator, sandbox_mentions_stream
+from cms.periodic import periodic_tasks_run
 
 logger = logging.getLogger("kansha.demo")
 
@@ -48,10 +52,18 @@ class Command(RunserverCommand):
         # reloading), so the stream starts once per server, never in the watching parent.
         if self.rate > 0:
             self.stream_start()
+        self.periodic_start()
         try:
             super().inner_run(*args, **options)
         finally:
             self.stop_stream.set()
+
+    def periodic_start(self) -> threading.Thread:
+        thread = threading.Thread(target=periodic_tasks_run, kwargs={"stop": self.stop_stream},
+                                  name="kansha-demo-periodic", daemon=True)
+        thread.start()
+        self.stdout.write("Running the periodic tasks in-process (no beat in the demo).")
+        return thread
 
     def stream_start(self) -> threading.Thread:
         thread = threading.Thread(target=self._stream, name="kansha-demo-stream", daemon=True)

@@ -1,0 +1,97 @@
+"""The demo's reward program: tiers, perks and rules, published as marketing would.
+
+Used by `manage.py demo_setup`. Idempotent: what exists (by name) is left as it is, so a
+marketer's edits in the demo survive a second run.
+"""
+
+from __future__ import annotations
+
+from rewards.models import (
+    DiscountType,
+    Perk,
+    PerkKind,
+    RewardKind,
+    RewardRule,
+    RewardsSettings,
+    Tier,
+    TriggerKind,
+)
+
+# (name, Japanese name, kind, stock (None = unlimited), unit cost in yen, description)
+PERKS = [
+    ("Kansha tote bag", "カンシャ トートバッグ", PerkKind.SWAG, 20, 1200,
+     "A canvas tote with the Kansha Coffee mark."),
+    ("Latte art workshop", "ラテアート ワークショップ", PerkKind.EVENT_INVITE, 4, 3000,
+     "An evening with our baristas at the Shibuya roastery."),
+    ("New blend early access", "新ブレンド先行体験", PerkKind.EARLY_ACCESS, None, 0,
+     "Taste each seasonal blend a week before it reaches the stores."),
+]
+# (name, Japanese name, points, window in days (None = lifetime), badge, perk names)
+TIERS = [
+    ("Bronze", "ブロンズ", 30, None, "🥉", []),
+    ("Silver", "シルバー", 100, 90, "🥈", ["New blend early access"]),
+    ("Gold", "ゴールド", 250, 90, "🥇", ["Kansha tote bag", "Latte art workshop"]),
+]
+REGULARS_RULE = "Regulars: 3 thank-yous in 30 days"
+
+
+def _rules(tiers: dict[str, Tier], perks: dict[str, Perk]) -> list[dict]:
+    return [
+        {"name": REGULARS_RULE, "trigger": TriggerKind.EVENTS_IN_DAYS, "trigger_count": 3,
+         "trigger_days": 30, "reward_kind": RewardKind.DISCOUNT,
+         "discount_type": DiscountType.PERCENT, "percent_off": 10, "currency": "jpy",
+         "code_expiry_days": 30, "budget_estimate_minor": 60,
+         "monthly_budget_minor": 300_000, "period": "month"},
+        {"name": "Great review: 4 stars or more", "trigger": TriggerKind.REVIEW,
+         "trigger_min_rating": 4, "reward_kind": RewardKind.DISCOUNT,
+         "discount_type": DiscountType.AMOUNT, "amount_off_minor": 200, "currency": "jpy",
+         "minimum_order_minor": 800, "code_expiry_days": 45, "period": "year"},
+        {"name": "Reaching Gold: a tote bag", "trigger": TriggerKind.TIER_REACHED,
+         "trigger_tier": tiers["Gold"], "reward_kind": RewardKind.PERK,
+         "perk": perks["Kansha tote bag"], "currency": "jpy", "period": "ever"},
+    ]
+
+
+def demo_program_ensure() -> list[str]:
+    """Create the demo's perks, tiers and live rules that do not exist yet; say what was done.
+
+    The demo's advocates are all new to Kansha and the sandbox tells no account ages, so the
+    new-account fraud guard is turned off for the demo (a real brand keeps it).
+    """
+    done: list[str] = []
+    perks: dict[str, Perk] = {}
+    for name, name_ja, kind, stock, cost, description in PERKS:
+        perk = Perk.objects.filter(name=name).first()
+        if perk is None:
+            perk = Perk(name=name, name_ja=name_ja, kind=kind, stock=stock,
+                        unit_cost_minor=cost, currency="jpy", description=description)
+            perk.save()
+            perk.save_revision().publish()
+            done.append(f"perk {name!r}")
+        perks[name] = perk
+
+    tiers: dict[str, Tier] = {}
+    for name, name_ja, threshold, window, badge, perk_names in TIERS:
+        tier = Tier.objects.filter(name=name).first()
+        if tier is None:
+            tier = Tier.objects.create(name=name, name_ja=name_ja, threshold=threshold,
+                                       window_days=window, badge=badge)
+            tier.perks.set([perks[p] for p in perk_names])
+            tier.save()
+            done.append(f"tier {name!r}")
+        tiers[name] = tier
+
+    for fields in _rules(tiers, perks):
+        if RewardRule.objects.filter(name=fields["name"]).exists():
+            continue
+        rule = RewardRule(**fields)
+        rule.full_clean()
+        rule.save()
+        rule.save_revision().publish()
+        done.append(f"rule {fields['name']!r}")
+
+    if done:
+        config = RewardsSettings.load()
+        config.min_account_age_days = 0
+        config.save()
+    return done
