@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from modelcluster.fields import ParentalKey
 from modelcluster.models import ClusterableModel
@@ -86,7 +87,13 @@ class SocialIdentity(index.Indexed, models.Model):
             models.UniqueConstraint(fields=["platform", "platform_user_id"],
                                     name="identity_unique_platform_user"),
         ]
-        indexes = [models.Index(fields=["platform", "handle"], name="identity_platform_handle")]
+        indexes = [
+            models.Index(fields=["platform", "handle"], name="identity_platform_handle"),
+            # Reports: new advocates per period, and the identities a rollup refresh must
+            # count again (first_seen_at is set once, at creation).
+            models.Index(fields=["first_seen_at"], include=["platform", "advocate"],
+                         name="identity_first_seen"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.handle or self.platform_user_id} on {self.get_platform_display()}"
@@ -186,6 +193,9 @@ class Mention(index.Indexed, models.Model):
             models.Index(fields=["-posted_at"], name="mention_posted_at"),
             models.Index(fields=["received_at"], name="mention_undetected",
                          condition=models.Q(detected_at__isnull=True)),
+            # The last time a mention's counted columns changed: it arrived (received_at) or
+            # was detected (detected_at). The report rollups find the days to recount by it.
+            models.Index(Coalesce("detected_at", "received_at"), name="mention_changed"),
         ]
 
     def __str__(self) -> str:
@@ -282,6 +292,10 @@ class Outreach(models.Model):
             # Template rotation asks "when was each variant last used" per batch.
             models.Index(fields=["template_key", "template_variant", "created_at"],
                          name="outreach_template_use"),
+            # Reports count outreach by the day it was proposed; every status change sets
+            # updated_at, which is how a rollup refresh finds the days to count again.
+            models.Index(fields=["created_at"], name="outreach_created"),
+            models.Index(fields=["updated_at"], name="outreach_updated"),
         ]
 
     def __str__(self) -> str:
@@ -312,6 +326,15 @@ class AdvocacyEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # Reports: events by the time of the act (index-only scans for active and top
+            # advocates), new events for a rollup refresh, one advocate's events in a range.
+            models.Index(fields=["occurred_at"], include=["advocate", "platform", "kind"],
+                         name="event_occurred"),
+            models.Index(fields=["created_at"], name="event_created"),
+            models.Index(fields=["advocate", "occurred_at"], include=["platform"],
+                         name="event_advocate_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.advocate_id} at {self.occurred_at:%Y-%m-%d}"
