@@ -170,6 +170,12 @@ CELERY_BEAT_SCHEDULE = {
                                     "schedule": 300.0},
     "rewards-tiers-demote": {"task": "rewards.tasks.tiers_demote_lapsed", "schedule": 3600.0},
     "rewards-ledger-rescan": {"task": "rewards.tasks.ledger_rescan", "schedule": 86400.0},
+    # Report rollups: recount what changed (reports then have little left to do), and once a
+    # day everything changed in the last day (rewards/reports/rollups.py: MARGIN).
+    "reports-rollups-refresh": {"task": "rewards.tasks.report_rollups_refresh",
+                                "schedule": 60.0},
+    "reports-rollups-rescan": {"task": "rewards.tasks.report_rollups_rescan",
+                               "schedule": 86400.0},
     # Last week's reports (XLSX) to the list in Settings → Report settings, Mondays 07:00 UTC.
     "reports-weekly-email": {"task": "rewards.tasks.report_weekly_email",
                              "schedule": crontab(minute=0, hour=7, day_of_week="mon")},

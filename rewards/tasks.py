@@ -84,4 +84,8 @@ def stripe_events_sweep() -> int:
     return len(ids)
 
 
-from rewards.reports.tasks import report_weekly_email  # noqa: E402, F401  (reports queue)
+from rewards.reports.tasks import (  # noqa: E402, F401  (reports queue)
+    report_rollups_refresh,
+    report_rollups_rescan,
+    report_weekly_email,
+)

@@ -2,7 +2,9 @@
 
 SQL aggregates (`queries`), pandas shapes the small results (`frames`), `exports` writes CSV
 (formula-neutralised), XLSX and JSON, `charts` draws SVG, `views` are the Wagtail report
-views. This package is the only place in Kansha that imports pandas.
+views. The ambassador report's largest counts come from `rollups` (kept exact and brought up
+to date by `report_build` before it reads). This package is the only place in Kansha that
+imports pandas.
 
     report = report_build(name="redemptions", params=ReportParams(date(2026, 1, 1), ...))
 """
@@ -12,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from . import charts, frames, queries
+from . import charts, frames, queries, rollups
 from .params import FORMATS, PERIODS, Report, ReportError, ReportParams, Section, parse_date
 
 __all__ = ["FORMATS", "PERIODS", "REPORTS", "Report", "ReportError", "ReportParams",
@@ -30,13 +32,18 @@ def _reasons(outreach):
         columns={"items": "rejected"})
 
 
-def ambassador_report(params: ReportParams) -> Report:
-    """Marketing's view of the program, by period and platform."""
-    outreach = queries.outreach_by_period(params)
+def ambassador_report(params: ReportParams, *, direct: bool = False) -> Report:
+    """Marketing's view of the program, by period and platform.
+
+    Reads the rollups, which must be up to date for `params` (report_build refreshes them
+    first); `direct` counts everything from the tables instead (the same report, slower).
+    """
+    source = queries if direct else rollups
+    outreach = source.outreach_by_period(params)
     trend = frames.ambassador_trend(
-        mentions=queries.mentions_by_period(params), outreach=outreach,
-        times=queries.response_times(params), new=queries.advocates_new(params),
-        active=queries.advocates_active(params), consents=queries.consents_granted(params))
+        mentions=source.mentions_by_period(params), outreach=outreach,
+        times=source.response_times(params), new=source.advocates_new(params),
+        active=source.advocates_active(params), consents=queries.consents_granted(params))
     balance = frames.outbound_balance(outreach)
     tiers = frames.tier_distribution(queries.tier_distribution())
     sections = {
@@ -51,7 +58,7 @@ def ambassador_report(params: ReportParams) -> Report:
         "movement": Section("movement", "Tier movement",
                             frames.tier_movement(queries.tier_movement(params))),
         "top": Section("top", "Top advocates (by confirmed advocacy events)",
-                       frames.top_advocates(queries.top_advocates(params))),
+                       frames.top_advocates(source.top_advocates(params))),
     }
     by_period = trend.groupby("period", as_index=False)[
         ["mentions", "positive", "thanks_sent", "active_advocates"]].sum()
@@ -158,23 +165,39 @@ def liability_report(params: ReportParams, *, as_of: datetime | None = None) -> 
     return report
 
 
-REPORTS: dict[str, Callable[[ReportParams], Report]] = {
+REPORTS: dict[str, Callable[..., Report]] = {
     "ambassador": ambassador_report,
     "redemptions": redemption_report,
     "ledger": ledger_report,
     "liability": liability_report,
 }
+# The reports that read rollups (the others count their tables directly; they are fast enough).
+ROLLUP_REPORTS = frozenset({"ambassador"})
 
 
-def report_build(*, name: str, params: ReportParams) -> Report:
-    """Run one report. Raises ReportError for an unknown name; reads only."""
+def report_build(*, name: str, params: ReportParams, direct: bool = False) -> Report:
+    """Run one report. Raises ReportError for an unknown name.
+
+    A report that reads rollups first brings them up to date (rollups.rollups_refresh: it
+    recounts what changed since the last refresh, a write to the rollup tables only), so it
+    shows every change committed before it started. `direct` skips the rollups and counts
+    every table itself (the same report; tests and the bench compare the two).
+    """
     try:
         builder = REPORTS[name]
     except KeyError:
         raise ReportError(f"Unknown report {name!r}; choose one of "
                           f"{', '.join(REPORTS)}.") from None
-    # One transaction: every query of the report sees the same snapshot (totals reconcile),
-    # and the work_mem setting lasts only as long as the report.
+    kwargs = {}
+    if name in ROLLUP_REPORTS:
+        if direct:
+            kwargs["direct"] = True
+        else:
+            rollups.rollups_refresh(needed=rollups.needed_periods(params))
+    # One transaction, and on PostgreSQL one snapshot (REPEATABLE READ, when this is the
+    # outermost transaction): every query of the report sees the same data, so totals
+    # reconcile; the work_mem setting lasts only as long as the report.
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        queries.session_tune()
-        return builder(params)
+        queries.session_tune(snapshot=outermost)
+        return builder(params, **kwargs)

@@ -2,7 +2,13 @@
 # value (dates, platform, rule, currency, limit) is passed as a query parameter.
 """The SQL side of the reports: every query aggregates in the database and returns a small frame.
 
-Raw SQL with parameters, one dialect switch (`_dialect`) for the handful of expressions that
+These are the direct queries: each counts the tables themselves. The ambassador report's
+biggest ones (a year is millions of mentions, outreach and events) are answered from rollups
+instead (`rollups.py`), which count whole periods with these same functions and call them
+directly for the partial periods at the ends of a range; `report_build(direct=True)` uses them
+throughout, which is how tests and the bench check that both give the same report.
+
+Raw SQL with parameters, one dialect switch (`_pg()`) for the handful of expressions that
 differ between PostgreSQL and SQLite (period buckets, durations, medians). Periods come back as
 ISO date strings of the bucket's first day (UTC): `2026-11-02` for a week starting on a Monday,
 `2026-11-01` for a month; identical on both databases.
@@ -11,8 +17,7 @@ Medians: PostgreSQL computes them with `percentile_cont`; SQLite has no such agg
 embedded demo reads the individual durations of the (small) filtered set and takes the median in
 pandas — the same numbers, computed in Python. That is the only SQLite fallback.
 
-Indexes these queries use: see `REPORT_INDEXES` (the ones the models already have, and the ones
-that would make the largest scans faster; the bench lists how each query ran).
+Indexes these queries and the rollup refresh use: `REPORT_INDEXES`.
 """
 
 from __future__ import annotations
@@ -67,20 +72,28 @@ T = {
     "stripeevent": StripeEvent._meta.db_table,
 }
 
-# Indexes the report queries lean on. "exists" ones are declared on the models; "suggested"
-# ones are not (they belong to migrations of apps this package does not own) and are created by
-# bench/reports.py only when asked to (--with-suggested-indexes), so their effect is measured.
+# Indexes the report queries and the rollup refresh lean on (bench/reports.py prints them).
 REPORT_INDEXES = [
-    ("exists", "advocates_mention", "mention_posted_at (posted_at DESC)", "mentions by period"),
-    ("exists", "rewards_tierchange", "tierchange_time (changed_at)", "tier movement"),
-    ("exists", "rewards_redemption", "redemption_time (redeemed_at)", "redemptions by month"),
-    ("exists", "rewards_rewardgrant", "grant_created (created_at)", "ledger export"),
-    ("exists", "rewards_discountcode", "code_expires (expires_at)", "liability"),
-    ("exists", "rewards_pointsentry", "points_expires (expires_at)", "points outstanding"),
-    ("suggested", "advocates_mention", "(posted_at) INCLUDE (platform, detection_label)",
-     "mentions by period as an index-only scan"),
-    ("suggested", "advocates_outreach", "(created_at)", "outreach by period"),
-    ("suggested", "advocates_advocacyevent", "(occurred_at)", "active advocates, top advocates"),
+    ("advocates_mention", "mention_posted_at (posted_at DESC)",
+     "mentions of a day range (rollup recount)"),
+    ("advocates_mention", "mention_changed (COALESCE(detected_at, received_at))",
+     "mentions that arrived or were detected since the last refresh"),
+    ("advocates_outreach", "outreach_created (created_at)",
+     "outreach of a day range (rollup recount, partial periods)"),
+    ("advocates_outreach", "outreach_updated (updated_at)",
+     "outreach whose status changed since the last refresh"),
+    ("advocates_advocacyevent", "event_occurred (occurred_at) INCLUDE (advocate, platform, kind)",
+     "active and top advocates of a range (index-only)"),
+    ("advocates_advocacyevent", "event_created (created_at)", "events new since the last refresh"),
+    ("advocates_advocacyevent", "event_advocate_time (advocate, occurred_at) INCLUDE (platform)",
+     "the top candidates' exact counts"),
+    ("advocates_socialidentity", "identity_first_seen (first_seen_at) INCLUDE (platform, advocate)",
+     "new advocates of a range"),
+    ("rewards_tierchange", "tierchange_time (changed_at)", "tier movement"),
+    ("rewards_redemption", "redemption_time (redeemed_at)", "redemptions by month"),
+    ("rewards_rewardgrant", "grant_created (created_at)", "ledger export"),
+    ("rewards_discountcode", "code_expires (expires_at)", "liability"),
+    ("rewards_pointsentry", "points_expires (expires_at)", "points outstanding"),
 ]
 
 
@@ -156,12 +169,17 @@ def _text_time(column: str) -> str:
     return f"COALESCE(strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}), '')"
 
 
-def session_tune() -> None:
-    """Inside the report's transaction (PostgreSQL): room for the per-advocate hash aggregates
-    in memory instead of spilling to disk. SET LOCAL ends with the transaction. (JIT stays on:
-    measured on the bench, compiling the expressions once beats interpreting them 5M times.)"""
+def session_tune(*, snapshot: bool = False) -> None:
+    """At the start of the report's transaction (PostgreSQL): with `snapshot`, REPEATABLE READ,
+    so every query of the report reads the same snapshot (READ COMMITTED would give each
+    statement its own, and totals could disagree with each other); and room for the
+    per-advocate hash aggregates in memory instead of spilling to disk. Both end with the
+    transaction. (JIT stays on: measured on the bench, compiling the expressions once beats
+    interpreting them millions of times.)"""
     if _pg():
         with connection.cursor() as cursor:
+            if snapshot:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
@@ -301,34 +319,47 @@ def tier_movement(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [_dt(p.start), _dt(p.end)])
 
 
-def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
-    """advocate_id, name, events, reach (largest follower count), redemptions, rank.
-
-    Ranked by confirmed advocacy events in the range (a window function gives ties the same
-    rank); reach and redemptions are looked up for the top rows only.
-    """
+def top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+    """rank, advocate_id, events — the `limit` advocates with the most confirmed advocacy
+    events in the range (ties ordered by id), ranked with RANK() over everyone counted."""
     params: list = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "e", params)
-    params += [limit, _dt(p.start), _dt(p.end)]
+    params.append(limit)
     return _fetch(f"""
         WITH counted AS (
             SELECT e.advocate_id, COUNT(*) AS events
             FROM {T["event"]} e
             WHERE e.occurred_at >= %s AND e.occurred_at < %s{extra}
             GROUP BY e.advocate_id
-        ), ranked AS (
-            SELECT advocate_id, events, RANK() OVER (ORDER BY events DESC) AS rank
-            FROM counted ORDER BY events DESC, advocate_id LIMIT %s
         )
-        SELECT r.rank AS rank, r.advocate_id AS advocate_id,
-               COALESCE(NULLIF(a.display_name, ''), 'Advocate #' || r.advocate_id) AS name,
-               r.events AS events,
+        SELECT RANK() OVER (ORDER BY events DESC) AS rank, advocate_id, events
+        FROM counted ORDER BY events DESC, advocate_id LIMIT %s""", params)
+
+
+def top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
+    """advocate_id, name, events, reach (largest follower count), redemptions, rank — for the
+    ranked rows of `top_counted` (or of the rollups' shortcut to the same rows)."""
+    columns = ["rank", "advocate_id", "name", "events", "reach", "redemptions"]
+    if ranked.empty:
+        return pd.DataFrame(columns=columns)
+    ids = [int(i) for i in ranked["advocate_id"]]
+    details = _fetch(f"""
+        SELECT a.id AS advocate_id,
+               COALESCE(NULLIF(a.display_name, ''), 'Advocate #' || a.id) AS name,
                COALESCE((SELECT MAX(i.follower_count) FROM {T["identity"]} i
-                         WHERE i.advocate_id = r.advocate_id), 0) AS reach,
-               (SELECT COUNT(*) FROM {T["redemption"]} x WHERE x.advocate_id = r.advocate_id
+                         WHERE i.advocate_id = a.id), 0) AS reach,
+               (SELECT COUNT(*) FROM {T["redemption"]} x WHERE x.advocate_id = a.id
                   AND x.redeemed_at >= %s AND x.redeemed_at < %s) AS redemptions
-        FROM ranked r JOIN {T["advocate"]} a ON a.id = r.advocate_id
-        ORDER BY r.rank, r.advocate_id""", params)
+        FROM {T["advocate"]} a WHERE a.id IN ({", ".join(["%s"] * len(ids))})""",
+                     [_dt(p.start), _dt(p.end), *ids])
+    out = ranked[["rank", "advocate_id", "events"]].merge(details, on="advocate_id")
+    return out.sort_values(["rank", "advocate_id"]).reset_index(drop=True)[columns]
+
+
+def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+    """rank, advocate_id, name, events, reach, redemptions — counted from every event in the
+    range; reach and redemptions are looked up for the top rows only."""
+    return top_details(top_counted(p, limit=limit), p)
 
 
 # --- Redemptions ---------------------------------------------------------------------------

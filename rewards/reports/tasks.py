@@ -1,4 +1,4 @@
-"""The reports' Celery task (named under rewards.tasks, so it routes to the reports queue)."""
+"""The reports' Celery tasks (named under rewards.tasks, so they route to the reports queue)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,20 @@ def report_weekly_email() -> int:
     from .emails import report_weekly_email_send
 
     return report_weekly_email_send()
+
+
+@shared_task(name="rewards.tasks.report_rollups_refresh")
+def report_rollups_refresh() -> int:
+    """Beat, every minute: recount what changed, so a report has little left to do."""
+    from .rollups import rollups_refresh
+
+    return rollups_refresh().periods
+
+
+@shared_task(name="rewards.tasks.report_rollups_rescan")
+def report_rollups_rescan() -> int:
+    """Beat, daily: recount everything changed in the last day (a change that committed
+    later than MARGIN after its timestamp is found here)."""
+    from .rollups import RESCAN_MARGIN, rollups_refresh
+
+    return rollups_refresh(margin=RESCAN_MARGIN).periods
