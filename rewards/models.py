@@ -21,6 +21,7 @@ from wagtail.models import DraftStateMixin, LockableMixin, RevisionMixin, Workfl
 from wagtail.search import index
 
 from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate, Outreach, ReplyTemplate
+from rewards.codes import code_key
 
 
 def _currency_validator(value: str) -> None:
@@ -538,6 +539,11 @@ class DiscountCode(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="code_expires")]
+        constraints = [
+            # Dashes and case are cosmetic (codes.code_normalise): two stored codes that differ
+            # only in them would be the same code at a till, so the key is what is unique.
+            models.UniqueConstraint(code_key("code"), name="code_unique_key"),
+        ]
 
     def __str__(self) -> str:
         return self.code

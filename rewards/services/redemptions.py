@@ -99,8 +99,9 @@ def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref:
         raise RedemptionError("The order amount must be a positive number of minor units.")
     if len(currency) != 3 or not currency.isalpha():
         raise RedemptionError("The currency must be a three-letter ISO code.")
-    found = DiscountCode.objects.select_related("grant").filter(
-        code=codes.code_normalise(code)).first()
+    # Matched on the key, not the text: a code typed without its dashes is the same code.
+    found = DiscountCode.objects.select_related("grant").alias(key=codes.code_key()).filter(
+        key=codes.code_normalise(code)).first()
     if found is None:
         raise RedemptionError("Unknown code.")
     source_id = order_ref.strip() or ""
