@@ -6,6 +6,7 @@ flag per advocate and reason). Flags never block points, only the automatic issu
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -80,24 +81,70 @@ def advocate_facts(*, advocate_ids: Collection[int]) -> dict[int, AdvocateFacts]
     return facts
 
 
+VELOCITY_WINDOW = timedelta(hours=1)
+
+
+def velocity_excess(*, event_ids: Iterable[int], limit: int) -> dict[int, dict]:
+    """Advocates who acted more than `limit` times within one hour, in an hour that holds one
+    of these events; with the busiest such hour.
+
+    Counted by `occurred_at` (when the advocate posted), never `created_at`: events are
+    created when staff approve the thank-you, so a morning of approvals would look like a
+    burst, and a burst of posts approved over a week would look calm. Two queries: the new
+    events' times, then the same advocates' events within an hour of them.
+    """
+    new = list(AdvocacyEvent.objects.filter(id__any_ids=ids_in(list(event_ids)))
+               .values_list("id", "advocate_id", "occurred_at"))
+    if not new:
+        return {}
+    new_ids = {event_id for event_id, _, _ in new}
+    start = min(at for _, _, at in new) - VELOCITY_WINDOW
+    end = max(at for _, _, at in new) + VELOCITY_WINDOW
+    acts: dict[int, list[tuple[datetime, bool]]] = defaultdict(list)
+    for event_id, adv_id, at in (AdvocacyEvent.objects.filter(
+            advocate_id__any_ids=ids_in({a for _, a, _ in new}),
+            occurred_at__gte=start, occurred_at__lte=end)
+            .values_list("id", "advocate_id", "occurred_at")):
+        acts[adv_id].append((at, event_id in new_ids))
+    out: dict[int, dict] = {}
+    for adv_id, times in acts.items():
+        if len(times) <= limit:
+            continue
+        times.sort()
+        first = new_in_window = 0
+        busiest, ending = 0, None
+        # Every hour worth flagging can be slid to end at one of its events, so checking
+        # the hour that ends at each event (and holds a new one) finds them all.
+        for last, (at, is_new) in enumerate(times):
+            new_in_window += is_new
+            while times[first][0] <= at - VELOCITY_WINDOW:
+                new_in_window -= times[first][1]
+                first += 1
+            count = last - first + 1
+            if count > limit and new_in_window and count > busiest:
+                busiest, ending = count, at
+        if ending is not None:
+            out[adv_id] = {"events_in_an_hour": busiest, "limit": limit,
+                           "hour_ending": ending.isoformat()}
+    return out
+
+
 def fraud_check(*, facts: dict[int, AdvocateFacts], event_ids: Iterable[int],
                 config: RewardsSettings, now: datetime) -> list[FraudFlag]:
     """Run every guard over the advocates in `facts`; open flags; update `facts` in place.
 
-    `event_ids` are the events just processed (their mentions' texts are checked for copies).
+    `event_ids` are the events just processed (their mentions' texts are checked for copies,
+    and the hours around them for bursts).
     Returns the flags opened now.
     """
-    ids = list(facts)
+    event_ids = list(event_ids)
     found: dict[tuple[int, str], dict] = {}
 
     if config.velocity_max_per_hour:
-        hour_ago = now - timedelta(hours=1)
-        for row in (AdvocacyEvent.objects.filter(advocate_id__any_ids=ids_in(ids),
-                                                 created_at__gte=hour_ago)
-                    .values("advocate_id").annotate(n=Count("id"))
-                    .filter(n__gt=config.velocity_max_per_hour)):
-            found[row["advocate_id"], FraudFlag.Reason.VELOCITY] = {
-                "events_last_hour": row["n"], "limit": config.velocity_max_per_hour}
+        for adv_id, detail in velocity_excess(
+                event_ids=event_ids, limit=config.velocity_max_per_hour).items():
+            if adv_id in facts:
+                found[adv_id, FraudFlag.Reason.VELOCITY] = detail
 
     employees = config.employee_handle_set()
     for f in facts.values():

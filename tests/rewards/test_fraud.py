@@ -74,3 +74,50 @@ def test_a_cleared_flag_no_longer_holds_grants(config, now, process):
     make_event(advocate, at=now)
     process(now=now)
     assert RewardGrant.objects.get(rule__name="Second rule").status == GrantStatus.ISSUED
+
+
+# --- velocity: counted by when the advocate acted, not when staff approved the thank-you ---
+
+
+def test_a_burst_of_posts_is_flagged_even_when_approvals_came_days_apart(config, now, process):
+    config.velocity_max_per_hour = 3
+    config.save()
+    advocate = make_advocate()
+    # Five posts within 40 minutes last week; staff approved their thank-yous one a day.
+    burst = now - timedelta(days=7)
+    for n in range(5):
+        make_event(advocate, at=burst + timedelta(minutes=10 * n),
+                   created_at=now - timedelta(days=5 - n))
+    _run(process, now)
+    flag = FraudFlag.objects.get(advocate=advocate)
+    assert flag.reason == "velocity"
+    assert flag.detail["events_in_an_hour"] == 5
+    assert RewardGrant.objects.get().status == GrantStatus.PENDING_APPROVAL
+
+
+def test_posts_spread_over_days_are_not_flagged_when_staff_approve_them_together(
+        config, now, process):
+    config.velocity_max_per_hour = 3
+    config.save()
+    advocate = make_advocate()
+    # One post a day for five days; the thank-yous were all approved in the last ten minutes.
+    for n in range(5):
+        make_event(advocate, at=now - timedelta(days=n + 1),
+                   created_at=now - timedelta(minutes=n))
+    _run(process, now)
+    assert not FraudFlag.objects.exists()
+    assert RewardGrant.objects.get().status == GrantStatus.ISSUED
+
+
+def test_only_an_hour_holding_a_new_event_counts(config, now, process):
+    config.velocity_max_per_hour = 3
+    config.save()
+    advocate = make_advocate()
+    old_burst = now - timedelta(days=30)
+    for n in range(5):
+        make_event(advocate, at=old_burst + timedelta(minutes=n))
+    process(now=now)  # no rule yet: the old burst is flagged once, then cleared by staff
+    FraudFlag.objects.update(cleared_at=now)
+    make_event(advocate, at=now)
+    _run(process, now)
+    assert not FraudFlag.objects.filter(cleared_at__isnull=True).exists()
