@@ -64,6 +64,10 @@ class PlatformClient:
     replyable_kinds: ClassVar[frozenset[str]] = frozenset(
         {"post", "reply", "quote", "comment", "checkin", "review", "tag", "story"}
     )
+    # Whether parsing a stored webhook delivery calls the platform (the notification only names
+    # the content). Such deliveries are processed one per task, outside any transaction, with
+    # retries; the others are parsed in batches (advocates/services/platforms.py).
+    webhook_fetches: ClassVar[bool] = False
 
     def __init__(self, account: BrandAccount) -> None:
         self.account = account

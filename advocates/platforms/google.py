@@ -71,6 +71,7 @@ def review_item(review: dict[str, Any], *, venue: str) -> MentionIn:
 class GoogleClient(HttpPlatformClient, PlatformClient):
     platform = "google"
     polls: ClassVar[bool] = True
+    webhook_fetches: ClassVar[bool] = True  # a notification names the review
     replyable_kinds = frozenset({"review"})
 
     def __init__(self, account) -> None:

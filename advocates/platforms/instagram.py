@@ -77,6 +77,7 @@ class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
     reshare_needs_consent = True
     # Tagged media ("tag") may not be commented on; mentions in captions/comments may be.
     replyable_kinds = frozenset({"post", "comment"})
+    webhook_fetches: ClassVar[bool] = True  # a notification names the media or comment
 
     def __init__(self, account) -> None:
         super().__init__(account)

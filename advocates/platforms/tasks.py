@@ -1,6 +1,7 @@
 """Thin Celery tasks for the platform connectors (routed to the `ingest` queue by name)."""
 
 from celery import shared_task
+from django.db import DatabaseError
 
 from advocates.platforms.base import RateLimited, TransientError
 from advocates.services import platforms as services
@@ -13,9 +14,20 @@ RETRY_BACKOFF_MAX = 600
 services.platform_clients_load()
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def webhooks_process(self) -> int:
+    """Claim and ingest stored webhook deliveries in batches (queued by the webhook view at
+    most once at a time; see services.webhook_batch_schedule)."""
+    try:
+        return services.webhooks_process_pending().claimed
+    except DatabaseError as exc:  # a deadlock or a lost connection: the batch rolled back
+        raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
 def webhook_process(self, delivery_id: int) -> int:
-    """Parse one stored webhook delivery into mentions."""
+    """Parse one stored webhook delivery into mentions (platforms that fetch the content, and
+    retries after a transient error)."""
     try:
         return services.webhook_process(delivery_id=delivery_id)
     except RateLimited as exc:
@@ -42,6 +54,9 @@ def platforms_poll() -> int:
     ids = services.brand_accounts_poll_due()
     for account_id in ids:
         account_poll.delay(account_id)
-    for delivery_id in services.webhook_unprocessed_ids():
+    batch_left, singles = services.webhook_unprocessed()
+    if batch_left:
+        webhooks_process.delay()
+    for delivery_id in singles:
         webhook_process.delay(delivery_id)
     return len(ids)

@@ -18,7 +18,11 @@ from advocates.models import BrandAccount
 from advocates.platforms.base import PermanentError
 from advocates.platforms.credentials import CredentialsError
 from advocates.platforms.http import WebhookRejected, WebhookRequest
-from advocates.services.platforms import brand_account_client, webhook_accept
+from advocates.services.platforms import (
+    brand_account_client,
+    brand_account_for_webhook,
+    webhook_accept,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def _reject(exc: WebhookRejected, account: BrandAccount | None) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def platform_webhook(request: HttpRequest, platform: str, account_id: int) -> HttpResponse:
-    account = BrandAccount.objects.filter(pk=account_id, platform=platform, active=True).first()
+    account = brand_account_for_webhook(platform=platform, account_id=account_id)
     if account is None:
         return JsonResponse({"error": "unknown account"}, status=404)
     incoming = WebhookRequest(method=request.method or "GET", body=request.body,
@@ -51,5 +55,5 @@ def platform_webhook(request: HttpRequest, platform: str, account_id: int) -> Ht
     except (CredentialsError, PermanentError) as exc:
         logger.error("webhook for %s: %s", account, exc)
         return JsonResponse({"error": "account not configured for webhooks"}, status=503)
-    delivery, created = webhook_accept(account=account, dedupe_key=dedupe_key, body=payload)
-    return JsonResponse({"stored": created, "id": delivery.pk}, status=200)
+    delivery_id, created = webhook_accept(account=account, dedupe_key=dedupe_key, body=payload)
+    return JsonResponse({"stored": created, "id": delivery_id}, status=200)
