@@ -11,6 +11,7 @@ key).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -68,8 +69,17 @@ def credentials_decrypt(ciphertext: str) -> dict[str, Any]:
     """The secrets dict for a stored ciphertext ({} when nothing is stored)."""
     if not ciphertext:
         return {}
+    return json.loads(_plaintext(ciphertext, tuple(_configured_keys()), settings.SECRET_KEY,
+                                 settings.DEBUG))
+
+
+@functools.lru_cache(maxsize=256)
+def _plaintext(ciphertext: str, keys: tuple[str, ...], secret_key: str, debug: bool) -> bytes:
+    # Every webhook request needs its account's secret. The ciphertext is the cache key (with
+    # the settings that pick the key), so re-encrypted credentials are a new entry, never a
+    # stale one; a bad token raises and is not cached.
     try:
-        return json.loads(_fernet().decrypt(ciphertext.encode()))
+        return _fernet().decrypt(ciphertext.encode())
     except InvalidToken:
         raise CredentialsError(
             f"stored credentials cannot be decrypted with {ENV_KEY} (wrong or rotated-out key)"

@@ -170,8 +170,16 @@ class ApiSession:
         self.classify = classify
         self.expired = expired or (lambda response: response.status_code == 401)
         self.timeout = timeout
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", USER_AGENT)
+        self._session = session
+
+    @property
+    def session(self) -> requests.Session:
+        # Made on first use: a webhook request builds a client only to check a signature,
+        # and two requests.Sessions per request showed in its profile.
+        if self._session is None:
+            self._session = requests.Session()
+        self._session.headers.setdefault("User-Agent", USER_AGENT)
+        return self._session
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
