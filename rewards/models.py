@@ -20,7 +20,14 @@ from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.models import DraftStateMixin, LockableMixin, RevisionMixin, WorkflowMixin
 from wagtail.search import index
 
-from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate, Outreach, ReplyTemplate
+from advocates.models import (
+    AdvocacyEvent,
+    AdvocacyKind,
+    Advocate,
+    Outreach,
+    ReplyTemplate,
+    TemplatePurpose,
+)
 from rewards.codes import code_key
 
 
@@ -330,7 +337,9 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
         null=True, blank=True, help_text="Grants costing more wait for finance approval.")
     message_template = models.ForeignKey(
         ReplyTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="A reward template ({code} {reward} {expires}); a default is used if empty.")
+        limit_choices_to={"purpose": TemplatePurpose.REWARD},
+        help_text="A reward message template ({code} {reward} {expires}); a discount's "
+        "variants must all show {code}. The default reward template is used if empty.")
 
     panels = [
         FieldPanel("name"),
@@ -368,6 +377,31 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
                 raise ValidationError({"amount_off_minor": "An amount discount needs an amount."})
         if self.trigger == TriggerKind.TIER_REACHED and not self.trigger_tier_id:
             raise ValidationError({"trigger_tier": "Pick the tier that triggers this rule."})
+        if self.message_template_id:
+            self._clean_message_template()
+
+    def _clean_message_template(self) -> None:
+        """The message must be a reward message, and show the code exactly when there is one."""
+        from advocates.services.templates import template_text_variables
+
+        template = self.message_template
+        if template.purpose != TemplatePurpose.REWARD:
+            raise ValidationError({"message_template": (
+                f"“{template.name}” is a {template.get_purpose_display().lower()} template; "
+                "pick a reward message template.")})
+        texts = [v.text for v in template.variants.all() if v.text.strip()]
+        if not texts:
+            raise ValidationError({"message_template": "This template has no text yet."})
+        with_code = ["code" in template_text_variables(t) for t in texts]
+        if self.reward_kind == RewardKind.DISCOUNT and not all(with_code):
+            missing = ", ".join(str(n) for n, ok in enumerate(with_code, 1) if not ok)
+            raise ValidationError({"message_template": (
+                f"Every variant of a discount's message must show {{code}} (variant {missing} "
+                "does not).")})
+        if self.reward_kind == RewardKind.PERK and any(with_code):
+            raise ValidationError({"message_template": (
+                "A perk has no code: remove {code} from this template's variants, or pick "
+                "another template.")})
 
     @property
     def cost_minor(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,17 +107,26 @@ class TemplateBook:
     """
 
     def __init__(self, *, advocate_ids: Iterable[int], now: datetime,
-                 purposes: Iterable[str] | None = None) -> None:
+                 purposes: Iterable[str] | None = None,
+                 templates: Mapping[str, Sequence[str]] | None = None) -> None:
+        """`templates` (key → variant texts) replaces the live templates by purpose, for a
+        caller with its own template (a reward rule's): rotation then remembers `key`."""
         self.now = now
-        query = ReplyTemplate.objects.filter(live=True).prefetch_related("variants")
-        if purposes is not None:
-            query = query.filter(purpose__in=set(purposes))
         self.templates: dict[str, list[str]] = {}
-        for template in query.order_by("name", "pk"):
-            key = template_key(template.purpose, template.language)
-            variants = [v.text for v in template.variants.all() if v.text.strip()]
-            if variants and key not in self.templates:
-                self.templates[key] = variants
+        if templates is not None:
+            for key, texts in templates.items():
+                variants = [text for text in texts if text.strip()]
+                if variants:
+                    self.templates[key] = variants
+        else:
+            query = ReplyTemplate.objects.filter(live=True).prefetch_related("variants")
+            if purposes is not None:
+                query = query.filter(purpose__in=set(purposes))
+            for template in query.order_by("name", "pk"):
+                key = template_key(template.purpose, template.language)
+                variants = [v.text for v in template.variants.all() if v.text.strip()]
+                if variants and key not in self.templates:
+                    self.templates[key] = variants
         # (key, variant) -> (last used, sequence) so rotation also works inside one batch.
         self.last_used: dict[tuple[str, int], tuple[datetime, int]] = {}
         self.advocate_last: dict[tuple[int, str], int] = {}
@@ -156,13 +165,29 @@ class TemplateBook:
         return None
 
     def render(self, *, purpose: str, language: str, advocate_id: int,
-               context: Mapping[str, Any]) -> Rendered | None:
-        """The next variant for this advocate, filled in; None if no live template exists."""
+               context: Mapping[str, Any], accept: Callable[[str], bool] | None = None
+               ) -> Rendered | None:
+        """The next variant for this advocate, filled in; None if no live template exists.
+
+        `accept` (a variant's text → bool) leaves out variants unfit for this message; None
+        if none is left.
+        """
         key = self._key_for(purpose, language or FALLBACK_LANGUAGE)
         if key is None:
             return None
-        variants = self.templates[key]
-        numbers = list(range(1, len(variants) + 1))
+        return self.render_key(key=key, advocate_id=advocate_id, context=context,
+                               accept=accept)
+
+    def render_key(self, *, key: str, advocate_id: int, context: Mapping[str, Any],
+                   accept: Callable[[str], bool] | None = None) -> Rendered | None:
+        """Like `render`, for a template by its key (see `templates` in the constructor)."""
+        variants = self.templates.get(key)
+        if not variants:
+            return None
+        numbers = [n for n in range(1, len(variants) + 1)
+                   if accept is None or accept(variants[n - 1])]
+        if not numbers:
+            return None
         last = self.advocate_last.get((advocate_id, key))
         candidates = [n for n in numbers if n != last] or numbers
         never = (datetime.min.replace(tzinfo=self.now.tzinfo), -1)
@@ -197,12 +222,21 @@ def template_context(*, identity, mention=None, brand: str, extra: Mapping[str, 
 
 def template_render(*, purpose: str, language: str, advocate_id: int, identity,
                     mention=None, brand: str, extra: Mapping[str, Any] | None = None,
-                    now: datetime) -> Rendered | None:
+                    now: datetime, accept: Callable[[str], bool] | None = None
+                    ) -> Rendered | None:
     """Render one proposal's text (for callers that propose one at a time, e.g. rewards)."""
     book = TemplateBook(advocate_ids=[advocate_id], now=now, purposes=[purpose])
     return book.render(purpose=purpose, language=language, advocate_id=advocate_id,
                        context=template_context(identity=identity, mention=mention,
-                                                brand=brand, extra=extra))
+                                                brand=brand, extra=extra), accept=accept)
+
+
+def template_text_variables(text: str) -> frozenset[str]:
+    """The variables a variant uses (`{code}` → "code"; a doubled `{{code}}` is literal)."""
+    try:
+        return frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name)
+    except ValueError:
+        return frozenset()
 
 
 def template_preview(*, template: ReplyTemplate, variants: Iterable[str] | None = None

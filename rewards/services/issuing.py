@@ -206,10 +206,13 @@ def _identity_for(grant: RewardGrant):
 def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
                        ) -> tuple[str, str, int | None]:
     """(text, template_key, variant) of the reward message, in the advocate's language."""
+    from advocates.models import TemplatePurpose
     from advocates.services.templates import (
+        TemplateBook,
         template_context,
         template_render,
         template_text_render,
+        template_text_variables,
     )
 
     language = "ja" if (mention is not None and mention.language == "ja") else "en"
@@ -217,21 +220,30 @@ def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
     extra = {"code": code.code if code else "", "reward": grant.describe(language),
              "expires": f"{grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""}
     brand = settings.KANSHA_BRAND_NAME
+    context = template_context(identity=identity, mention=mention, brand=brand, extra=extra)
+    needs_code = grant.reward_kind == RewardKind.DISCOUNT
+
+    def fits(text: str) -> bool:
+        # A discount message without its code gives nothing; a perk message with {code}
+        # would show a blank. The rule's clean() refuses such templates, but a template can
+        # be edited after the rule was saved, so the variants are checked again here.
+        return ("code" in template_text_variables(text)) == needs_code
+
     template = grant.rule.message_template
-    if template is not None and template.live:
-        variants = [v.text for v in template.variants.all() if v.text.strip()]
-        if variants:
-            n = grant.pk % len(variants)
-            context = template_context(identity=identity, mention=mention, brand=brand,
-                                       extra=extra)
-            return (template_text_render(variants[n], context),
-                    f"reward/rule-{grant.rule_id}", n + 1)
+    if template is not None and template.live and template.purpose == TemplatePurpose.REWARD:
+        # Rotated per person like the thank-yous, remembered under the rule's own key.
+        key = f"reward/rule-{grant.rule_id}"
+        book = TemplateBook(advocate_ids=[grant.advocate_id], now=now,
+                            templates={key: [v.text for v in template.variants.all()]})
+        rendered = book.render_key(key=key, advocate_id=grant.advocate_id, context=context,
+                                   accept=fits)
+        if rendered is not None:
+            return rendered.text, rendered.template_key, rendered.variant
     rendered = template_render(purpose="reward", language=language,
                                advocate_id=grant.advocate_id, identity=identity,
-                               mention=mention, brand=brand, extra=extra, now=now)
+                               mention=mention, brand=brand, extra=extra, now=now, accept=fits)
     if rendered is not None:
         return rendered.text, rendered.template_key, rendered.variant
-    context = template_context(identity=identity, mention=mention, brand=brand, extra=extra)
     return (template_text_render(DEFAULT_TEXT[language][grant.reward_kind], context),
             "", None)
 
