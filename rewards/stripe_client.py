@@ -55,10 +55,10 @@ def _client() -> stripe.StripeClient:
     )
 
 
-def _call(fn, **kwargs) -> Any:
+def _call(fn, *args, **kwargs) -> Any:
     """Run one SDK call and sort its failure into transient or permanent."""
     try:
-        return fn(**kwargs)
+        return fn(*args, **kwargs)
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         raise StripeTransientError(str(exc) or type(exc).__name__) from exc
     except stripe.StripeError as exc:
@@ -118,6 +118,32 @@ def promotion_code_create(*, grant_id: int, coupon_id: str, code: str, expires_a
         coupon = coupon.get("id")
     return PromotionCodeResult(id=data["id"], code=data["code"], coupon_id=coupon or coupon_id,
                                expires_at=data.get("expires_at"))
+
+
+@dataclass(frozen=True)
+class InvoiceDiscount:
+    id: str
+    promotion_code: str | None
+
+
+def invoice_discounts(*, invoice_id: str) -> list[InvoiceDiscount]:
+    """The invoice's discounts with the promotion code behind each.
+
+    A webhook's invoice lists its discounts as ids (`di_…`); the promotion code is on the
+    discount object, so the invoice is read again with `expand[]=discounts`. A read: no
+    idempotency key needed, and retrying it is always safe.
+    """
+    invoice = _call(_client().v1.invoices.retrieve, invoice_id,
+                    params={"expand": ["discounts"]})
+    out = []
+    for d in invoice.to_dict().get("discounts") or []:
+        if not isinstance(d, dict):  # not expanded after all (a deleted discount)
+            continue
+        promo = d.get("promotion_code")
+        if isinstance(promo, dict):
+            promo = promo.get("id")
+        out.append(InvoiceDiscount(id=d["id"], promotion_code=promo or None))
+    return out
 
 
 def webhook_event_construct(*, payload: bytes, sig_header: str | None) -> dict[str, Any]:

@@ -70,8 +70,11 @@ def ledger_rescan() -> int:
     return services.ledger_rescan()
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(StripeTransientError,),
+             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=8)
 def stripe_event_process(stripe_event_id: int) -> str:
+    # A handler that reads from Stripe (an invoice's discounts) may hit a transient error;
+    # the event stays unprocessed and is tried again (the sweep catches it after that).
     return services.stripe_event_process(stripe_event_id=stripe_event_id)
 
 

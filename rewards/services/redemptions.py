@@ -198,8 +198,25 @@ def _checkout_completed(event: StripeEvent, obj: dict) -> str:
     return f"redemptions: {made} new of {len(found)}"
 
 
+def _invoice_expand(obj: dict) -> dict:
+    """The invoice with its discounts expanded, read from Stripe if the payload has ids.
+
+    Webhook payloads list an invoice's discounts as ids (`di_…`), and the promotion code is
+    only on the discount object. Runs before the event's row lock is taken (a network call
+    must not hold it). Raises StripeTransientError (the task retries) or StripePermanentError.
+    """
+    discounts = obj.get("discounts") or []
+    if all(isinstance(d, dict) for d in discounts) or not obj.get("id"):
+        return obj
+    if not stripe_client.enabled():
+        return obj  # nothing to ask; the handler says the discounts were not expanded
+    expanded = stripe_client.invoice_discounts(invoice_id=obj["id"])
+    return {**obj, "discounts": [{"id": d.id, "object": "discount",
+                                  "promotion_code": d.promotion_code} for d in expanded]}
+
+
 def _invoice_paid(event: StripeEvent, obj: dict) -> str:
-    # Discounts in a webhook payload are usually ids; expanded ones carry promotion_code.
+    # Discounts arrive expanded (see _invoice_expand); expanded ones carry promotion_code.
     per_discount: dict[str, int] = {}
     for tda in obj.get("total_discount_amounts") or []:
         d = tda.get("discount")
@@ -254,16 +271,28 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "invoice.paid": _invoice_paid,
     "promotion_code.updated": _promotion_code_updated,
 }
+# Reads from Stripe that a handler needs, done before the event's lock is taken.
+PREPARE: dict[str, Callable[[dict], dict]] = {
+    "invoice.paid": _invoice_expand,
+}
 
 
 def stripe_event_process(*, stripe_event_id: int) -> str:
     """Run the handler for one stored event, once; record its outcome on the row.
 
-    Unknown types are acknowledged and ignored. A handler's failure rolls its work back, is
-    recorded on the row (error, attempts) and re-raised so the task is retried; the row stays
-    unprocessed until a run succeeds.
+    Unknown types are acknowledged and ignored. A failure (a handler's, or a Stripe read's:
+    `stripe_client.StripeTransientError` is retried by the task) rolls the work back, is
+    recorded on the row (error, attempts) and re-raised; the row stays unprocessed until a
+    run succeeds.
     """
     try:
+        event = StripeEvent.objects.get(pk=stripe_event_id)
+        if event.processed_at is not None:
+            return event.outcome
+        obj = (event.payload.get("data") or {}).get("object") or {}
+        prepare = PREPARE.get(event.type)
+        if prepare is not None:
+            obj = prepare(obj)
         with transaction.atomic():
             event = StripeEvent.objects.select_for_update().get(pk=stripe_event_id)
             if event.processed_at is not None:
@@ -272,7 +301,7 @@ def stripe_event_process(*, stripe_event_id: int) -> str:
             if handler is None:
                 outcome = f"ignored: {event.type}"
             else:
-                outcome = handler(event, (event.payload.get("data") or {}).get("object") or {})
+                outcome = handler(event, obj)
             StripeEvent.objects.filter(pk=event.pk).update(
                 processed_at=timezone.now(), outcome=outcome[:300], error="",
                 attempts=F("attempts") + 1)

@@ -1,8 +1,11 @@
 """A local fake of the Stripe API for tests: the real SDK is pointed at it.
 
-Speaks the documented shapes of `POST /v1/coupons` and `POST /v1/promotion_codes`
-(form-encoded; the 2025+ promotion code takes `promotion[type]=coupon` and
-`promotion[coupon]`), answers errors in Stripe's `{"error": {...}}` shape, and honours
+Speaks the documented shapes of `POST /v1/coupons`, `POST /v1/promotion_codes` (form-encoded;
+the 2025+ promotion code takes `promotion[type]=coupon` and `promotion[coupon]`),
+`POST /v1/promotion_codes/:id` (update: `active`, `metadata`) and `GET /v1/invoices/:id`
+(`expand[]=discounts` turns the invoice's discount ids into discount objects; tests put the
+invoices and discounts Stripe would hold into `invoices` and `discounts`), answers errors in
+Stripe's `{"error": {...}}` shape (404 `resource_missing` for an unknown id), and honours
 `Idempotency-Key` like Stripe: the same key returns the stored response (with
 `Idempotent-Replayed: true`); the same key with different parameters is a 400
 `idempotency_error`.
@@ -16,7 +19,9 @@ client never heard).
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import secrets
 import threading
 import time
@@ -58,6 +63,9 @@ class FakeStripe:
     def __init__(self) -> None:
         self.coupons: dict[str, dict] = {}
         self.promotion_codes: dict[str, dict] = {}
+        # What Stripe holds that Kansha only reads (tests fill these in).
+        self.invoices: dict[str, dict] = {}
+        self.discounts: dict[str, dict] = {}
         self.requests: list[Recorded] = []
         self._idem: dict[str, tuple[str, dict, int, dict]] = {}
         self._script = _Script()
@@ -142,6 +150,31 @@ class FakeStripe:
         self.promotion_codes[promo["id"]] = promo
         return 200, promo
 
+    def _update_promotion_code(self, promo_id: str, p: dict) -> tuple[int, dict]:
+        promo = self.promotion_codes.get(promo_id)
+        if promo is None:
+            return 404, _error("resource_missing", f"No such promotion code: '{promo_id}'",
+                               "promotion_code")
+        unknown = set(p) - {"active", "metadata", "restrictions", "expand"}
+        if unknown:
+            name = sorted(unknown)[0]
+            return 400, _error("parameter_unknown", f"Received unknown parameter: {name}",
+                               name)
+        if "active" in p:
+            promo["active"] = p["active"] == "true"
+        promo["metadata"] = {**promo["metadata"], **p.get("metadata", {})}
+        return 200, promo
+
+    def _retrieve_invoice(self, invoice_id: str, p: dict) -> tuple[int, dict]:
+        invoice = self.invoices.get(invoice_id)
+        if invoice is None:
+            return 404, _error("resource_missing", f"No such invoice: '{invoice_id}'", "id")
+        body = copy.deepcopy(invoice)
+        if "discounts" in _expand_list(p):
+            body["discounts"] = [copy.deepcopy(self.discounts.get(d, d)) if isinstance(d, str)
+                                 else d for d in body.get("discounts") or []]
+        return 200, body
+
     def handle(self, method: str, path: str, key: str | None, params: dict
                ) -> tuple[int, dict, dict, float]:
         """(status, body, extra headers, seconds to hold the reply)."""
@@ -165,10 +198,14 @@ class FakeStripe:
                 status, body = self._create_coupon(params)
             elif (method, path) == ("POST", "/v1/promotion_codes"):
                 status, body = self._create_promotion_code(params)
+            elif method == "POST" and (m := re.fullmatch(r"/v1/promotion_codes/([^/]+)", path)):
+                status, body = self._update_promotion_code(m[1], params)
+            elif method == "GET" and (m := re.fullmatch(r"/v1/invoices/([^/]+)", path)):
+                status, body = self._retrieve_invoice(m[1], params)
             else:
                 status, body = 404, _error("resource_missing", f"Unrecognized request URL "
                                            f"({method}: {path}).")
-            if key and status < 500:
+            if key and status < 500 and method == "POST":
                 self._idem[key] = (path, params, status, body)
             self.requests.append(Recorded(method, path, key, params, status))
             hanging = self._script.hang.get(path)
@@ -184,9 +221,15 @@ class FakeStripe:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
-                params = _unflatten(parse_qsl(raw, keep_blank_values=True))
+                self._answer("POST", _unflatten(parse_qsl(raw, keep_blank_values=True)))
+
+            def do_GET(self):  # noqa: N802
+                query = self.path.split("?", 1)[1] if "?" in self.path else ""
+                self._answer("GET", _unflatten(parse_qsl(query, keep_blank_values=True)))
+
+            def _answer(self, method, params):
                 status, body, headers, delay = fake.handle(
-                    "POST", self.path.split("?")[0], self.headers.get("Idempotency-Key"),
+                    method, self.path.split("?")[0], self.headers.get("Idempotency-Key"),
                     params)
                 if delay:
                     time.sleep(delay)
@@ -207,6 +250,16 @@ class FakeStripe:
                 pass
 
         return Handler
+
+
+def _expand_list(params: dict) -> list[str]:
+    """`expand[]=a` or `expand[0]=a` (how the SDK encodes a list) → ["a"]."""
+    value = params.get("expand")
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, str):
+        return [value]
+    return list(value or [])
 
 
 def _error(code: str, message: str, param: str | None = None,

@@ -130,6 +130,68 @@ def test_invoice_paid_with_expanded_discounts(client, config, webhook_secret,
         grant, "stripe_invoice", 9000, 1000)
 
 
+def _invoice(discounts, invoice_id="in_1"):
+    """An invoice.paid payload as Stripe sends it: discounts as ids (not expanded)."""
+    return {"id": invoice_id, "object": "invoice", "amount_paid": 9000, "total": 9000,
+            "currency": "jpy", "customer": "cus_1", "created": int(time.time()),
+            "status": "paid", "discounts": discounts,
+            "total_discount_amounts": [{"amount": 1000, "discount": "di_1"}]}
+
+
+@pytest.fixture
+def stripe_invoice(stripe_on):
+    """The invoice and its discount as Stripe holds them (read back with expand[]=discounts)."""
+    stripe_on.invoices["in_1"] = _invoice(["di_1"])
+    stripe_on.discounts["di_1"] = {
+        "id": "di_1", "object": "discount", "customer": "cus_1", "invoice": "in_1",
+        "promotion_code": "promo_abc123", "start": int(time.time()),
+        "source": {"type": "coupon", "coupon": "co_1"}}
+    return stripe_on
+
+
+def test_invoice_paid_with_discount_ids_reads_the_discounts_from_stripe(
+        client, config, webhook_secret, stripe_invoice, django_capture_on_commit_callbacks):
+    grant = _grant_with_code()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(client, _event("invoice.paid", _invoice(["di_1"]))).status_code == 200
+
+    r = Redemption.objects.get()
+    assert (r.grant, r.source, r.source_id, r.order_amount_minor, r.discount_minor) == (
+        grant, "stripe_invoice", "in_1:promo_abc123", 9000, 1000)
+    (read,) = stripe_invoice.calls("/v1/invoices/in_1")
+    assert read.method == "GET"
+    assert list(read.params["expand"].values()) == ["discounts"]
+    assert StripeEvent.objects.get().outcome == "redemptions: 1 new of 1"
+
+
+def test_invoice_paid_retries_when_stripe_fails_then_records_once(
+        client, config, webhook_secret, stripe_invoice, django_capture_on_commit_callbacks):
+    from cms.celery import app
+
+    _grant_with_code()
+    stripe_invoice.fail("/v1/invoices/in_1", times=2, status=503)
+    previous, app.conf.task_eager_propagates = app.conf.task_eager_propagates, False
+    try:  # eager Celery runs a task's retries inline only when it does not propagate
+        with django_capture_on_commit_callbacks(execute=True):
+            _post(client, _event("invoice.paid", _invoice(["di_1"])))
+    finally:
+        app.conf.task_eager_propagates = previous
+
+    assert [c.status for c in stripe_invoice.calls("/v1/invoices/in_1")] == [503, 503, 200]
+    event = StripeEvent.objects.get()
+    assert (event.attempts, event.error, event.processed_at is not None) == (3, "", True)
+    assert Redemption.objects.count() == 1
+
+
+def test_invoice_paid_with_a_discount_that_is_not_ours_records_nothing(
+        client, config, webhook_secret, stripe_invoice, django_capture_on_commit_callbacks):
+    _grant_with_code(promo="promo_other")
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(client, _event("invoice.paid", _invoice(["di_1"])))
+    assert not Redemption.objects.exists()
+    assert StripeEvent.objects.get().outcome == "no Kansha promotion code"
+
+
 def test_promotion_code_count_then_order_is_one_redemption(client, config, webhook_secret,
                                                             django_capture_on_commit_callbacks):
     grant = _grant_with_code()
