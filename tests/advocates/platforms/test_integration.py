@@ -5,8 +5,10 @@ import base64
 import hashlib
 import hmac
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from advocates.models import Mention, WebhookDelivery
 from advocates.platforms.tasks import platforms_poll
@@ -47,3 +49,36 @@ def test_beat_fan_out_polls_each_account_on_the_worker(celery_worker_process):
         platforms_poll.delay()
         wait_for(lambda: Mention.objects.filter(platform="mastodon").count() == 2)
         assert fake.calls("GET", "/api/v1/notifications")
+
+
+def test_concurrent_webhooks_are_batched_by_the_worker_and_none_is_lost(celery_worker_process,
+                                                                        live_server):
+    """400 signed webhooks from 8 threads at once through a live server: every one answered
+    200, turned into a mention and detected, by far fewer batch tasks than deliveries."""
+    account = brand_account_connect(platform="x", name="brand", handle="@kanshacoffee",
+                                    platform_user_id="999000",
+                                    credentials={"consumer_secret": "cs"})
+    url = f"{live_server.url}/webhooks/x/{account.pk}/"
+
+    def post(n: int) -> int:
+        body = json.dumps({"for_user_id": "999000", "tweet_create_events": [{
+            "created_at": "Wed Nov 18 09:30:00 +0000 2026", "id_str": f"9{n:05d}",
+            "text": f"@kanshacoffee the hojicha latte is perfect #{n}",
+            "user": {"id_str": f"6{n}", "screen_name": f"fan{n}", "name": f"Fan {n}"},
+            "entities": {"user_mentions": [{"id_str": "999000"}]}}]}).encode()
+        signature = "sha256=" + base64.b64encode(
+            hmac.new(b"cs", body, hashlib.sha256).digest()).decode()
+        return requests.post(url, data=body, timeout=30, headers={
+            "Content-Type": "application/json",
+            "X-Twitter-Webhooks-Signature": signature}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, range(400)))
+
+    assert statuses == [200] * 400
+    wait_for(lambda: Mention.objects.filter(platform="x", detected_at__isnull=False)
+             .count() == 400, 90)
+    assert not WebhookDelivery.objects.filter(processed_at__isnull=True).exists()
+    assert not WebhookDelivery.objects.exclude(error="").exists()
+    batches = WebhookDelivery.objects.values("processed_at").distinct().count()
+    assert batches <= 100, batches  # coalesced: many deliveries per task
