@@ -16,7 +16,6 @@ from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.fields import RichTextField
 from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixin, RevisionMixin
-from wagtail.search import index
 
 from advocates.detection.types import DEFAULT_THANK_THRESHOLD
 
@@ -32,7 +31,7 @@ class Platform(models.TextChoices):
     BLUESKY = "bluesky", "Bluesky"
 
 
-class Advocate(index.Indexed, models.Model):
+class Advocate(models.Model):
     """A person, who may have several social identities (merged by staff)."""
 
     display_name = models.CharField(max_length=200, blank=True)
@@ -47,8 +46,6 @@ class Advocate(index.Indexed, models.Model):
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="absorbed")
 
-    search_fields = [index.SearchField("display_name"), index.FilterField("flagged")]
-
     class Meta:
         ordering = ["-created_at"]
 
@@ -60,7 +57,7 @@ class Advocate(index.Indexed, models.Model):
         return self.opted_out_at is not None
 
 
-class SocialIdentity(index.Indexed, models.Model):
+class SocialIdentity(models.Model):
     """One account on one platform; unique per (platform, platform user id)."""
 
     advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="identities")
@@ -74,12 +71,6 @@ class SocialIdentity(index.Indexed, models.Model):
     account_created_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
-
-    search_fields = [
-        index.SearchField("handle"),
-        index.SearchField("display_name"),
-        index.FilterField("platform"),
-    ]
 
     class Meta:
         verbose_name_plural = "social identities"
@@ -139,7 +130,7 @@ class Route(models.TextChoices):
     NONE = "none", "None"
 
 
-class Mention(index.Indexed, models.Model):
+class Mention(models.Model):
     """Something an identity posted about the brand, keyed by (platform, external id)."""
 
     platform = models.CharField(max_length=20, choices=Platform.choices)
@@ -169,15 +160,6 @@ class Mention(index.Indexed, models.Model):
     # Routing (step 3): what was decided, and why a guard skipped it.
     route = models.CharField(max_length=5, choices=Route.choices, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
-
-    search_fields = [
-        index.SearchField("text"),
-        index.FilterField("platform"),
-        index.FilterField("kind"),
-        index.FilterField("language"),
-        index.FilterField("detection_label"),
-        index.FilterField("detection_intent"),
-    ]
 
     class Meta:
         ordering = ["-posted_at"]

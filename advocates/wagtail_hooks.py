@@ -4,13 +4,19 @@ from django.utils.html import format_html
 from wagtail import hooks
 from wagtail.admin.panels import FieldPanel
 from wagtail.snippets.models import register_snippet
-from wagtail.snippets.views.snippets import CreateView, SnippetViewSet, SnippetViewSetGroup
+from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
+from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import Advocate, IngestToken, Mention, SocialIdentity
 from advocates.services import ingest_token_issue
 
+# People and mentions are searched with the database (`icontains` on `search_fields`), not a
+# Wagtail search index: ingestion writes them in bulk (COPY, bulk_create), which never reaches
+# an index, and indexing every save would tax the ingest and detection path.
+DATABASE_SEARCH = None
 
-class MentionViewSet(SnippetViewSet):
+
+class MentionViewSet(KanshaSnippetViewSet):
     model = Mention
     icon = "comment"
     menu_label = "Mentions"
@@ -20,7 +26,8 @@ class MentionViewSet(SnippetViewSet):
                    "detection_intent", "route"]
     list_export = ["platform", "external_id", "kind", "text", "language", "posted_at",
                    "detection_label", "detection_intent", "detection_confidence", "route"]
-    search_fields = ["text"]
+    search_fields = ["text", "author__handle"]
+    search_backend_name = DATABASE_SEARCH
     ordering = ["-posted_at"]
     list_per_page = 50
     inspect_view_enabled = True
@@ -30,19 +37,20 @@ class MentionViewSet(SnippetViewSet):
         return Mention.objects.select_related("author")
 
 
-class AdvocateViewSet(SnippetViewSet):
+class AdvocateViewSet(KanshaSnippetViewSet):
     model = Advocate
     icon = "user"
     menu_label = "Advocates"
     list_display = ["__str__", "created_at", "opted_out_at", "flagged", "is_employee"]
     list_filter = ["flagged", "is_employee"]
     search_fields = ["display_name"]
+    search_backend_name = DATABASE_SEARCH
     inspect_view_enabled = True
     panels = [FieldPanel("display_name"), FieldPanel("is_employee"), FieldPanel("flagged"),
               FieldPanel("flagged_reason"), FieldPanel("notes")]
 
 
-class SocialIdentityViewSet(SnippetViewSet):
+class SocialIdentityViewSet(KanshaSnippetViewSet):
     model = SocialIdentity
     icon = "link"
     menu_label = "Identities"
@@ -50,6 +58,7 @@ class SocialIdentityViewSet(SnippetViewSet):
                     "advocate"]
     list_filter = ["platform", "verified"]
     search_fields = ["handle", "display_name"]
+    search_backend_name = DATABASE_SEARCH
     inspect_view_enabled = True
     panels = [FieldPanel("handle", read_only=True), FieldPanel("display_name", read_only=True)]
 
@@ -70,7 +79,7 @@ class IngestTokenCreateView(CreateView):
                            "<code>{}</code>", instance.name, self.secret)
 
 
-class IngestTokenViewSet(SnippetViewSet):
+class IngestTokenViewSet(KanshaSnippetViewSet):
     model = IngestToken
     add_view_class = IngestTokenCreateView
     icon = "key"
@@ -145,21 +154,22 @@ def add_outreach_queue_panel(request, panels):
     construct_homepage_panels(request, panels)
 
 
-# --- Privacy: export and erase an advocate's personal data (advocates/admin/privacy.py) -------
+# --- People: opt out, merge (advocates/admin/people.py); export, erase (admin/privacy.py) -----
 
 
 @hooks.register("register_admin_urls")
 def register_privacy_urls():
-    from advocates.admin import privacy
+    from advocates.admin import people, privacy
 
-    return privacy.admin_urls()
+    return [*privacy.admin_urls(), *people.admin_urls()]
 
 
 @hooks.register("register_snippet_listing_buttons")
 def register_privacy_listing_buttons(snippet, user, next_url=None):
-    from advocates.admin.privacy import advocate_listing_buttons
+    from advocates.admin import people, privacy
 
-    yield from advocate_listing_buttons(snippet, user, next_url)
+    yield from people.advocate_listing_buttons(snippet, user, next_url)
+    yield from privacy.advocate_listing_buttons(snippet, user, next_url)
 
 
 @hooks.register("register_log_actions")
