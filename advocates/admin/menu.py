@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.menus import MenuItem as DropdownItem
 
 
 class PermissionMenuItem(MenuItem):
@@ -14,3 +15,14 @@ class PermissionMenuItem(MenuItem):
 
     def is_shown(self, request) -> bool:
         return request.user.has_perm(self.permission)
+
+
+class PermissionButton(DropdownItem):
+    """An item of a listing row's "More" menu, hidden from users without `permission`."""
+
+    def __init__(self, *args, permission: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.permission = permission
+
+    def is_shown(self, user) -> bool:
+        return user.has_perm(self.permission)

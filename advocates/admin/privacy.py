@@ -16,8 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
-from wagtail.admin.ui.menus import MenuItem
 
+from advocates.admin.menu import PermissionButton
 from advocates.admin.queue import forbidden
 from advocates.models import Advocate, Mention
 from advocates.services.privacy import advocate_erase, advocate_export
@@ -69,22 +69,12 @@ def admin_urls():
     ]
 
 
-class _PermissionMenuItem(MenuItem):
-    def __init__(self, *args, permission: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.permission = permission
-
-    def is_shown(self, user) -> bool:
-        return user.has_perm(self.permission)
-
-
 def advocate_listing_buttons(snippet, user, next_url=None):
     """"Export data" and "Erase…" in each advocate row's "More" menu."""
     if not isinstance(snippet, Advocate):
         return
-    yield _PermissionMenuItem(_("Export data"), reverse("kansha_advocate_export",
-                                                        args=[snippet.pk]),
-                              icon_name="download", priority=90, permission=EXPORT_PERMISSION)
-    yield _PermissionMenuItem(_("Erase personal data…"), reverse("kansha_advocate_erase",
-                                                                 args=[snippet.pk]),
-                              icon_name="bin", priority=95, permission=ERASE_PERMISSION)
+    yield PermissionButton(_("Export data"), reverse("kansha_advocate_export", args=[snippet.pk]),
+                           icon_name="download", priority=90, permission=EXPORT_PERMISSION)
+    yield PermissionButton(_("Erase personal data…"),
+                           reverse("kansha_advocate_erase", args=[snippet.pk]),
+                           icon_name="bin", priority=95, permission=ERASE_PERMISSION)

@@ -65,6 +65,9 @@ PAGES: dict[str, set[str]] = {
     "kansha_sandbox_timeline": {S, M, SU},
     "kansha_advocate_export": {SU},
     "kansha_advocate_erase": {SU},
+    # Opting someone out on their behalf is a queue decision; merging is for admins.
+    "kansha_advocate_opt_out": {S, SU},
+    "kansha_advocate_merge": {SU},
     # Reports (rewards): finance and marketing read them (the view_reports permission).
     "kansha_reports:ambassador": {M, F, SU},
     "kansha_reports:ambassador_results": {M, F, SU},
@@ -84,6 +87,8 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_outreach:retry": {S, SU},
     "kansha_outreach:bulk": {S, SU},
     "kansha_advocate_erase": {SU},
+    "kansha_advocate_opt_out": {S, SU},
+    "kansha_advocate_merge": {SU},
 }
 SETTINGS: dict[str, set[str]] = {
     "advocates.detectorsettings": {M, SU},

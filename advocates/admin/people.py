@@ -1,0 +1,108 @@
+"""Admin actions on an advocate: opt them out on their behalf, and merge a duplicate into them.
+
+Opting out is a queue decision (someone asked staff, in a DM or on the phone, to stop), so the
+queue's permission allows it. Merging rewrites who owns identities and outreach, so it needs
+`advocates.change_advocate`, which no staff role holds by default. Both show what will happen
+on GET and act only on a POST with the CSRF token; both are audited by their services.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from advocates.admin.menu import PermissionButton
+from advocates.admin.queue import QUEUE_PERMISSION, forbidden
+from advocates.models import Advocate, Outreach, OutreachStatus
+from advocates.services import advocate_opt_out, advocates_merge
+
+OPT_OUT_PERMISSION = QUEUE_PERMISSION
+MERGE_PERMISSION = "advocates.change_advocate"
+
+
+def _advocate_list() -> str:
+    return reverse("wagtailsnippets_advocates_advocate:list")
+
+
+@require_http_methods(["GET", "POST"])
+def advocate_opt_out_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm(OPT_OUT_PERMISSION):
+        return forbidden(request)
+    advocate = get_object_or_404(Advocate, pk=pk)
+    if request.method == "POST":
+        rejected = advocate_opt_out(advocate=advocate, source="staff", user=request.user,
+                                    evidence={"note": request.POST.get("note", "")[:500]})
+        messages.success(request, _("%(name)s is opted out; %(n)d pending proposal(s) were "
+                                    "rejected.") % {"name": advocate, "n": rejected})
+        return redirect(_advocate_list())
+    return TemplateResponse(request, "advocates/admin/advocate_opt_out.html", {
+        "page_title": _("Opt out"), "advocate": advocate,
+        "identities": advocate.identities.all(),
+        "pending": Outreach.objects.filter(advocate=advocate,
+                                           status=OutreachStatus.PROPOSED).count(),
+    })
+
+
+class MergeForm(forms.Form):
+    absorbed = forms.ModelChoiceField(
+        queryset=Advocate.objects.filter(merged_into__isnull=True),
+        label=_("Advocate to merge into this one"), widget=forms.NumberInput,
+        help_text=_("Their number (Advocate #…). Their identities, mentions and outreach move "
+                    "here; they stay as a pointer to this advocate."),
+        error_messages={"invalid_choice": _("No such advocate, or already merged.")})
+
+    def __init__(self, *args, survivor: Advocate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.survivor = survivor
+
+    def clean_absorbed(self) -> Advocate:
+        absorbed = self.cleaned_data["absorbed"]
+        if absorbed.pk == self.survivor.pk:
+            raise forms.ValidationError(_("An advocate cannot be merged into itself."))
+        return absorbed
+
+
+@require_http_methods(["GET", "POST"])
+def advocate_merge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm(MERGE_PERMISSION):
+        return forbidden(request)
+    survivor = get_object_or_404(Advocate, pk=pk, merged_into__isnull=True)
+    form = MergeForm(request.POST or None, survivor=survivor)
+    if request.method == "POST" and form.is_valid():
+        absorbed = form.cleaned_data["absorbed"]
+        advocates_merge(survivor=survivor, absorbed=absorbed, user=request.user)
+        messages.success(request, _("%(absorbed)s was merged into %(survivor)s.")
+                         % {"absorbed": absorbed, "survivor": survivor})
+        return redirect(_advocate_list())
+    return TemplateResponse(request, "advocates/admin/advocate_merge.html", {
+        "page_title": _("Merge advocates"), "advocate": survivor, "form": form,
+        "identities": survivor.identities.all(),
+    })
+
+
+def admin_urls():
+    return [
+        path("advocates/people/<int:pk>/opt-out/", advocate_opt_out_view,
+             name="kansha_advocate_opt_out"),
+        path("advocates/people/<int:pk>/merge/", advocate_merge_view,
+             name="kansha_advocate_merge"),
+    ]
+
+
+def advocate_listing_buttons(snippet, user, next_url=None):
+    """"Opt out…" and "Merge a duplicate…" in each advocate row's "More" menu."""
+    if not isinstance(snippet, Advocate) or snippet.merged_into_id is not None:
+        return
+    if snippet.opted_out_at is None:
+        yield PermissionButton(_("Opt out…"), reverse("kansha_advocate_opt_out",
+                                                      args=[snippet.pk]),
+                               icon_name="cross", priority=80, permission=OPT_OUT_PERMISSION)
+    yield PermissionButton(_("Merge a duplicate into this one…"),
+                           reverse("kansha_advocate_merge", args=[snippet.pk]),
+                           icon_name="resubmit", priority=85, permission=MERGE_PERMISSION)
