@@ -13,8 +13,8 @@ from django import forms
 from django.db import transaction
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import FieldPanel, HelpPanel, MultiFieldPanel, ObjectList
-from wagtail.snippets.views.snippets import SnippetViewSet
 
+from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import BrandAccount
 from advocates.platforms.credentials import CredentialsError, credentials_decrypt
 from advocates.services.platforms import brand_account_credentials_update
@@ -103,7 +103,7 @@ for _name in SECRETS:
         FIELD.format(_name)]
 
 
-class BrandAccountViewSet(SnippetViewSet):
+class BrandAccountViewSet(KanshaSnippetViewSet):
     model = BrandAccount
     icon = "site"
     menu_label = "Brand accounts"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePanel, ObjectList
-from wagtail.snippets.views.snippets import SnippetViewSet
 
+from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import ReplyTemplate
 from advocates.services.templates import (
     BASE_VARIABLES,
@@ -56,7 +56,7 @@ class ReplyTemplateForm(WagtailAdminModelForm):
         return valid
 
 
-class TemplatesViewSet(SnippetViewSet):
+class TemplatesViewSet(KanshaSnippetViewSet):
     model = ReplyTemplate
     icon = "openquote"
     menu_label = "Reply templates"
