@@ -35,6 +35,14 @@ QUESTION_DAMPING = 0.7  # positive words inside a real question are mostly not p
 CHECKIN_PRIOR = 0.6  # showing up and telling people is an endorsement unless the text says not
 RATING_PRIOR = {5: 0.8, 4: 0.55, 3: 0.0, 2: -0.55, 1: -0.8}
 SPAM_MIN_POINTS = 2.0
+# Languages langid may name besides the configured ones: a post in one of them gets no
+# sentiment model rather than VADER reading Spanish as English.
+OTHER_LANGUAGES = ("es", "fr", "de", "it", "pt", "nl", "ko", "zh", "id", "tr", "ru", "ar", "th",
+                   "vi")
+# How sure langid must be (over the configured and other languages) before a post counts as
+# written in another language: no TweetEval development tweet (all English) reaches 0.8, while
+# short Spanish, French, German and Italian praise scores 0.88 and more (bench/detection.py).
+OTHER_LANGUAGE_MIN_PROBABILITY = 0.8
 REASON_SNIPPET_MAX = 60
 
 _WHITESPACE = re.compile(r"\s+")
@@ -172,19 +180,26 @@ class Detector:
         others = [lang for lang in self._languages if lang != "ja"]
         if not others:
             return "ja"
-        if len(others) == 1 or not sample.strip():
-            return others[0]
-        return self._langid_classify(sample, others)
+        if not any(ch.isalpha() for ch in sample):
+            return others[0]  # emoji, numbers, a bare link: nothing to identify
+        # Asked to choose among the configured languages alone, langid calls Spanish
+        # "English" and VADER scores it; among a wider set it tells them apart. Another
+        # language wins only when langid is sure of it, so short English posts stay English.
+        lang, probability = self._langid_classify(sample, others)
+        if lang in others or probability < OTHER_LANGUAGE_MIN_PROBABILITY:
+            return lang if lang in others else others[0]
+        return lang
 
-    def _langid_classify(self, sample: str, candidates: list[str]) -> str:
+    def _langid_classify(self, sample: str, configured: list[str]) -> tuple[str, float]:
         if self._langid is None:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
-            identifier.set_languages(candidates)
+            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            identifier.set_languages(list(dict.fromkeys(
+                [*configured, *(lang for lang in OTHER_LANGUAGES if lang != "ja")])))
             self._langid = identifier
-        lang, _ = self._langid.classify(sample)
-        return str(lang)
+        lang, probability = self._langid.classify(sample)
+        return str(lang), float(probability)
 
     def _mask_brand(self, text: str, ev: _Evidence | None) -> str:
         first = self._brand_terms.search(text)
