@@ -37,6 +37,19 @@ STRINGS = {
         "stopped": "Done. We will not reply to, reshare or message you again.",
         "terms_version": "Terms version",
         "status": "Current answer",
+        "about_title": "How consent works",
+        "about": [
+            "We never reshare a post without asking its author first.",
+            "When we would like to share one of your posts, we ask in a reply to it (or in a "
+            "message). The reply carries a personal link to this page that shows your post "
+            "and the terms below, where you answer yes or no. On most networks you can also "
+            "reply #yes or #no.",
+            "You can change your answer at any time with the same link; if you withdraw, we "
+            "take down what we shared.",
+            "Without that personal link there is nothing to answer here: we have not asked "
+            "you about a post, or the link was cut short.",
+        ],
+        "opt_out": "To stop all replies, reshares and messages from us, use the opt-out page.",
     },
     "ja": {
         "your_post": "あなたの投稿",
@@ -54,6 +67,19 @@ STRINGS = {
                    "お送りすることはありません。",
         "terms_version": "規約バージョン",
         "status": "現在の回答",
+        "about_title": "投稿のご紹介への同意について",
+        "about": [
+            "投稿者ご本人の同意なく、投稿を公式アカウントでシェアすることはありません。",
+            "投稿をご紹介したいときは、その投稿への返信（またはメッセージ）でお伺いします。"
+            "返信には、このページへのあなた専用のリンクが付いており、投稿と下記の規約を"
+            "確認して「はい」「いいえ」でお答えいただけます。多くのサービスでは「#はい」"
+            "「#いいえ」と返信していただくこともできます。",
+            "回答は同じリンクからいつでも変更できます。取り消された場合は、シェアした投稿を"
+            "削除します。",
+            "専用リンクがない場合、このページでお答えいただくことはありません"
+            "（まだお伺いしていないか、リンクが途中で切れています）。",
+        ],
+        "opt_out": "返信・シェア・メッセージをすべて停止するには、配信停止ページをご利用ください。",
     },
 }
 
@@ -69,8 +95,14 @@ def _render(page, request, status: int = 200, **extra):
 
 
 def consent_page_serve(page, request):
-    """GET ?token=…: show the post and the terms; POST answer=yes|no records the answer."""
+    """GET ?token=…: show the post and the terms; POST answer=yes|no records the answer.
+
+    Without a token (the ambassador page links here, people type the address) the page
+    explains how consent works and shows the terms; a token that matches nothing is a 404.
+    """
     token = request.POST.get("token") or request.GET.get("token") or ""
+    if not token and request.method != "POST":
+        return _render(page, request, about=True, opt_out_page=_opt_out_page(page))
     record = consent_by_token(token)
     if record is None:
         return _render(page, request, status=404, invalid=True)
@@ -94,6 +126,14 @@ def consent_page_serve(page, request):
             error = "; ".join(exc.messages)
     return _render(page, request, status=400 if error else 200, record=record, token=token,
                    message=message, error=error)
+
+
+def _opt_out_page(page):
+    """The opt-out page in the consent page's language (else any), for the explanation."""
+    from advocates.models import OptOutPage
+
+    pages = OptOutPage.objects.live().public()
+    return pages.filter(language=page.language).first() or pages.first()
 
 
 class OptOutForm(forms.Form):

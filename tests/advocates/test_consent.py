@@ -174,3 +174,19 @@ def test_consent_page_with_a_bad_token_is_not_found(client):
     assert client.get("/consent/?token=not-a-token").status_code == 404
     assert client.post("/consent/", {"token": "5d0c5a52-6f0e-4e59-9b8e-000000000000",
                                      "answer": "yes"}).status_code == 404
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("/consent/", ["How consent works", "We never reshare a post without asking",
+                   "Terms version: 2026-11", 'href="/opt-out/"']),
+    ("/consent-ja/", ["投稿のご紹介への同意について", "規約バージョン: 2026-11",
+                      'href="/opt-out-ja/"']),
+])
+def test_consent_page_without_a_token_explains_how_consent_works(client, db, url, words):
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    for text in words:
+        assert text in html
+    assert "not valid" not in html
+    assert 'name="answer"' not in html  # nothing to answer without a request
