@@ -203,6 +203,13 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
                                  reasons=[*reasons, "reshare: no consent needed here"],
                                  **common))
             continue
+        if client_cls.one_reply_per_post:
+            # Asking for consent would be a second reply to the same post, which the platform
+            # refuses: the thank-you goes out alone, and there is no reshare to propose.
+            rows[-1].reasons.append(
+                f"no reshare: consent is needed and {mention.get_platform_display()} allows "
+                "one reply per post")
+            continue
         if consent_urls is None:
             consent_urls = consent_page_urls()
         record = consent_request_record(mention=mention)

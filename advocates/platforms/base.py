@@ -60,6 +60,9 @@ class PlatformClient:
     platform: ClassVar[str]
     # Whether a reshare of someone's content needs their recorded consent on this platform.
     reshare_needs_consent: ClassVar[bool] = False
+    # Whether the brand may reply to a post only once (X's automation rules): then a consent
+    # request cannot follow the thank-you, and routing proposes no consent-gated reshare.
+    one_reply_per_post: ClassVar[bool] = False
     # Whether the platform lets a brand account reply to this kind of mention at all.
     replyable_kinds: ClassVar[frozenset[str]] = frozenset(
         {"post", "reply", "quote", "comment", "checkin", "review", "tag", "story"}

@@ -122,6 +122,7 @@ def v1_tweet_item(tweet: dict[str, Any]) -> MentionIn:
 class XClient(HttpPlatformClient, PlatformClient):
     platform = "x"
     polls: ClassVar[bool] = True
+    one_reply_per_post: ClassVar[bool] = True  # reply_policy refuses a second reply
 
     def __init__(self, account) -> None:
         super().__init__(account)

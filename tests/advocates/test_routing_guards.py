@@ -58,6 +58,22 @@ def test_where_consent_is_required_a_consent_request_comes_before_any_reshare():
     assert consent.reasons[-1] == "reshare needs the author's consent first"
 
 
+def test_on_x_one_reply_per_post_means_the_thank_you_alone_and_no_consent_request():
+    brand_settings(reshare_requires_consent=True)
+    (mention,) = ingest_and_detect([item(1, PRAISE, platform="x")])
+
+    assert _kinds(mention) == {OutreachKind.REPLY}
+    assert not ConsentRecord.objects.filter(mention=mention).exists()
+    reply = Outreach.objects.get(mention=mention)
+    assert reply.reasons[-1] == ("no reshare: consent is needed and X allows one reply per "
+                                 "post")
+
+    # Without the consent requirement a retweet is no reply: it is proposed beside it.
+    brand_settings(reshare_requires_consent=False)
+    (free,) = ingest_and_detect([item(2, PRAISE, platform="x", author_id="author-x2")])
+    assert _kinds(free) == {OutreachKind.REPLY, OutreachKind.RESHARE}
+
+
 def test_instagram_always_asks_consent_before_a_reshare():
     from advocates.platforms import base
 
