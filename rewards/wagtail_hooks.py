@@ -2,6 +2,7 @@
 grant approval/revocation, and the dashboard's low-stock and pending-approval warning."""
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -9,6 +10,8 @@ from django.utils.html import format_html
 from wagtail import hooks
 from wagtail.admin.ui.components import Component
 from wagtail.admin.ui.tables import Column
+from wagtail.permission_policies import ModelPermissionPolicy
+from wagtail.permissions import register_permission_policy
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import EditView, SnippetViewSet, SnippetViewSetGroup
 
@@ -72,7 +75,32 @@ def _grant_actions(grant: RewardGrant) -> str:
     return format_html(" ".join(["{}"] * len(parts)), *parts) if parts else ""
 
 
+class GrantPermissionPolicy(ModelPermissionPolicy):
+    """Grants are read in the admin, never edited: viewing as usual; add, change and delete
+    refused to everyone, superusers too, so no form, button or link offers them.
+
+    A grant is money: it moves only through `grant_approve` and `grant_revoke` (the Review
+    column, `grant_confirm` below), which check `rewards.change_rewardgrant` themselves.
+    """
+
+    WRITES = frozenset({"add", "change", "delete"})
+
+    def user_has_permission(self, user, action):
+        return action not in self.WRITES and super().user_has_permission(user, action)
+
+    def users_with_any_permission(self, actions):
+        actions = [a for a in actions if a not in self.WRITES]
+        if not actions:
+            return get_user_model().objects.none()
+        return super().users_with_any_permission(actions)
+
+
+register_permission_policy(RewardGrant, GrantPermissionPolicy(RewardGrant), exact_class=True)
+
+
 class RewardGrantViewSet(SnippetViewSet):
+    """List, inspect and history only (see GrantPermissionPolicy)."""
+
     model = RewardGrant
     icon = "tag"
     menu_label = "Grants"
@@ -90,8 +118,16 @@ class RewardGrantViewSet(SnippetViewSet):
                            "created_at", "approved_at", "issued_at", "delivered_at",
                            "redeemed_at", "expires_at", "last_error"]
 
+    copy_view_enabled = False
+
     def get_queryset(self, request):
         return RewardGrant.objects.select_related("rule", "advocate")
+
+    def get_urlpatterns(self):
+        # The generic create, edit and delete views are not even routed: a grant's fields
+        # (status, cost, reward) are the ledger finance reconciles against.
+        return [p for p in super().get_urlpatterns()
+                if getattr(p, "name", None) not in {"add", "edit", "delete"}]
 
 
 class DiscountCodeViewSet(SnippetViewSet):
