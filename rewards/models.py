@@ -748,6 +748,8 @@ class ReportRollupState(models.Model):
     built_at = models.DateTimeField(null=True, blank=True)
     build_seconds = models.FloatField(default=0.0)
     refreshed_at = models.DateTimeField(null=True, blank=True)
+    # The start of the last refresh that looked back a margin (the periodic one).
+    settled_at = models.DateTimeField(null=True, blank=True)
     # Merging advocates moves identities without touching a timestamp; a change in this count
     # is how a refresh notices that new-advocate counts must be recounted.
     merged_advocates = models.PositiveIntegerField(default=0)

@@ -37,11 +37,16 @@ when a report needs them, or by the periodic task). Merging advocates moves iden
 a timestamp; a change in the number of merged advocates recounts the new-advocate summaries.
 Privacy erasure rewrites texts, handles and ids, none of which is counted.
 
-Each refresh looks back MARGIN before the previous one: a row's timestamp is taken when its
-transaction writes it, and the transaction may commit a little later (or on a host whose clock
-is a little behind). A change that commits more than MARGIN after its timestamp is found by
-the daily rescan (`report_rollups_rescan`, a one-day margin). Rows written with timestamps that
-are not "now" (a bulk fix by SQL, a backfill) need `manage.py report_rollups --rebuild`.
+Late commits: a row's timestamp is taken when its transaction writes it, and the transaction
+commits a little later. A report's refresh looks at the changes stamped since the previous
+refresh started, so it sees every change committed before it, except one stamped before the
+previous refresh started and committed after that refresh had looked (a window of
+milliseconds per refresh). The periodic refresh (every minute) looks back MARGIN before the
+previous periodic one and counts those; the daily rescan looks back a day. Looking back costs
+a second count of whatever changed in that window, which is why reports do not: a burst of
+changes spread over a year is recounted by the report that follows it and once more by the
+periodic task, not by every refresh within the margin. Rows written with timestamps that are
+not "now" (a bulk fix by SQL, a backfill) need `manage.py report_rollups --rebuild`.
 """
 
 from __future__ import annotations
@@ -76,7 +81,8 @@ from .queries import T, _dt, _fetch, _pg
 logger = logging.getLogger(__name__)
 
 STATE = "reports"
-MARGIN = timedelta(minutes=5)
+# As long as the ledger's SAFETY_LAG: the same late-commit problem (services.ledger).
+MARGIN = timedelta(minutes=2)
 RESCAN_MARGIN = timedelta(days=1)
 # Advocates kept per month in the top lists; a report asks for 20. More makes the shortcut
 # work on flatter distributions, at a few more rows per month.
@@ -146,10 +152,14 @@ def _runs(starts: Iterable[date], period: str) -> list[tuple[date, date]]:
     return [(first, period_next(last, period)) for first, last in runs]
 
 
-def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+def _day_runs(days: Iterable[date], *, gap: int = 7) -> list[tuple[date, date]]:
+    """Days as (first, end exclusive) ranges. Days at most `gap` apart share a range (the
+    clean days between are recounted too): one scan of a long range is cheaper than many
+    index probes into it, and the planner switches to a sequential scan when most of a table
+    is dirty."""
     runs: list[list[date]] = []
     for day in sorted(set(days)):
-        if runs and runs[-1][1] + timedelta(days=1) == day:
+        if runs and (day - runs[-1][1]).days <= gap:
             runs[-1][1] = day
         else:
             runs.append([day, day])
@@ -413,10 +423,11 @@ def rollups_refresh(*, needed: set[tuple[str, str, date]] | None = None,
 
     Effects, in one transaction holding the state row's lock (so refreshes run one at a
     time): the first time (or with `rebuild`), every rollup is counted from scratch;
-    afterwards the days whose rows changed since the previous refresh minus `margin` (default
-    MARGIN) are recounted in the day rollups, and the periods holding them are marked dirty
-    in the period summaries. Then the dirty periods are recounted: all of them, or only those
-    in `needed` (what one report reads; the rest stay marked for the periodic task).
+    afterwards the days whose rows changed since the previous refresh started (with a
+    `margin`: since `margin` before the previous refresh that had one, see the module
+    docstring) are recounted in the day rollups, and the periods holding them are marked
+    dirty in the period summaries. Then the dirty periods are recounted: all of them, or only
+    those in `needed` (what one report reads; the rest stay marked for the periodic task).
     """
     started_clock = time.perf_counter()
     result = RefreshResult()
@@ -438,7 +449,7 @@ def rollups_refresh(*, needed: set[tuple[str, str, date]] | None = None,
                     result.periods += _recount_summary(name, period, _all_periods(name, period))
             result.rebuilt = True
         else:
-            since = last - (MARGIN if margin is None else margin)
+            since = last if margin is None else min(state.settled_at or last, last) - margin
             mention_days = _changed_days(T["mention"], "posted_at",
                                          "COALESCE(detected_at, received_at)", since)
             outreach_days = _changed_days(T["outreach"], "created_at", "updated_at", since)
@@ -457,6 +468,8 @@ def rollups_refresh(*, needed: set[tuple[str, str, date]] | None = None,
         result.periods += _recount_dirty(needed)
         state.merged_advocates = merged
         state.refreshed_at = started
+        if margin is not None or result.rebuilt:
+            state.settled_at = started
         if result.rebuilt:
             state.built_at = started
             state.build_seconds = time.perf_counter() - started_clock

@@ -16,16 +16,17 @@ def report_weekly_email() -> int:
 
 @shared_task(name="rewards.tasks.report_rollups_refresh")
 def report_rollups_refresh() -> int:
-    """Beat, every minute: recount what changed, so a report has little left to do."""
-    from .rollups import rollups_refresh
+    """Beat, every minute: recount what changed (looking back MARGIN, for transactions that
+    committed after a report's refresh had looked), so a report has little left to do."""
+    from .rollups import MARGIN, rollups_refresh
 
-    return rollups_refresh().periods
+    return rollups_refresh(margin=MARGIN).periods
 
 
 @shared_task(name="rewards.tasks.report_rollups_rescan")
 def report_rollups_rescan() -> int:
-    """Beat, daily: recount everything changed in the last day (a change that committed
-    later than MARGIN after its timestamp is found here)."""
+    """Beat, daily: recount everything changed in the last day (a change that committed more
+    than MARGIN after its timestamp is found here)."""
     from .rollups import RESCAN_MARGIN, rollups_refresh
 
     return rollups_refresh(margin=RESCAN_MARGIN).periods

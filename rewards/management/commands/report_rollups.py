@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from rewards.reports.rollups import rollups_refresh
+from rewards.reports.rollups import MARGIN, rollups_refresh
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--rebuild", action="store_true")
 
     def handle(self, *args, rebuild, **options):
-        result = rollups_refresh(rebuild=rebuild)
+        result = rollups_refresh(margin=MARGIN, rebuild=rebuild)
         what = "rebuilt" if result.rebuilt else (
             f"refreshed: {sum(v for v in result.days.values() if v > 0)} days recounted")
         self.stdout.write(f"report rollups {what}, {result.periods} period summaries counted, "

@@ -160,10 +160,8 @@ def rollup_rows() -> dict[str, list[tuple]]:
 
 
 def test_rollups_equal_a_direct_count_through_a_season_of_writes(
-        clock, config, process, monkeypatch, django_user_model,
-        django_capture_on_commit_callbacks):
-    # No look-back margin: every change must be found by its own timestamp.
-    monkeypatch.setattr(rollups, "MARGIN", timedelta(0))
+        clock, config, process, django_user_model, django_capture_on_commit_callbacks):
+    # Every report's refresh has no look-back margin: each change is found by its timestamp.
     brand_settings(cooldown_days=0, reshare_requires_consent=True)
     ratelimit.reset(BrandAccount.objects.get(platform="sandbox"))
     staff = django_user_model.objects.create_user("sora", password="pw")
@@ -351,19 +349,45 @@ def test_top_lists_settle_the_common_case_without_counting_everyone(busy_advocat
     assert list(top["events"]) == [24, 19]
 
 
-def test_a_change_committed_late_is_found_within_the_margin(db, clock):
+def test_a_change_committed_late_is_found_by_the_periodic_refresh(db, clock):
     advocate = make_advocate()
     make_event(advocate, at=datetime(2026, 9, 1, 10, tzinfo=UTC), mention=False)
     rollups.rollups_refresh()
     params = ReportParams(date(2026, 9, 1), date(2026, 9, 30))
     assert rollups.advocates_active(params)["events"].sum() == 1
-    # A transaction that stamped its event a minute before that refresh but committed after
-    # it: the next refresh looks back MARGIN and counts it.
+    # A transaction stamped its event a minute before that refresh started but committed
+    # after it had looked. A report's refresh looks only at what was stamped since.
     clock.advance(seconds=30)
     make_event(advocate, at=datetime(2026, 9, 2, 10, tzinfo=UTC), mention=False,
                created_at=clock.now - timedelta(minutes=1))
     rollups.rollups_refresh(needed=rollups.needed_periods(params))
+    assert rollups.advocates_active(params)["events"].sum() == 1
+    # The periodic refresh looks back MARGIN before the previous periodic one.
+    from rewards.reports.tasks import report_rollups_refresh
+
+    report_rollups_refresh.delay()
     assert rollups.advocates_active(params)["events"].sum() == 2
+
+
+def test_a_change_is_recounted_once_new_and_once_settled_not_by_every_refresh(db, clock):
+    advocate = make_advocate(first_seen_at=datetime(2026, 9, 1, tzinfo=UTC))
+    rollups.rollups_refresh()
+    clock.advance(seconds=10)
+    make_event(advocate, at=datetime(2026, 9, 2, 10, tzinfo=UTC), mention=False,
+               created_at=clock.now)
+    clock.advance(seconds=1)
+    assert rollups.rollups_refresh().marked == 3  # its week, month and top month
+    clock.advance(seconds=1)
+    for _ in range(3):  # reports right after: nothing new
+        assert rollups.rollups_refresh().marked == 0
+    periodic = rollups.rollups_refresh(margin=rollups.MARGIN)
+    assert periodic.marked == 3  # within the margin: counted once more, in case it was late
+    clock.advance(seconds=1)
+    assert rollups.rollups_refresh(margin=rollups.MARGIN).marked == 3  # still in the margin
+    clock.advance(minutes=3)
+    rollups.rollups_refresh(margin=rollups.MARGIN)
+    clock.advance(seconds=1)
+    assert rollups.rollups_refresh(margin=rollups.MARGIN).marked == 0  # settled
 
 
 def test_periods_are_recounted_when_a_report_needs_them_or_by_the_periodic_task(db, clock):
