@@ -7,9 +7,17 @@ At scale 1.0 the year holds 5,000,000 mentions, 500,000 advocates, ~1.1M outreac
 1.5M advocacy events and points entries, 200,000 grants (190,000 codes), 60,000 redemptions and
 300,000 code-less Checkout sessions. Rows are generated with numpy and loaded with COPY in
 chunks; a marker table remembers what was loaded, so a re-run at the same scale skips loading.
-Then each report runs for the whole year (wall seconds, tracemalloc peak, max RSS growth), and
-the redemption report is computed a second way — the naive one, reading the rows into pandas
-with read_sql and grouping there — for the ratio. Not a test: it prints its figures.
+Pending migrations are applied (on a loaded database that builds the new indexes: timed and
+printed), and the report rollups are built once after a load (timed and printed apart from the
+report timings; `--rebuild-rollups` builds them again). Then each report runs for the whole
+year (wall seconds, tracemalloc peak, max RSS growth), including the rollup refresh it starts
+with. Two comparisons give the ratios: the ambassador report counted directly from the tables
+(`report_build(direct=True)`, the previous approach; every table and chart must be identical),
+and the redemption report computed the naive way, reading the rows into pandas with read_sql
+and grouping there. Last, the cost of freshness: a burst of changes spread over the year, the
+report right after them (its refresh recounts them), the periodic refresh (it counts them once
+more, looking back the margin for late commits) and a report after that. Not a test: it
+prints its figures.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import sys
 import time
 import tracemalloc
 import warnings
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -41,9 +50,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--reload", action="store_true", help="Load again even if loaded.")
-    parser.add_argument("--with-suggested-indexes", action="store_true",
-                        help="Also create the indexes queries.REPORT_INDEXES suggests (in the "
-                        "bench database only) before timing.")
+    parser.add_argument("--rebuild-rollups", action="store_true",
+                        help="Build the report rollups again even if they are built.")
     return parser.parse_args()
 
 
@@ -70,9 +78,20 @@ def _setup(url: str) -> None:
 
     django.setup()
     logging.getLogger("kansha").setLevel(logging.WARNING)
+    logging.getLogger("rewards.reports.rollups").setLevel(logging.WARNING)
     from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
 
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    t = time.perf_counter()
     call_command("migrate", verbosity=0)
+    if plan:
+        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan)
+        print(f"applied {len(plan)} migrations in {time.perf_counter() - t:.1f} s "
+              f"(one-time; on a loaded database this builds the new indexes): {names}",
+              flush=True)
 
 
 # --- Generating and loading ------------------------------------------------------------------
@@ -383,7 +402,7 @@ def _load(scale: float) -> dict[str, int]:
     return counts
 
 
-def _ensure_loaded(scale: float, reload: bool) -> None:
+def _ensure_loaded(scale: float, reload: bool) -> bool:
     from django.apps import apps
     from django.db import connection
 
@@ -394,7 +413,7 @@ def _ensure_loaded(scale: float, reload: bool) -> None:
         row = cursor.fetchone()
     if row and row[0] == scale and not reload:
         print(f"data already loaded at scale {scale}: {row[1]}")
-        return
+        return False
     tables = [apps.get_model(label)._meta.db_table for label in (
         "advocates.Advocate", "advocates.SocialIdentity", "advocates.Mention",
         "advocates.Outreach", "advocates.AdvocacyEvent", "advocates.ConsentRecord",
@@ -420,6 +439,54 @@ def _ensure_loaded(scale: float, reload: bool) -> None:
         cursor.execute("INSERT INTO bench_reports_marker VALUES (%s, %s, now())",
                        [scale, json.dumps(counts)])
     print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
+    return True
+
+
+def _rollups_ensure(rebuild: bool) -> None:
+    """Build the report rollups once (COPY bypassed everything a refresh would look at)."""
+    from django.db import connection
+
+    from rewards.models import ReportRollupState
+    from rewards.reports import rollups
+
+    state = ReportRollupState.objects.filter(name=rollups.STATE, built_at__isnull=False).first()
+    if state is not None and not rebuild:
+        print(f"report rollups already built on {state.built_at:%Y-%m-%d %H:%M} UTC "
+              f"(that one-time build took {state.build_seconds:.1f} s)")
+        return
+    t = time.perf_counter()
+    rollups.rollups_refresh(rebuild=True)
+    built = time.perf_counter() - t
+    rows = {}
+    with connection.cursor() as cursor:
+        for name, table in rollups.R.items():
+            cursor.execute(f"VACUUM ANALYZE {table}")
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            rows[name] = cursor.fetchone()[0]
+    print(f"built the report rollups (one-time) in {built:.1f} s "
+          f"(+ VACUUM ANALYZE {time.perf_counter() - t - built:.1f} s): "
+          + ", ".join(f"{n:,} {name}" for name, n in rows.items()) + " rows", flush=True)
+
+
+def _burst(n: int) -> dict[str, int]:
+    """Changes spread over the year, as the services make them, without changing any count:
+    n outreach status changes (updated_at), n mentions detected again (detected_at) and n
+    events appended late (created_at) — each now, on rows picked evenly across the year."""
+    from django.db import connection
+
+    touched = {}
+    with connection.cursor() as cursor:
+        for name, table, column, keep in (
+                ("outreach", "advocates_outreach", "updated_at", ""),
+                ("mentions", "advocates_mention", "detected_at", " AND detected_at IS NOT NULL"),
+                ("events", "advocates_advocacyevent", "created_at", "")):
+            cursor.execute(f"SELECT MAX(id) FROM {table}")
+            top = cursor.fetchone()[0] or 0
+            step = max(top // n, 1)
+            cursor.execute(f"UPDATE {table} SET {column} = now() "
+                           f"WHERE id %% %s = 0{keep}", [step])
+            touched[name] = cursor.rowcount
+    return touched
 
 
 # --- Timing ----------------------------------------------------------------------------------
@@ -486,6 +553,17 @@ def _naive_redemptions(params):
     return summary.groupby("currency")[["issued", "redeemed", "discount_minor"]].sum()
 
 
+def _assert_same(a, b) -> None:
+    """Two builds of one report: every table and chart identical."""
+    import pandas as pd
+
+    assert list(a.sections) == list(b.sections)
+    for key, section in a.sections.items():
+        pd.testing.assert_frame_equal(section.frame, b.sections[key].frame, check_exact=True,
+                                      obj=key)
+    assert a.charts == b.charts, "charts differ"
+
+
 def main() -> None:
     args = _args()
     _database_create(args.database_url)
@@ -494,26 +572,11 @@ def main() -> None:
 
     from rewards.reports import ReportParams, queries, report_build
 
-    _ensure_loaded(args.scale, args.reload)
-    if args.with_suggested_indexes:
-        print("!! creating the SUGGESTED indexes in the bench database (not in any migration)")
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE INDEX IF NOT EXISTS bench_mention_posted_cover "
-                           "ON advocates_mention (posted_at) INCLUDE (platform, detection_label)")
-            cursor.execute("CREATE INDEX IF NOT EXISTS bench_outreach_created "
-                           "ON advocates_outreach (created_at)")
-            cursor.execute("CREATE INDEX IF NOT EXISTS bench_event_occurred "
-                           "ON advocates_advocacyevent (occurred_at)")
-            for table in ("advocates_mention", "advocates_outreach", "advocates_advocacyevent"):
-                cursor.execute(f"VACUUM ANALYZE {table}")  # visibility map for index-only scans
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX IF EXISTS bench_mention_posted_cover")
-            cursor.execute("DROP INDEX IF EXISTS bench_outreach_created")
-            cursor.execute("DROP INDEX IF EXISTS bench_event_occurred")
-    print("indexes the reports use:")
-    for state, table, index, used_by in queries.REPORT_INDEXES:
-        print(f"  {state:<9} {table}.{index}  — {used_by}")
+    loaded = _ensure_loaded(args.scale, args.reload)
+    _rollups_ensure(rebuild=loaded or args.rebuild_rollups)
+    print("indexes the reports and the rollup refresh use:")
+    for table, index, used_by in queries.REPORT_INDEXES:
+        print(f"  {table}.{index}  — {used_by}")
     params = ReportParams(date(YEAR, 1, 1), date(YEAR, 12, 31), period="month")
     print(f"\nreports for {params.describe()} (PostgreSQL {connection.pg_version // 10000}, "
           f"scale {args.scale}); machine load average now "
@@ -526,9 +589,17 @@ def main() -> None:
         results[name] = (report, seconds, peak)
         rows = sum(len(s.frame) for s in report.sections.values())
         print(f"  {'':<44} {rows:,} result rows")
+    weekly = replace(params, period="week")
+    report, seconds, peak = _measure("ambassador report, by week",
+                                     lambda: report_build(name="ambassador", params=weekly))
+    results["ambassador by week"] = (report, seconds, peak)
     from rewards.reports.exports import report_xlsx
 
     _measure("ambassador report → XLSX bytes", lambda: report_xlsx(results["ambassador"][0]))
+    direct, direct_seconds, direct_peak = _measure(
+        "ambassador report, direct from the tables",
+        lambda: report_build(name="ambassador", params=params, direct=True))
+    _assert_same(results["ambassador"][0], direct)
     naive, naive_seconds, naive_peak = _measure("redemption report, naive (read_sql + pandas)",
                                                 lambda: _naive_redemptions(params))
     totals = results["redemptions"][0].sections["totals"].frame.set_index("currency")
@@ -539,7 +610,29 @@ def main() -> None:
           f"{naive_seconds / sql_seconds:.1f}× faster; peak memory "
           f"{sql_peak / 2**20:.1f} MiB vs {naive_peak / 2**20:.1f} MiB → "
           f"{naive_peak / max(sql_peak, 1):.1f}× less (totals identical per currency)")
-    print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} "
+    _, rollup_seconds, rollup_peak = results["ambassador"]
+    print(f"ambassador report: rollups {rollup_seconds:.2f} s / direct {direct_seconds:.2f} s → "
+          f"{direct_seconds / rollup_seconds:.1f}× faster; peak memory "
+          f"{rollup_peak / 2**20:.1f} MiB vs {direct_peak / 2**20:.1f} MiB "
+          f"(every table and chart identical)")
+
+    from rewards.reports import rollups
+
+    touched = _burst(1000)
+    print("\nfreshness: changes spread over the year, made now: "
+          + ", ".join(f"{n:,} {name}" for name, n in touched.items()))
+    t = time.perf_counter()
+    first = report_build(name="ambassador", params=params)
+    print(f"  {'ambassador report right after them':<44} {time.perf_counter() - t:7.2f} s   "
+          "(its refresh recounts the days they touched and the months it reads)")
+    _assert_same(first, report_build(name="ambassador", params=params, direct=True))
+    t = time.perf_counter()
+    periodic = rollups.rollups_refresh(margin=rollups.MARGIN)
+    print(f"  {'periodic refresh (looks back the margin)':<44} {time.perf_counter() - t:7.2f} s   "
+          f"({sum(periodic.days.values()):,} days and {periodic.periods} periods recounted)")
+    _measure("ambassador report after it", lambda: report_build(name="ambassador",
+                                                                params=params))
+    print(f"\nprocess max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} "
           f"MiB")
     print(f"machine load average at the end: "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
