@@ -2,21 +2,25 @@
 
 Account: `platform_user_id` = the brand's DID, `handle` = its handle.
 config: `base_url` (the PDS, default https://bsky.social; reads are proxied to the AppView by
-it), `jetstream_url` (default wss://jetstream2.us-east.bsky.network/subscribe).
+it), `jetstream_url` (default wss://jetstream2.us-east.bsky.network/subscribe),
+`jetstream_idle_seconds` (reconnect after this long without a frame, default 60).
 credentials: `identifier` (handle or DID) and `app_password`; the session's `access_jwt` and
 `refresh_jwt` are stored (encrypted) after com.atproto.server.createSession and replaced by
 com.atproto.server.refreshSession when the access token expires.
 
 Plain HTTP rather than the `atproto` SDK: the XRPC calls used here are a handful of JSON
 requests, and the shared session gives the same error classification and rate-limit
-(`ratelimit-*` headers) bookkeeping as every other platform.
+(`ratelimit-*` headers) bookkeeping as every other platform. Jetstream is a WebSocket, read
+with the `websockets` library's synchronous client (`jetstream_frames`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -42,6 +46,7 @@ QUOTA = QuotaHeaders(remaining="ratelimit-remaining", reset="ratelimit-reset",
                      limit="ratelimit-limit", reset_kind="epoch")
 REASONS = ("mention", "reply", "quote")
 PAGE_SIZE = 50
+PROFILES_PER_CALL = 25  # app.bsky.actor.getProfiles: actors maxLength 25
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
 
@@ -75,6 +80,8 @@ def notification_item(note: dict[str, Any]) -> MentionIn:
         kind=_kind(note.get("reason", ""), record), url=post_url(handle, note["uri"]),
         language=((record.get("langs") or [""])[0] or "")[:8],
         in_reply_to=((record.get("reply") or {}).get("parent") or {}).get("uri", ""),
+        # Only a profileViewDetailed (getProfiles) counts followers; notifications carry none.
+        followers=author.get("followersCount"),
     )
 
 
@@ -251,6 +258,49 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
             params.append(("cursor", cursor_us))
         return f"{self.conf('jetstream_url', JETSTREAM_URL)}?{urlencode(params)}"
 
+    def profiles(self, dids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """app.bsky.actor.getProfiles (25 actors a call): DID → profileViewDetailed."""
+        wanted = sorted(set(dids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), PROFILES_PER_CALL):
+            body = self.api.get("/xrpc/app.bsky.actor.getProfiles",
+                                params={"actors": wanted[start:start + PROFILES_PER_CALL]})
+            for profile in body.get("profiles") or []:
+                if profile.get("did"):
+                    found[profile["did"]] = profile
+        return found
+
+    def jetstream_mentions(self, notes: list[dict[str, Any]]) -> list[MentionIn]:
+        """Jetstream notes as mentions, with their authors' handles and names.
+
+        Jetstream events name the author by DID only, and storing a DID as the handle would
+        overwrite a handle the notification poll stored. So the authors are looked up; if the
+        lookup fails the identities Kansha already has stand in, and a DID only for strangers.
+        """
+        from advocates.models import SocialIdentity
+        from advocates.platforms.base import PlatformError
+
+        dids = {note["author"]["did"] for note in notes}
+        try:
+            profiles = self.profiles(dids)
+        except PlatformError as exc:
+            logger.warning("Bluesky getProfiles failed, using stored identities: %s", exc)
+            profiles = {}
+        missing = dids - set(profiles)
+        if missing:
+            for did, handle, name in SocialIdentity.objects.filter(
+                    platform="bluesky", platform_user_id__in=missing).values_list(
+                    "platform_user_id", "handle", "display_name"):
+                profiles[did] = {"did": did, "handle": handle.lstrip("@"), "displayName": name}
+        items = []
+        for note in notes:
+            profile = profiles.get(note["author"]["did"]) or {}
+            note["author"] = {"did": note["author"]["did"], "handle": profile.get("handle"),
+                              "displayName": profile.get("displayName") or "",
+                              "followersCount": profile.get("followersCount")}
+            items.append(notification_item(note))
+        return items
+
 
 def _expired(response: requests.Response) -> bool:
     # The PDS answers an expired access token with 400 {"error": "ExpiredToken"}.
@@ -266,6 +316,7 @@ def _expired(response: requests.Response) -> bool:
 
 def _now() -> str:
     return timezone.now().isoformat().replace("+00:00", "Z")
+
 
 
 def _mentions_did(record: dict[str, Any], did: str) -> str:
@@ -286,59 +337,178 @@ def _mentions_did(record: dict[str, Any], did: str) -> str:
     return ""
 
 
+# --- Jetstream ----------------------------------------------------------------------------------
+# Jetstream's docs: on reconnect, resume from the last processed event's time_us minus a few
+# seconds, for gapless playback; the posts seen twice are deduplicated by their at:// URI.
+JETSTREAM_REWIND_US = 5_000_000
+# With wantedCollections=app.bsky.feed.post the whole network's posts arrive, many a second;
+# a minute without a frame means a dead connection (the library's pings catch most sooner).
+JETSTREAM_IDLE_SECONDS = 60.0
+# Mentions and the cursor are stored at least this often, and at every `batch_size` mentions.
+JETSTREAM_FLUSH_SECONDS = 5.0
+# A post event is a few kB; Jetstream's own limit for a record is 1 MB, plus the envelope.
+JETSTREAM_MAX_FRAME = 2 ** 21
+
+
+def _jetstream_notes(frames: Iterable[str | bytes | dict[str, Any]], brand_did: str
+                     ) -> Iterator[tuple[dict[str, Any] | None, int]]:
+    """Every Jetstream frame as (note or None, time_us).
+
+    A note (the notification shape `notification_item` reads) is made for a created
+    app.bsky.feed.post that mentions, replies to or quotes the brand; other frames give None,
+    so the caller still sees their time_us and can move its cursor past them.
+    """
+    for frame in frames:
+        try:
+            event = json.loads(frame) if isinstance(frame, str | bytes) else frame
+        except ValueError:
+            logger.warning("Jetstream: unparseable frame %r", frame[:200])
+            continue
+        if not isinstance(event, dict):
+            continue
+        try:
+            time_us = int(event.get("time_us") or 0)
+        except (TypeError, ValueError):
+            time_us = 0
+        commit = event.get("commit") or {}
+        did = event.get("did", "")
+        record = commit.get("record") or {}
+        if event.get("kind") != "commit" or commit.get("operation") != "create" \
+                or commit.get("collection") != POST or not did or did == brand_did \
+                or not isinstance(record, dict):
+            yield None, time_us  # not a new post, or our own post
+            continue
+        reason = _mentions_did(record, brand_did)
+        if not reason:
+            yield None, time_us
+            continue
+        uri = f"at://{did}/{POST}/{commit.get('rkey')}"
+        yield {"uri": uri, "cid": commit.get("cid"), "reason": reason, "record": record,
+               "author": {"did": did}, "indexedAt": None, "time_us": time_us}, time_us
+
+
 def jetstream_items(frames: Iterable[str | dict[str, Any]], brand_did: str
                     ) -> Iterator[tuple[MentionIn, dict[str, Any], int]]:
     """Jetstream event frames → (mention, raw, time_us) for posts that involve the brand DID.
 
-    Jetstream carries no handles, so the author's DID stands in as the handle until a later
-    notification poll refreshes the identity.
+    Jetstream carries no handles: here the author's DID stands in for one.
+    `jetstream_consume` looks the authors up (app.bsky.actor.getProfiles) before storing.
     """
-    for frame in frames:
-        event = json.loads(frame) if isinstance(frame, str) else frame
-        commit = event.get("commit") or {}
-        if event.get("kind") != "commit" or commit.get("operation") != "create" \
-                or commit.get("collection") != POST:
-            continue
-        did = event.get("did", "")
-        if did == brand_did:
-            continue  # our own posts
-        record = commit.get("record") or {}
-        reason = _mentions_did(record, brand_did)
-        if not reason:
-            continue
-        uri = f"at://{did}/{POST}/{commit.get('rkey')}"
-        note = {"uri": uri, "cid": commit.get("cid"), "reason": reason, "record": record,
-                "author": {"did": did}, "indexedAt": None}
-        yield notification_item(note), note, int(event.get("time_us") or 0)
+    for note, time_us in _jetstream_notes(frames, brand_did):
+        if note is not None:
+            yield notification_item(note), note, time_us
 
 
-def jetstream_consume(*, account, frames: Iterable[str | dict[str, Any]],
-                      batch_size: int = 100) -> int:
-    """Ingest Jetstream frames for an account (source "stream"); return mentions created.
+def jetstream_frames(url: str, *, idle_seconds: float = JETSTREAM_IDLE_SECONDS
+                     ) -> Iterator[str]:
+    """Open one Jetstream WebSocket connection and yield its text frames until it closes.
 
-    The last event's `time_us` is saved as `cursor["jetstream"]["time_us"]`, so a reconnect
-    (`BlueskyClient.jetstream_url(cursor_us=...)`) replays from there without gaps; replayed
-    posts are deduplicated by their at:// URI.
+    A normal close ends the iteration. A failed connect, a dropped connection or `idle_seconds`
+    without a frame raise `TransientError` (a 429 on the upgrade: `RateLimited`), so the
+    supervisor (`manage.py platforms stream`) reconnects with backoff, from the saved cursor.
     """
+    from websockets.exceptions import (
+        ConnectionClosedError,
+        ConnectionClosedOK,
+        InvalidStatus,
+        InvalidURI,
+        WebSocketException,
+    )
+    from websockets.sync.client import connect
+
+    from advocates.platforms.base import RateLimited, TransientError
+    from advocates.platforms.http import USER_AGENT, _retry_after
+
+    try:
+        with connect(url, open_timeout=10, close_timeout=5, max_size=JETSTREAM_MAX_FRAME,
+                     user_agent_header=USER_AGENT) as ws:
+            while True:
+                try:
+                    message = ws.recv(timeout=idle_seconds)
+                except TimeoutError:
+                    raise TransientError(
+                        f"Jetstream sent nothing for {idle_seconds:g} s") from None
+                except ConnectionClosedOK:
+                    return
+                yield message if isinstance(message, str) else message.decode()
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status == 429:
+            reset_at = _retry_after(exc.response.headers) or timezone.now() + timedelta(
+                seconds=60)
+            raise RateLimited(reset_at, "Jetstream: 429 on connect") from exc
+        if status >= 500:
+            raise TransientError(f"Jetstream: {status} on connect") from exc
+        raise PermanentError(f"Jetstream: {status} on connect") from exc
+    except InvalidURI as exc:
+        raise PermanentError(f"Jetstream URL {url!r} is not a WebSocket URL") from exc
+    except ConnectionClosedError as exc:
+        raise TransientError(f"Jetstream connection broke: {exc}") from exc
+    except (OSError, WebSocketException) as exc:
+        raise TransientError(f"Jetstream: {exc.__class__.__name__}: {exc}") from exc
+
+
+def jetstream_resume_cursor(account) -> int | None:
+    """Where to reconnect: the saved `time_us` minus the rewind; None (live tail) at first."""
+    from advocates.models import BrandAccount
+
+    cursor = BrandAccount.objects.filter(pk=account.pk).values_list("cursor", flat=True).first()
+    try:
+        saved = int(((cursor or {}).get("jetstream") or {}).get("time_us") or 0)
+    except (TypeError, ValueError):
+        saved = 0
+    return max(saved - JETSTREAM_REWIND_US, 1) if saved > 0 else None
+
+
+def jetstream_consume(*, account, frames: Iterable[str | dict[str, Any]] | None = None,
+                      batch_size: int = 100,
+                      flush_seconds: float = JETSTREAM_FLUSH_SECONDS) -> int:
+    """Ingest Jetstream posts that involve the brand (source "stream"); return mentions created.
+
+    With `frames` omitted it connects to `BlueskyClient.jetstream_url`, resuming from the saved
+    `cursor["jetstream"]["time_us"]` less `JETSTREAM_REWIND_US`, and reads until the connection
+    ends (a break raises `TransientError` for the supervisor to reconnect).
+
+    Mentions are stored in batches, each followed by the cursor: the `time_us` of the newest
+    frame read, matching or not, so a quiet brand does not replay hours after a restart.
+    A crash between the two replays the batch, which the at:// URIs deduplicate; the cursor
+    never passes a mention that is not stored, so nothing is skipped.
+    """
+    from advocates.platforms.base import PlatformError
     from advocates.services.ingest import mentions_ingest
     from advocates.services.platforms import brand_account_cursor_save
 
-    created, last_us = 0, 0
-    batch: list[tuple[MentionIn, dict[str, Any]]] = []
+    client = BlueskyClient(account)
+    if frames is None:
+        frames = jetstream_frames(
+            client.jetstream_url(cursor_us=jetstream_resume_cursor(account)),
+            idle_seconds=float(client.conf("jetstream_idle_seconds", JETSTREAM_IDLE_SECONDS)))
+    created = 0
+    batch: list[dict[str, Any]] = []
+    state = {"read_us": 0, "saved_us": 0, "flushed": time.monotonic()}
 
-    def flush() -> int:
-        done = mentions_ingest(items=[i for i, _ in batch], source="stream",
-                               raw_payloads=[r for _, r in batch]).created
-        if last_us:
-            brand_account_cursor_save(account=account, key="jetstream", value={"time_us": last_us})
-        batch.clear()
-        return done
+    def flush() -> None:
+        nonlocal created
+        if batch:
+            items = client.jetstream_mentions(batch)
+            created += mentions_ingest(items=items, source="stream",
+                                       raw_payloads=list(batch)).created
+            batch.clear()
+        if state["read_us"] > state["saved_us"]:
+            brand_account_cursor_save(account=account, key="jetstream",
+                                      value={"time_us": state["read_us"]})
+            state["saved_us"] = state["read_us"]
+        state["flushed"] = time.monotonic()
 
-    for item, raw, time_us in jetstream_items(frames, account.platform_user_id):
-        batch.append((item, raw))
-        last_us = max(last_us, time_us)
-        if len(batch) >= batch_size:
-            created += flush()
-    if batch:
-        created += flush()
+    try:
+        for note, time_us in _jetstream_notes(frames, client.did):
+            if note is not None:
+                batch.append(note)
+            state["read_us"] = max(state["read_us"], time_us)
+            if len(batch) >= batch_size or time.monotonic() - state["flushed"] >= flush_seconds:
+                flush()
+    except PlatformError:
+        flush()  # keep what was read before the connection broke
+        raise
+    flush()
     return created

@@ -1,5 +1,6 @@
 """A fake Bluesky PDS: createSession/refreshSession, listNotifications (newest first, opaque
-cursor), getPosts, createRecord/listRecords/deleteRecord, with ratelimit-* headers."""
+cursor), getPosts, getProfiles, createRecord/listRecords/deleteRecord, with ratelimit-*
+headers. Also Jetstream commit frames (served by tests/fakes/jetstream_server.py)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class FakeBluesky(FakeServer):
         super().__init__()
         self.notifications: list[dict[str, Any]] = []
         self.records: dict[str, dict[str, Any]] = {}
+        self.profiles: dict[str, dict[str, Any]] = {FAN_DID: profile(FAN_DID)}
         self.sessions = 0
         self.remaining = 3000
         self.on("POST", r"/xrpc/com.atproto.server.createSession", self._create_session)
@@ -42,6 +44,7 @@ class FakeBluesky(FakeServer):
                 lambda r, m: self._rl(Reply(200, {"did": BRAND_DID, "handle": "kansha.example"})))
         self.on("GET", r"/xrpc/app.bsky.notification.listNotifications", self._list)
         self.on("GET", r"/xrpc/app.bsky.feed.getPosts", self._get_posts)
+        self.on("GET", r"/xrpc/app.bsky.actor.getProfiles", self._get_profiles)
         self.on("POST", r"/xrpc/com.atproto.repo.createRecord", self._create_record)
         self.on("GET", r"/xrpc/com.atproto.repo.listRecords", self._list_records)
         self.on("POST", r"/xrpc/com.atproto.repo.deleteRecord", self._delete_record)
@@ -94,6 +97,15 @@ class FakeBluesky(FakeServer):
                  for n in self.notifications if n["uri"] in uris]
         return self._rl(Reply(200, {"posts": posts}))
 
+    def _get_profiles(self, req: Recorded, match) -> Reply:
+        if not self._authorized(req):
+            return Reply(400, {"error": "ExpiredToken", "message": "Token has expired"})
+        actors = req.query.get("actors") or []
+        if len(actors) > 25:  # the lexicon's maxLength
+            return Reply(400, {"error": "InvalidRequest", "message": "actors too long"})
+        return self._rl(Reply(200, {"profiles": [self.profiles[a] for a in actors
+                                                 if a in self.profiles]}))
+
     def _create_record(self, req: Recorded, match) -> Reply:
         body = req.json()
         rkey = f"3lbrand{len(self.records) + 1:04d}"
@@ -117,14 +129,22 @@ class FakeBluesky(FakeServer):
         return self._rl(Reply(200, {"commit": {"cid": "bafycommit2", "rev": "3lrev2"}}))
 
 
+def profile(did: str, handle: str = "fan.bsky.social", name: str = "Bsky Fan",
+            followers: int = 128) -> dict[str, Any]:
+    """An app.bsky.actor.defs#profileViewDetailed."""
+    return {"did": did, "handle": handle, "displayName": name, "followersCount": followers,
+            "followsCount": 50, "postsCount": 900, "indexedAt": "2026-01-01T00:00:00.000Z",
+            "labels": []}
+
+
 def jetstream_frame(n: int, *, did: str = FAN_DID, mention: bool = True,
-                    operation: str = "create") -> str:
+                    operation: str = "create", time_us: int | None = None) -> str:
     record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": f"jetstream post {n}",
                               "createdAt": "2026-11-20T12:00:00.000Z", "langs": ["ja"]}
     if mention:
         record["facets"] = [{"index": {"byteStart": 0, "byteEnd": 5}, "features": [
             {"$type": "app.bsky.richtext.facet#mention", "did": BRAND_DID}]}]
-    return json.dumps({"did": did, "time_us": 1732100000000000 + n, "kind": "commit",
+    return json.dumps({"did": did, "time_us": time_us or 1732100000000000 + n, "kind": "commit",
                        "commit": {"rev": f"3lrev{n}", "operation": operation,
                                   "collection": "app.bsky.feed.post", "rkey": f"3ljet{n:04d}",
                                   "record": record, "cid": f"bafyjet{n}"}})

@@ -1,4 +1,6 @@
-"""`manage.py platforms check|poll`: connected brand accounts' health, and polling by hand."""
+"""`manage.py platforms check|poll|stream`: connected brand accounts' health, polling by hand,
+and the long-running stream readers (X filtered stream, Mastodon user stream, Bluesky
+Jetstream), reconnected with backoff."""
 
 import time
 
@@ -26,7 +28,8 @@ class Command(BaseCommand):
         poll.add_argument("--max-pages", type=int, default=10,
                           help="Pages per account (default %(default)s).")
         stream = sub.add_parser("stream", help="Run an account's streaming API (X filtered "
-                                "stream, Mastodon user stream), reconnecting until stopped.")
+                                "stream, Mastodon user stream, Bluesky Jetstream), "
+                                "reconnecting until stopped.")
         stream.add_argument("--account", type=int, action="append", required=True,
                             help="The account id.")
         stream.add_argument("--once", action="store_true",
@@ -95,19 +98,21 @@ class Command(BaseCommand):
             self.stdout.write(f"#{account.pk} {account}: {detail}")
 
     def _stream(self, account, *, once: bool):
-        from advocates.platforms import mastodon, x
+        from advocates.platforms import bluesky, mastodon, x
         from advocates.platforms.http import sleep_until
 
-        consumers = {"x": x.stream_consume, "mastodon": mastodon.stream_consume}
+        consumers = {"x": x.stream_consume, "mastodon": mastodon.stream_consume,
+                     "bluesky": bluesky.jetstream_consume}
         if account.platform not in consumers:
-            raise CommandError(f"{account.get_platform_display()} has no streaming API here "
-                               "(Bluesky Jetstream frames go to bluesky.jetstream_consume)")
+            raise CommandError(f"{account.get_platform_display()} has no streaming API")
         backoff = 1
         while True:
             try:
                 created = consumers[account.platform](account=account)
                 self.stdout.write(f"#{account.pk} {account}: stream ended, {created} new")
                 backoff = 1
+                if not once:
+                    time.sleep(1)  # a server that ends every stream at once is not hammered
             except RateLimited as exc:
                 self.stdout.write(f"rate limited until {exc.reset_at:%H:%M:%S} UTC")
                 sleep_until(exc.reset_at)
