@@ -75,8 +75,11 @@ def test_most_posts_that_deserve_a_thank_you_get_one(routed, language):
 def test_every_proposal_shows_its_reasons_and_rendered_words(routed):
     _, mentions = routed
     for outreach in Outreach.objects.filter(kind=OutreachKind.REPLY).select_related("mention"):
-        assert outreach.reasons[:-1] == outreach.mention.detection_reasons
-        assert outreach.reasons[-1].startswith("thank-you for ")
+        detected = outreach.mention.detection_reasons
+        # The detector's reasons, then routing's: why a thank-you, and any note about it
+        # (e.g. no reshare on X).
+        assert outreach.reasons[:len(detected)] == detected
+        assert outreach.reasons[len(detected)].startswith("thank-you for ")
         assert outreach.proposed_text
         assert "{" not in outreach.proposed_text
         assert outreach.template_key.split("/")[0] in {"praise", "checkin", "review"}
