@@ -182,6 +182,9 @@ class Detector:
             return "ja"
         if not any(ch.isalpha() for ch in sample):
             return others[0]  # emoji, numbers, a bare link: nothing to identify
+        if "en" in others and sample.isascii() and \
+                len(set(m.lower() for m in lx.EN_FUNCTION_WORDS.findall(sample))) >= 2:
+            return "en"
         # Asked to choose among the configured languages alone, langid calls Spanish
         # "English" and VADER scores it; among a wider set it tells them apart. Another
         # language wins only when langid is sure of it, so short English posts stay English.

@@ -45,6 +45,13 @@ MENTION = re.compile(r"(?<!\w)@\w+")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？\n])\s*")
 
 # Adversative: the clause after the marker carries the verdict ("pricey but worth it").
+# Words only English uses this often: a post with two of them (and no other script) is English
+# without asking langid, which is a tenth of the detector's time on an English post. Words
+# other languages share are left out ("me", "is", "was", "so", "i", "on", "de").
+EN_FUNCTION_WORDS = re.compile(
+    r"(?<![\w'])(?:the|and|are|were|my|you|your|this|that|with|for|of|to|it|its|just|have|"
+    r"had|what|when|we|our|they|i'm|at|be|been|not|but)(?![\w'])",
+    re.IGNORECASE)
 EN_ADVERSATIVE = re.compile(r"(?<!\w)(?:but|however|yet|still|that said)(?!\w)")
 # Concessive: the clause holding the marker is the conceded, weaker part.
 EN_CONCESSIVE = re.compile(r"(?<!\w)(?:even though|although|though|despite|even if)(?!\w)")
