@@ -34,6 +34,8 @@ from advocates.platforms.http import (
     QuotaHeaders,
     WebhookRejected,
     WebhookRequest,
+    check_fresh,
+    from_epoch,
     from_iso,
     hmac_sha256,
     ledger_target_taken,
@@ -52,6 +54,10 @@ TWEET_FIELDS = ("created_at,author_id,conversation_id,in_reply_to_user_id,refere
 USER_FIELDS = "username,name,public_metrics,verified,created_at"
 PAGE_SIZE = 100
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
+# X retries a failed delivery for five minutes, and the Account Activity Replay API
+# re-delivers events up to five days old to the same webhook; a day's margin on top. An older
+# event can only be a replay of a captured delivery.
+WEBHOOK_MAX_AGE = timedelta(days=6)
 
 
 def crc_response_token(consumer_secret: str, crc_token: str) -> str:
@@ -326,13 +332,14 @@ class XClient(HttpPlatformClient, PlatformClient):
         return 200, "application/json", json.dumps({"response_token": token})
 
     def webhook_verify(self, request: WebhookRequest) -> None:
-        # X signs the body only (no timestamp), so staleness cannot be judged; redeliveries are
-        # absorbed by the dedupe key instead.
         given = request.headers.get(SIGNATURE_HEADER)
         if not given:
             raise WebhookRejected(403, f"{SIGNATURE_HEADER} header missing")
         if not same(given, webhook_signature(self.secret("consumer_secret"), request.body)):
             raise WebhookRejected(403, "signature does not match")
+        # X signs no header timestamp, but the signed body dates each event; only after the
+        # signature matched are those dates worth trusting.
+        check_events_fresh(self.webhook_body(request))
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
         ids = sorted(t.get("id_str", "") for t in body.get("tweet_create_events") or [])
@@ -351,6 +358,47 @@ class XClient(HttpPlatformClient, PlatformClient):
             items.append(v1_tweet_item(tweet))
             raws.append(tweet)
         return items, raws
+
+
+def event_time(event: dict[str, Any]) -> datetime | None:
+    """When an Account Activity event happened.
+
+    Tweet objects carry `created_at` ("Wed Oct 10 20:19:24 +0000 2018") and, as delivered by
+    the activity APIs, `timestamp_ms`; likes carry `timestamp_ms`; follows, blocks, mutes and
+    direct messages `created_timestamp` (milliseconds, as a string).
+    """
+    for key in ("timestamp_ms", "created_timestamp"):
+        raw = event.get(key)
+        if raw not in (None, ""):
+            try:
+                moment = from_epoch(int(raw) / 1000)
+            except (TypeError, ValueError):
+                moment = None
+            if moment is not None:
+                return moment
+    try:
+        return datetime.strptime(str(event["created_at"]), "%a %b %d %H:%M:%S %z %Y")
+    except (KeyError, ValueError):
+        return None
+
+
+def check_events_fresh(body: dict[str, Any]) -> None:
+    """Reject a delivery whose events are all older than `WEBHOOK_MAX_AGE` (or in the future).
+
+    A delivery is stale only if every dated event in it is: one fresh event is worth storing.
+    A delivery with no dated event (e.g. an authorization revoke) cannot be judged; the dedupe
+    key absorbs its replays.
+    """
+    moments = [moment for key, events in body.items()
+               if key.endswith("_events") and isinstance(events, list)
+               for event in events if isinstance(event, dict)
+               if (moment := event_time(event)) is not None]
+    if not moments:
+        return
+    now = timezone.now()
+    fresh_enough = [m for m in moments if m <= now + timedelta(minutes=5)]
+    check_fresh(max(fresh_enough) if fresh_enough else max(moments),
+                max_age=WEBHOOK_MAX_AGE, what="events")
 
 
 def tweet_mentions(tweet: dict[str, Any], *, user_id: str, username: str) -> bool:

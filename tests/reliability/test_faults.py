@@ -191,7 +191,7 @@ def x_account(settings, monkeypatch):
 def _x_webhook(client, account, n: int):
     body = json.dumps({"for_user_id": "1000", "tweet_create_events": [{
         "id_str": f"99{n}", "text": f"@kanshacoffee lovely latte #{n}", "lang": "en",
-        "created_at": "Mon Nov 23 09:30:00 +0000 2026",
+        "created_at": timezone.now().strftime("%a %b %d %H:%M:%S +0000 %Y"),
         "user": {"id_str": f"77{n}", "screen_name": f"xfan{n}", "name": f"X Fan {n}",
                  "followers_count": 40},
         "entities": {"user_mentions": [{"id_str": "1000", "screen_name": "kanshacoffee"}]},

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -16,6 +17,11 @@ from advocates.services.platforms import brand_account_connect
 from tests.conftest import wait_for
 from tests.fakes.mastodon_server import FakeMastodon, notification
 
+
+def _now_v1() -> str:
+    """Now, as a v1.1 tweet's created_at (the X webhook rejects events older than 6 days)."""
+    return datetime.now(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y")
+
 pytestmark = pytest.mark.integration
 
 
@@ -24,7 +30,7 @@ def test_a_webhook_is_processed_by_the_worker(celery_worker_process, client):
                                     platform_user_id="999000",
                                     credentials={"consumer_secret": "cs"})
     body = json.dumps({"for_user_id": "999000", "tweet_create_events": [{
-        "created_at": "Wed Nov 18 09:30:00 +0000 2026", "id_str": "1801", "text":
+        "created_at": _now_v1(), "id_str": "1801", "text":
         "@kanshacoffee the hojicha latte is perfect",
         "user": {"id_str": "55", "screen_name": "latte_lover", "name": "Latte Lover"},
         "entities": {"user_mentions": [{"id_str": "999000", "screen_name": "kanshacoffee"}]},
@@ -62,7 +68,7 @@ def test_concurrent_webhooks_are_batched_by_the_worker_and_none_is_lost(celery_w
 
     def post(n: int) -> int:
         body = json.dumps({"for_user_id": "999000", "tweet_create_events": [{
-            "created_at": "Wed Nov 18 09:30:00 +0000 2026", "id_str": f"9{n:05d}",
+            "created_at": _now_v1(), "id_str": f"9{n:05d}",
             "text": f"@kanshacoffee the hojicha latte is perfect #{n}",
             "user": {"id_str": f"6{n}", "screen_name": f"fan{n}", "name": f"Fan {n}"},
             "entities": {"user_mentions": [{"id_str": "999000"}]}}]}).encode()

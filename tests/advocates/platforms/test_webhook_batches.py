@@ -41,7 +41,7 @@ def queued(monkeypatch):
 
 def _body(n: int, **tweet) -> bytes:
     event = {"id_str": f"55{n:04d}", "text": f"@kanshacoffee lovely latte #{n}", "lang": "en",
-             "created_at": "Mon Nov 23 09:30:00 +0000 2026",
+             "created_at": timezone.now().strftime("%a %b %d %H:%M:%S +0000 %Y"),
              "user": {"id_str": f"77{n}", "screen_name": f"fan{n}", "name": f"Fan {n}"},
              "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": "kanshacoffee"}]},
              **tweet}

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -13,7 +13,7 @@ from django.utils import timezone
 from advocates.models import BrandAccount, Mention, SocialIdentity, WebhookDelivery
 from advocates.platforms.base import PermanentError
 from advocates.platforms.credentials import credentials_decrypt
-from advocates.platforms.x import XClient, stream_consume
+from advocates.platforms.x import XClient, event_time, stream_consume
 from advocates.services.platforms import brand_account_poll, brand_accounts_poll_due
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.platform_server import Reply
@@ -220,15 +220,23 @@ def _signature(body: bytes, secret: str = CONSUMER_SECRET) -> str:
         hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def _activity(n: int = 1, *, mention: bool = True) -> bytes:
+def _tweet_event(n: int = 1, *, mention: bool = True, at: datetime | None = None) -> dict:
+    """A v1.1 Tweet object as Account Activity delivers it (created_at and timestamp_ms)."""
+    at = at or datetime.now(UTC)
     text = f"@{BRAND} great pour-over" if mention else "no brand here"
-    return json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [{
-        "created_at": "Wed Nov 18 09:30:00 +0000 2026", "id_str": f"17{n}", "text": text,
+    return {
+        "created_at": at.strftime("%a %b %d %H:%M:%S +0000 %Y"), "id_str": f"17{n}",
+        "text": text, "timestamp_ms": str(int(at.timestamp() * 1000)),
         "user": {"id_str": "55", "screen_name": "latte_lover", "name": "Latte Lover",
                  "followers_count": 80},
         "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": BRAND}]
                      if mention else []},
-    }]}).encode()
+    }
+
+
+def _activity(n: int = 1, *, mention: bool = True, at: datetime | None = None) -> bytes:
+    return json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [
+        _tweet_event(n, mention=mention, at=at)]}).encode()
 
 
 def test_crc_challenge_answers_the_hmac_of_the_token(client, account):
@@ -239,28 +247,68 @@ def test_crc_challenge_answers_the_hmac_of_the_token(client, account):
     assert response.json() == {"response_token": f"sha256={expected}"}
 
 
-def test_webhook_signatures_valid_invalid_missing(deliver, account):
+def test_webhook_signatures_valid_invalid_missing_and_stale(deliver, account):
     url = f"/webhooks/x/{account.pk}/"
     body = _activity(1)
+    stale = _activity(2, at=datetime.now(UTC) - timedelta(days=7))  # a replayed capture
+    future = _activity(3, at=datetime.now(UTC) + timedelta(hours=1))
 
     missing = deliver(url, body)
     invalid = deliver(url, body,
-                          headers={"x-twitter-webhooks-signature": _signature(body, "wrong")})
+                      headers={"x-twitter-webhooks-signature": _signature(body, "wrong")})
     assert (missing.status_code, invalid.status_code) == (403, 403)
+    # Authenticity is checked first: a stale body with a wrong signature is a 403, not a 400.
+    assert deliver(url, stale, headers={"x-twitter-webhooks-signature": _signature(
+        stale, "wrong")}).status_code == 403
+    old = deliver(url, stale, headers={"x-twitter-webhooks-signature": _signature(stale)})
+    assert (old.status_code, old.json()["error"].split(":")[0]) == (400, "events")
+    assert deliver(url, future, headers={"x-twitter-webhooks-signature": _signature(future)}
+                   ).status_code == 400
     assert WebhookDelivery.objects.count() == 0
+    assert Mention.objects.count() == 0
 
     valid = deliver(url, body,
-                        headers={"x-twitter-webhooks-signature": _signature(body)})
+                    headers={"x-twitter-webhooks-signature": _signature(body)})
     assert valid.status_code == 200
     mention = Mention.objects.get(platform="x", external_id="171")
     assert (mention.source, mention.author.handle) == ("webhook", "@latte_lover")
 
     again = deliver(url, body,
-                        headers={"x-twitter-webhooks-signature": _signature(body)})
+                    headers={"x-twitter-webhooks-signature": _signature(body)})
     assert again.status_code == 200
     assert again.json()["stored"] is False
     assert WebhookDelivery.objects.count() == 1
     assert Mention.objects.count() == 1
+
+
+def test_a_delivery_with_one_fresh_event_is_stored_and_undated_ones_are_not_judged(
+        deliver, account):
+    url = f"/webhooks/x/{account.pk}/"
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    mixed = json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [
+        _tweet_event(4, at=week_ago), _tweet_event(5)]}).encode()
+    revoke = json.dumps({"for_user_id": BRAND_ID, "user_event": {"revoke": {
+        "date_time": "2026-11-30T10:00:00.000Z", "target": {"app_id": "1"},
+        "source": {"user_id": BRAND_ID}}}}).encode()
+
+    for body in (mixed, revoke):
+        response = deliver(url, body, headers={"x-twitter-webhooks-signature": _signature(body)})
+        assert response.status_code == 200
+    assert WebhookDelivery.objects.count() == 2
+    assert set(Mention.objects.values_list("external_id", flat=True)) == {"174", "175"}
+
+
+def test_event_times_of_each_account_activity_shape():
+    assert event_time({"created_at": "Wed Oct 10 20:19:24 +0000 2018"}) == datetime(
+        2018, 10, 10, 20, 19, 24, tzinfo=UTC)
+    assert event_time({"created_at": "Wed Oct 10 20:19:24 +0000 2018",
+                       "timestamp_ms": "1539202764123"}).timestamp() == 1539202764.123
+    like = {"id": "a7ba59eab0bfcba386f7acedac279542", "timestamp_ms": 1517588749178,
+            "favorited_status": {"created_at": "Mon Jan 01 00:00:00 +0000 2018"}}
+    assert event_time(like).timestamp() == 1517588749.178
+    follow = {"type": "follow", "created_timestamp": "1517588749178"}
+    assert event_time(follow).timestamp() == 1517588749.178
+    assert event_time({"type": "message_create", "id": "1"}) is None
 
 
 def test_webhook_events_that_do_not_mention_the_brand_make_no_mentions(deliver, account):
