@@ -229,8 +229,8 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
     if consent_records:
         # Only for mentions we have not asked about yet (their consent:<id> is new).
         asked_before = set(Outreach.objects.filter(
-            dedupe_key__in=[f"consent:{r.mention.pk}" for r in consent_records])
+            dedupe_key__in=[f"consent:{r.mention_id}" for r in consent_records])
             .values_list("dedupe_key", flat=True))
         ConsentRecord.objects.bulk_create(
-            [r for r in consent_records if f"consent:{r.mention.pk}" not in asked_before])
+            [r for r in consent_records if f"consent:{r.mention_id}" not in asked_before])
     outreach_bulk_propose(rows=rows, now=now)

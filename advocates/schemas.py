@@ -48,11 +48,12 @@ class MentionIn(BaseModel):
     @field_validator("posted_at")
     @classmethod
     def _needs_offset(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
+        offset = value.utcoffset()
+        if value.tzinfo is None or offset is None:
             raise ValueError("posted_at needs a UTC offset, e.g. 2026-11-23T09:30:00+09:00")
         # Real offsets lie within ±14:00; PostgreSQL refuses beyond ±15:59, which was a 500
         # (found by schemathesis in tests/reliability/test_bad_input.py).
-        if abs(value.utcoffset().total_seconds()) > 14 * 3600:
+        if abs(offset.total_seconds()) > 14 * 3600:
             raise ValueError("posted_at's UTC offset must be between -14:00 and +14:00")
         return value
 

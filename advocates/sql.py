@@ -23,15 +23,17 @@ def copy_instances(model: type[models.Model], instances: Sequence[models.Model])
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in (meta.pk, *fields))
+    pk = meta.pk
+    assert pk is not None  # every concrete model has one
+    columns = ", ".join(qn(str(f.column)) for f in (pk, *fields))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(instances)])
+            [meta.db_table, pk.column, len(instances)])
         ids = [row[0] for row in cursor.fetchall()]
         # The real wrapper, not the thread-local `connection` proxy: the prep functions look
         # at it for every value, and each proxy lookup is a contextvar read.
-        wrapper = connections[model.objects.db]
+        wrapper = connections[model._default_manager.db]
         prep = [(f.attname, f.get_db_prep_save) for f in fields]
         # The raw psycopg cursor has copy(); errors are wrapped back into Django's classes.
         with connection.wrap_database_errors, cursor.cursor.copy(

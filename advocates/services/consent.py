@@ -81,11 +81,11 @@ def mentions_commands_handle(*, mentions: Sequence[Mention], now: datetime) -> d
         return handled
     records: dict[int, list[ConsentRecord]] = {}
     identity_ids = {m.author_id for m, _ in answers}
-    for record in (ConsentRecord.objects.filter(
+    for open_record in (ConsentRecord.objects.filter(
             identity_id__in=identity_ids,
             status__in=(ConsentStatus.REQUESTED, ConsentStatus.GRANTED))
             .select_related("mention").order_by("-requested_at")):
-        records.setdefault(record.identity_id, []).append(record)
+        records.setdefault(open_record.identity_id, []).append(open_record)
     request_posts = dict(
         Outreach.objects.filter(kind=OutreachKind.CONSENT, identity_id__in=identity_ids)
         .exclude(platform_result_id="").values_list("platform_result_id", "mention_id"))
@@ -201,11 +201,11 @@ def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict | None 
         record.revoked_at = now
         record.evidence = {**record.evidence, "revoked": {"method": method, **(evidence or {})}}
         record.save()
-        if record.mention_id is None:
+        mention = record.mention
+        if mention is None:
             return record
         pending = (OutreachStatus.PROPOSED, OutreachStatus.SNOOZED, OutreachStatus.APPROVED)
-        reshares = Outreach.objects.filter(mention_id=record.mention_id,
-                                           kind=OutreachKind.RESHARE)
+        reshares = Outreach.objects.filter(mention=mention, kind=OutreachKind.RESHARE)
         waiting = list(reshares.filter(status__in=pending).values_list("id", flat=True))
         if waiting:
             reshares.filter(pk__in=waiting, status__in=pending).update(
@@ -219,8 +219,8 @@ def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict | None 
 
             outreach_propose(
                 kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
-                platform=record.mention.platform, dedupe_key=f"takedown:{record.mention_id}",
-                text="", mention=record.mention, priority=80,
+                platform=mention.platform, dedupe_key=f"takedown:{mention.pk}",
+                text="", mention=mention, priority=80,
                 reasons=[f"consent revoked ({method}): take the reshare down"],
             )
     return record

@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -264,7 +264,7 @@ def raw_payloads_purge(*, older_than_days: int | None = None,
     days = settings.KANSHA_RAW_RETENTION_DAYS if older_than_days is None else older_than_days
     if days < 0:
         raise ValueError("older_than_days must be zero or more.")
-    cutoff = (now or timezone.now()) - timezone.timedelta(days=days)
+    cutoff = (now or timezone.now()) - timedelta(days=days)
     counts = {
         "mentions": _purge_chunks(
             Mention.objects.filter(received_at__lt=cutoff).exclude(raw={}), raw={}),

@@ -150,6 +150,8 @@ class TemplateBook:
                     .values_list("advocate_id", "template_key", "template_variant",
                                  "created_at"))
             for advocate_id, key, variant, created in rows:
+                if variant is None:
+                    continue  # excluded by the query; says so to the type checker
                 if last_seen.get((advocate_id, key), created) <= created:
                     last_seen[advocate_id, key] = created
                     self.advocate_last[advocate_id, key] = variant
@@ -281,5 +283,6 @@ def template_usage_by_key() -> dict[str, dict[int, int]]:
     rows = (Outreach.objects.exclude(template_key="").values("template_key", "template_variant")
             .annotate(n=Count("id")))
     for row in rows:
-        counts[row["template_key"]][row["template_variant"]] = row["n"]
+        if row["template_variant"] is not None:
+            counts[row["template_key"]][row["template_variant"]] = row["n"]
     return dict(counts)
