@@ -12,8 +12,14 @@ from wagtail.admin.ui.components import Component
 from wagtail.admin.ui.tables import Column
 from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
+from wagtail.snippets.action_menu import UnpublishMenuItem
 from wagtail.snippets.models import register_snippet
-from wagtail.snippets.views.snippets import EditView, SnippetViewSet, SnippetViewSetGroup
+from wagtail.snippets.views.snippets import (
+    EditView,
+    SnippetViewSet,
+    SnippetViewSetGroup,
+    UnpublishView,
+)
 
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
@@ -35,10 +41,35 @@ from rewards.models import (
 )
 
 
+class RewardRuleUnpublishView(UnpublishView):
+    # Publishing a rule waits for finance (the "Reward rule approval" workflow, from
+    # cms/migrations/0006_reward_rule_workflow.py); stopping one stops spending, so whoever
+    # may change rules may unpublish them at once.
+    permission_required = "change"
+
+
+class RewardRuleUnpublishMenuItem(UnpublishMenuItem):
+    """Unpublish for those who may change rules but not publish them (Wagtail's own item
+    shows for those who may publish)."""
+
+    def is_shown(self, context):
+        user = context["request"].user
+        if context.get("locked_for_user") or context["view"] != "edit":
+            return False
+        return (context["instance"].live and user.has_perm("rewards.change_rewardrule")
+                and not user.has_perm("rewards.publish_rewardrule"))
+
+
+@hooks.register("register_snippet_action_menu_item")
+def reward_rule_unpublish_menu_item(model):
+    return RewardRuleUnpublishMenuItem(order=20) if model is RewardRule else None
+
+
 class RewardRuleViewSet(SnippetViewSet):
     model = RewardRule
     icon = "pick"
     menu_label = "Reward rules"
+    unpublish_view_class = RewardRuleUnpublishView
     list_display = ["name", "trigger", "reward_kind", "period", "monthly_budget_minor",
                     "currency", "live"]
     list_filter = ["trigger", "reward_kind", "live"]

@@ -46,9 +46,12 @@ def test_finance_reads_only():
     # Read-only on the data. What finance may change: who gets its scheduled reports
     # (rewards/migrations/0002_reportsettings.py), and its decisions on money held for
     # review: approving grants above the finance threshold and clearing fraud flags
-    # (rewards/migrations/0004_role_permissions.py).
+    # (rewards/migrations/0004_role_permissions.py), and signing reward rules off: the
+    # approval publishes the submitted revision (cms/migrations/0006_reward_rule_workflow.py;
+    # without change_rewardrule, finance opens a rule's editor only while it awaits them).
     assert writes <= {"rewards.change_reportsettings", "rewards.change_rewardgrant",
-                      "rewards.change_fraudflag"}
+                      "rewards.change_fraudflag", "rewards.publish_rewardrule"}
+    assert "rewards.change_rewardrule" not in perms
     assert not {p for p in writes if p.startswith("advocates.")}
     assert not GroupPagePermission.objects.filter(group__name=FINANCE).exists()
 

@@ -107,7 +107,10 @@ def test_cancelling_a_perk_in_the_admin_releases_its_stock(admin_client, config)
 
 
 @pytest.mark.parametrize(("role", "permission", "has"), [
-    ("Marketing", "rewards.publish_rewardrule", True),
+    # Rules go live through finance's sign-off (the "Reward rule approval" workflow).
+    ("Marketing", "rewards.publish_rewardrule", False),
+    ("Marketing", "rewards.change_rewardrule", True),
+    ("Finance", "rewards.publish_rewardrule", True),
     ("Marketing", "rewards.change_perk", True),
     ("Marketing", "rewards.change_rewardgrant", False),
     ("Finance", "rewards.change_rewardgrant", True),

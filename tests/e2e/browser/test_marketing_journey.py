@@ -1,8 +1,10 @@
 """Marketing's afternoon, in a real browser: the rewards program and the words it uses.
 
-Yui (Marketing) adds a perk with a small stock, a tier that carries it and a reward rule that
-gives it, each in the Wagtail snippet editor (draft first, then published); rewords a reply
-template and checks it in the preview; and sees the dashboard warn that the perk runs low.
+Yui (Marketing) adds a perk with a small stock and a tier that carries it (draft first, then
+published), and a reward rule that gives it: a rule spends money, so she saves a draft and
+submits it to the "Reward rule approval" workflow, and Ken (Finance) approves it from his
+dashboard, which publishes it. Yui also rewords a reply template and checks it in the
+preview, and sees the dashboard warn that the perk runs low.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from playwright.sync_api import expect
 
 from advocates.models import ReplyTemplate
 from rewards.models import Perk, RewardRule, Tier
-from tests.roles import MARKETING
+from tests.roles import FINANCE, MARKETING
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -91,7 +93,7 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     tier = Tier.objects.get(name="Gold")
     assert list(tier.perks.all()) == [perk]
 
-    # A rule: reaching Gold earns the tote. Draft first, then published.
+    # A rule: reaching Gold earns the tote. Draft first, then submitted for finance's sign-off.
     _menu(page, "Rewards", "Reward rules")
     page.get_by_role("link", name=re.compile("Add reward rule")).first.click()
     page.fill("#id_name", "Gold members get a tote")
@@ -104,10 +106,14 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     rule = RewardRule.objects.get(name="Gold members get a tote")
     assert not rule.live
     journey.step("rule saved as draft")
-    _publish(page)
-    _message(page, "published")
+    page.get_by_role("button", name="More actions").click()
+    expect(page.get_by_role("button", name="Publish", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Submit to Reward rule approval").click()
+    _message(page, "submitted for moderation")
     rule.refresh_from_db()
-    assert (rule.live, rule.trigger_tier, rule.perk) == (True, tier, perk)
+    assert not rule.live
+    assert rule.current_workflow_task.name == "Finance sign-off"
+    journey.step("rule submitted for finance sign-off")
 
     # A reply template reworded, checked in the preview, published.
     template = ReplyTemplate.objects.filter(purpose="praise", language="en").first()
@@ -135,3 +141,20 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     expect(panel.get_by_role("listitem").filter(has_text="Kansha tote bag")).to_contain_text(
         "3 left")
     journey.step("low-stock warning")
+
+    # Ken (Finance) finds the rule awaiting his review on the dashboard and approves it,
+    # which publishes it.
+    staff_user(FINANCE, "ken", first_name="Ken", last_name="Sato")
+    page.context.clear_cookies()
+    journey.login("ken")
+    review = page.get_by_role("region", name="Awaiting your review")
+    row = review.get_by_role("row").filter(has_text="Gold members get a tote")
+    expect(row).to_be_visible()
+    journey.step("rule awaiting finance review")
+    row.get_by_role("button", name="Actions").click()
+    row.get_by_role("button", name="Approve", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/"))
+    expect(page.get_by_role("region", name="Awaiting your review")).to_have_count(0)
+    rule.refresh_from_db()
+    assert (rule.live, rule.trigger_tier, rule.perk) == (True, tier, perk)
+    journey.step("rule approved and live")
