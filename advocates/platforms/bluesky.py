@@ -202,8 +202,15 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
     def _create(self, collection: str, record: dict[str, Any]) -> PostResult:
         body = self.api.post("/xrpc/com.atproto.repo.createRecord", json={
             "repo": self.did, "collection": collection, "record": record})
-        return PostResult(id=body["uri"], url=post_url(self.account.handle.lstrip("@")
-                                                       or self.did, body["uri"]), raw=body)
+        return PostResult(id=body["uri"], url=self._record_url(collection, body["uri"],
+                                                               record), raw=body)
+
+    def _record_url(self, collection: str, uri: str, record: dict[str, Any]) -> str:
+        # A repost has no page of its own on bsky.app: its link is the reposted post's.
+        if collection == REPOST:
+            subject = (record.get("subject") or {}).get("uri", "")
+            return post_url(subject.split("/")[2], subject) if subject.count("/") >= 4 else ""
+        return post_url(self.account.handle.lstrip("@") or self.did, uri)
 
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
         parent = self._post_ref(in_reply_to)
@@ -247,8 +254,8 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
             ref = ((value.get("reply") or {}).get("parent") if collection == POST
                    else value.get("subject")) or {}
             if ref.get("uri") == target:
-                return PostResult(id=rec["uri"], url=post_url(self.account.handle.lstrip("@")
-                                                              or self.did, rec["uri"]), raw=rec)
+                return PostResult(id=rec["uri"], url=self._record_url(collection, rec["uri"],
+                                                                      value), raw=rec)
         return None
 
     # --- Jetstream ------------------------------------------------------------------------------
