@@ -7,7 +7,7 @@ from django.utils import timezone
 from wagtail.log_actions import log
 
 from rewards.models import GrantStatus, PerkFulfilment, RewardGrant
-from rewards.services.grants import GrantError, perk_stock_release
+from rewards.services.grants import GrantError, budget_release, perk_stock_release
 
 S = PerkFulfilment.Status
 NEXT = {S.GRANTED: {S.SHIPPED, S.DELIVERED, S.REDEEMED, S.CANCELLED},
@@ -19,9 +19,18 @@ NEXT = {S.GRANTED: {S.SHIPPED, S.DELIVERED, S.REDEEMED, S.CANCELLED},
 def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
                            user=None) -> PerkFulfilment:
     """Move a perk's fulfilment forward (with a note). Cancelling releases the reserved unit
-    of stock and revokes the grant; redeeming marks the grant redeemed. Audited."""
+    of stock, revokes the grant and gives its cost back to the rule's monthly budget;
+    redeeming marks the grant redeemed. Audited.
+
+    Locks the grant, then the fulfilment: the order `grant_revoke` takes them in, so the two
+    never deadlock, and whichever revokes the grant first is the one that releases its
+    budget (a conditional UPDATE on the grant's status decides it).
+    """
     now = timezone.now()
     with transaction.atomic():
+        grant_id = PerkFulfilment.objects.values_list("grant_id", flat=True).get(
+            pk=fulfilment_id)
+        grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
         f = PerkFulfilment.objects.select_for_update().get(pk=fulfilment_id)
         if status == f.status:
             return f
@@ -34,9 +43,12 @@ def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
         f.save(update_fields=["status", "updated_at", "notes"])
         if status == S.CANCELLED:
             perk_stock_release(perk_id=f.perk_id)
-            RewardGrant.objects.filter(pk=f.grant_id).exclude(
+            revoked = RewardGrant.objects.filter(pk=f.grant_id).exclude(
                 status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
                 status=GrantStatus.REVOKED, closed_at=now)
+            if revoked:
+                budget_release(rule_id=grant.rule_id, month=grant.budget_month,
+                               amount_minor=grant.cost_minor)
         elif status == S.REDEEMED:
             RewardGrant.objects.filter(pk=f.grant_id).exclude(
                 status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
