@@ -147,6 +147,8 @@ class PointsEntry(models.Model):
             models.Index(fields=["advocate", "day"], name="points_advocate_day"),
             models.Index(fields=["occurred_at"], name="points_occurred"),
             models.Index(fields=["expires_at"], name="points_expires"),
+            # New entries since the last report rollup refresh (rewards/reports/rollups.py).
+            models.Index(fields=["created_at"], name="points_created"),
         ]
 
     def __str__(self) -> str:
@@ -877,3 +879,16 @@ class TopAdvocateMonthRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month} {self.scope or 'all'}: advocate {self.advocate_id} {self.events}"
+
+
+class PointsExpiryRollup(models.Model):
+    """Per month of expiry (NULL: never): the points of every entry expiring then and the
+    distinct advocates holding them. All of it is outstanding as of any time after the last
+    entry occurred and before the month starts, which is the usual question (as of now)."""
+
+    month = models.DateField(null=True)
+    points = models.BigIntegerField()
+    advocates = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.month or 'never'}: {self.points} points, {self.advocates} advocates"

@@ -32,12 +32,16 @@ def _reasons(outreach):
         columns={"items": "rejected"})
 
 
-def ambassador_report(params: ReportParams, *, direct: bool = False) -> Report:
+def ambassador_report(params: ReportParams, *, direct: bool = False,
+                      refresh: bool = True) -> Report:
     """Marketing's view of the program, by period and platform.
 
-    Reads the rollups, which must be up to date for `params` (report_build refreshes them
-    first); `direct` counts everything from the tables instead (the same report, slower).
+    Reads the rollups, brought up to date first unless `refresh` is False (report_build
+    refreshes them before its read-only snapshot); `direct` counts everything from the tables
+    instead (the same report, slower).
     """
+    if refresh and not direct:
+        rollups.rollups_refresh(needed=rollups.needed_periods(params))
     source = queries if direct else rollups
     outreach = source.outreach_by_period(params)
     trend = frames.ambassador_trend(
@@ -128,14 +132,22 @@ def ledger_report(params: ReportParams) -> Report:
                                                "order_minor": "currency"})})
 
 
-def liability_report(params: ReportParams, *, as_of: datetime | None = None) -> Report:
-    """Finance: what unexpired, unredeemed codes and committed perks could still cost."""
+def liability_report(params: ReportParams, *, as_of: datetime | None = None,
+                     direct: bool = False, refresh: bool = True) -> Report:
+    """Finance: what unexpired, unredeemed codes and committed perks could still cost.
+
+    Points outstanding come from the rollups (brought up to date first unless `refresh` is
+    False, as for ambassador_report); `direct` counts the points ledger itself instead.
+    """
+    if refresh and not direct:
+        rollups.rollups_refresh(needed=ROLLUP_REPORTS["liability"](params))
     as_of = as_of or min(params.end, datetime.now(UTC))
     table = frames.liability(codes=queries.codes_outstanding(params, as_of=as_of),
                              perks=queries.perks_committed(params, as_of=as_of))
     money = {c: "currency" for c in ("amount_codes_minor", "percent_codes_minor",
                                      "perk_cost_minor", "max_exposure_minor")}
-    points = frames.points_outstanding(queries.points_outstanding(as_of=as_of))
+    source = queries if direct else rollups
+    points = frames.points_outstanding(source.points_outstanding(as_of=as_of))
     sections = {
         "liability": Section("liability", "Maximum exposure by month of expiry", table, money),
         "totals": Section("totals", "Totals per currency", frames.liability_totals(table),
@@ -171,8 +183,12 @@ REPORTS: dict[str, Callable[..., Report]] = {
     "ledger": ledger_report,
     "liability": liability_report,
 }
-# The reports that read rollups (the others count their tables directly; they are fast enough).
-ROLLUP_REPORTS = frozenset({"ambassador"})
+# The reports that read rollups, and which summaries each needs up to date (the others count
+# their tables directly: they read a few hundred thousand rows at most).
+ROLLUP_REPORTS: dict[str, Callable[[ReportParams], set[tuple]]] = {
+    "ambassador": rollups.needed_periods,
+    "liability": lambda params: {("points",)},
+}
 
 
 def report_build(*, name: str, params: ReportParams, direct: bool = False) -> Report:
@@ -190,10 +206,10 @@ def report_build(*, name: str, params: ReportParams, direct: bool = False) -> Re
                           f"{', '.join(REPORTS)}.") from None
     kwargs = {}
     if name in ROLLUP_REPORTS:
-        if direct:
-            kwargs["direct"] = True
-        else:
-            rollups.rollups_refresh(needed=rollups.needed_periods(params))
+        # The refresh writes, so it runs (and commits) before the report's snapshot.
+        if not direct:
+            rollups.rollups_refresh(needed=ROLLUP_REPORTS[name](params))
+        kwargs = {"direct": direct, "refresh": False}
     # One transaction, and on PostgreSQL one snapshot (REPEATABLE READ, when this is the
     # outermost transaction): every query of the report sees the same data, so totals
     # reconcile; the work_mem setting lasts only as long as the report.

@@ -93,7 +93,11 @@ REPORT_INDEXES = [
     ("rewards_redemption", "redemption_time (redeemed_at)", "redemptions by month"),
     ("rewards_rewardgrant", "grant_created (created_at)", "ledger export"),
     ("rewards_discountcode", "code_expires (expires_at)", "liability"),
-    ("rewards_pointsentry", "points_expires (expires_at)", "points outstanding"),
+    ("rewards_pointsentry", "points_expires (expires_at)",
+     "points outstanding in a month of expiry (rollup recount, the as-of month)"),
+    ("rewards_pointsentry", "points_created (created_at)", "entries new since the last refresh"),
+    ("rewards_pointsentry", "points_occurred (occurred_at)",
+     "the latest entry (may the rollup answer for this as-of time?)"),
 ]
 
 
@@ -547,13 +551,23 @@ def perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
 
 
-def points_outstanding(*, as_of: datetime) -> pd.DataFrame:
-    """expiry_month ('' = never), points, advocates — ledger entries not expired at `as_of`."""
+def points_outstanding(*, as_of: datetime,
+                       expiring_before: datetime | None = None) -> pd.DataFrame:
+    """expiry_month ('' = never), points, advocates — ledger entries not expired at `as_of`.
+
+    `expiring_before` keeps only the entries that expire before it (none of those that never
+    expire): how the rollups count the month `as_of` falls in.
+    """
+    params: list = [_dt(as_of), _dt(as_of)]
+    extra = ""
+    if expiring_before is not None:
+        extra = " AND e.expires_at < %s"
+        params.append(_dt(expiring_before))
     return _fetch(f"""
         SELECT expiry_month, SUM(points) AS points, COUNT(*) AS advocates
         FROM (SELECT {_bucket("e.expires_at", "month")} AS expiry_month, e.advocate_id,
                      SUM(e.points) AS points
               FROM {T["points"]} e
-              WHERE e.occurred_at < %s AND (e.expires_at IS NULL OR e.expires_at > %s)
+              WHERE e.occurred_at < %s AND (e.expires_at IS NULL OR e.expires_at > %s){extra}
               GROUP BY 1, 2) per_advocate
-        GROUP BY 1 ORDER BY 1""", [_dt(as_of), _dt(as_of)])
+        GROUP BY 1 ORDER BY 1""", params)

@@ -15,6 +15,10 @@ per whole week / month, so a year is a few thousand rows:
   Each stores exactly what the direct query (`queries.py`) returns for that period, counted by
   that same function. A report's range is split into the whole periods inside it (read from
   the rollup) and the partial periods at its ends (counted directly, a few days to weeks).
+- for the liability report, `PointsExpiryRollup`: points and distinct advocates per month of
+  expiry. As of a time after the last entry occurred (as of now, normally) every entry of a
+  later month is outstanding, so those months are read from the rollup and only the month
+  holding the as-of time is counted directly; an earlier as-of time counts directly.
 
 Exact: a period summary is the direct query's own result, and an edge is the direct query, so
 the rows are the same. The top advocates of a range come from the monthly lists: the last
@@ -31,6 +35,7 @@ affects a count:
   outreach   updated_at                            proposed, every status change → days proposed
   events     created_at                            appended (append-only)     → days of the act
   identities first_seen_at                         created                    → days first seen
+  points     created_at                            appended (append-only)     → months of expiry
 
 and recounts those days (day rollups at once; period summaries are marked dirty and recounted
 when a report needs them, or by the periodic task). Merging advocates moves identities without
@@ -60,6 +65,7 @@ from datetime import time as dtime
 
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from advocates.models import Advocate
@@ -68,6 +74,8 @@ from rewards.models import (
     MentionDayRollup,
     NewAdvocatePeriodRollup,
     OutreachDayRollup,
+    PointsEntry,
+    PointsExpiryRollup,
     ReportDirtyPeriod,
     ReportRollupState,
     ResponsePeriodRollup,
@@ -96,7 +104,10 @@ R = {
     "active": ActivePeriodRollup._meta.db_table,
     "new": NewAdvocatePeriodRollup._meta.db_table,
     "top": TopAdvocateMonthRollup._meta.db_table,
+    "points": PointsExpiryRollup._meta.db_table,
 }
+# The dirty-period marker for points that never expire (a month no entry can expire in).
+NEVER = date(9999, 12, 1)
 
 
 # --- Periods ---------------------------------------------------------------------------------
@@ -299,10 +310,17 @@ def _native(value):
 
 def _recount_summary(name: str, period: str, starts: Iterable[date]) -> int:
     """Replace the rows of whole periods by the direct query's result for them."""
+    starts = set(starts)
     n = 0
+    if name == "points" and NEVER in starts:
+        starts.discard(NEVER)
+        _recount_points(None, None)
+        n += 1
     for first, end in _runs(starts, period):
         if name == "top":
             _recount_top(first, end)
+        elif name == "points":
+            _recount_points(first, end)
         else:
             summary = SUMMARIES[name]
             frame = summary.count(ReportParams(first, end - timedelta(days=1), period=period))
@@ -342,6 +360,26 @@ def _recount_top(first: date, end: date) -> None:
         WHERE n <= %s""", [*span, *span, TOP_KEEP])
 
 
+def _recount_points(first: date | None, end: date | None) -> None:
+    """Points and distinct advocates per month of expiry, for [first, end) (None: the entries
+    that never expire), over every entry: the direct query's per-advocate grouping."""
+    month = ("(date_trunc('month', e.expires_at AT TIME ZONE 'UTC'))::date" if _pg()
+             else "date(e.expires_at, 'start of month')")
+    if first is None:
+        PointsExpiryRollup.objects.filter(month__isnull=True).delete()
+        where, params = "e.expires_at IS NULL", []
+    else:
+        PointsExpiryRollup.objects.filter(month__gte=first, month__lt=end).delete()
+        where = "e.expires_at >= %s AND e.expires_at < %s"
+        params = [_dt(_midnight(first)), _dt(_midnight(end))]
+    _execute(f"""
+        INSERT INTO {R["points"]} (month, points, advocates)
+        SELECT month, SUM(points), COUNT(*)
+        FROM (SELECT {month} AS month, e.advocate_id, SUM(e.points) AS points
+              FROM {T["points"]} e WHERE {where} GROUP BY 1, 2) per_advocate
+        GROUP BY 1""", params)
+
+
 def _span(table: str, column: str) -> tuple[date, date] | None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MIN({_day(column)}), MAX({_day(column)}) FROM {table}")
@@ -351,14 +389,16 @@ def _span(table: str, column: str) -> tuple[date, date] | None:
 
 # Which table and timestamp each summary counts by, for a full build.
 SUMMARY_SPANS = {"response": (T["outreach"], "created_at"), "active": (T["event"], "occurred_at"),
-                 "new": (T["identity"], "first_seen_at"), "top": (T["event"], "occurred_at")}
+                 "new": (T["identity"], "first_seen_at"), "top": (T["event"], "occurred_at"),
+                 "points": (T["points"], "expires_at")}
 
 
 def _all_periods(name: str, period: str) -> list[date]:
     span = _span(*SUMMARY_SPANS[name])
+    starts = [NEVER] if name == "points" else []
     if span is None:
-        return []
-    starts, start = [], period_start(span[0], period)
+        return starts
+    start = period_start(span[0], period)
     while start <= span[1]:
         starts.append(start)
         start = period_next(start, period)
@@ -366,7 +406,7 @@ def _all_periods(name: str, period: str) -> list[date]:
 
 
 def _summary_periods(name: str) -> tuple[str, ...]:
-    return ("month",) if name == "top" else PERIODS
+    return ("month",) if name in ("top", "points") else PERIODS
 
 
 def _mark(dirty: dict[str, set[date]]) -> int:
@@ -374,17 +414,19 @@ def _mark(dirty: dict[str, set[date]]) -> int:
     rows = [ReportDirtyPeriod(summary=name, period=period, start=start)
             for name, days in dirty.items() for period in _summary_periods(name)
             for start in _periods_of(days, period)]
+    # NEVER is already a month start; _periods_of keeps it.
     ReportDirtyPeriod.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return len(rows)
 
 
-def _recount_dirty(needed: set[tuple[str, str, date]] | None) -> int:
-    """Recount the dirty periods (only those in `needed`, when given); unmark them."""
+def _recount_dirty(needed: set[tuple] | None) -> int:
+    """Recount the dirty periods (only those in `needed`, when given: (summary, period,
+    start) or (summary,) for all of its periods); unmark them."""
     marked = list(ReportDirtyPeriod.objects.values_list("pk", "summary", "period", "start"))
     todo: dict[tuple[str, str], list[date]] = {}
     done = []
     for pk, name, period, start in marked:
-        if needed is None or (name, period, start) in needed:
+        if needed is None or (name,) in needed or (name, period, start) in needed:
             todo.setdefault((name, period), []).append(start)
             done.append(pk)
     n = sum(_recount_summary(name, period, starts) for (name, period), starts in todo.items())
@@ -392,7 +434,7 @@ def _recount_dirty(needed: set[tuple[str, str, date]] | None) -> int:
     return n
 
 
-def needed_periods(p: ReportParams) -> set[tuple[str, str, date]]:
+def needed_periods(p: ReportParams) -> set[tuple]:
     """The summary periods the ambassador report for `p` reads (its whole periods)."""
     starts, _ = split(p, p.period)
     months, _ = split(p, "month")
@@ -412,12 +454,20 @@ class RefreshResult:
     seconds: float = 0.0
 
 
+def _changed_expiry_months(since: datetime) -> set[date]:
+    """The first days of the months in which points entries new since `since` expire
+    (NEVER for those without expiry)."""
+    return {NEVER if d is None else period_start(_as_date(d), "month") for d in _column(
+        f"SELECT DISTINCT {_day('expires_at')} FROM {T['points']} WHERE created_at >= %s",
+        [_dt(since)])}
+
+
 def _changed_days(table: str, day_column: str, changed: str, since: datetime) -> set[date]:
     return {_as_date(d) for d in _column(
         f"SELECT DISTINCT {_day(day_column)} FROM {table} WHERE {changed} >= %s", [_dt(since)])}
 
 
-def rollups_refresh(*, needed: set[tuple[str, str, date]] | None = None,
+def rollups_refresh(*, needed: set[tuple] | None = None,
                     margin: timedelta | None = None, rebuild: bool = False) -> RefreshResult:
     """Bring the rollups up to date with the tables they count.
 
@@ -438,12 +488,13 @@ def rollups_refresh(*, needed: set[tuple[str, str, date]] | None = None,
         # Read before the scans: a merge that commits after this count shows up next time.
         merged = Advocate.objects.filter(merged_into__isnull=False).count()
         last = state.refreshed_at or state.built_at
-        if rebuild or last is None:
+        if rebuild or state.built_at is None or last is None:
             for name in DAY_ROLLUPS:
                 result.days[name] = _recount_days(name, None)
             ReportDirtyPeriod.objects.all().delete()
-            for name in (*SUMMARIES, "top"):
-                model = SUMMARIES[name].model if name in SUMMARIES else TopAdvocateMonthRollup
+            for name in (*SUMMARIES, "top", "points"):
+                model = SUMMARIES[name].model if name in SUMMARIES else {
+                    "top": TopAdvocateMonthRollup, "points": PointsExpiryRollup}[name]
                 model.objects.all().delete()
                 for period in _summary_periods(name):
                     result.periods += _recount_summary(name, period, _all_periods(name, period))
@@ -464,7 +515,8 @@ def rollups_refresh(*, needed: set[tuple[str, str, date]] | None = None,
                     identity_days |= {span[0] + timedelta(days=i)
                                       for i in range((span[1] - span[0]).days + 1)}
             result.marked = _mark({"response": outreach_days, "active": event_days,
-                                   "top": event_days, "new": identity_days})
+                                   "top": event_days, "new": identity_days,
+                                   "points": _changed_expiry_months(since)})
         result.periods += _recount_dirty(needed)
         state.merged_advocates = merged
         state.refreshed_at = started
@@ -619,3 +671,25 @@ def _candidate_totals(ids: list[int], p: ReportParams) -> pd.DataFrame:
                              "events": pd.Series(dtype="int64")})
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return out.astype({"advocate_id": "int64", "events": "int64"})
+
+
+def points_outstanding(*, as_of: datetime) -> pd.DataFrame:
+    """As queries.points_outstanding: months of expiry after the one holding `as_of` (and the
+    points that never expire) from the rollup, when every entry occurred before `as_of` (then
+    each of them is outstanding); that month counted directly. Otherwise directly."""
+    latest = PointsEntry.objects.aggregate(latest=Max("occurred_at"))["latest"]
+    if latest is not None and latest >= as_of:
+        return queries.points_outstanding(as_of=as_of)
+    after = period_next(period_start(as_of.astimezone(UTC).date(), "month"), "month")
+    parts = [queries.points_outstanding(as_of=as_of, expiring_before=_midnight(after)),
+             _fetch(f"""
+                SELECT r.month AS expiry_month, r.points AS points, r.advocates AS advocates
+                FROM {R["points"]} r WHERE r.month >= %s OR r.month IS NULL""", [_d(after)])]
+    filled = [part for part in parts if not part.empty]
+    if not filled:
+        return parts[0]
+    out = pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0]
+    # Months in order, the entries that never expire ('') last, as the report shows them.
+    out["_never"] = out["expiry_month"].eq("")
+    out = out.sort_values(["_never", "expiry_month"], kind="stable").drop(columns="_never")
+    return out.reset_index(drop=True)

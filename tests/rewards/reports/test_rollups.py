@@ -50,12 +50,14 @@ from rewards.models import (
     MentionDayRollup,
     NewAdvocatePeriodRollup,
     OutreachDayRollup,
+    PointsEntry,
+    PointsExpiryRollup,
     ReportDirtyPeriod,
     ResponsePeriodRollup,
     Tier,
     TopAdvocateMonthRollup,
 )
-from rewards.reports import ReportParams, queries, report_build, rollups
+from rewards.reports import ReportParams, frames, queries, report_build, rollups
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.routing_helpers import brand_settings
 from tests.factories import mention_item
@@ -100,18 +102,25 @@ def ranges(today: date) -> list[ReportParams]:
     ]
 
 
+def assert_same_report(name: str, params: ReportParams):
+    """Every table and chart of one report, from the rollups and counted directly."""
+    from_rollups = report_build(name=name, params=params)
+    direct = report_build(name=name, params=params, direct=True)
+    assert list(from_rollups.sections) == list(direct.sections)
+    for key, section in direct.sections.items():
+        pd.testing.assert_frame_equal(from_rollups.sections[key].frame, section.frame,
+                                      check_exact=True, obj=f"{name} {params.describe()}: {key}")
+    assert from_rollups.charts == direct.charts, params.describe()
+    return direct
+
+
 def assert_rollups_equal_direct(today: date) -> dict:
-    """Every table and chart of the ambassador report, both ways; returns the first range's
-    trend totals (so a test can also check the numbers are not trivially zero)."""
+    """The ambassador and liability reports both ways, for every range; returns the first
+    range's trend totals (so a test can also check the numbers are not trivially zero)."""
     first = None
     for params in ranges(today):
-        from_rollups = report_build(name="ambassador", params=params)
-        direct = report_build(name="ambassador", params=params, direct=True)
-        assert list(from_rollups.sections) == list(direct.sections)
-        for key, section in direct.sections.items():
-            pd.testing.assert_frame_equal(from_rollups.sections[key].frame, section.frame,
-                                          check_exact=True, obj=f"{params.describe()}: {key}")
-        assert from_rollups.charts == direct.charts, params.describe()
+        assert_same_report("liability", params)
+        direct = assert_same_report("ambassador", params)
         if first is None:
             trend = direct.main.frame
             first = {c: int(trend[c].sum()) for c in (
@@ -154,8 +163,9 @@ def rollup_rows() -> dict[str, list[tuple]]:
                                         "events", "reshares")),
         "new": (NewAdvocatePeriodRollup, ("period", "start", "platform", "new_advocates")),
         "top": (TopAdvocateMonthRollup, ("month", "scope", "advocate_id", "events")),
+        "points": (PointsExpiryRollup, ("month", "points", "advocates")),
     }
-    return {name: sorted(model.objects.values_list(*fields))
+    return {name: sorted(model.objects.values_list(*fields), key=repr)
             for name, (model, fields) in tables.items()}
 
 
@@ -244,6 +254,7 @@ def test_rollups_equal_a_direct_count_through_a_season_of_writes(
     deliver_all()
     process()
     counts = assert_rollups_equal_direct(clock.now.date())
+    assert PointsEntry.objects.exists()
     assert counts["reshares_sent"] >= 1
     assert counts["consents_granted"] == 1
     assert counts["top"] > 2
@@ -277,7 +288,7 @@ def test_rollups_equal_a_direct_count_through_a_season_of_writes(
     rollups.rollups_refresh(rebuild=True)
     assert rollup_rows() == kept
     assert all(kept[name] for name in ("mentions", "outreach", "response", "active", "new",
-                                       "top"))
+                                       "top", "points"))
 
 
 def test_split_gives_whole_periods_and_the_partial_ends():
@@ -421,3 +432,47 @@ def test_rebuild_command_counts_everything_again(program, capsys):
     assert "rebuilt" in capsys.readouterr().out
     assert MentionDayRollup.objects.filter(platform="sandbox").aggregate(
         n=Sum("mentions"))["n"] == 5  # the fixture's four November mentions and October's
+
+
+@pytest.fixture
+def points_ledger(db):
+    """Points expiring at awkward times: exactly at midnight on the 1st, never, late in a
+    month; two advocates sharing a month; one entry that occurred late."""
+    alice, bob = make_advocate(), make_advocate()
+    rows = [(alice, 10, datetime(2026, 10, 3, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),
+            (bob, 7, datetime(2026, 10, 5, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),
+            (bob, 5, datetime(2026, 10, 9, tzinfo=UTC), datetime(2026, 12, 31, 23, tzinfo=UTC)),
+            (alice, 20, datetime(2026, 10, 9, tzinfo=UTC), None),
+            (alice, 4, datetime(2026, 11, 2, tzinfo=UTC), datetime(2027, 1, 15, tzinfo=UTC)),
+            (bob, 3, datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))]
+    for advocate, points, occurred, expires in rows:
+        PointsEntry.objects.create(advocate=advocate, points=points, reason="praise",
+                                   occurred_at=occurred, day=occurred.date(),
+                                   expires_at=expires)
+
+
+@pytest.mark.parametrize("as_of", [
+    datetime(2026, 12, 1, tzinfo=UTC),  # the instant two entries expire: they are not counted
+    datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 11, 25, tzinfo=UTC),
+    datetime(2026, 11, 30, 12, tzinfo=UTC),
+    datetime(2027, 2, 1, tzinfo=UTC),
+    datetime(2026, 11, 10, tzinfo=UTC),  # before the last entry occurred: counted directly
+])
+def test_points_outstanding_from_the_rollup_equal_the_direct_count(points_ledger, as_of):
+    rollups.rollups_refresh(rebuild=True)
+    # As the report shows them (the databases order '' differently; the frame puts it last).
+    pd.testing.assert_frame_equal(frames.points_outstanding(rollups.points_outstanding(as_of=as_of)),
+                                  frames.points_outstanding(queries.points_outstanding(as_of=as_of)),
+                                  check_exact=True)
+
+
+def test_new_points_are_counted_before_the_liability_report_reads(points_ledger, clock):
+    params = ReportParams(date(2026, 11, 1), date(2026, 11, 30))
+    assert_same_report("liability", params)
+    PointsEntry.objects.create(advocate=make_advocate(), points=9, reason="praise",
+                               occurred_at=datetime(2026, 11, 3, tzinfo=UTC),
+                               day=date(2026, 11, 3), expires_at=datetime(2027, 3, 1, tzinfo=UTC),
+                               created_at=clock.now)
+    points = assert_same_report("liability", params).sections["points"].frame
+    assert points.set_index("expiry_month").loc["2027-03-01", "points"] == 9
