@@ -11,13 +11,13 @@ Pending migrations are applied (on a loaded database that builds the new indexes
 printed), and the report rollups are built once after a load (timed and printed apart from the
 report timings; `--rebuild-rollups` builds them again). Then each report runs for the whole
 year (wall seconds, tracemalloc peak, max RSS growth), including the rollup refresh it starts
-with. Two comparisons give the ratios: the ambassador report counted directly from the tables
-(`report_build(direct=True)`, the previous approach; every table and chart must be identical),
-and the redemption report computed the naive way, reading the rows into pandas with read_sql
-and grouping there. Last, the cost of freshness: a burst of changes spread over the year, the
-report right after them (its refresh recounts them), the periodic refresh (it counts them once
-more, looking back the margin for late commits) and a report after that. Not a test: it
-prints its figures.
+with. The comparisons give the ratios: the ambassador and liability reports counted directly
+from the tables (`report_build(direct=True)`, the previous approach; every table and chart must
+be identical), and the redemption report computed the naive way, reading the rows into pandas
+with read_sql and grouping there. Last, the cost of freshness: a burst of changes spread over
+the year, the report right after them (its refresh recounts them), the periodic refresh (it
+counts them once more, looking back the margin for late commits) and a report after that.
+Not a test: it prints its figures.
 """
 
 from __future__ import annotations
@@ -600,6 +600,10 @@ def main() -> None:
         "ambassador report, direct from the tables",
         lambda: report_build(name="ambassador", params=params, direct=True))
     _assert_same(results["ambassador"][0], direct)
+    direct_liability, direct_liability_seconds, _ = _measure(
+        "liability report, direct from the tables",
+        lambda: report_build(name="liability", params=params, direct=True))
+    _assert_same(results["liability"][0], direct_liability)
     naive, naive_seconds, naive_peak = _measure("redemption report, naive (read_sql + pandas)",
                                                 lambda: _naive_redemptions(params))
     totals = results["redemptions"][0].sections["totals"].frame.set_index("currency")
@@ -614,6 +618,10 @@ def main() -> None:
     print(f"ambassador report: rollups {rollup_seconds:.2f} s / direct {direct_seconds:.2f} s → "
           f"{direct_seconds / rollup_seconds:.1f}× faster; peak memory "
           f"{rollup_peak / 2**20:.1f} MiB vs {direct_peak / 2**20:.1f} MiB "
+          f"(every table and chart identical)")
+    print(f"liability report: rollups {results['liability'][1]:.2f} s / direct "
+          f"{direct_liability_seconds:.2f} s → "
+          f"{direct_liability_seconds / results['liability'][1]:.1f}× faster "
           f"(every table and chart identical)")
 
     from rewards.reports import rollups
