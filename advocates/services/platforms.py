@@ -272,7 +272,7 @@ _batched: list[str] | None = None
 
 # What a webhook request reads of its account: not the cursor, which holds the outbound ledger
 # (up to 1,000 entries) that no webhook needs.
-_WEBHOOK_ACCOUNT_COLUMNS = [f.column for f in BrandAccount._meta.concrete_fields
+_WEBHOOK_ACCOUNT_COLUMNS = [str(f.column) for f in BrandAccount._meta.concrete_fields
                             if f.name != "cursor"]
 
 
