@@ -511,6 +511,9 @@ class RewardGrant(models.Model):
     redeemed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Expired or revoked at.")
+    private_channel_wait_since = models.DateTimeField(
+        null=True, blank=True, help_text="Issued, but the advocate can only be answered in "
+        "public (e.g. a Google review): the reward waits for a private channel (a DM).")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -571,6 +574,9 @@ class DiscountCode(models.Model):
     max_redemptions = models.PositiveIntegerField(null=True, blank=True)
     times_redeemed = models.PositiveIntegerField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True)
+    stripe_deactivated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the promotion code was switched off at Stripe "
+        "(its grant was revoked).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -583,6 +589,25 @@ class DiscountCode(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class StripeCustomer(models.Model):
+    """The Stripe customer an advocate pays as, learned from the orders that used their codes.
+
+    Promotion codes made after it is known are restricted to that customer. One customer per
+    advocate and one advocate per customer: a customer who used two advocates' codes (a code
+    passed on) stays with the advocate it was first seen for. Erasure deletes the row.
+    """
+
+    advocate = models.OneToOneField(Advocate, on_delete=models.CASCADE, primary_key=True,
+                                    related_name="stripe_customer")
+    customer_id = models.CharField(max_length=191, unique=True)
+    learned_from = models.CharField(
+        max_length=191, help_text="The Checkout session or invoice that showed it.")
+    learned_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"advocate {self.advocate_id}: {self.customer_id}"
 
 
 class RedemptionSource(models.TextChoices):

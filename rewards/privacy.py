@@ -25,6 +25,7 @@ from rewards.models import (
     PointsEntry,
     Redemption,
     RewardGrant,
+    StripeCustomer,
     StripeEvent,
     TierChange,
 )
@@ -46,12 +47,15 @@ def advocate_export(*, advocate_ids: Sequence[int]) -> dict[str, Any]:
         "redemptions": _rows(Redemption.objects.filter(advocate_id__in=advocate_ids)),
         "perk_fulfilments": _rows(PerkFulfilment.objects.filter(grant__in=grants)),
         "fraud_flags": _rows(FraudFlag.objects.filter(advocate_id__in=advocate_ids)),
+        "stripe_customer": _rows(StripeCustomer.objects.filter(advocate_id__in=advocate_ids)),
     }
 
 
 def advocate_erase(*, advocate_ids: Sequence[int], pseudonym: str) -> dict[str, int]:
     """Blank the personal bits; keep every amount under the (already renamed) advocate.
 
+    - the advocate → Stripe customer link (it names a customer) is deleted, so no later
+      code is restricted to that customer;
     - codes: the Stripe customer id (it links to a named customer) is cleared; the code,
       discount and counts stay (finance reconciles against them);
     - grants: the last error (may quote a platform response naming the person) is cleared;
@@ -60,7 +64,9 @@ def advocate_erase(*, advocate_ids: Sequence[int], pseudonym: str) -> dict[str, 
     Redemptions and points carry no personal text and stay as they are.
     """
     grants = RewardGrant.objects.filter(advocate_id__in=advocate_ids)
+    customers, _ = StripeCustomer.objects.filter(advocate_id__in=advocate_ids).delete()
     return {
+        "stripe_customers": customers,
         "codes": DiscountCode.objects.filter(grant__in=grants).update(stripe_customer_id=""),
         "grants": grants.update(last_error=""),
         "perk_fulfilments": PerkFulfilment.objects.filter(grant__in=grants).update(notes=""),

@@ -17,6 +17,7 @@ from rewards.models import (
     PointsEntry,
     RewardGrant,
     RewardsSettings,
+    StripeCustomer,
     Tier,
 )
 
@@ -74,6 +75,20 @@ def grant_for_promotion_code(*, promotion_code_id: str) -> RewardGrant | None:
     code = (DiscountCode.objects.select_related("grant")
             .filter(stripe_promotion_code_id=promotion_code_id).first())
     return code.grant if code else None
+
+
+def stripe_customer_id(*, advocate_id: int) -> str:
+    """The Stripe customer this advocate pays as, learned from their redemptions ('' if not
+    known yet)."""
+    return (StripeCustomer.objects.filter(advocate_id=advocate_id)
+            .values_list("customer_id", flat=True).first() or "")
+
+
+def grants_awaiting_private_channel() -> QuerySet[RewardGrant]:
+    """Issued grants held back because the advocate can only be answered in public."""
+    return (RewardGrant.objects.filter(status=GrantStatus.ISSUED, outreach__isnull=True,
+                                       private_channel_wait_since__isnull=False)
+            .select_related("advocate", "rule").order_by("private_channel_wait_since"))
 
 
 def grants_pending_approval() -> QuerySet[RewardGrant]:

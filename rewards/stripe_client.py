@@ -120,6 +120,18 @@ def promotion_code_create(*, grant_id: int, coupon_id: str, code: str, expires_a
                                expires_at=data.get("expires_at"))
 
 
+def promotion_code_deactivate(*, grant_id: int, promotion_code_id: str) -> bool:
+    """Switch a grant's promotion code off (`active=false`); return whether it is still active.
+
+    Idempotency key `grant-<id>-promo-off`. Switching off twice is harmless, so a retry, or a
+    second call after a lost reply, changes nothing.
+    """
+    promo = _call(_client().v1.promotion_codes.update, promotion_code_id,
+                  params={"active": False},
+                  options={"idempotency_key": f"grant-{grant_id}-promo-off"})
+    return bool(promo.to_dict().get("active"))
+
+
 @dataclass(frozen=True)
 class InvoiceDiscount:
     id: str

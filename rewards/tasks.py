@@ -37,6 +37,13 @@ def grant_issue(self, grant_id: int) -> str:
     return services.grant_issue(grant_id=grant_id).status
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(StripeTransientError,),
+             retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=8)
+def grant_code_deactivate(grant_id: int) -> bool:
+    # Queued after a revocation commits; a retry sends the same idempotency key.
+    return services.grant_code_deactivate(grant_id=grant_id)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def grants_issue(grant_ids: list[int]) -> int:
     """Issue a chunk of grants: one task per grant, so one Stripe failure retries alone."""
@@ -47,16 +54,20 @@ def grants_issue(grant_ids: list[int]) -> int:
 
 @shared_task
 def rewards_housekeeping() -> dict:
-    """Beat (every minute): delivered messages, expired codes, lost issue tasks, lapsed tiers
-    (hourly is enough for tiers, but the query is cheap), the ledger's safety rescan."""
+    """Beat (every minute): delivered messages, expired codes, lost issue tasks, Stripe codes
+    of revoked grants still on (lapsed tiers and the ledger's rescan have their own beats)."""
     stale = services.grants_approved_stale_ids()
     if stale:
         grants_issue.delay(stale)
+    revoked = services.grants_revoked_code_active_ids()
+    for grant_id in revoked:
+        grant_code_deactivate.delay(grant_id)
     return {
         "delivered": services.grants_mark_delivered(),
         "expired": services.grants_expire_due(),
         "messages": services.grants_message_missing(),
         "reissued": len(stale),
+        "codes_switched_off": len(revoked),
     }
 
 

@@ -106,6 +106,15 @@ def _grant_actions(grant: RewardGrant) -> str:
     return format_html(" ".join(["{}"] * len(parts)), *parts) if parts else ""
 
 
+def _grant_delivery(grant: RewardGrant) -> str:
+    """Where the reward message stands, for the grant list."""
+    if grant.private_channel_wait_since is not None and grant.outreach_id is None:
+        return format_html('<span class="w-status w-status--label">{}</span>',
+                           f"awaiting a private channel since "
+                           f"{grant.private_channel_wait_since:%Y-%m-%d}")
+    return ""
+
+
 class GrantPermissionPolicy(ModelPermissionPolicy):
     """Grants are read in the admin, never edited: viewing as usual; add, change and delete
     refused to everyone, superusers too, so no form, button or link offers them.
@@ -137,6 +146,7 @@ class RewardGrantViewSet(SnippetViewSet):
     menu_label = "Grants"
     list_display = ["__str__", "rule", "advocate", "status", "cost_minor", "currency",
                     "created_at", "expires_at",
+                    Column("delivery", label="Message", accessor=_grant_delivery),
                     Column("actions", label="Review", accessor=_grant_actions)]
     list_filter = ["status", "rule", "reward_kind", "currency"]
     list_export = ["id", "rule", "advocate", "status", "period_key", "reward_kind", "cost_minor",
@@ -147,7 +157,8 @@ class RewardGrantViewSet(SnippetViewSet):
     inspect_view_fields = ["rule", "advocate", "status", "period_key", "review_reasons",
                            "reward", "cost_minor", "currency", "tier", "outreach",
                            "created_at", "approved_at", "issued_at", "delivered_at",
-                           "redeemed_at", "expires_at", "last_error"]
+                           "redeemed_at", "expires_at", "private_channel_wait_since",
+                           "last_error"]
 
     copy_view_enabled = False
 
@@ -302,7 +313,8 @@ def register_rewards_urls():
 
 
 class RewardsDashboardPanel(Component):
-    """Perks running out of stock, and grants waiting for approval."""
+    """Perks running out of stock, grants waiting for approval, and rewards waiting for a
+    private channel (the advocate can only be answered in public)."""
 
     name = "kansha_rewards"
     template_name = "rewards/admin/dashboard_panel.html"
@@ -313,7 +325,9 @@ class RewardsDashboardPanel(Component):
 
     def get_context_data(self, parent_context=None):
         low = list(selectors.perks_low_stock())
+        waiting = selectors.grants_awaiting_private_channel()
         return {"low_stock": low, "pending": selectors.grants_pending_approval().count(),
+                "waiting": waiting.count(), "waiting_first": list(waiting[:5]),
                 "grants_url": reverse("wagtailsnippets_rewards_rewardgrant:list")
                 + "?status=pending_approval"}
 

@@ -19,9 +19,11 @@ from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, AdvocacyKind
-from rewards import fraud
+from rewards import fraud, stripe_client
 from rewards.models import (
     AdvocateTier,
+    CodeProvider,
+    DiscountCode,
     GrantStatus,
     Period,
     Perk,
@@ -375,11 +377,14 @@ REVOCABLE = (GrantStatus.PENDING_APPROVAL, GrantStatus.APPROVED, GrantStatus.ISS
 
 
 def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
-    """Revoke a grant not yet redeemed: releases its budget and perk stock.
+    """Revoke a grant not yet redeemed: releases its budget and perk stock, and after commit
+    queues the switch-off of its Stripe promotion code (`grant_code_deactivate`).
 
-    A code already given out stays in the ledger (finance sees it was revoked); a Stripe
-    promotion code should also be deactivated in Stripe (not automated yet).
+    A code already given out stays in the ledger (finance sees it was revoked); a local code
+    is refused at the till from now on (`code_redeem` checks the grant's status).
     """
+    from rewards import tasks
+
     now = timezone.now()
     with transaction.atomic():
         grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
@@ -396,7 +401,59 @@ def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
                 status=PerkFulfilment.Status.CANCELLED, updated_at=now)
             if cancelled:
                 perk_stock_release(perk_id=grant.perk_id)
+        if grant.reward_kind == RewardKind.DISCOUNT:
+            # Robust: a broker outage must not undo the revocation; the housekeeping sweep
+            # (grants_revoked_code_active_ids) switches the code off later.
+            transaction.on_commit(lambda: tasks.grant_code_deactivate.delay(grant_id),
+                                  robust=True)
     return grant
+
+
+# What a failure to switch a code off leaves on the grant; the sweep skips those (retrying
+# a permanent error every minute helps nobody) until a person clears it.
+DEACTIVATE_ERROR = "switching the promotion code off: "
+
+
+def grant_code_deactivate(*, grant_id: int, now: datetime | None = None) -> bool:
+    """Switch off at Stripe the promotion code of a revoked grant, once; True if Stripe was
+    called now.
+
+    Precondition: none; a grant that is not revoked, has a local code, or whose code is
+    already switched off is left alone (False). The call happens outside any transaction and
+    `stripe_deactivated_at` is set by a conditional UPDATE afterwards, so a retry after a
+    crash calls Stripe again with the same idempotency key, which is harmless. Raises
+    `stripe_client.StripeTransientError` (the task retries) or `StripePermanentError` (kept
+    on the grant's `last_error` for a person).
+    """
+    now = now or timezone.now()
+    code = (DiscountCode.objects.filter(
+        grant_id=grant_id, grant__status=GrantStatus.REVOKED, provider=CodeProvider.STRIPE,
+        stripe_promotion_code_id__isnull=False, stripe_deactivated_at__isnull=True).first())
+    if code is None:
+        return False
+    try:
+        stripe_client.promotion_code_deactivate(
+            grant_id=grant_id, promotion_code_id=code.stripe_promotion_code_id)
+    except stripe_client.StripePermanentError as exc:
+        RewardGrant.objects.filter(pk=grant_id).update(
+            last_error=f"{DEACTIVATE_ERROR}{exc}"[:2000])
+        raise
+    DiscountCode.objects.filter(pk=code.pk, stripe_deactivated_at__isnull=True).update(
+        stripe_deactivated_at=now)
+    return True
+
+
+def grants_revoked_code_active_ids(*, older_than: timedelta = timedelta(minutes=5),
+                                   limit: int = 500) -> list[int]:
+    """Revoked grants whose Stripe promotion code is still on (a lost task, or a code that
+    Stripe created while the grant was being revoked); the sweep queues them again."""
+    cutoff = timezone.now() - older_than
+    return list(DiscountCode.objects.filter(
+        grant__status=GrantStatus.REVOKED, grant__closed_at__lt=cutoff,
+        provider=CodeProvider.STRIPE, stripe_promotion_code_id__isnull=False,
+        stripe_deactivated_at__isnull=True).exclude(
+        grant__last_error__startswith=DEACTIVATE_ERROR)
+        .values_list("grant_id", flat=True)[:limit])
 
 
 def grants_mark_delivered(*, now: datetime | None = None) -> int:

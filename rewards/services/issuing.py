@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from advocates.models import AdvocacyEvent, Outreach, SocialIdentity
-from rewards import codes, stripe_client
+from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity
+from rewards import codes, selectors, stripe_client
 from rewards.models import (
     CodeProvider,
     DiscountCode,
@@ -31,7 +31,9 @@ from rewards.sql import copy_insert, ids_in
 
 logger = logging.getLogger(__name__)
 
-# Platforms where the brand cannot DM a person; the message is a reply to their mention.
+# Platforms where the brand cannot message a person privately: all it can do is answer the
+# mention in public (and on Google a review has one owner reply, which an answer replaces).
+# A reward is never announced there: see grant_message_propose.
 NO_DM_PLATFORMS = frozenset({"google", "foursquare"})
 
 DEFAULT_TEXT = {
@@ -66,11 +68,16 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
         return existing
     r = grant.reward
     expires = now + timedelta(days=r.get("code_expiry_days") or 30)
+    provider = _provider()
+    # Restricted to the advocate's Stripe customer when we know it. Stored on the row like
+    # the code text, so every retry sends the same parameters with the same key.
+    customer = (selectors.stripe_customer_id(advocate_id=grant.advocate_id)
+                if provider == CodeProvider.STRIPE else "")
     for _ in range(3):
         try:
             with transaction.atomic():
                 return DiscountCode.objects.create(
-                    grant=grant, provider=_provider(),
+                    grant=grant, provider=provider, stripe_customer_id=customer,
                     code=codes.code_generate_unique(model=DiscountCode),
                     discount_type=r.get("discount_type") or DiscountType.PERCENT,
                     percent_off=r.get("percent_off") if r.get("discount_type") ==
@@ -146,6 +153,13 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
     grant.refresh_from_db()
     if moved:
         grant_message_propose(grant=grant, now=now)
+    elif grant.status == GrantStatus.REVOKED and code is not None and \
+            code.provider == CodeProvider.STRIPE:
+        # Revoked while Stripe was making the code: the revocation's own switch-off found no
+        # promotion code yet, so this one is switched off now.
+        from rewards import tasks
+
+        transaction.on_commit(lambda: tasks.grant_code_deactivate.delay(grant_id), robust=True)
     return grant
 
 
@@ -203,9 +217,23 @@ def _identity_for(grant: RewardGrant):
     return identity, None, identity.platform if identity else ""
 
 
+def _private_identities():
+    """Identities the brand can message privately: a platform with DMs, where the brand
+    has an active account to send from."""
+    return SocialIdentity.objects.exclude(platform__in=NO_DM_PLATFORMS).filter(
+        platform__in=BrandAccount.objects.filter(active=True).values("platform"))
+
+
+def _private_identity_for(advocate_id: int):
+    """The advocate's identity we can DM (the most recently seen), or None."""
+    return (_private_identities().filter(advocate_id=advocate_id)
+            .order_by("-updated_at", "-id").first())
+
+
 def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
                        ) -> tuple[str, str, int | None]:
-    """(text, template_key, variant) of the reward message, in the advocate's language."""
+    """(text, template_key, variant) of the reward message, in the advocate's language (that
+    of `mention`, the post that earned it)."""
     from advocates.models import TemplatePurpose
     from advocates.services.templates import (
         TemplateBook,
@@ -250,10 +278,20 @@ def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
 
 def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
                           ) -> Outreach | None:
-    """Put the message that delivers this grant into the approval queue (once per grant).
+    """Put the direct message that delivers this grant into the approval queue (once per
+    grant), or hold the grant until the advocate can be messaged privately.
 
-    A DM where the platform has them, else a reply to the advocate's mention. The queue's
-    dedupe key `grant:<id>` makes a re-run propose nothing new; the outreach is linked.
+    Rewards are only ever delivered in private. When the post that earned the grant is on
+    a platform without DMs (`NO_DM_PLATFORMS`: a Google review, a Foursquare check-in),
+    the message goes to the advocate's identity on a platform we can DM instead, in the
+    language of that post; if they have none, nothing is proposed and the grant is marked
+    `private_channel_wait_since` (staff see it on the dashboard and the grant list, and the
+    periodic `grants_message_missing` proposes the DM once such an identity appears). A
+    public reply there would publish the code to everyone, and on Google it would replace
+    the thank-you already posted as the review's one owner reply.
+
+    The queue's dedupe key `grant:<id>` makes a re-run propose nothing new; the outreach is
+    linked and the hold cleared. Returns None when nothing is in the queue for the grant.
     """
     from advocates.services import outreach_propose
 
@@ -262,27 +300,36 @@ def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
     if identity is None:
         _fail(grant.pk, "the advocate has no social identity to message")
         return None
-    kind = "reply" if platform in NO_DM_PLATFORMS and mention is not None else "dm"
+    if platform in NO_DM_PLATFORMS:
+        identity = _private_identity_for(grant.advocate_id)
+        if identity is None:
+            RewardGrant.objects.filter(pk=grant.pk, private_channel_wait_since__isnull=True
+                                       ).update(private_channel_wait_since=now)
+            return None
+        platform = identity.platform
     text, key, variant = grant_message_text(grant=grant, identity=identity, mention=mention,
                                             now=now)
     outreach = outreach_propose(
-        kind=kind, advocate=grant.advocate, identity=identity, platform=platform,
-        dedupe_key=f"grant:{grant.pk}", text=text,
-        mention=mention if kind == "reply" else None,
-        reasons=[f"reward: {grant.rule.name}"], template_key=key, template_variant=variant,
-        priority=20)
+        kind="dm", advocate=grant.advocate, identity=identity, platform=platform,
+        dedupe_key=f"grant:{grant.pk}", text=text, reasons=[f"reward: {grant.rule.name}"],
+        template_key=key, template_variant=variant, priority=20)
     if outreach is None:
         outreach = Outreach.objects.filter(dedupe_key=f"grant:{grant.pk}").first()
     if outreach is not None:
-        RewardGrant.objects.filter(pk=grant.pk, outreach__isnull=True).update(outreach=outreach)
+        RewardGrant.objects.filter(pk=grant.pk, outreach__isnull=True).update(
+            outreach=outreach, private_channel_wait_since=None)
     return outreach
 
 
 def grants_message_missing(*, limit: int = 500) -> int:
     """Periodic: propose the message of issued grants that have none (e.g. a crash between
-    issuing and proposing, or the bulk issue path)."""
+    issuing and proposing, or the bulk issue path), and of grants held for a private channel
+    whose advocate now has one. Grants still waiting are not looked at again (they would
+    crowd out the rest)."""
+    can_dm = Exists(_private_identities().filter(advocate_id=OuterRef("advocate_id")))
     done = 0
     for grant in (RewardGrant.objects.filter(status=GrantStatus.ISSUED, outreach__isnull=True)
+                  .filter(Q(private_channel_wait_since__isnull=True) | Q(can_dm))
                   .select_related("rule", "advocate", "code")[:limit]):
         if grant_message_propose(grant=grant) is not None:
             done += 1

@@ -23,6 +23,7 @@ from rewards.models import (
     Redemption,
     RedemptionSource,
     RewardGrant,
+    StripeCustomer,
     StripeEvent,
 )
 
@@ -36,15 +37,36 @@ class RedemptionError(Exception):
 # --- Recording -----------------------------------------------------------------------------
 
 
+def stripe_customer_learn(*, advocate_id: int, customer_id: str, source_id: str) -> bool:
+    """Remember that this advocate pays as this Stripe customer; True if stored now.
+
+    First wins, on both sides: an advocate already known keeps their customer, and a
+    customer already known stays with their advocate (a code passed on to a friend must not
+    restrict the advocate's next codes to the friend). Both columns are unique, so two
+    workers learning at once store one row and the other insert is skipped.
+    """
+    if not customer_id.startswith("cus_"):
+        return False
+    if StripeCustomer.objects.filter(advocate_id=advocate_id).exists():
+        return False
+    StripeCustomer.objects.bulk_create(
+        [StripeCustomer(advocate_id=advocate_id, customer_id=customer_id,
+                        learned_from=source_id[:191])], ignore_conflicts=True)
+    return StripeCustomer.objects.filter(advocate_id=advocate_id,
+                                         customer_id=customer_id).exists()
+
+
 def redemption_record(*, code: DiscountCode, source: str, source_id: str,
                       order_amount_minor: int | None, discount_minor: int | None,
-                      currency: str, at: datetime, stripe_event: StripeEvent | None = None
-                      ) -> tuple[Redemption, bool]:
+                      currency: str, at: datetime, stripe_event: StripeEvent | None = None,
+                      customer_id: str = "") -> tuple[Redemption, bool]:
     """Record one use of `code`; return (row, created). A second call for the same source
     object returns the first row and changes nothing.
 
     A bare promotion-code count (no order yet) is a placeholder that the order's own event
-    fills in later, so a use is never counted twice. Marks the grant redeemed.
+    fills in later, so a use is never counted twice. Marks the grant redeemed. The Stripe
+    customer who paid (`customer_id`, when the order names one) is remembered for the
+    grant's advocate (`stripe_customer_learn`).
     """
     with transaction.atomic():
         code = DiscountCode.objects.select_for_update().get(pk=code.pk)
@@ -74,6 +96,9 @@ def redemption_record(*, code: DiscountCode, source: str, source_id: str,
         RewardGrant.objects.filter(pk=grant.pk).exclude(
             status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
             status=GrantStatus.REDEEMED, redeemed_at=at)
+        if customer_id:
+            stripe_customer_learn(advocate_id=grant.advocate_id, customer_id=customer_id,
+                                  source_id=source_id)
     return row, True
 
 
@@ -164,6 +189,7 @@ def stripe_event_store(*, payload: bytes, sig_header: str | None) -> tuple[Strip
 
 
 def _promo_id(value) -> str | None:
+    """An id, whether the field holds it or the expanded object."""
     if isinstance(value, dict):
         return value.get("id")
     return value or None
@@ -193,7 +219,8 @@ def _checkout_completed(event: StripeEvent, obj: dict) -> str:
             code=found[promo], source=RedemptionSource.STRIPE_CHECKOUT,
             source_id=f"{obj['id']}:{promo}", order_amount_minor=obj.get("amount_total"),
             discount_minor=discount if i == 0 else 0, currency=obj.get("currency", ""),
-            at=_at(obj.get("created")), stripe_event=event)
+            at=_at(obj.get("created")), stripe_event=event,
+            customer_id=_promo_id(obj.get("customer")) or "")
         made += created
     return f"redemptions: {made} new of {len(found)}"
 
@@ -241,7 +268,7 @@ def _invoice_paid(event: StripeEvent, obj: dict) -> str:
             order_amount_minor=obj.get("amount_paid", obj.get("total")),
             discount_minor=per_discount.get(discount_id, 0), currency=obj.get("currency", ""),
             at=_at((obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")),
-            stripe_event=event)
+            stripe_event=event, customer_id=_promo_id(obj.get("customer")) or "")
         made += created
     return f"redemptions: {made} new of {len(found)}"
 

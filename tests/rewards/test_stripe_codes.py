@@ -153,3 +153,102 @@ def test_two_workers_and_duplicate_events_give_one_code_per_grant(config, stripe
     assert keys == {f"grant-{g}-promo" for g in grants.values_list("id", flat=True)}
     assert set(DiscountCode.objects.values_list("stripe_promotion_code_id", flat=True)) == set(
         stripe_on.promotion_codes)
+
+
+# --- revoking a grant switches its promotion code off at Stripe ------------------------------
+
+
+def _issued(now, stripe_on):
+    grant = _grant(now)
+    tasks.grant_issue.delay(grant.pk)
+    grant.refresh_from_db()
+    assert grant.status == GrantStatus.ISSUED
+    return grant, grant.code.stripe_promotion_code_id
+
+
+def test_revoking_switches_the_promotion_code_off_after_commit(
+        config, stripe_on, now, django_capture_on_commit_callbacks):
+    grant, promo = _issued(now, stripe_on)
+
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        services.grant_revoke(grant_id=grant.pk, reason="two accounts")
+        assert stripe_on.promotion_codes[promo]["active"]  # nothing called before commit
+    for callback in pending:
+        callback()
+
+    (call,) = stripe_on.calls(f"/v1/promotion_codes/{promo}")
+    assert (call.method, call.params, call.idempotency_key) == (
+        "POST", {"active": "false"}, f"grant-{grant.pk}-promo-off")
+    assert stripe_on.promotion_codes[promo]["active"] is False
+    assert DiscountCode.objects.get(grant=grant).stripe_deactivated_at is not None
+    # Idempotent: once switched off, a second run (a duplicate task, the sweep) calls nothing.
+    assert services.grant_code_deactivate(grant_id=grant.pk) is False
+    assert len(stripe_on.calls(f"/v1/promotion_codes/{promo}")) == 1
+
+
+def test_switching_off_retries_transient_errors_with_the_same_key(
+        config, stripe_on, now, eager_retries, django_capture_on_commit_callbacks):
+    grant, promo = _issued(now, stripe_on)
+    stripe_on.fail(f"/v1/promotion_codes/{promo}", times=2, status=502)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.grant_revoke(grant_id=grant.pk, reason="fraud")
+
+    calls = stripe_on.calls(f"/v1/promotion_codes/{promo}")
+    assert [c.status for c in calls] == [502, 502, 200]
+    assert {c.idempotency_key for c in calls} == {f"grant-{grant.pk}-promo-off"}
+    assert stripe_on.promotion_codes[promo]["active"] is False
+
+
+def test_the_sweep_switches_off_codes_whose_task_was_lost(config, stripe_on, now):
+    from datetime import timedelta
+
+    grant, promo = _issued(now, stripe_on)
+    services.grant_revoke(grant_id=grant.pk, reason="lost task")  # on_commit never runs here
+    assert services.grants_revoked_code_active_ids() == []  # too fresh: its task may run
+    RewardGrant.objects.filter(pk=grant.pk).update(closed_at=now - timedelta(minutes=10))
+    assert services.grants_revoked_code_active_ids() == [grant.pk]
+
+    tasks.rewards_housekeeping.delay()
+
+    assert stripe_on.promotion_codes[promo]["active"] is False
+    assert services.grants_revoked_code_active_ids() == []
+
+
+def test_a_permanent_error_is_kept_on_the_grant_and_left_to_a_person(config, stripe_on, now):
+    from datetime import timedelta
+
+    grant, promo = _issued(now, stripe_on)
+    services.grant_revoke(grant_id=grant.pk, reason="fraud")
+    RewardGrant.objects.filter(pk=grant.pk).update(closed_at=now - timedelta(minutes=10))
+    stripe_on.fail(f"/v1/promotion_codes/{promo}", times=1, status=400)
+    with pytest.raises(Exception, match="400"):
+        services.grant_code_deactivate(grant_id=grant.pk)
+    assert "switching the promotion code off" in RewardGrant.objects.get(pk=grant.pk).last_error
+    assert services.grants_revoked_code_active_ids() == []  # not retried every minute
+
+
+def test_a_code_made_while_the_grant_was_revoked_is_switched_off(
+        config, stripe_on, now, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    grant = _grant(now)
+    real = services.issuing.stripe_client.promotion_code_create
+
+    def revoke_meanwhile(**kwargs):
+        result = real(**kwargs)  # Stripe made the code, but we have not stored its id yet...
+        services.grant_revoke(grant_id=grant.pk, reason="revoked while issuing")
+        # ... when the revocation's own switch-off runs: there is nothing to switch off yet.
+        assert services.grant_code_deactivate(grant_id=grant.pk) is False
+        return result
+
+    with mock.patch.object(services.issuing.stripe_client, "promotion_code_create",
+                           revoke_meanwhile), \
+            django_capture_on_commit_callbacks(execute=False) as pending:
+        services.grant_issue(grant_id=grant.pk)
+    assert len(pending) == 2  # the revocation's switch-off, and the issuer's own
+    pending[1]()
+
+    (promo,) = stripe_on.promotion_codes
+    assert RewardGrant.objects.get(pk=grant.pk).status == GrantStatus.REVOKED
+    assert stripe_on.promotion_codes[promo]["active"] is False
