@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from advocates.models import IngestToken, ReplyTemplate
+from rewards.models import RewardGrant, RewardRule
 from tests.factories import OutreachFactory
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
 
@@ -45,8 +46,10 @@ SNIPPETS: dict[str, dict[str, set[str]]] = {
     # Finance may read the rules and perks behind the money (read-only).
     "rewards.rewardrule": {"read": {M, F, SU}, "change": {M, SU}, "delete": {SU}},
     "rewards.perk": {"read": {M, F, SU}, "change": {M, SU}, "delete": {SU}},
-    # Social staff see grants (they deliver the reward messages from the queue).
-    "rewards.rewardgrant": {"read": {S, M, F, SU}, "change": {SU}, "delete": {SU}},
+    # Social staff see grants (they deliver the reward messages from the queue). Grants are
+    # read-only for everyone, superusers too: they move only through approve/revoke
+    # (kansha_rewards_grant_confirm, finance), so no edit, history or usage view answers.
+    "rewards.rewardgrant": {"read": {S, M, F, SU}, "change": set(), "delete": set()},
     "rewards.redemption": {"read": {F, SU}, "change": {SU}, "delete": {SU}},
     "rewards.discountcode": {"read": {F, SU}, "change": {SU}, "delete": {SU}},
     "rewards.stripeevent": {"read": {F, SU}, "change": {SU}, "delete": {SU}},
@@ -175,6 +178,10 @@ def _objects() -> dict[str, int]:
     template = ReplyTemplate.objects.first()
     if template:
         objects["advocates.replytemplate"] = template.pk
+    rule = RewardRule.objects.create(name="matrix", percent_off=10)
+    objects["rewards.rewardgrant"] = RewardGrant.objects.create(
+        advocate_id=outreach.advocate_id, rule=rule, period_key="matrix", reward={},
+        reward_kind="discount", currency="jpy").pk
     return objects
 
 
