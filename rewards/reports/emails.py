@@ -26,9 +26,9 @@ def last_week(today: date) -> tuple[date, date]:
 
 def report_weekly_email_send(*, today: date | None = None) -> int:
     """Send last week's reports, one XLSX attachment each, in one message to the recipients
-    set in ReportSettings. Reads only; returns the number of messages sent (0 when no
-    recipients are set). Beat runs it on Mondays; running it twice sends it twice (a resend is
-    harmless, a missed week is not)."""
+    set in ReportSettings. Reads only (but for report_build bringing the report rollups up to
+    date); returns the number of messages sent (0 when no recipients are set). Beat runs it on
+    Mondays; running it twice sends it twice (a resend is harmless, a missed week is not)."""
     from rewards.models import ReportSettings
 
     recipients = ReportSettings.load().recipient_list()

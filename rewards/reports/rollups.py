@@ -58,13 +58,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 import pandas as pd
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -283,8 +283,8 @@ def _recount_days(name: str, days: Iterable[date] | None) -> int:
 
 @dataclass(frozen=True)
 class Summary:
-    model: type
-    count: object  # the direct query: (ReportParams) -> DataFrame with a `period` column
+    model: type[models.Model]
+    count: Callable[[ReportParams], pd.DataFrame]  # the direct query, with a `period` column
     columns: tuple[str, ...]  # the direct query's columns after `period`
     keys: tuple[str, ...]  # its grouping columns after `period` (for sorting)
 
@@ -314,19 +314,19 @@ def _recount_summary(name: str, period: str, starts: Iterable[date]) -> int:
     n = 0
     if name == "points" and NEVER in starts:
         starts.discard(NEVER)
-        _recount_points(None, None)
+        _recount_points(None)
         n += 1
     for first, end in _runs(starts, period):
         if name == "top":
             _recount_top(first, end)
         elif name == "points":
-            _recount_points(first, end)
+            _recount_points((first, end))
         else:
             summary = SUMMARIES[name]
             frame = summary.count(ReportParams(first, end - timedelta(days=1), period=period))
-            summary.model.objects.filter(period=period, start__gte=first,
-                                         start__lt=end).delete()
-            summary.model.objects.bulk_create([
+            manager = summary.model._default_manager
+            manager.filter(period=period, start__gte=first, start__lt=end).delete()
+            manager.bulk_create([
                 summary.model(period=period, start=_as_date(row["period"]),
                               **{c: _native(row[c]) for c in summary.columns})
                 for row in frame.to_dict("records")], batch_size=1000)
@@ -360,15 +360,17 @@ def _recount_top(first: date, end: date) -> None:
         WHERE n <= %s""", [*span, *span, TOP_KEEP])
 
 
-def _recount_points(first: date | None, end: date | None) -> None:
-    """Points and distinct advocates per month of expiry, for [first, end) (None: the entries
-    that never expire), over every entry: the direct query's per-advocate grouping."""
+def _recount_points(months: tuple[date, date] | None) -> None:
+    """Points and distinct advocates per month of expiry, for the months [first, end) (None:
+    the entries that never expire), over every entry: the direct query's per-advocate
+    grouping."""
     month = ("(date_trunc('month', e.expires_at AT TIME ZONE 'UTC'))::date" if _pg()
              else "date(e.expires_at, 'start of month')")
-    if first is None:
+    if months is None:
         PointsExpiryRollup.objects.filter(month__isnull=True).delete()
         where, params = "e.expires_at IS NULL", []
     else:
+        first, end = months
         PointsExpiryRollup.objects.filter(month__gte=first, month__lt=end).delete()
         where = "e.expires_at >= %s AND e.expires_at < %s"
         params = [_dt(_midnight(first)), _dt(_midnight(end))]
@@ -492,10 +494,11 @@ def rollups_refresh(*, needed: set[tuple] | None = None,
             for name in DAY_ROLLUPS:
                 result.days[name] = _recount_days(name, None)
             ReportDirtyPeriod.objects.all().delete()
-            for name in (*SUMMARIES, "top", "points"):
-                model = SUMMARIES[name].model if name in SUMMARIES else {
-                    "top": TopAdvocateMonthRollup, "points": PointsExpiryRollup}[name]
-                model.objects.all().delete()
+            models_: dict[str, type[models.Model]] = {
+                **{name: summary.model for name, summary in SUMMARIES.items()},
+                "top": TopAdvocateMonthRollup, "points": PointsExpiryRollup}
+            for name, model in models_.items():
+                model._default_manager.all().delete()
                 for period in _summary_periods(name):
                     result.periods += _recount_summary(name, period, _all_periods(name, period))
             result.rebuilt = True
