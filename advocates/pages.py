@@ -7,6 +7,8 @@ link checkers and mail scanners follow links, so every answer is a POST (with CS
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
@@ -84,7 +86,7 @@ STRINGS = {
 }
 
 
-def _strings(page) -> dict[str, str]:
+def _strings(page) -> dict[str, Any]:
     return STRINGS.get(page.language, STRINGS["en"])
 
 

@@ -387,6 +387,8 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
         from advocates.services.templates import template_text_variables
 
         template = self.message_template
+        if template is None:
+            return
         if template.purpose != TemplatePurpose.REWARD:
             raise ValidationError({"message_template": (
                 f"“{template.name}” is a {template.get_purpose_display().lower()} template; "

@@ -429,11 +429,12 @@ def grant_code_deactivate(*, grant_id: int, now: datetime | None = None) -> bool
     code = (DiscountCode.objects.filter(
         grant_id=grant_id, grant__status=GrantStatus.REVOKED, provider=CodeProvider.STRIPE,
         stripe_promotion_code_id__isnull=False, stripe_deactivated_at__isnull=True).first())
-    if code is None:
+    promotion_code_id = code.stripe_promotion_code_id if code is not None else None
+    if code is None or not promotion_code_id:
         return False
     try:
         stripe_client.promotion_code_deactivate(
-            grant_id=grant_id, promotion_code_id=code.stripe_promotion_code_id)
+            grant_id=grant_id, promotion_code_id=promotion_code_id)
     except stripe_client.StripePermanentError as exc:
         RewardGrant.objects.filter(pk=grant_id).update(
             last_error=f"{DEACTIVATE_ERROR}{exc}"[:2000])
