@@ -121,3 +121,22 @@ def test_only_an_hour_holding_a_new_event_counts(config, now, process):
     make_event(advocate, at=now)
     _run(process, now)
     assert not FraudFlag.objects.filter(cleared_at__isnull=True).exists()
+
+
+def test_an_advocate_already_flagged_for_velocity_is_not_counted_again(config, now, process):
+    config.velocity_max_per_hour = 3
+    config.save()
+    advocate = make_advocate()
+    for n in range(5):
+        make_event(advocate, at=now - timedelta(minutes=n))
+    _run(process, now)
+    first = FraudFlag.objects.get(advocate=advocate)
+    for n in range(5):
+        make_event(advocate, at=now - timedelta(minutes=30 + n))
+    from rewards import fraud
+
+    facts = fraud.advocate_facts(advocate_ids=[advocate.pk])
+    assert fraud.velocity_excess(event_ids=[], limit=3) == {}
+    process(now=now)
+    assert list(FraudFlag.objects.all()) == [first]  # still the one open flag
+    assert facts[advocate.pk].open_flags == ["velocity"]
