@@ -377,7 +377,7 @@ def _jetstream_notes(frames: Iterable[str | bytes | dict[str, Any]], brand_did: 
             time_us = int(event.get("time_us") or 0)
         except (TypeError, ValueError):
             time_us = 0
-        commit = event.get("commit") or {}
+        commit = event.get("commit") if isinstance(event.get("commit"), dict) else {}
         did = event.get("did", "")
         record = commit.get("record") or {}
         if event.get("kind") != "commit" or commit.get("operation") != "create" \

@@ -164,7 +164,8 @@ def test_repost_and_undo(fake, account):
 def test_jetstream_frames_mentioning_the_brand_become_mentions(fake, account):
     frames = [jetstream_frame(1), jetstream_frame(2, mention=False),
               jetstream_frame(3, did=BRAND_DID), jetstream_frame(4, operation="delete"),
-              '{"did": "did:plc:x", "time_us": 1, "kind": "identity"}', "not json",
+              '{"did": "did:plc:x", "time_us": 1, "kind": "identity"}', "not json", "[]",
+              '{"did": "did:plc:y", "time_us": 2, "kind": "commit", "commit": "junk"}',
               jetstream_frame(5)]
 
     assert jetstream_consume(account=account, frames=frames) == 2
