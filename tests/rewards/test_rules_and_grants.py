@@ -16,6 +16,7 @@ from rewards.models import (
     GrantStatus,
     Perk,
     PerkFulfilment,
+    PointsEntry,
     RewardGrant,
     RuleBudget,
     Tier,
@@ -88,6 +89,21 @@ def test_review_of_four_stars_fires_three_does_not(config, now):
     services.events_process_batch(now=now)
     assert list(RewardGrant.objects.values_list("advocate_id", "rule_id")) == [
         (happy.pk, rule.pk)]
+
+
+def test_a_google_review_never_fires_a_review_rule(config, now):
+    """Google's policy forbids incentives for reviews; the review still earns its points."""
+    make_rule(trigger="review", trigger_min_rating=4, period="ever")
+    on_google, on_sandbox = make_advocate(), make_advocate()
+    google_review = make_event(on_google, "review", rating=5, at=now)
+    google_review.platform = "google"
+    google_review.save(update_fields=["platform"])
+    make_event(on_sandbox, "review", rating=5, at=now)
+
+    services.events_process_batch(now=now)
+
+    assert list(RewardGrant.objects.values_list("advocate_id", flat=True)) == [on_sandbox.pk]
+    assert PointsEntry.objects.filter(advocate=on_google).exists()
 
 
 def test_first_checkin_at_each_venue_fires_once_per_venue(config, advocate, now):
