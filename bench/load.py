@@ -8,7 +8,8 @@ What it does (everything on 127.0.0.1):
    X-Twitter-Webhooks-Signature) and a Facebook Page (feed webhooks, X-Hub-Signature-256);
 2. writes pre-signed requests, every one a distinct event (its own tweet or post id), half X and
    half Facebook, split into one file per wrk thread;
-3. starts gunicorn and the Celery worker(s) (queues ingest and detect) against that database;
+3. starts gunicorn and the Celery worker(s) (by default one solo process on ingest, detect and
+   default, at nice 10) against that database;
 4. runs wrk (Debian's `wrk`, a C load generator, with bench/load_wrk.lua) with N connections for
    --seconds against /webhooks/<platform>/<account id>/; wrk measures every request's latency;
 5. waits (bounded) for the pipeline to finish, then prints requests/s, p50/p99 latency, the time
@@ -187,7 +188,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--web-threads", type=int, default=2)
-    parser.add_argument("--queues", nargs="+", default=["ingest,default", "detect"],
+    parser.add_argument("--queues", nargs="+", default=["ingest,detect,default"],
                         help="one solo Celery worker process per argument, on these queues")
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="the workers' nice value: web requests first, the batch after")

@@ -215,8 +215,8 @@ def brand_accounts_poll_due() -> list[int]:
 # stores its row and makes sure one batch task is queued (a flag in Redis, SET NX with a TTL);
 # that task clears the flag, claims up to WEBHOOK_BATCH unprocessed rows with
 # SELECT ... FOR UPDATE SKIP LOCKED, parses them and ingests them with one mentions_ingest
-# call, and detection then runs once for the whole batch. Platforms whose deliveries only name
-# the content (Instagram, Google) keep one task per delivery: each needs a fetch anyway.
+# call, then detects and routes the batch's new mentions at once. Platforms whose deliveries
+# only name the content (Instagram, Google) keep one task per delivery: each needs a fetch.
 WEBHOOK_BATCH = 500
 # How long deliveries gather before the queued batch task runs (seconds). It bounds the task
 # rate under load (at most one batch task per window); the latency it adds is this long.
@@ -368,6 +368,7 @@ class WebhookBatchOutcome:
     created: int = 0
     failed: int = 0
     retrying: list[int] = field(default_factory=list)  # transient parse errors, one task each
+    mention_ids: list[int] = field(default_factory=list)  # created, for detection
 
 
 def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
@@ -375,11 +376,17 @@ def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
     """Process stored, unprocessed deliveries of the batched platforms, batch after batch.
 
     Clears the "batch queued" flag first (see `webhook_batch_schedule`), then claims batches
-    until one comes back short. After `max_batches` full batches it queues a follow-up task
-    instead of holding the worker. Transient parse failures are handed to `webhook_process`
-    (one task each, with backoff) once the batch is committed.
+    until one comes back short. Each committed batch's new mentions are detected and routed
+    right away, in this task, as one batch: a separate detect task would wait behind the next
+    batch task on a worker that serves both queues, and proposals are what a webhook is
+    waiting for. If detection fails, or the worker dies before it, the mentions are stored and
+    undetected, and `mentions_detect_sweep` picks them up. After `max_batches` full batches it
+    queues a follow-up task instead of holding the worker. Transient parse failures are handed
+    to `webhook_process` (one task each, with backoff) once the batch is committed.
     """
     from advocates.platforms.tasks import webhook_process
+    from advocates.services.ingest import mentions_detect
+    from advocates.tasks import mentions_detect_enqueue
 
     _pending_clear()
     total = WebhookBatchOutcome()
@@ -391,6 +398,13 @@ def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
         total.retrying += outcome.retrying
         for pk in outcome.retrying:
             webhook_process.apply_async((pk,), countdown=10)
+        if outcome.mention_ids:
+            try:
+                mentions_detect(mention_ids=outcome.mention_ids)
+            except DatabaseError:  # e.g. a deadlock: leave it to the detect queue
+                logger.warning("webhook batch: detection failed; queued for the detect worker",
+                               exc_info=True)
+                mentions_detect_enqueue(outcome.mention_ids)
         if outcome.claimed < batch_size:
             break
     else:
@@ -419,10 +433,11 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
     One transaction: the rows are locked FOR UPDATE SKIP LOCKED (a concurrent batch takes
     others; a killed worker's locks go with its connection), parsed, their mentions upserted
     with one `mentions_ingest` call and the rows marked processed, all committed together;
-    detection is enqueued after commit, batched. A delivery that cannot be parsed is marked
-    processed with its error and does not hold up the others; one whose items the database
-    refuses is found by ingesting the batch delivery by delivery. Deadlocks and connection
-    errors propagate: the whole batch rolls back and the task runs again.
+    the new mentions' ids are returned for the caller to detect, as one batch. A delivery that
+    cannot be parsed is marked processed with its error and does not hold up the others; one
+    whose items the database refuses is found by ingesting the batch delivery by delivery.
+    Deadlocks and connection errors propagate: the whole batch rolls back and the task runs
+    again.
     """
     from advocates.services.ingest import _is_deadlock, mentions_ingest
 
@@ -457,22 +472,24 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                 parsed.append((delivery, items, raws))
         try:
             with transaction.atomic():  # a savepoint, so a refused batch can be split
-                outcome.created = mentions_ingest(
+                result = mentions_ingest(
                     items=[i for _, items, _ in parsed for i in items],
                     raw_payloads=[r for _, _, raws in parsed for r in raws],
-                    source=MentionSource.WEBHOOK).created
+                    source=MentionSource.WEBHOOK, detect=False)
+                outcome.created, outcome.mention_ids = result.created, result.mention_ids
         except DatabaseError as exc:
             if isinstance(exc, OperationalError) and _is_deadlock(exc):
                 raise
             logger.warning("webhook batch refused by the database (%s); ingesting delivery "
                            "by delivery", type(exc).__name__)
-            outcome.created = 0
+            outcome.created, outcome.mention_ids = 0, []
             for delivery, items, raws in parsed:
                 try:
                     with transaction.atomic():
-                        outcome.created += mentions_ingest(
-                            items=items, raw_payloads=raws,
-                            source=MentionSource.WEBHOOK).created
+                        result = mentions_ingest(items=items, raw_payloads=raws,
+                                                 source=MentionSource.WEBHOOK, detect=False)
+                        outcome.created += result.created
+                        outcome.mention_ids += result.mention_ids
                 except DatabaseError as one:
                     if isinstance(one, OperationalError) and _is_deadlock(one):
                         raise

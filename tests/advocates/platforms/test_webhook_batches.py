@@ -57,8 +57,8 @@ def _post(deliver, account, body: bytes):
     return response
 
 
-def test_many_deliveries_queue_one_task_and_are_ingested_by_it(deliver, account, queued,
-                                                               django_capture_on_commit_callbacks):
+def test_many_deliveries_queue_one_task_and_are_ingested_and_detected_by_it(
+        deliver, account, queued, monkeypatch):
     for n in range(30):
         _post(deliver, account, _body(n))
 
@@ -66,11 +66,15 @@ def test_many_deliveries_queue_one_task_and_are_ingested_by_it(deliver, account,
     assert WebhookDelivery.objects.filter(processed_at__isnull=True).count() == 30
     assert not Mention.objects.exists()
 
-    with django_capture_on_commit_callbacks(execute=True) as detection:
-        outcome = services.webhooks_process_pending()
+    detected = []
+    original = ingest_service.mentions_detect
+    monkeypatch.setattr(ingest_service, "mentions_detect",
+                        lambda *, mention_ids: detected.append(mention_ids) or original(
+                            mention_ids=mention_ids))
+    outcome = services.webhooks_process_pending()
 
     assert (outcome.claimed, outcome.created, outcome.failed) == (30, 30, 0)
-    assert len(detection) == 1  # one detection batch for the 30 mentions
+    assert [len(ids) for ids in detected] == [30]  # one detection batch for the 30 mentions
     assert not WebhookDelivery.objects.filter(processed_at__isnull=True).exists()
     assert len(set(WebhookDelivery.objects.values_list("processed_at", flat=True))) == 1
     assert Mention.objects.filter(platform="x", source="webhook").count() == 30
