@@ -43,9 +43,12 @@ worker: install
 beat: install
 	$(BIN)/celery -A cms beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
 
+## serve: gunicorn as measured by bench/load.py (docs/reliability.md section 8): threaded
+## workers with keep-alive and persistent database connections.
+serve: export DB_CONN_MAX_AGE := $(or $(DB_CONN_MAX_AGE),600)
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput
-	$(BIN)/gunicorn cms.wsgi -b 0.0.0.0:$(PORT) -w 4
+	$(BIN)/gunicorn cms.wsgi -b 0.0.0.0:$(PORT) -k gthread -w $(or $(WEB_WORKERS),4) --threads 2 --keep-alive 30
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var
