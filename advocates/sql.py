@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, connections, models
 
@@ -45,3 +46,19 @@ def copy_instances(model: type[models.Model], instances: Sequence[models.Model])
         instance.pk = row_id
         instance._state.adding = False
     return ids
+
+
+def json_storable(value: Any) -> Any:
+    """Decoded JSON with every NUL in a string (keys too) replaced by U+FFFD.
+
+    PostgreSQL's jsonb and text cannot hold NUL. What a platform or Stripe sent and signed is
+    genuine, and refusing it would make the sender redeliver it for days, so it is stored with
+    the character replaced rather than answered with an error.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [json_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {json_storable(key): json_storable(item) for key, item in value.items()}
+    return value

@@ -15,6 +15,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from advocates.sql import json_storable
+
 # Pinned so the shapes we parse (promotion codes' `promotion`, discounts) do not drift.
 API_VERSION = stripe.api_version
 REQUEST_TIMEOUT = 10.0
@@ -177,28 +179,12 @@ def webhook_event_construct(*, payload: bytes, sig_header: str | None) -> dict[s
     # The verified raw body, not event.to_dict(): the SDK's to_dict() leaves StripeObjects
     # inside nested lists (e.g. [[{...}]]), which then fail to store as JSON and answer 500
     # to every redelivery (found by tests/reliability/test_bad_input.py).
-    data = _nul_free(json.loads(payload))
+    data = json_storable(json.loads(payload))
     if not isinstance(data, dict):
         raise SignatureError("not a Stripe event")
     if not data.get("id") or not data.get("type"):
         raise SignatureError("not a Stripe event")
     return data
-
-
-def _nul_free(value: Any) -> Any:
-    """The decoded event with every NUL in a string replaced by U+FFFD.
-
-    PostgreSQL's jsonb and text cannot hold NUL. A signed event is genuine, and refusing it
-    would make Stripe redeliver it for days, so it is stored with the character replaced
-    (a customer name, say, is never money) rather than answered with an error.
-    """
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
-    if isinstance(value, list):
-        return [_nul_free(item) for item in value]
-    if isinstance(value, dict):
-        return {_nul_free(key): _nul_free(item) for key, item in value.items()}
-    return value
 
 
 def webhook_signature_header(*, payload: bytes, secret: str, timestamp: int) -> str:

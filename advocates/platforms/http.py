@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from advocates.platforms.base import PermanentError, PostResult, RateLimited, TransientError
+from advocates.sql import json_storable
 
 if TYPE_CHECKING:
     from advocates.models import BrandAccount
@@ -454,7 +455,7 @@ class HttpPlatformClient:
             raise WebhookRejected(400, "body is not JSON") from None
         if not isinstance(body, dict):
             raise WebhookRejected(400, "body is not a JSON object")
-        return body
+        return json_storable(body)
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
         """A key unique to this delivery's content, so a redelivery stores nothing."""

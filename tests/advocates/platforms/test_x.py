@@ -281,6 +281,23 @@ def test_webhook_signatures_valid_invalid_missing_and_stale(deliver, account):
     assert Mention.objects.count() == 1
 
 
+def test_a_signed_delivery_holding_nul_is_stored_with_the_character_replaced(deliver, account):
+    """X signed it, so it is genuine: refusing it would make X redeliver it, and PostgreSQL
+    cannot store NUL (it answered 500 before)."""
+    event = _tweet_event(9)
+    event["text"] = f"@{BRAND} great\u0000 pour-over"
+    body = json.dumps({"for_user_id": BRAND_ID, "tweet_create_events": [event]}).encode()
+    assert b"\\u0000" in body
+
+    response = deliver(f"/webhooks/x/{account.pk}/", body,
+                       headers={"x-twitter-webhooks-signature": _signature(body)})
+
+    assert response.status_code == 200
+    stored = WebhookDelivery.objects.get()
+    assert stored.body["tweet_create_events"][0]["text"] == f"@{BRAND} great\ufffd pour-over"
+    assert Mention.objects.get(external_id="179").text == f"@{BRAND} great\ufffd pour-over"
+
+
 def test_a_delivery_with_one_fresh_event_is_stored_and_undated_ones_are_not_judged(
         deliver, account):
     url = f"/webhooks/x/{account.pk}/"
