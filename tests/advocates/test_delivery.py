@@ -5,6 +5,7 @@ answers the way every real client must: 5xx and timeouts -> TransientError, 429 
 x-rate-limit-reset -> RateLimited(reset_at), other 4xx -> PermanentError.
 """
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ import pytest
 import requests
 
 from advocates import ratelimit
-from advocates.models import BrandAccount, OutreachStatus
+from advocates.models import BrandAccount, Outreach, OutreachStatus
 from advocates.platforms import base
 from advocates.platforms.base import (
     PermanentError,
@@ -209,6 +210,38 @@ def test_the_token_bucket_defers_without_burning_attempts(server, account, staff
         outreach.refresh_from_db()
         assert (outreach.status, outreach.attempts) == (OutreachStatus.SENT, 1)
     assert second.log.get(action="deferred").detail["reason"] == "rate limit (token bucket)"
+
+
+def test_in_process_waits_have_a_budget_and_the_sweep_sends_the_rest(server, account, staff,
+                                                                      monkeypatch):
+    """The demo's bulk approval of many rows must not hang on the rate limit: past the budget
+    the rows stay approved, and the deliver sweep sends them once the bucket refills."""
+    from advocates import tasks
+
+    monkeypatch.setattr(tasks, "EAGER_WAIT_BUDGET", 0.5)
+    monkeypatch.setattr(tasks, "_eager_waits", threading.local())
+    account.config = {**account.config, "rate_limit": {"capacity": 1, "per_seconds": 2}}
+    account.save()
+    server.on("POST", POST_PATH, _ok(1), _ok(2), _ok(3))
+    rows = [_approved(staff) for _ in range(3)]
+
+    started = time.monotonic()
+    results = [outreach_deliver_task.delay(o.pk).get() for o in rows]
+
+    assert time.monotonic() - started < 2  # no waiting for the bucket's two seconds
+    assert results == ["sent", "deferred", "deferred"]
+    for outreach, status in zip(rows, ["sent", "approved", "approved"], strict=True):
+        outreach.refresh_from_db()
+        assert outreach.status == status
+
+    ratelimit.reset(account)
+    Outreach.objects.filter(pk__in=[o.pk for o in rows[1:]]).update(
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC))  # as if left for the sweep's age
+    monkeypatch.setattr(tasks, "_eager_waits", threading.local())
+    monkeypatch.setattr(tasks, "EAGER_WAIT_BUDGET", 15.0)
+    assert tasks.outreach_deliver_sweep.delay().get() == 2
+    assert set(Outreach.objects.filter(pk__in=[o.pk for o in rows])
+               .values_list("status", flat=True)) == {"sent"}
 
 
 def test_delivering_again_after_success_posts_nothing(server, account, staff):
