@@ -1,26 +1,99 @@
-"""Bulk writes for the batch paths: COPY on PostgreSQL, the ORM elsewhere."""
+"""Database helpers for the batch paths: PostgreSQL fast paths (COPY, array parameters) with
+portable fallbacks, for both apps (rewards imports them; this module imports neither app).
+
+Why COPY: `bulk_create` on PostgreSQL binds each column as an array that psycopg builds in
+Python, which for batches of thousands of rows costs more than the insert itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django.db import connection, connections, models
 
 
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@models.Field.register_lookup
+class AnyIds(models.Lookup):
+    """`field__any_ids=[1, 2, …]`: `field = ANY('{1,2,…}'::bigint[])` on PostgreSQL.
+
+    One parameter instead of thousands of `IN (%s, …)` placeholders (which cost more to build
+    and parse than the query costs to run), and unlike `IN (SELECT unnest(…))` the planner
+    knows how many ids there are, so it keeps using the index. Elsewhere a plain IN list.
+    """
+
+    lookup_name = "any_ids"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        ids = [int(i) for i in self.rhs]
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, "{" + ",".join(map(str, ids))
+                                                  + "}"]
+        if not ids:
+            return "1 = 0", list(lhs_params)
+        return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", [*lhs_params, *ids]
+
+
+# Relations keep their own lookup registry.
+models.ForeignObject.register_lookup(AnyIds)
+
+
+def ids_in(ids: Collection[int]) -> list[int]:
+    """The ids for an `__any_ids` lookup (a list; sets keep their order stable this way)."""
+    return list(ids)
+
+
+def insert_rows(model: type[models.Model], attnames: Sequence[str],
+                rows: Sequence[Sequence[Any]]) -> None:
+    """Insert plain tuples (values in `attnames` order) with COPY on PostgreSQL.
+
+    Skips building a model instance per row, which dominates large batches; elsewhere the
+    rows become instances for bulk_create. Columns not named get no Django default, so name
+    every NOT NULL column without a database default.
+    """
+    if not rows:
+        return
+    if not is_postgres():
+        model._default_manager.bulk_create(
+            [model(**dict(zip(attnames, r, strict=True))) for r in rows], batch_size=1000)
+        return
+    from psycopg.types.json import Jsonb
+
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    columns = ", ".join(f'"{by_attname[a].column}"' for a in attnames)
+    json_at = [i for i, a in enumerate(attnames)
+               if isinstance(by_attname[a], models.JSONField)]
+    with connection.cursor() as cur, cur.copy(
+            f'COPY "{meta.db_table}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    row[i] = Jsonb(row[i])
+            copy.write_row(row)
+
+
 def copy_instances(model: type[models.Model], instances: Sequence[models.Model]) -> list[int]:
-    """Insert unsaved instances with COPY (PostgreSQL only); set and return their ids.
+    """Insert unsaved instances (COPY on PostgreSQL, bulk_create elsewhere); set their ids.
 
     The ids are drawn from the table's sequence first, so nothing has to be read back. Every
     concrete column is written as the instance holds it. COPY has no ON CONFLICT: a unique
     value stored meanwhile by another transaction raises IntegrityError, so callers run this
     in a savepoint and fall back to `bulk_create(ignore_conflicts=True)`.
-
-    `bulk_create` on PostgreSQL binds each column as an array that psycopg builds in Python;
-    for batches of hundreds of rows that costs more than the insert itself.
     """
     if not instances:
         return []
+    if not is_postgres():
+        model._default_manager.bulk_create(instances, batch_size=1000)
+        return [instance.pk for instance in instances]
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
@@ -28,10 +101,7 @@ def copy_instances(model: type[models.Model], instances: Sequence[models.Model])
     assert pk is not None  # every concrete model has one
     columns = ", ".join(qn(str(f.column)) for f in (pk, *fields))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, pk.column, len(instances)])
-        ids = [row[0] for row in cursor.fetchall()]
+        ids = _ids_drawn(cursor, meta.db_table, pk.column, len(instances))
         # The real wrapper, not the thread-local `connection` proxy: the prep functions look
         # at it for every value, and each proxy lookup is a contextvar read.
         wrapper = connections[model._default_manager.db]
@@ -46,6 +116,49 @@ def copy_instances(model: type[models.Model], instances: Sequence[models.Model])
         instance.pk = row_id
         instance._state.adding = False
     return ids
+
+
+def copy_rows(model, columns: Sequence[str], rows: Sequence[tuple]) -> list[int]:
+    """PostgreSQL: COPY rows (values for `columns`, attnames) into `model`'s table; their ids.
+
+    Every other column gets its model default. Ids are drawn from the table's sequence first,
+    so the rows need not be looked up again. COPY has no ON CONFLICT: a unique key stored
+    meanwhile by a concurrent batch raises IntegrityError, and callers fall back to the ORM.
+    """
+    if not rows:
+        return []
+    qn = connection.ops.quote_name
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    pk = model._meta.pk.attname
+    others = [f for name, f in fields.items() if name not in columns and name != pk]
+    defaults = tuple(_json_default_text(f.get_db_prep_save(f.get_default(), connection))
+                     for f in others)
+    names = ", ".join(qn(fields[name].column) for name in (pk, *columns))
+    names += "".join(f", {qn(f.column)}" for f in others)
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        ids = _ids_drawn(cursor, table, model._meta.pk.column, len(rows))
+        # The raw psycopg cursor has copy(); errors are wrapped back into Django's classes.
+        with connection.wrap_database_errors, \
+                cursor.cursor.copy(f"COPY {qn(table)} ({names}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row_id, row in zip(ids, rows, strict=True):
+                write((row_id, *row, *defaults))
+    return ids
+
+
+def _ids_drawn(cursor, table: str, pk_column: str, count: int) -> list[int]:
+    """`count` new ids from the table's sequence, so COPY can write them and callers know them."""
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [table, pk_column, count])
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _json_default_text(value):
+    # JSON defaults come wrapped for psycopg (Jsonb); serialise them once, not once per row.
+    obj = getattr(value, "obj", None)
+    return json.dumps(obj) if obj is not None else value
 
 
 def json_storable(value: Any) -> Any:

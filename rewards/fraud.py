@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 
 from advocates.models import AdvocacyEvent, Advocate, Mention, SocialIdentity
+from advocates.sql import ids_in
 from rewards.models import FraudFlag, RewardsSettings
-from rewards.sql import ids_in
 
 # Short texts ("Great coffee!") are legitimately repeated by many people.
 DUPLICATE_TEXT_MIN_LENGTH = 20

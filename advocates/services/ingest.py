@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from advocates.models import Advocate, Mention, SocialIdentity
 from advocates.schemas import MentionIn
+from advocates.sql import copy_rows
 
 logger = logging.getLogger(__name__)
 
@@ -93,49 +94,10 @@ def _rows_by_keys(model, keys: Collection[tuple[str, str]], first: str, second: 
         return cursor.fetchall()
 
 
-def _rows_copy(model, columns: Sequence[str], rows: Sequence[tuple]) -> list[int]:
-    """PostgreSQL: COPY rows (values for `columns`, attnames) into `model`'s table; their ids.
-
-    Every other column gets its model default. Ids are drawn from the table's sequence first,
-    so the rows need not be looked up again. COPY has no ON CONFLICT: a unique key stored
-    meanwhile by a concurrent batch raises IntegrityError, and callers fall back to the ORM.
-    """
-    if not rows:
-        return []
-    qn = connection.ops.quote_name
-    fields = {f.attname: f for f in model._meta.concrete_fields}
-    pk = model._meta.pk.attname
-    others = [f for name, f in fields.items() if name not in columns and name != pk]
-    defaults = tuple(_copy_text(f.get_db_prep_save(f.get_default(), connection))
-                     for f in others)
-    names = ", ".join(qn(fields[name].column) for name in (pk, *columns))
-    names += "".join(f", {qn(f.column)}" for f in others)
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [table, model._meta.pk.column, len(rows)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        # The raw psycopg cursor has copy(); errors are wrapped back into Django's classes.
-        with connection.wrap_database_errors, \
-                cursor.cursor.copy(f"COPY {qn(table)} ({names}) FROM STDIN") as copy:
-            write = copy.write_row
-            for row_id, row in zip(ids, rows, strict=True):
-                write((row_id, *row, *defaults))
-    return ids
-
-
 def _raw_json(raw: dict[str, Any], dumps) -> str:
     # A row read from JSONL carries its original text (advocates.importing.RawRow).
     text = getattr(raw, "json_text", None)
     return text if text is not None else dumps(raw, ensure_ascii=False)
-
-
-def _copy_text(value):
-    # JSON defaults come wrapped for psycopg (Jsonb); serialise them once, not once per row.
-    obj = getattr(value, "obj", None)
-    return json.dumps(obj) if obj is not None else value
 
 
 def _identities_refresh(changed: list[tuple[int, str, str, int | None]], now) -> None:
@@ -195,12 +157,12 @@ def _identities_upsert(items: Sequence[MentionIn], now) -> dict[MentionKey, int]
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic():  # a savepoint: on a race, undo both and use the ORM
-                advocate_ids = _rows_copy(
+                advocate_ids = copy_rows(
                     Advocate, ("display_name", "created_at"),
                     [(latest[key].author_name or latest[key].author_handle, now)
                      for key in missing],
                 )
-                identity_ids = _rows_copy(
+                identity_ids = copy_rows(
                     SocialIdentity,
                     ("advocate_id", "platform", "platform_user_id", "handle", "display_name",
                      "follower_count", "first_seen_at", "updated_at"),
@@ -327,7 +289,7 @@ def _mentions_ingest_once(
                 dumps = json.dumps
                 try:
                     with transaction.atomic():  # a savepoint, so the fallback can go on
-                        mention_ids = _rows_copy(Mention, _MENTION_COLUMNS, [
+                        mention_ids = copy_rows(Mention, _MENTION_COLUMNS, [
                             (item.platform, item.external_id, item.kind,
                              identity_ids[(item.platform, item.author_id)], item.text,
                              item.language, item.url, item.posted_at, item.rating, item.venue,

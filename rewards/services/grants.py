@@ -19,6 +19,7 @@ from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, AdvocacyKind
+from advocates.sql import ids_in, insert_rows, is_postgres
 from rewards import fraud, stripe_client
 from rewards.models import (
     AdvocateTier,
@@ -35,7 +36,6 @@ from rewards.models import (
     RuleBudget,
     TriggerKind,
 )
-from rewards.sql import ids_in, insert_rows, is_postgres
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity
+from advocates.sql import copy_instances, ids_in
 from rewards import codes, selectors, stripe_client
 from rewards.models import (
     CodeProvider,
@@ -27,7 +28,6 @@ from rewards.models import (
     RewardKind,
     StripeCoupon,
 )
-from rewards.sql import copy_insert, ids_in
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = Non
             taken.add(rows[-1].code)
         if len(taken) != len(rows):
             raise IssueError("code clash inside one batch; run again")
-        copy_insert(DiscountCode, rows)
+        copy_instances(DiscountCode, rows)
         by_expiry: dict[datetime, list[int]] = defaultdict(list)
         for g, row in zip(grants, rows, strict=True):
             by_expiry[row.expires_at].append(g.pk)

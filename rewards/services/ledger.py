@@ -19,12 +19,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, Advocate
+from advocates.sql import ids_in, insert_rows
 from rewards import fraud
 from rewards.models import LedgerCursor, PointsEntry, RewardsSettings
 from rewards.services import tiers as tiers_service
 from rewards.services.grants import grants_enqueue_issue, rules_evaluate
 from rewards.services.tiers import tiers_apply
-from rewards.sql import ids_in, insert_rows
 
 logger = logging.getLogger(__name__)
 

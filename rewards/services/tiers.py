@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from advocates.sql import ids_in
 from rewards.models import AdvocateTier, PointsEntry, Tier, TierChange
-from rewards.sql import ids_in
 
 
 @dataclass(frozen=True)
