@@ -98,7 +98,9 @@ def copy_instances(model: type[models.Model], instances: Sequence[models.Model])
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
     pk = meta.pk
-    assert pk is not None  # every concrete model has one
+    # Every concrete model has a primary key, and it is a concrete field with a column.
+    assert pk is not None
+    assert pk.column is not None
     columns = ", ".join(qn(str(f.column)) for f in (pk, *fields))
     with connection.cursor() as cursor:
         ids = _ids_drawn(cursor, meta.db_table, pk.column, len(instances))

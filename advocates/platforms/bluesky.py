@@ -366,18 +366,23 @@ def _jetstream_notes(frames: Iterable[str | bytes | dict[str, Any]], brand_did: 
     so the caller still sees their time_us and can move its cursor past them.
     """
     for frame in frames:
-        try:
-            event = json.loads(frame) if isinstance(frame, str | bytes) else frame
-        except ValueError:
-            logger.warning("Jetstream: unparseable frame %r", frame[:200])
-            continue
+        if isinstance(frame, str | bytes):
+            try:
+                event = json.loads(frame)
+            except ValueError:
+                logger.warning("Jetstream: unparseable frame %r", frame[:200])
+                continue
+        else:
+            event = frame
         if not isinstance(event, dict):
             continue
         try:
             time_us = int(event.get("time_us") or 0)
         except (TypeError, ValueError):
             time_us = 0
-        commit = event.get("commit") if isinstance(event.get("commit"), dict) else {}
+        commit = event.get("commit")
+        if not isinstance(commit, dict):
+            commit = {}
         did = event.get("did", "")
         record = commit.get("record") or {}
         if event.get("kind") != "commit" or commit.get("operation") != "create" \

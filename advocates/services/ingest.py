@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -306,10 +307,14 @@ def _mentions_ingest_once(
         if detect and result.mention_ids:
             from advocates.tasks import mentions_detect_enqueue
 
+            # A def binding the ids now: mypy cannot type a lambda's default argument, and a
+            # partial has no __qualname__, which Django logs when a robust hook fails.
+            def detect_enqueue(ids: list[int] = result.mention_ids) -> None:
+                mentions_detect_enqueue(ids)
+
             # Robust: the mentions are committed whatever happens next. A broker outage (or,
             # with eager tasks, a detector error) is logged, and the sweeper catches up later.
-            transaction.on_commit(lambda ids=result.mention_ids: mentions_detect_enqueue(ids),
-                                  robust=True)
+            transaction.on_commit(detect_enqueue, robust=True)
     return result
 
 
@@ -377,7 +382,7 @@ def mention_detection_input(mention: Mention):  # -> DetectionInput
 
 def mentions_undetected_ids(*, older_than_seconds: int = 60, limit: int = 10_000) -> list[int]:
     """Mentions that arrived a while ago and were never detected (their task was lost)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return list(
         Mention.objects.filter(detected_at__isnull=True, received_at__lt=cutoff)
         .order_by("received_at")

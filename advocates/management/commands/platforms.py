@@ -3,6 +3,7 @@ and the long-running stream readers (X filtered stream, Mastodon user stream, Bl
 Jetstream), reconnected with backoff."""
 
 import time
+from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -101,8 +102,10 @@ class Command(BaseCommand):
         from advocates.platforms import bluesky, mastodon, x
         from advocates.platforms.http import sleep_until
 
-        consumers = {"x": x.stream_consume, "mastodon": mastodon.stream_consume,
-                     "bluesky": bluesky.jetstream_consume}
+        # Each takes the account and runs until its stream ends; returns the mentions created.
+        consumers: dict[str, Callable[..., int]] = {
+            "x": x.stream_consume, "mastodon": mastodon.stream_consume,
+            "bluesky": bluesky.jetstream_consume}
         if account.platform not in consumers:
             raise CommandError(f"{account.get_platform_display()} has no streaming API")
         backoff = 1
