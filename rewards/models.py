@@ -411,13 +411,15 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     def cost_minor(self) -> int:
         """What one grant counts against the budget and the finance-approval limit."""
         if self.reward_kind == RewardKind.PERK:
-            return self.perk.unit_cost_minor if self.perk_id else 0
+            perk = self.perk if self.perk_id else None
+            return perk.unit_cost_minor if perk is not None else 0
         if self.discount_type == DiscountType.AMOUNT:
             return self.amount_off_minor or 0
         return self.budget_estimate_minor
 
     def reward_snapshot(self) -> dict:
         """What this rule gives, frozen onto each grant (the rule may change later)."""
+        perk = self.perk if self.perk_id else None
         return {
             "rule": self.pk, "rule_name": self.name,
             "revision": self.live_revision_id, "reward_kind": self.reward_kind,
@@ -425,7 +427,7 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
             else "", "percent_off": self.percent_off, "amount_off_minor": self.amount_off_minor,
             "currency": self.currency, "code_expiry_days": self.code_expiry_days,
             "minimum_order_minor": self.minimum_order_minor, "single_use": self.single_use,
-            "perk": self.perk_id, "perk_name": self.perk.name if self.perk_id else "",
+            "perk": self.perk_id, "perk_name": perk.name if perk is not None else "",
         }
 
 

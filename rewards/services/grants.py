@@ -219,7 +219,9 @@ def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
                  .values_list("advocate_id", "tier_id"))
     grants = []
     for c in keep:
-        if rule.reward_kind == RewardKind.PERK and not perk_stock_reserve(perk_id=rule.perk_id):
+        # A perk rule without a perk (clean() forbids one) has no stock to reserve either.
+        if rule.reward_kind == RewardKind.PERK and (
+                rule.perk_id is None or not perk_stock_reserve(perk_id=rule.perk_id)):
             logger.info("rule %s: perk %s out of stock", rule.pk, rule.perk_id)
             budget_release(rule_id=rule.pk, month=budget_month, amount_minor=cost)
             continue
@@ -240,11 +242,12 @@ def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
             tier_id=tiers.get(c.advocate_id), trigger_event_id=c.trigger_event_id,
             created_at=now, approved_at=None if reasons else now))
     _grants_insert(grants)
-    perk_grants = [g for g in grants if g.reward_kind == RewardKind.PERK]
-    if perk_grants:
-        PerkFulfilment.objects.bulk_create([
-            PerkFulfilment(grant=g, perk_id=g.perk_id, created_at=now, updated_at=now)
-            for g in perk_grants])
+    # Every perk grant made above has the perk whose stock it reserved.
+    fulfilments = [PerkFulfilment(grant=g, perk_id=g.perk_id, created_at=now, updated_at=now)
+                   for g in grants
+                   if g.reward_kind == RewardKind.PERK and g.perk_id is not None]
+    if fulfilments:
+        PerkFulfilment.objects.bulk_create(fulfilments)
     return grants
 
 
@@ -361,7 +364,12 @@ def grants_enqueue_issue(grants: Collection[RewardGrant]) -> None:
     ids = [g.pk for g in grants if g.status == GrantStatus.APPROVED]
     for start in range(0, len(ids), ISSUE_CHUNK):
         chunk = ids[start:start + ISSUE_CHUNK]
-        transaction.on_commit(lambda chunk=chunk: tasks.grants_issue.delay(chunk))
+
+        # A def binding this chunk now (mypy cannot type a lambda's default argument).
+        def issue(chunk: list[int] = chunk) -> None:
+            tasks.grants_issue.delay(chunk)
+
+        transaction.on_commit(issue)
 
 
 def grant_approve(*, grant_id: int, user=None) -> RewardGrant:

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 # A reward is never announced there: see grant_message_propose.
 NO_DM_PLATFORMS = frozenset({"google", "foursquare"})
 
-DEFAULT_TEXT = {
+DEFAULT_TEXT: dict[str, dict[str, str]] = {  # keyed by language, then RewardKind (a str)
     "en": {
         RewardKind.DISCOUNT: "Thank you for being such a great supporter, {first_name}! Here is "
                              "{reward} your next order at {brand}: {code} (valid until "
@@ -135,6 +135,8 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
             not code.stripe_promotion_code_id:
         try:
             coupon_id = code.stripe_coupon_id or _coupon_id(grant)
+            # Both code makers (_code_row, grants_issue_local_batch) store an expiry.
+            assert code.expires_at is not None
             result = stripe_client.promotion_code_create(
                 grant_id=grant.pk, coupon_id=coupon_id, code=code.code,
                 expires_at=code.expires_at, max_redemptions=code.max_redemptions,
@@ -178,9 +180,11 @@ def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = Non
             reward_kind=RewardKind.DISCOUNT, code__isnull=True))
         taken: set[str] = set()
         rows = []
+        by_expiry: dict[datetime, list[int]] = defaultdict(list)
         for g in grants:
             r = g.reward
             pct = r.get("discount_type") == DiscountType.PERCENT
+            expires_at = now + timedelta(days=r.get("code_expiry_days") or 30)
             rows.append(DiscountCode(
                 grant=g, provider=CodeProvider.LOCAL,
                 code=codes.code_generate(), discount_type=r.get("discount_type"),
@@ -188,15 +192,12 @@ def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = Non
                 amount_off_minor=None if pct else r.get("amount_off_minor"),
                 currency=g.currency, minimum_order_minor=r.get("minimum_order_minor"),
                 max_redemptions=1 if r.get("single_use", True) else None,
-                expires_at=now + timedelta(days=r.get("code_expiry_days") or 30),
-                created_at=now))
+                expires_at=expires_at, created_at=now))
             taken.add(rows[-1].code)
+            by_expiry[expires_at].append(g.pk)
         if len(taken) != len(rows):
             raise IssueError("code clash inside one batch; run again")
         copy_instances(DiscountCode, rows)
-        by_expiry: dict[datetime, list[int]] = defaultdict(list)
-        for g, row in zip(grants, rows, strict=True):
-            by_expiry[row.expires_at].append(g.pk)
         for expires_at, ids in by_expiry.items():
             RewardGrant.objects.filter(pk__any_ids=ids_in(ids)).update(
                 status=GrantStatus.ISSUED, issued_at=now, expires_at=expires_at)

@@ -10,10 +10,12 @@ from rewards.models import GrantStatus, PerkFulfilment, RewardGrant
 from rewards.services.grants import GrantError, budget_release, perk_stock_release
 
 S = PerkFulfilment.Status
-NEXT = {S.GRANTED: {S.SHIPPED, S.DELIVERED, S.REDEEMED, S.CANCELLED},
-        S.SHIPPED: {S.DELIVERED, S.REDEEMED, S.CANCELLED},
-        S.DELIVERED: {S.REDEEMED},
-        S.REDEEMED: set(), S.CANCELLED: set()}
+# Keyed by the stored status (a str, as Status members are), so any row's status looks up.
+NEXT: dict[str, set[str]] = {
+    S.GRANTED: {S.SHIPPED, S.DELIVERED, S.REDEEMED, S.CANCELLED},
+    S.SHIPPED: {S.DELIVERED, S.REDEEMED, S.CANCELLED},
+    S.DELIVERED: {S.REDEEMED},
+    S.REDEEMED: set(), S.CANCELLED: set()}
 
 
 def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",

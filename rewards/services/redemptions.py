@@ -197,7 +197,8 @@ def _promo_id(value) -> str | None:
 
 def _codes_by_promo(ids: list[str]) -> dict[str, DiscountCode]:
     return {c.stripe_promotion_code_id: c for c in
-            DiscountCode.objects.filter(stripe_promotion_code_id__in=ids)}
+            DiscountCode.objects.filter(stripe_promotion_code_id__in=ids)
+            if c.stripe_promotion_code_id is not None}  # it matched one of `ids`
 
 
 def _at(ts: int | None) -> datetime:
@@ -244,7 +245,8 @@ def _invoice_expand(obj: dict) -> dict:
 
 def _invoice_paid(event: StripeEvent, obj: dict) -> str:
     # Discounts arrive expanded (see _invoice_expand); expanded ones carry promotion_code.
-    per_discount: dict[str, int] = {}
+    # Keyed by discount id; an amount whose discount has no id is kept under None.
+    per_discount: dict[str | None, int] = {}
     for tda in obj.get("total_discount_amounts") or []:
         d = tda.get("discount")
         key = d.get("id") if isinstance(d, dict) else d
@@ -255,7 +257,8 @@ def _invoice_paid(event: StripeEvent, obj: dict) -> str:
             pairs.append((d.get("id"), _promo_id(d["promotion_code"])))
     if not pairs:
         return "no promotion code on the invoice (discounts not expanded or none)"
-    found = _codes_by_promo([p for _, p in pairs])
+    # None (an expanded code without an id) would never match: `__in` drops it anyway.
+    found = _codes_by_promo([p for _, p in pairs if p is not None])
     if not found:
         return "no Kansha promotion code"
     made = 0
