@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
@@ -106,7 +107,25 @@ def points_rules() -> dict[str, str]:
 
 # --- The public ambassador page (cms.AmbassadorPage) ------------------------------------
 
-TEXT = {
+class ProgramText(TypedDict):
+    """The ambassador page's wording in one language (the template's `t`): all text but
+    `kinds`, the (event kind, how to earn it) pairs."""
+
+    tiers: str
+    perks: str
+    join: str
+    points: str
+    window: str
+    lifetime: str
+    consent: str
+    opt_out: str
+    left: str
+    none: str
+    earn: str
+    kinds: list[tuple[str, str]]
+
+
+TEXT: dict[str, ProgramText] = {
     "en": {"tiers": "Tiers", "perks": "Perks", "join": "How to join",
            "points": "{n} points", "window": "in the last {d} days", "lifetime": "in total",
            "consent": "Allow us to reshare your posts", "opt_out": "Stop all contact from us",

@@ -48,9 +48,11 @@ def enabled() -> bool:
 
 
 def _client() -> stripe.StripeClient:
-    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    # Built in the call, so the dict is checked against the SDK's BaseAddresses TypedDict.
     return stripe.StripeClient(
-        settings.STRIPE_API_KEY, base_addresses=base, max_network_retries=0,
+        settings.STRIPE_API_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
+        max_network_retries=0,
         stripe_version=API_VERSION,
         http_client=stripe.RequestsClient(timeout=getattr(
             settings, "STRIPE_TIMEOUT_SECONDS", REQUEST_TIMEOUT)),

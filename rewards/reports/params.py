@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PERIODS = ("week", "month")
 FORMATS = ("csv", "xlsx", "json")
@@ -69,7 +73,7 @@ class Section:
 
     key: str
     title: str
-    frame: object  # pandas.DataFrame (typed loosely so this module stays import-light)
+    frame: pd.DataFrame  # imported for type checking only, so this module stays import-light
     money: dict[str, str] = field(default_factory=dict)
     note: str = ""
 

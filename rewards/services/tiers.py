@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from advocates.sql import ids_in
@@ -44,8 +45,10 @@ def tier_points(*, advocate_ids: Collection[int], tiers: list[Tier],
     out: dict[int, dict[int | None, int]] = {a: dict.fromkeys(windows, 0) for a in advocate_ids}
     if not aggregates:
         return out
-    rows = (PointsEntry.objects.filter(advocate_id__any_ids=ids_in(advocate_ids))
-            .values("advocate_id").annotate(**aggregates).order_by())
+    # The stubs type each row from values() alone; the annotate(**aggregates) keys are dynamic.
+    rows = cast("QuerySet[PointsEntry, dict[str, Any]]",
+                PointsEntry.objects.filter(advocate_id__any_ids=ids_in(advocate_ids))
+                .values("advocate_id").annotate(**aggregates).order_by())
     for row in rows:
         out[row["advocate_id"]] = {
             w: row["lifetime" if w is None else f"w{w}"] or 0 for w in windows}
