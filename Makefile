@@ -30,6 +30,7 @@ test: install
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
+	$(BIN)/mypy advocates rewards cms
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
