@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from advocates.detection import DetectionInput, Detector, DetectorConfig  # noqa: E402
 from advocates.routing_rules import is_thankable_sentiment, route_decide  # noqa: E402
+from bench.pgstat import backend_cpu_seconds  # noqa: E402
 
 LABELED = ROOT / "tests" / "data" / "labeled_mentions.jsonl"
 SHARED = Path(os.environ.get("KANSHA_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -255,12 +256,6 @@ def bench_stored(database_url: str, total: int = 20_000, batch: int = 500,
                                detect=False).mention_ids
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-        cur.execute("SELECT pg_backend_pid()")
-        pid = cur.fetchone()[0]
-
-    def backend_cpu() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     mentions_detect(mention_ids=ids[:batch])  # load the models outside the timing
     ids = ids[batch:]
@@ -269,7 +264,7 @@ def bench_stored(database_url: str, total: int = 20_000, batch: int = 500,
         import cProfile
 
         profiler = cProfile.Profile()
-    cpu0, db0, wall0 = time.process_time(), backend_cpu(), time.perf_counter()
+    cpu0, db0, wall0 = time.process_time(), backend_cpu_seconds(), time.perf_counter()
     if profiler:
         profiler.enable()
     for start in range(0, len(ids), batch):
@@ -277,7 +272,7 @@ def bench_stored(database_url: str, total: int = 20_000, batch: int = 500,
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
-    cpu, db = time.process_time() - cpu0, backend_cpu() - db0
+    cpu, db = time.process_time() - cpu0, backend_cpu_seconds() - db0
     wall = time.perf_counter() - wall0
     proposals = Outreach.objects.count()
     print(f"\n== Stored path (mentions_detect: lock, detect, route, write), PostgreSQL "

@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench.pgstat import backend_cpu_seconds  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/kansha_bench"
 
 
@@ -90,32 +92,14 @@ def timed_import(path: Path, batch_size: int) -> tuple[float, str]:
     from django.core.management import call_command
 
     out = io.StringIO()
-    server = server_cpu()
+    server = backend_cpu_seconds()
     started, cpu = time.perf_counter(), time.process_time()
     call_command("import_mentions", str(path), batch_size=batch_size, verbosity=0, stdout=out,
                  stderr=io.StringIO())
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    server = server_cpu() - server
+    server = backend_cpu_seconds() - server
     return elapsed, (f"{out.getvalue().strip()} CPU: Python {cpu:.1f}s, "
                      f"PostgreSQL backend {server:.1f}s")
-
-
-def server_cpu() -> float:
-    """CPU seconds used so far by this connection's PostgreSQL backend (same machine only).
-
-    On a shared machine wall time says as much about the neighbours as about Kansha; CPU
-    time does not.
-    """
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_copy(path: Path) -> tuple[float, int, float, float]:
@@ -139,7 +123,7 @@ def timed_copy(path: Path) -> tuple[float, int, float, float]:
                "detector_version", "route", "skip_reason"]
     raw_conn = connection.connection  # the psycopg connection under Django's
     rows = 0
-    server = server_cpu()
+    server = backend_cpu_seconds()
     started, cpu = time.perf_counter(), time.process_time()
     now = datetime.now(UTC)
     with raw_conn.cursor() as cursor, path.open("rb") as handle:
@@ -156,7 +140,7 @@ def timed_copy(path: Path) -> tuple[float, int, float, float]:
                 rows += 1
     raw_conn.commit()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    server = server_cpu() - server
+    server = backend_cpu_seconds() - server
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_mention_copy")
     return elapsed, rows, cpu, server

@@ -13,6 +13,7 @@ of the approved grants in bulk.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sys
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # `rewards` package and the stdlib `queue`.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+
+from bench.pgstat import backend_cpu_seconds  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/kansha_bench_rewards"
 KINDS = ["praise"] * 50 + ["checkin"] * 25 + ["review"] * 15 + ["reshare"] * 10
@@ -80,20 +83,6 @@ def load(*, events: int, advocates: int, seed: int = 7) -> None:
                                 rng.choice(VENUES) if kind == "checkin" else "", at,
                                 at + timedelta(minutes=5), f"bench:{i}"))
         cur.execute("ANALYZE")
-
-
-def backend_cpu_seconds() -> float | None:
-    """CPU time used so far by this connection's PostgreSQL backend (same machine only)."""
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        pid = cur.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def program() -> None:
@@ -168,7 +157,7 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     db1 = backend_cpu_seconds()
-    db = db1 - db0 if db0 is not None and db1 is not None else None
+    db = db1 - db0  # nan when PostgreSQL runs elsewhere
     if args.profile:
         import pstats
 
@@ -179,7 +168,7 @@ def main() -> None:
           f"{elapsed:.2f} s → {processed / elapsed:,.0f} events/s "
           f"(slowest batch {slowest * 1000:.0f} ms)")
     # The machine is shared: CPU time says what the work costs, wall clock what it got.
-    if db is not None:
+    if not math.isnan(db):
         print(f"  CPU: Python {cpu:.2f} s + PostgreSQL backend {db:.2f} s = {cpu + db:.2f} s "
               f"→ {processed / (cpu + db):,.0f} events per CPU-second; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
