@@ -15,7 +15,9 @@ from django.conf import settings
 
 from tests.conftest import ROOT, _database_url_for_worker
 
-REDIS_PORT = 6390  # our own Redis for outage tests; never the shared one on 6379
+# Our own Redis for outage tests, never the shared one on 6379. Runs that share a machine set
+# KANSHA_TEST_FAULT_REDIS_PORT so their outage tests do not stop each other's server.
+REDIS_PORT = int(os.environ.get("KANSHA_TEST_FAULT_REDIS_PORT", "6390"))
 
 
 def port_open(port: int) -> bool:
