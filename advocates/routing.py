@@ -40,7 +40,7 @@ from advocates.services.consent import (
     consent_url,
     mentions_commands_handle,
 )
-from advocates.services.ingest import mention_detection_input
+from advocates.services.detection import mention_detection_input
 from advocates.services.outreach import outreach_bulk_propose
 from advocates.services.templates import TemplateBook, template_context
 

@@ -11,12 +11,11 @@ from advocates.services.consent import (
     consent_grant,
     consent_revoke,
 )
+from advocates.services.detection import mentions_detect, mentions_undetected_ids
 from advocates.services.ingest import (
     IngestResult,
     InvalidItem,
-    mentions_detect,
     mentions_ingest,
-    mentions_undetected_ids,
 )
 from advocates.services.outreach import (
     BulkResult,

@@ -385,7 +385,7 @@ def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
     to `webhook_process` (one task each, with backoff) once the batch is committed.
     """
     from advocates.platforms.tasks import webhook_process
-    from advocates.services.ingest import mentions_detect
+    from advocates.services.detection import mentions_detect
     from advocates.tasks import mentions_detect_enqueue
 
     _pending_clear()

@@ -1,0 +1,124 @@
+"""Detection (step 2 of a mention's journey): stored mentions are detected and routed.
+
+The detector itself is pure (`advocates.detection`); this service loads the one for the current
+settings, runs it over a locked batch, stores each detection and hands the batch to routing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from advocates.models import Mention
+
+
+def _detector():  # -> (Detector, DetectorConfig)
+    """The detector for the current CMS settings, built once per distinct configuration."""
+    from advocates.detection import Detector
+    from advocates.models import DetectorSettings
+
+    config = DetectorSettings.load().to_config()
+    cached = _DETECTORS.get(config)
+    if cached is None:
+        _DETECTORS.clear()
+        cached = _DETECTORS[config] = Detector(config)
+    return cached, config
+
+
+_DETECTORS: dict[Any, Any] = {}
+
+
+def mention_detection_input(mention: Mention):  # -> DetectionInput
+    from advocates.detection import DetectionInput
+
+    return DetectionInput(
+        text=mention.text,
+        platform=mention.platform,
+        kind=mention.kind,
+        language=mention.language or None,
+        rating=mention.rating,
+        venue=mention.venue,
+        author_handle=mention.author.handle,
+    )
+
+
+def mentions_undetected_ids(*, older_than_seconds: int = 60, limit: int = 10_000) -> list[int]:
+    """Mentions that arrived a while ago and were never detected (their task was lost)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        Mention.objects.filter(detected_at__isnull=True, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def mentions_detect(*, mention_ids: Sequence[int]) -> int:
+    """Detect and route the given mentions that have not been detected yet; return how many.
+
+    Idempotent: mentions already detected are skipped, and the write is conditional on
+    `detected_at IS NULL`, so two workers given the same batch store and route each mention
+    once. Routing (proposals) happens in the same transaction as storing the detection.
+    """
+    from advocates.routing import mentions_route
+
+    detector, config = _detector()
+    with transaction.atomic():
+        mentions = list(
+            Mention.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=mention_ids, detected_at__isnull=True)
+            .select_related("author__advocate")
+        )
+        if not mentions:
+            return 0
+        detections = detector.detect_batch([mention_detection_input(m) for m in mentions])
+        now = timezone.now()
+        for mention, detection in zip(mentions, detections, strict=True):
+            mention.detected_at = now
+            mention.detection_label = detection.label
+            mention.detection_intent = detection.intent
+            mention.detection_confidence = round(detection.confidence, 4)
+            mention.detection_reasons = list(detection.reasons)
+            mention.detection_flags = sorted(detection.flags)
+            mention.detector_version = detection.version
+            if not mention.language:
+                mention.language = detection.language
+        mentions_route(mentions=mentions, detections=detections, config=config, now=now)
+        _detections_save(mentions, now)
+    return len(mentions)
+
+
+def _detections_save(mentions: Sequence[Mention], now) -> None:
+    """Store the detection and route columns of locked, just-detected mentions."""
+    if connection.vendor != "postgresql":
+        Mention.objects.bulk_update(
+            mentions,
+            ["detected_at", "detection_label", "detection_intent", "detection_confidence",
+             "detection_reasons", "detection_flags", "detector_version", "language", "route",
+             "skip_reason"],
+        )
+        return
+    # One UPDATE ... FROM a JSON parameter: bulk_update's CASE WHEN per row and column cost
+    # 2.9 ms a mention to build and run for a batch of 300 (bench/load.py, docs/reliability.md
+    # section 8), more than detecting and routing them.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE advocates_mention t SET detected_at = %s, detection_label = c.label, "
+            "detection_intent = c.intent, detection_confidence = c.confidence, "
+            "detection_reasons = c.reasons, detection_flags = c.flags, "
+            "detector_version = c.version, language = c.language, route = c.route, "
+            "skip_reason = c.skip_reason "
+            "FROM jsonb_to_recordset(%s::jsonb) AS c(id bigint, label text, intent text, "
+            "confidence double precision, reasons jsonb, flags jsonb, version text, "
+            "language text, route text, skip_reason text) WHERE t.id = c.id",
+            [now, json.dumps([
+                {"id": m.pk, "label": m.detection_label, "intent": m.detection_intent,
+                 "confidence": m.detection_confidence, "reasons": m.detection_reasons,
+                 "flags": m.detection_flags, "version": m.detector_version,
+                 "language": m.language, "route": m.route, "skip_reason": m.skip_reason}
+                for m in mentions], ensure_ascii=False)],
+        )
