@@ -4,27 +4,40 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Router, Schema
-from ninja.errors import ValidationError
+from ninja.errors import AuthorizationError, ValidationError
 from ninja.security import HttpBearer
 from pydantic import Field
 
-from advocates.models import IngestToken, MentionSource
+from advocates.models import IngestToken, MentionSource, TokenScope
 from advocates.schemas import MentionIn
 from advocates.services import mentions_ingest
 
 
-class IngestTokenAuth(HttpBearer):
-    """`Authorization: Bearer <token>`; tokens are created in the admin and stored hashed."""
+class ApiTokenAuth(HttpBearer):
+    """`Authorization: Bearer <token>` holding `scope`; tokens are created in the admin and
+    stored hashed.
+
+    No token, an unknown or a revoked one: 401. A valid token without the scope: 403 (the
+    caller is known, it just may not do this), and nothing runs.
+    """
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> IngestToken | None:
         found = IngestToken.objects.filter(
             key_hash=IngestToken.hash_key(token), revoked_at__isnull=True
         ).first()
-        if found is not None:
-            # Not every request needs a write; a minute's precision is plenty for "last used".
-            now = timezone.now()
-            if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
-                IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        if found is None:
+            return None
+        # Not every request needs a write; a minute's precision is plenty for "last used".
+        now = timezone.now()
+        if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
+            IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        if not found.has_scope(self.scope):
+            raise AuthorizationError(message=f"This token does not have the '{self.scope}' "
+                                     f"scope (it has: {found.scopes_display}).")
         return found
 
 
@@ -53,8 +66,8 @@ class ErrorOut(Schema):
 router = Router(tags=["ingest"])
 
 
-@router.post("/mentions", auth=IngestTokenAuth(), response={200: IngestOut, 400: ErrorOut,
-                                                             401: ErrorOut})
+@router.post("/mentions", auth=ApiTokenAuth(TokenScope.INGEST),
+             response={200: IngestOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut})
 def mentions_post(request: HttpRequest, batch: MentionBatchIn):
     """Ingest a batch. Mentions already stored (same platform and external_id) are counted as
     duplicates and change nothing. Any invalid item rejects the whole request with 400."""

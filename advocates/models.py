@@ -184,10 +184,23 @@ class Mention(models.Model):
         return f"{self.get_platform_display()} {self.get_kind_display()} {self.external_id}"
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do; a token holds only the scopes it was given."""
+
+    INGEST = "ingest", "ingest: post mentions"
+    REDEEM = "redeem", "redeem: record code redemptions"
+    READ_REPORTS = "read-reports", "read-reports: read the finance and marketing reports"
+
+
 class IngestToken(models.Model):
-    """An integration's token for the ingest API. Only a SHA-256 of the secret is stored."""
+    """An integration's API token. Only a SHA-256 of the secret is stored.
+
+    Each token carries scopes (`TokenScope`): the ingest API needs `ingest`, the redemption API
+    `redeem`, the report API `read-reports`; a valid token without the scope gets 403.
+    """
 
     name = models.CharField(max_length=100, help_text="Which tool or script uses this token.")
+    scopes = models.JSONField(default=list, help_text="What the token may do (TokenScope).")
     prefix = models.CharField(max_length=12, editable=False, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -198,9 +211,17 @@ class IngestToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+    @property
+    def scopes_display(self) -> str:
+        return ", ".join(s for s in TokenScope.values if s in (self.scopes or [])) or "none"
 
     @staticmethod
     def hash_key(key: str) -> str:

@@ -1,14 +1,22 @@
 """Admin registration for the advocates app: people, identities, mentions, ingest tokens."""
 
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from wagtail import hooks
-from wagtail.admin.panels import FieldPanel
+from wagtail.admin.forms import WagtailAdminModelForm
+from wagtail.admin.panels import FieldPanel, ObjectList
+from wagtail.admin.ui.tables import Column
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
 from advocates.admin.snippets import KanshaSnippetViewSet
-from advocates.models import Advocate, IngestToken, Mention, SocialIdentity
-from advocates.services import ingest_token_issue
+from advocates.models import Advocate, IngestToken, Mention, SocialIdentity, TokenScope
+from advocates.services import api_token_revoke, ingest_token_issue
 
 # People and mentions are searched with the database (`icontains` on `search_fields`), not a
 # Wagtail search index: ingestion writes them in bulk (COPY, bulk_create), which never reaches
@@ -66,17 +74,36 @@ class SocialIdentityViewSet(KanshaSnippetViewSet):
         return SocialIdentity.objects.select_related("advocate")
 
 
+class ApiTokenForm(WagtailAdminModelForm):
+    """Scopes as checkboxes (the model keeps them as a JSON list)."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple,
+        help_text="Give each integration only what it needs: a listening tool `ingest`, a "
+        "till `redeem`, a BI tool `read-reports`.")
+
+
 class IngestTokenCreateView(CreateView):
     """Creating a token shows its secret once, in the success message; only a hash is kept."""
 
     def save_instance(self):
         token, self.secret = ingest_token_issue(name=self.form.cleaned_data["name"],
+                                                scopes=self.form.cleaned_data["scopes"],
                                                 user=self.request.user)
         return token
 
     def get_success_message(self, instance):
-        return format_html("Token “{}” created. Copy it now, it will not be shown again: "
-                           "<code>{}</code>", instance.name, self.secret)
+        return format_html("Token “{}” created with the scopes {}. Copy it now, it will not "
+                           "be shown again: <code>{}</code>", instance.name,
+                           instance.scopes_display, self.secret)
+
+
+def _token_actions(token: IngestToken) -> str:
+    if token.revoked_at is not None:
+        return format_html('<span class="w-status w-status--label">{}</span>',
+                           f"revoked {token.revoked_at:%Y-%m-%d %H:%M}")
+    return format_html('<a class="button button-small button-secondary no" href="{}">'
+                       "Revoke…</a>", reverse("kansha_api_token_revoke", args=[token.pk]))
 
 
 class IngestTokenViewSet(KanshaSnippetViewSet):
@@ -84,8 +111,31 @@ class IngestTokenViewSet(KanshaSnippetViewSet):
     add_view_class = IngestTokenCreateView
     icon = "key"
     menu_label = "API tokens"
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    panels = [FieldPanel("name"), FieldPanel("revoked_at")]
+    list_display = ["name", "prefix", "scopes_display", "created_at", "last_used_at",
+                    Column("revoke", label="Status", accessor=_token_actions)]
+    edit_handler = ObjectList([FieldPanel("name"), FieldPanel("scopes")],
+                              base_form_class=ApiTokenForm)
+
+
+def api_token_revoke_view(request, token_id: int):
+    """GET: confirm; POST: revoke at once (the token's next request is refused with 401)."""
+    if not request.user.has_perm("advocates.change_ingesttoken"):
+        raise PermissionDenied
+    token = get_object_or_404(IngestToken, pk=token_id)
+    if request.method == "POST":
+        if api_token_revoke(token_id=token.pk, user=request.user):
+            messages.success(request, f"Token “{token.name}” revoked.")
+        else:
+            messages.warning(request, f"Token “{token.name}” was already revoked.")
+        return redirect(reverse("wagtailsnippets_advocates_ingesttoken:list"))
+    return TemplateResponse(request, "advocates/admin/token_revoke_confirm.html",
+                            {"token": token})
+
+
+@hooks.register("register_admin_urls")
+def register_token_urls():
+    return [path("kansha-tokens/<int:token_id>/revoke/", api_token_revoke_view,
+                 name="kansha_api_token_revoke")]
 
 
 class PeopleGroup(SnippetViewSetGroup):
@@ -112,6 +162,7 @@ register_snippet(TemplatesViewSet)
 def register_log_actions(actions):
     actions.register_action("kansha.advocate.merge", "Merge advocates", "Merged advocates")
     actions.register_action("kansha.advocate.opt_out", "Opt out", "Opted out of all contact")
+    actions.register_action("kansha.token.revoke", "Revoke API token", "Revoked an API token")
 
 
 # --- The outreach queue, the sandbox timeline and the dashboard panel (advocates/admin/) ------

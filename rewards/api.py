@@ -1,12 +1,19 @@
-"""Local-code redemptions for point-of-sale systems: `POST /api/v1/rewards/redemptions`."""
+"""Local-code redemptions for point-of-sale systems (`POST /api/v1/rewards/redemptions`,
+`redeem` tokens) and the reports as JSON (`GET /api/v1/rewards/reports/<name>`,
+`read-reports` tokens)."""
+
+import json
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
-from advocates.api import ErrorOut, IngestTokenAuth
+from advocates.api import ApiTokenAuth, ErrorOut
+from advocates.models import TokenScope
 from rewards import services
+from rewards.reports import ReportError, ReportParams, parse_date, report_build
+from rewards.reports.exports import report_json
 
 
 class RedemptionIn(Schema):
@@ -31,8 +38,8 @@ class RedemptionOut(Schema):
 router = Router(tags=["rewards"])
 
 
-@router.post("/redemptions", auth=IngestTokenAuth(),
-             response={200: RedemptionOut, 400: ErrorOut, 401: ErrorOut})
+@router.post("/redemptions", auth=ApiTokenAuth(TokenScope.REDEEM),
+             response={200: RedemptionOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut})
 def redemptions_post(request: HttpRequest, body: RedemptionIn):
     """Redeem a Kansha (local) discount code on an order. A bad code changes nothing (400)."""
     try:
@@ -45,3 +52,20 @@ def redemptions_post(request: HttpRequest, body: RedemptionIn):
                  "code": redemption.code.code, "discount_minor": redemption.discount_minor,
                  "paid_minor": redemption.order_amount_minor, "currency": redemption.currency,
                  "created": created})
+
+
+@router.get("/reports/{name}", auth=ApiTokenAuth(TokenScope.READ_REPORTS),
+            response={200: dict, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut})
+def reports_get(request: HttpRequest, name: str, date_from: str = Query(..., alias="from"),
+                date_to: str = Query(..., alias="to"), period: str = "month",
+                currency: str = "", rule: int | None = None):
+    """One report as JSON (the same tables as the admin and `manage.py report`): ambassador,
+    redemptions, ledger, liability or reconciliation. Needs a `read-reports` token."""
+    try:
+        params = ReportParams(date_from=parse_date(date_from, name="from"),
+                              date_to=parse_date(date_to, name="to"), period=period,
+                              currency=currency, rule_id=rule)
+        report = report_build(name=name, params=params)
+    except ReportError as exc:
+        return Status(400, {"detail": str(exc)})
+    return Status(200, json.loads(report_json(report)))

@@ -36,7 +36,7 @@ from advocates.services.outreach import (
     outreach_stuck_ids,
     outreach_unsnooze_due,
 )
-from advocates.services.people import advocates_merge, ingest_token_issue
+from advocates.services.people import advocates_merge, api_token_revoke, ingest_token_issue
 from advocates.services.templates import Rendered, template_context, template_render
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "IngestResult",
     "InvalidItem",
     "advocates_merge",
+    "api_token_revoke",
     "ingest_token_issue",
     "mentions_detect",
     "mentions_ingest",

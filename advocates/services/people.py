@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 
 from django.db import transaction
+from django.utils import timezone
 from wagtail.log_actions import log
 
-from advocates.models import Advocate, IngestToken
+from advocates.models import Advocate, IngestToken, TokenScope
 
 
 def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user=None) -> Advocate:
@@ -43,11 +45,31 @@ def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user=None) -> Adv
     return survivor
 
 
-def ingest_token_issue(*, name: str, user=None) -> tuple[IngestToken, str]:
-    """Create an API token for an integration; return it with its secret (shown only once)."""
+def ingest_token_issue(*, name: str, user=None,
+                       scopes: Collection[str] = (TokenScope.INGEST,)) -> tuple[IngestToken, str]:
+    """Create an API token for an integration with these scopes; return it with its secret
+    (shown only once). Raises ValueError for an unknown scope or none at all."""
+    unknown = set(scopes) - set(TokenScope.values)
+    if unknown or not scopes:
+        raise ValueError(f"Scopes must be some of {', '.join(TokenScope.values)}; "
+                         f"got {sorted(unknown) or 'none'}.")
     secret = "ksh_" + secrets.token_urlsafe(32)
     token = IngestToken.objects.create(
         name=name, prefix=secret[:10], key_hash=IngestToken.hash_key(secret),
+        scopes=[s for s in TokenScope.values if s in set(scopes)],
         created_by=user if user is not None and user.is_authenticated else None,
     )
     return token, secret
+
+
+def api_token_revoke(*, token_id: int, user=None) -> bool:
+    """Revoke a token now (its next request gets 401); True if this call revoked it.
+
+    A conditional update: revoking twice keeps the first time. Audited in Wagtail's log.
+    """
+    done = IngestToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now())
+    if done:
+        log(instance=IngestToken.objects.get(pk=token_id), action="kansha.token.revoke",
+            user=user if user is not None and user.is_authenticated else None)
+    return bool(done)

@@ -160,7 +160,8 @@ def admin_client(client):
 def test_the_admin_shows_a_new_tokens_secret_once_and_stores_only_its_hash(admin_client):
     add_url = reverse("wagtailsnippets_advocates_ingesttoken:add")
 
-    response = admin_client.post(add_url, {"name": "Brandwatch export"}, follow=True)
+    response = admin_client.post(add_url, {"name": "Brandwatch export", "scopes": ["ingest"]},
+                                 follow=True)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -176,3 +177,56 @@ def test_the_admin_shows_a_new_tokens_secret_once_and_stores_only_its_hash(admin
     listing = admin_client.get(reverse("wagtailsnippets_advocates_ingesttoken:list"))
     assert secret not in listing.content.decode()
     assert _post(admin_client, _batch(1), secret).status_code == 200
+
+
+def test_a_token_without_the_ingest_scope_gets_403_and_stores_nothing(client):
+    _, secret = ingest_token_issue(name="till", scopes=["redeem"])
+    response = _post(client, _batch(1), secret)
+    assert response.status_code == 403
+    assert "'ingest' scope" in response.json()["detail"]
+    assert Mention.objects.count() == 0
+
+
+def test_an_unknown_scope_is_refused_when_issuing():
+    with pytest.raises(ValueError, match="Scopes must be"):
+        ingest_token_issue(name="x", scopes=["admin"])
+    assert not IngestToken.objects.exists()
+
+
+def test_the_admin_issues_scoped_tokens_shows_the_scopes_and_revokes(admin_client):
+    add_url = reverse("wagtailsnippets_advocates_ingesttoken:add")
+    response = admin_client.post(add_url, {"name": "Till", "scopes": ["redeem"]}, follow=True)
+    assert response.status_code == 200
+    secret = re.search(r"<code>(ksh_[\w-]+)</code>", response.content.decode()).group(1)
+    token = IngestToken.objects.get()
+    assert token.scopes == ["redeem"]
+    listing = admin_client.get(reverse("wagtailsnippets_advocates_ingesttoken:list")).text
+    assert "redeem" in listing
+    revoke_url = reverse("kansha_api_token_revoke", args=[token.pk])
+    assert revoke_url in listing
+    # A token with no scope at all is refused by the form (nothing stored).
+    again = admin_client.post(add_url, {"name": "Nothing"})
+    assert IngestToken.objects.count() == 1
+    assert "This field is required" in again.content.decode()
+
+    assert admin_client.get(revoke_url).status_code == 200
+    response = admin_client.post(revoke_url, follow=True)
+    assert "revoked" in response.content.decode()
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    redeemed = admin_client.post("/api/v1/rewards/redemptions",
+                                 {"code": "KAN-XXXX-XXXX", "order_amount_minor": 100,
+                                  "currency": "jpy"}, content_type="application/json",
+                                 HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert redeemed.status_code == 401
+
+
+def test_existing_tokens_keep_only_the_ingest_scope():
+    import importlib
+
+    from django.apps import apps
+
+    IngestToken.objects.create(name="old", prefix="ksh_old", key_hash="1" * 64, scopes=[])
+    importlib.import_module(
+        "advocates.migrations.0006_api_token_scopes").existing_tokens_ingest_only(apps, None)
+    assert IngestToken.objects.get().scopes == ["ingest"]

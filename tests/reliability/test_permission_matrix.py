@@ -80,6 +80,12 @@ PAGES: dict[str, set[str]] = {
     "kansha_reports:ledger_results": {M, F, SU},
     "kansha_reports:liability": {M, F, SU},
     "kansha_reports:liability_results": {M, F, SU},
+    # API tokens are admins' (like the token list itself).
+    "kansha_api_token_revoke": {SU},
+}
+# Pages and actions whose id is not an outreach item's: the object each one takes.
+OBJECT_FOR: dict[str, str] = {
+    "kansha_api_token_revoke": "advocates.ingesttoken",
 }
 # Kansha's own admin actions (POST only), by URL name: who may act.
 ACTIONS: dict[str, set[str]] = {
@@ -92,6 +98,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_advocate_erase": {SU},
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
+    "kansha_api_token_revoke": {SU},
 }
 SETTINGS: dict[str, set[str]] = {
     "advocates.detectorsettings": {M, SU},
@@ -102,6 +109,7 @@ SETTINGS: dict[str, set[str]] = {
 API = [
     ("post", "/api/v1/mentions", {"mentions": []}, 401),
     ("post", "/api/v1/rewards/redemptions", {}, 401),
+    ("get", "/api/v1/rewards/reports/redemptions?from=2026-11-01&to=2026-11-30", None, 401),
     ("get", "/api/v1/openapi.json", None, 200),
     ("post", "/stripe/webhook/", {"id": "evt_x"}, 400),  # no signature
 ]
@@ -148,13 +156,15 @@ def _cases(objects: dict[str, int]) -> tuple[list[Case], list[str]]:
                 continue
             cases.append(Case("/" + route, allowed))
         elif name in PAGES:
-            route = re.sub(r"<int:\w+>", str(objects["advocates.outreach"]), route)
+            route = re.sub(r"<int:\w+>", str(objects[OBJECT_FOR.get(name, "advocates.outreach")]),
+                           route)
             if name.startswith("kansha_advocate_"):
                 route = re.sub(r"/\d+/", f"/{objects['advocates.advocate']}/", route)
             route = route.replace("<str:action>", "approve")
             cases.append(Case("/" + route, PAGES[name]))
         if name in ACTIONS:
-            route = re.sub(r"<int:\w+>", str(objects["advocates.outreach"]), route)
+            route = re.sub(r"<int:\w+>", str(objects[OBJECT_FOR.get(name, "advocates.outreach")]),
+                           route)
             if name.startswith("kansha_advocate_"):
                 route = re.sub(r"/\d+/", f"/{objects['advocates.advocate']}/", route)
             cases.append(Case("/" + route, ACTIONS[name], "post"))

@@ -221,7 +221,7 @@ def test_other_event_types_are_acknowledged_and_ignored(client, config, webhook_
 
 def test_redeem_local_code_through_the_api(client, config):
     grant = _grant_with_code(provider="local", percent_off=10)
-    _, secret = ingest_token_issue(name="till")
+    _, secret = ingest_token_issue(name="till", scopes=["redeem"])
     payload = {"code": "kan-test-2345", "order_amount_minor": 4200, "currency": "JPY",
                "order_ref": "POS-1"}
     auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
@@ -246,6 +246,19 @@ def test_redeem_api_needs_a_token(client, config):
                            {"code": "KAN-XXXX", "order_amount_minor": 1, "currency": "jpy"},
                            content_type="application/json")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("scopes", [["ingest"], ["read-reports"], ["ingest", "read-reports"]])
+def test_redeem_api_refuses_a_token_without_the_redeem_scope(client, config, scopes):
+    _grant_with_code(provider="local", percent_off=10)
+    _, secret = ingest_token_issue(name="listening tool", scopes=scopes)
+    response = client.post("/api/v1/rewards/redemptions",
+                           {"code": "KAN-TEST-2345", "order_amount_minor": 4200,
+                            "currency": "jpy", "order_ref": "POS-1"},
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 403
+    assert "'redeem' scope" in response.json()["detail"]
+    assert not Redemption.objects.exists()
 
 
 def test_redeem_code_command(config):

@@ -143,3 +143,23 @@ def test_beat_task_sends_the_mail_through_a_real_worker(file_mail, celery_worker
         "ambassador", "liability", "redemptions"]
     workbook = load_workbook(io.BytesIO(attachments[0].get_payload(decode=True)))
     assert workbook.sheetnames[0] == "About"
+
+
+def test_reports_api_needs_a_read_reports_token(client, program):
+    from advocates.services import ingest_token_issue
+
+    url = "/api/v1/rewards/reports/redemptions"
+    query = {"from": "2026-11-01", "to": "2026-11-30"}
+    _, reader = ingest_token_issue(name="bi", scopes=["read-reports"])
+    _, till = ingest_token_issue(name="till", scopes=["redeem", "ingest"])
+    assert client.get(url, query).status_code == 401
+    assert client.get(url, query, HTTP_AUTHORIZATION=f"Bearer {till}").status_code == 403
+    response = client.get(url, query, HTTP_AUTHORIZATION=f"Bearer {reader}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["report"] == "redemptions"
+    assert "totals" in body["sections"]
+    bad = client.get(url, {"from": "2026-13-01", "to": "2026-11-30"},
+                     HTTP_AUTHORIZATION=f"Bearer {reader}")
+    assert bad.status_code == 400
+    assert "YYYY-MM-DD" in bad.json()["detail"]
