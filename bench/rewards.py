@@ -91,9 +91,10 @@ def program() -> None:
     s = RewardsSettings.load()
     s.velocity_max_per_hour = 12
     s.save()
-    Tier.objects.create(name="Bronze", threshold=50, badge="🥉")
-    silver = Tier.objects.create(name="Silver", threshold=150, window_days=90, badge="🥈")
-    Tier.objects.create(name="Gold", threshold=400, window_days=90, badge="🥇")
+    Tier.objects.create(name="Bronze", level=1, threshold=50, badge="🥉")
+    silver = Tier.objects.create(name="Silver", level=2, threshold=150, window_days=90,
+                                 badge="🥈")
+    Tier.objects.create(name="Gold", level=3, threshold=400, window_days=90, badge="🥇")
     RewardRule.objects.create(name="Regular: 3 in 30 days", trigger="events_in_days",
                               trigger_count=3, trigger_days=30, percent_off=10, period="month")
     RewardRule.objects.create(name="Great review", trigger="review", trigger_min_rating=4,

@@ -235,6 +235,9 @@ KANSHA_BRAND_NAME = env_str("KANSHA_BRAND_NAME", "Kansha Coffee")
 # 200k-row bench spent more time committing than writing (bench/ingest.py, docs/ingest.md).
 KANSHA_INGEST_BATCH_SIZE = env_int("KANSHA_INGEST_BATCH_SIZE", 10_000, minimum=1)
 KANSHA_API_MAX_BATCH = 1000
+# The largest amount any door accepts, in whole units of its currency (rewards/currencies.py):
+# an order, a discount, a perk's cost, a budget. 10,000,000 = ¥10M or $10M.
+KANSHA_MONEY_MAX_MAJOR = env_int("KANSHA_MONEY_MAX_MAJOR", 10_000_000, minimum=1)
 # Delivery retries: exponential backoff from this base (seconds) with jitter, capped.
 KANSHA_DELIVERY_BACKOFF_BASE = env_int("KANSHA_DELIVERY_BACKOFF_BASE", 30, minimum=0)
 KANSHA_DELIVERY_BACKOFF_MAX = env_int("KANSHA_DELIVERY_BACKOFF_MAX", 3600, minimum=1)

@@ -71,11 +71,11 @@ def demo_program_ensure() -> list[str]:
         perks[name] = perk
 
     tiers: dict[str, Tier] = {}
-    for name, name_ja, threshold, window, badge, perk_names in TIERS:
+    for level, (name, name_ja, threshold, window, badge, perk_names) in enumerate(TIERS, 1):
         tier = Tier.objects.filter(name=name).first()
         if tier is None:
-            tier = Tier.objects.create(name=name, name_ja=name_ja, threshold=threshold,
-                                       window_days=window, badge=badge)
+            tier = Tier.objects.create(name=name, name_ja=name_ja, level=level,
+                                       threshold=threshold, window_days=window, badge=badge)
             tier.perks.set([perks[p] for p in perk_names])
             tier.save()
             done.append(f"tier {name!r}")

@@ -29,11 +29,38 @@ from advocates.models import (
     TemplatePurpose,
 )
 from rewards.codes import code_key
+from rewards.currencies import (
+    CurrencyField,
+    MoneyError,
+    amount_clean,
+    money_format,
+    validate_currency,
+    validate_text,
+)
+
+__all__ = ["money_format"]  # re-exported: reports and tests format money from here
+
+# Migrations 0001 and 0002 name the currency validator by this old name.
+_currency_validator = validate_currency
 
 
-def _currency_validator(value: str) -> None:
-    if len(value) != 3 or not value.isalpha() or not value.islower():
-        raise ValidationError("Use a three-letter ISO 4217 code in lower case, e.g. jpy or usd.")
+def _amounts_check(instance: models.Model, fields: tuple[str, ...], currency: str) -> None:
+    """Each money field within the bounds of its currency (rewards/currencies.py), or a
+    ValidationError on that field. An unknown currency is its own field's error."""
+    errors = {}
+    for name in fields:
+        value = getattr(instance, name)
+        if value is None:
+            continue
+        try:
+            amount_clean(value, currency, field=name.removesuffix("_minor").replace("_", " "),
+                         allow_zero=True)
+        except MoneyError as exc:
+            errors[name] = str(exc)
+        except KeyError:
+            return
+    if errors:
+        raise ValidationError(errors)
 
 
 # --- Settings ------------------------------------------------------------------------------
@@ -168,10 +195,12 @@ class PerkKind(models.TextChoices):
 class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
     """Something an advocate can get that is not a discount. Stock is reserved on grant."""
 
-    name = models.CharField(max_length=120)
-    name_ja = models.CharField("name (Japanese)", max_length=120, blank=True)
-    description = models.TextField(blank=True)
-    description_ja = models.TextField("description (Japanese)", blank=True)
+    name = models.CharField(max_length=120, validators=[validate_text])
+    name_ja = models.CharField("name (Japanese)", max_length=120, blank=True,
+                               validators=[validate_text])
+    description = models.TextField(blank=True, validators=[validate_text])
+    description_ja = models.TextField("description (Japanese)", blank=True,
+                                      validators=[validate_text])
     image = models.ForeignKey("wagtailimages.Image", null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=20, choices=PerkKind.choices, default=PerkKind.SWAG)
@@ -179,7 +208,8 @@ class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
         null=True, blank=True, help_text="Units left to grant; empty means unlimited.")
     unit_cost_minor = models.PositiveIntegerField(
         default=0, help_text="What one unit costs the brand, in minor units (for budgets).")
-    currency = models.CharField(max_length=3, default="jpy", validators=[_currency_validator])
+    currency = CurrencyField(default="jpy", validators=[validate_currency],
+                             help_text="ISO 4217, e.g. JPY or USD.")
     public = models.BooleanField(default=True, help_text="Show on the ambassador page.")
 
     search_fields = [index.SearchField("name"), index.FilterField("kind")]
@@ -194,6 +224,10 @@ class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        super().clean()
+        _amounts_check(self, ("unit_cost_minor",), self.currency)
+
 
 # --- Tiers ---------------------------------------------------------------------------------
 
@@ -201,8 +235,13 @@ class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
 class Tier(ClusterableModel):
     """A level advocates reach on points earned over a rolling window (or their lifetime)."""
 
-    name = models.CharField(max_length=60)
-    name_ja = models.CharField("name (Japanese)", max_length=60, blank=True)
+    name = models.CharField(max_length=60, validators=[validate_text])
+    name_ja = models.CharField("name (Japanese)", max_length=60, blank=True,
+                               validators=[validate_text])
+    level = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)],
+        help_text="Its place in the ladder: 1 for the first tier, 2 for the next. A higher "
+        "level needs more points.")
     threshold = models.PositiveIntegerField(help_text="Points needed to reach this tier.")
     window_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Count points from the last N days; empty = lifetime.")
@@ -214,7 +253,8 @@ class Tier(ClusterableModel):
     perks = ParentalManyToManyField(Perk, blank=True, related_name="tiers")
 
     panels = [FieldPanel("name"), FieldPanel("name_ja"),
-              FieldRowPanel([FieldPanel("threshold"), FieldPanel("window_days")]),
+              FieldRowPanel([FieldPanel("level"), FieldPanel("threshold"),
+                             FieldPanel("window_days")]),
               FieldPanel("badge"), FieldPanel("badge_image"), FieldPanel("description"),
               FieldPanel("description_ja"), FieldPanel("perks")]
 
@@ -223,6 +263,28 @@ class Tier(ClusterableModel):
 
     def __str__(self) -> str:
         return f"{self.badge} {self.name}".strip()
+
+    def clean(self) -> None:
+        super().clean()
+        self.ladder_check()
+
+    def ladder_check(self) -> None:
+        """Levels and thresholds rise together: a tier needs more points than every tier
+        below it and fewer than every tier above it, and no two tiers share a level (Silver
+        set above Gold is refused). Compared with the tiers in effect (the others' rows)."""
+        if self.threshold is None or self.level is None:
+            return
+        for other in Tier.objects.exclude(pk=self.pk).order_by("level"):
+            if other.level == self.level:
+                raise ValidationError({"level": f"{other.name} already has level {other.level}."})
+            if other.level < self.level and other.threshold >= self.threshold:
+                raise ValidationError({"threshold": (
+                    f"Level {self.level} must need more points than {other.name} (level "
+                    f"{other.level}, {other.threshold:,} points).")})
+            if other.level > self.level and other.threshold <= self.threshold:
+                raise ValidationError({"threshold": (
+                    f"Level {self.level} must need fewer points than {other.name} (level "
+                    f"{other.level}, {other.threshold:,} points).")})
 
 
 class AdvocateTier(models.Model):
@@ -299,7 +361,7 @@ class Period(models.TextChoices):
 class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, models.Model):
     """When a reward fires, for whom, what it is and how often. Only live rules fire."""
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_text])
     # Trigger
     trigger = models.CharField(max_length=20, choices=TriggerKind.choices,
                                default=TriggerKind.EVENTS_IN_DAYS)
@@ -322,7 +384,8 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     percent_off = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)])
     amount_off_minor = models.PositiveIntegerField(null=True, blank=True)
-    currency = models.CharField(max_length=3, default="jpy", validators=[_currency_validator])
+    currency = CurrencyField(default="jpy", validators=[validate_currency],
+                             help_text="ISO 4217, e.g. JPY or USD.")
     code_expiry_days = models.PositiveIntegerField(default=30)
     minimum_order_minor = models.PositiveIntegerField(null=True, blank=True)
     single_use = models.BooleanField(default=True)
@@ -368,8 +431,12 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     def __str__(self) -> str:
         return self.name
 
+    MONEY_FIELDS = ("amount_off_minor", "minimum_order_minor", "monthly_budget_minor",
+                    "budget_estimate_minor", "finance_approval_above_minor")
+
     def clean(self) -> None:
         super().clean()
+        _amounts_check(self, self.MONEY_FIELDS, self.currency)
         if self.reward_kind == RewardKind.PERK and not self.perk_id:
             raise ValidationError({"perk": "A perk reward needs a perk."})
         if self.reward_kind == RewardKind.DISCOUNT:
@@ -543,16 +610,6 @@ class RewardGrant(models.Model):
             return f"{r['percent_off']}% off" if language != "ja" else f"{r['percent_off']}%オフ"
         return money_format(r.get("amount_off_minor") or 0, r.get("currency", "jpy")) + (
             " off" if language != "ja" else "引き")
-
-
-ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
-                "vnd", "vuv", "xaf", "xof", "xpf"}
-
-
-def money_format(amount_minor: int, currency: str) -> str:
-    if currency.lower() in ZERO_DECIMAL:
-        return f"{amount_minor:,} {currency.upper()}"
-    return f"{amount_minor / 100:,.2f} {currency.upper()}"
 
 
 class CodeProvider(models.TextChoices):

@@ -15,6 +15,7 @@ from wagtail.permissions import register_permission_policy
 from wagtail.snippets.action_menu import UnpublishMenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import (
+    CreateView,
     EditView,
     SnippetViewSet,
     SnippetViewSetGroup,
@@ -39,6 +40,24 @@ from rewards.models import (
     StripeEvent,
     Tier,
 )
+
+
+class RefusedFormMixin:
+    """A money form that does not validate answers 400 (with the form and its messages), so
+    a script posting it learns that nothing was stored, as the API and commands say."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)  # type: ignore[misc]
+        response.status_code = 400
+        return response
+
+
+class MoneyCreateView(RefusedFormMixin, CreateView):
+    pass
+
+
+class MoneyEditView(RefusedFormMixin, EditView):
+    pass
 
 
 class RewardRuleUnpublishView(UnpublishView):
@@ -67,6 +86,8 @@ def reward_rule_unpublish_menu_item(model):
 
 class RewardRuleViewSet(SnippetViewSet):
     model = RewardRule
+    add_view_class = MoneyCreateView
+    edit_view_class = MoneyEditView
     icon = "pick"
     menu_label = "Reward rules"
     unpublish_view_class = RewardRuleUnpublishView
@@ -78,13 +99,17 @@ class RewardRuleViewSet(SnippetViewSet):
 
 class TierViewSet(SnippetViewSet):
     model = Tier
+    add_view_class = MoneyCreateView
+    edit_view_class = MoneyEditView
     icon = "crosshairs"
     menu_label = "Tiers"
-    list_display = ["__str__", "threshold", "window_days"]
+    list_display = ["__str__", "level", "threshold", "window_days"]
 
 
 class PerkViewSet(SnippetViewSet):
     model = Perk
+    add_view_class = MoneyCreateView
+    edit_view_class = MoneyEditView
     icon = "pick"
     menu_label = "Perks"
     list_display = ["name", "kind", "stock", "unit_cost_minor", "currency", "live"]

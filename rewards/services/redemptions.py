@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from rewards import codes, stripe_client
+from rewards.currencies import MoneyError, amount_clean, currency_clean, text_clean
 from rewards.models import (
     DiscountCode,
     DiscountType,
@@ -116,14 +117,18 @@ def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref:
     `order_amount_minor` is the order before the discount; the row stores what was paid and
     the discount. The same `order_ref` again returns the first redemption (a retried
     request). Raises RedemptionError (nothing changes) for an unknown, expired, used-up,
-    revoked or wrong-currency code or an order below the minimum.
+    revoked or wrong-currency code or an order below the minimum, and for input no door may
+    store: a currency that is not ISO 4217, an amount outside its bounds
+    (`KANSHA_MONEY_MAX_MAJOR`), a NUL or a lone surrogate in the code or the order reference.
     """
     at = at or timezone.now()
-    currency = currency.lower()
-    if order_amount_minor <= 0:
-        raise RedemptionError("The order amount must be a positive number of minor units.")
-    if len(currency) != 3 or not currency.isalpha():
-        raise RedemptionError("The currency must be a three-letter ISO code.")
+    try:
+        text_clean(code, field="The code")
+        text_clean(order_ref, field="The order reference")
+        currency = currency_clean(currency)
+        amount_clean(order_amount_minor, currency, field="The order amount")
+    except MoneyError as exc:
+        raise RedemptionError(str(exc)) from None
     # Matched on the key, not the text: a code typed without its dashes is the same code.
     found = DiscountCode.objects.select_related("grant").alias(key=codes.code_key()).filter(
         key=codes.code_normalise(code)).first()
@@ -205,6 +210,20 @@ def _at(ts: int | None) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC) if ts else timezone.now()
 
 
+def _money_refused(currency: object, **amounts: object) -> str:
+    """Why Stripe's money cannot be recorded ('' if it can): the same ISO 4217 currencies and
+    bounds as every other door (rewards/currencies.py). An amount Stripe left out is None and
+    passes; the outcome on the event row says what was refused."""
+    try:
+        code = currency_clean(currency)
+        for name, value in amounts.items():
+            if value is not None:
+                amount_clean(value, code, field=name, allow_zero=True)
+    except MoneyError as exc:
+        return f"refused: {exc}"
+    return ""
+
+
 def _checkout_completed(event: StripeEvent, obj: dict) -> str:
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         return f"ignored: payment_status {obj.get('payment_status')}"
@@ -214,6 +233,10 @@ def _checkout_completed(event: StripeEvent, obj: dict) -> str:
     if not found:
         return "no Kansha promotion code"
     discount = (obj.get("total_details") or {}).get("amount_discount")
+    refused = _money_refused(obj.get("currency"), amount_total=obj.get("amount_total"),
+                             amount_discount=discount)
+    if refused:
+        return refused
     made = 0
     for i, promo in enumerate(p for p in promos if p in found):
         _, created = redemption_record(
@@ -261,6 +284,11 @@ def _invoice_paid(event: StripeEvent, obj: dict) -> str:
     found = _codes_by_promo([p for _, p in pairs if p is not None])
     if not found:
         return "no Kansha promotion code"
+    refused = _money_refused(obj.get("currency"),
+                             amount_paid=obj.get("amount_paid", obj.get("total")),
+                             **{f"discount {k}": v for k, v in per_discount.items()})
+    if refused:
+        return refused
     made = 0
     for discount_id, promo in pairs:
         if promo not in found:
