@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PERIODS = ("week", "month")
+# Dates a report may cover: no Kansha data is older, and the far ends of the calendar break
+# date arithmetic (the day after 9999-12-31 does not exist).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)
 FORMATS = ("csv", "xlsx", "json")
 
 
@@ -32,6 +36,10 @@ class ReportParams:
     currency: str = ""
 
     def __post_init__(self) -> None:
+        for name, value in (("start", self.date_from), ("end", self.date_to)):
+            if not EARLIEST <= value <= LATEST:
+                raise ReportError(f"The {name} date {value} is outside {EARLIEST.year}–"
+                                  f"{LATEST.year}.")
         if self.date_to < self.date_from:
             raise ReportError(f"The end date {self.date_to} is before the start {self.date_from}.")
         if self.period not in PERIODS:

@@ -330,7 +330,9 @@ def test_ingest_api_schema_fuzz_never_500s(db):
     from advocates.services import ingest_token_issue
     from cms.wsgi import application
 
-    _, secret = ingest_token_issue(name="schemathesis")
+    # Every scope, so each operation is reached past its scope check.
+    _, secret = ingest_token_issue(name="schemathesis",
+                                   scopes=["ingest", "redeem", "read-reports"])
     # Calling the WSGI app directly (not through the test Client) would close the test's
     # database connection after each request; the test Client disconnects this too.
     request_started.disconnect(close_old_connections)
