@@ -5,6 +5,7 @@
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import models
@@ -18,17 +19,7 @@ from wagtail.fields import RichTextField
 from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixin, RevisionMixin
 
 from advocates.detection.types import DEFAULT_THANK_THRESHOLD
-
-
-class Platform(models.TextChoices):
-    SANDBOX = "sandbox", "Sandbox"
-    X = "x", "X"
-    INSTAGRAM = "instagram", "Instagram"
-    FACEBOOK = "facebook", "Facebook"
-    GOOGLE = "google", "Google reviews"
-    FOURSQUARE = "foursquare", "Foursquare / Swarm"
-    MASTODON = "mastodon", "Mastodon"
-    BLUESKY = "bluesky", "Bluesky"
+from advocates.policies import PLATFORM_CHOICES, ReplyTarget
 
 
 class Advocate(models.Model):
@@ -61,7 +52,7 @@ class SocialIdentity(models.Model):
     """One account on one platform; unique per (platform, platform user id)."""
 
     advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="identities")
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
     platform_user_id = models.CharField(max_length=128)
     handle = models.CharField(max_length=200, blank=True)
     display_name = models.CharField(max_length=200, blank=True)
@@ -133,7 +124,7 @@ class Route(models.TextChoices):
 class Mention(models.Model):
     """Something an identity posted about the brand, keyed by (platform, external id)."""
 
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
     external_id = models.CharField(max_length=191)
     kind = models.CharField(max_length=10, choices=MentionKind.choices, default=MentionKind.POST)
     author = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="mentions")
@@ -182,6 +173,18 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} {self.get_kind_display()} {self.external_id}"
+
+    @property
+    def origin(self) -> str:
+        """How the mention reached Kansha, where its platform's policy cares (Instagram media
+        found by a hashtag search, or only tagged)."""
+        raw = self.raw or {}
+        return str(raw.get("origin") or raw.get("source") or "")
+
+    def reply_target(self, *, brand_names: Sequence[str]) -> ReplyTarget:
+        """This mention as its platform's policy sees it (`PlatformPolicy.reply_refusal`)."""
+        return ReplyTarget(kind=self.kind, text=self.text, origin=self.origin,
+                           brand_names=tuple(brand_names))
 
 
 class TokenScope(models.TextChoices):
@@ -259,7 +262,7 @@ class Outreach(models.Model):
     advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="outreach")
     identity = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT,
                                  related_name="outreach")
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
     # A stable key from the proposer (e.g. "grant:42") so a re-run proposes nothing twice.
     dedupe_key = models.CharField(max_length=191, unique=True)
     proposed_text = models.TextField(blank=True)
@@ -319,7 +322,7 @@ class AdvocacyEvent(models.Model):
     kind = models.CharField(max_length=10, choices=AdvocacyKind.choices)
     mention = models.ForeignKey(Mention, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="advocacy_events")
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     venue = models.CharField(max_length=200, blank=True)
     occurred_at = models.DateTimeField()
@@ -420,7 +423,7 @@ class SandboxPost(models.Model):
 class BrandAccount(models.Model):
     """A brand's connected account on one platform. Credentials are encrypted at rest."""
 
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
     name = models.CharField(max_length=100)
     handle = models.CharField(max_length=200, blank=True)
     platform_user_id = models.CharField(max_length=128, blank=True)
@@ -453,7 +456,7 @@ class WebhookDelivery(models.Model):
     makes a platform's redelivery a no-op.
     """
 
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
     account = models.ForeignKey(BrandAccount, null=True, blank=True, on_delete=models.SET_NULL)
     dedupe_key = models.CharField(max_length=191, unique=True)
     body = models.JSONField()
@@ -576,6 +579,10 @@ class DetectorSettings(BaseGenericSetting):
 
     class Meta:
         verbose_name = "detector settings"
+
+    def brand_names(self) -> tuple[str, ...]:
+        """How a post names the brand: its handles, then its tracked terms."""
+        return (*_lines(self.tracked_handles), *_lines(self.tracked_terms))
 
     def to_config(self):  # -> advocates.detection.DetectorConfig
         from advocates.detection import DetectorConfig

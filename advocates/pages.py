@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
-from advocates.models import Platform
+from advocates.policies import PLATFORM_CHOICES
 from advocates.services.consent import (
     advocate_opt_out,
     advocate_opt_out_by_handle,
@@ -139,7 +139,7 @@ def _opt_out_page(page):
 
 
 class OptOutForm(forms.Form):
-    platform = forms.ChoiceField(choices=[(v, label) for v, label in Platform.choices
+    platform = forms.ChoiceField(choices=[(v, label) for v, label in PLATFORM_CHOICES
                                           if v != "sandbox"] + [("sandbox", "Sandbox")])
     handle = forms.CharField(max_length=200)
 

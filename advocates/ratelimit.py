@@ -8,7 +8,7 @@ token was taken, otherwise how many seconds to wait. `hold` empties the bucket u
 the platform told us (a 429's reset header), so other deliveries on the account wait too.
 
 Limits come from `BrandAccount.config["rate_limit"] = {"capacity": n, "per_seconds": s}`,
-else the platform default below.
+else the platform's policy (`PlatformPolicy.rate_limit`).
 """
 
 from __future__ import annotations
@@ -20,20 +20,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from advocates.policies import POLICIES
+
 if TYPE_CHECKING:
     from advocates.models import BrandAccount
 
-# Conservative defaults for automated replies per account (platforms publish these loosely).
-PLATFORM_LIMITS: dict[str, tuple[int, float]] = {
-    "x": (50, 15 * 60),
-    "instagram": (25, 60 * 60),
-    "facebook": (50, 60 * 60),
-    "google": (60, 60),
-    "mastodon": (30, 5 * 60),
-    "bluesky": (50, 5 * 60),
-    "foursquare": (30, 60 * 60),
-    "sandbox": (120, 60),
-}
+# For a platform Kansha has no policy for (a test client, say).
 DEFAULT_LIMIT = (30, 60 * 60)
 
 _LUA = """
@@ -58,7 +50,8 @@ return tostring(wait)
 
 def limits_for(account: BrandAccount) -> tuple[int, float]:
     custom = (account.config or {}).get("rate_limit") or {}
-    capacity, per = PLATFORM_LIMITS.get(account.platform, DEFAULT_LIMIT)
+    policy = POLICIES.get(account.platform)
+    capacity, per = policy.rate_limit if policy is not None else DEFAULT_LIMIT
     try:
         capacity = int(custom.get("capacity", capacity))
         per = float(custom.get("per_seconds", per))

@@ -9,7 +9,8 @@ Order, for each mention:
 2. `route_decide` (content: thank, care or nothing, with why);
 3. database guards, first that applies wins and is recorded in `skip_reason`: opted out,
    the brand's own account, one thank-you per mention, per-advocate cooldown, the platform's
-   automation rules;
+   policy (its automation rule and the kinds it lets a brand answer: the same
+   `PlatformPolicy.reply_refusal` delivery asks);
 4. proposals: a thank-you reply (+ a reshare, or a consent request first where consent is
    required) or a care item with priority and an SLA due time.
 """
@@ -30,10 +31,10 @@ from advocates.models import (
     Outreach,
     OutreachKind,
     OutreachStatus,
-    Platform,
     Route,
 )
-from advocates.routing_rules import automation_rule, route_decide
+from advocates.policies import PlatformPolicy, policy_for
+from advocates.routing_rules import brand_names, route_decide
 from advocates.services.consent import (
     consent_page_urls,
     consent_request_record,
@@ -46,33 +47,11 @@ from advocates.services.templates import TemplateBook, template_context
 
 # Kinds of mention whose content can be reshared from a brand account.
 RESHAREABLE_KINDS = frozenset({"post", "quote", "checkin", "story"})
-# Platforms whose terms require the author's recorded consent before a brand reshares.
-CONSENT_PLATFORMS = frozenset({Platform.INSTAGRAM})
 
 
-def _client_class(platform: str):
-    """The registered client class for a platform, or None if none is installed."""
-    from advocates.platforms.base import PermanentError, client_for
-
-    try:
-        return type(client_for(BrandAccount(platform=platform)))
-    except PermanentError:
-        return None
-
-
-def _supports_reshare(client_cls) -> bool:
-    from advocates.platforms.base import PlatformClient
-
-    return client_cls is not None and client_cls.reshare is not PlatformClient.reshare
-
-
-def _platform_rule(mention: Mention, config: DetectorConfig, client_cls) -> str:
-    """Why the platform's automation rules forbid replying to this mention ("" if allowed)."""
-    reason = automation_rule(mention_detection_input(mention), config,
-                             hashtag_media=(mention.raw or {}).get("source") == "hashtag")
-    if not reason and client_cls is not None and mention.kind not in client_cls.replyable_kinds:
-        reason = f"{mention.get_platform_display()} does not allow replies to a {mention.kind}"
-    return reason
+def _platform_rule(mention: Mention, config: DetectorConfig, policy: PlatformPolicy) -> str:
+    """Why the platform's policy forbids a brand reply to this mention ("" if allowed)."""
+    return policy.reply_refusal(mention.reply_target(brand_names=brand_names(config)))
 
 
 def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detection],
@@ -123,7 +102,7 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
         .values_list("advocate_id").annotate(last=Max("created_at")).order_by()
     )
 
-    clients = {p: _client_class(p) for p in {m.platform for m in routed}}
+    policies = {p: policy_for(p) for p in {m.platform for m in routed}}
     consent_required_by_account = {
         platform for platform, config_json in BrandAccount.objects.filter(active=True)
         .values_list("platform", "config") if (config_json or {}).get("reshare_needs_consent")
@@ -150,7 +129,7 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
             reason = (f"cooldown: thanked {days} day{'s' if days != 1 else ''} ago "
                       f"(minimum {prefs.cooldown_days})")
         else:
-            reason = _platform_rule(mention, config, clients[mention.platform])
+            reason = _platform_rule(mention, config, policies[mention.platform])
         if reason:
             mention.route, mention.skip_reason = Route.NONE, reason[:200]
             continue
@@ -191,24 +170,21 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
         if prefs.cooldown_days:
             last_thanked[advocate.pk] = now
 
-        client_cls = clients[mention.platform]
-        if not (prefs.reshare_enabled and mention.kind in RESHAREABLE_KINDS
-                and _supports_reshare(client_cls)):
+        policy = policies[mention.platform]
+        if not (prefs.reshare_enabled and mention.kind in RESHAREABLE_KINDS and policy.reshare):
             continue
-        needs_consent = (prefs.reshare_requires_consent or client_cls.reshare_needs_consent
-                         or mention.platform in CONSENT_PLATFORMS
+        needs_consent = (prefs.reshare_requires_consent or policy.reshare_needs_consent
                          or mention.platform in consent_required_by_account)
         if not needs_consent:
             rows.append(Outreach(kind=OutreachKind.RESHARE, dedupe_key=f"reshare:{mention.pk}",
                                  reasons=[*reasons, "reshare: no consent needed here"],
                                  **common))
             continue
-        if client_cls.one_reply_per_post:
+        if policy.one_reply_per_post:
             # Asking for consent would be a second reply to the same post, which the platform
             # refuses: the thank-you goes out alone, and there is no reshare to propose.
             rows[-1].reasons.append(
-                f"no reshare: consent is needed and {mention.get_platform_display()} allows "
-                "one reply per post")
+                f"no reshare: consent is needed and {policy.label} allows one reply per post")
             continue
         if consent_urls is None:
             consent_urls = consent_page_urls()

@@ -1,7 +1,8 @@
 """Content-based routing: thank, care or nothing, decided from one detection alone.
 
 Pure Python, no Django. The database guards (opt-out, cooldown, one thank-you per mention)
-run later in the services; this module holds only what the text and its platform say.
+run later in the services; this module holds only what the text and its platform say (the
+platform's part is its `PlatformPolicy`, asked here and by delivery alike).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from advocates.detection import Detection, DetectionInput, DetectorConfig
+from advocates.policies import POLICIES, ReplyTarget
 
 # Checked in this order; the first that applies is the reason shown to staff.
 _BLOCKING_FLAGS = (
@@ -81,24 +83,30 @@ def route_decide(
     return RouteDecision("thank")
 
 
-def _mentions_brand(text: str, config: DetectorConfig) -> bool:
-    lowered = text.lower()
-    return any(term.lower() in lowered
-               for term in (*config.tracked_handles, *config.tracked_terms) if term)
+def brand_names(config: DetectorConfig) -> tuple[str, ...]:
+    """How a post names the brand: its tracked handles, then its tracked terms."""
+    return (*config.tracked_handles, *config.tracked_terms)
+
+
+def reply_target(item: DetectionInput, config: DetectorConfig, *,
+                 origin: str = "") -> ReplyTarget:
+    """An item as its platform's automation rule sees it."""
+    return ReplyTarget(kind=item.kind, text=item.text, origin=origin,
+                       brand_names=brand_names(config))
 
 
 def automation_rule(item: DetectionInput, config: DetectorConfig, *,
                     hashtag_media: bool = False) -> str:
-    """Why a platform's automation rules forbid a brand reply to this item ("" if allowed).
+    """Why the platform's automation rule forbids a brand reply to this item ("" if allowed).
 
-    Only what the item itself shows; whether the connected client can reply to its kind is
-    checked by the router, which knows the installed clients.
+    Only what the item itself shows; the kinds a platform lets a brand answer are checked
+    with it by `PlatformPolicy.reply_refusal` in routing.
     """
-    if item.platform == "x" and not _mentions_brand(item.text, config):
-        return "X automation rule: reply only to posts that mention the brand"
-    if item.platform == "instagram" and (item.kind == "tag" or hashtag_media):
-        return "Instagram rule: no comments on tagged or hashtag media"
-    return ""
+    policy = POLICIES.get(item.platform)
+    if policy is None:
+        return ""
+    return policy.automation_rule(
+        reply_target(item, config, origin="hashtag" if hashtag_media else ""))
 
 
 def care_priority(item: DetectionInput, detection: Detection, followers: int | None) -> int:

@@ -5,12 +5,16 @@ before calling `advocates.services.mentions_ingest`. Documented in docs/ingest.m
 """
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-PlatformName = Literal["sandbox", "x", "instagram", "facebook", "google", "foursquare",
-                       "mastodon", "bluesky"]
+from advocates.policies import PLATFORM_NAMES
+
+if TYPE_CHECKING:
+    PlatformName = str
+else:  # the names the policies declare, as a Literal so the OpenAPI schema lists them
+    PlatformName = Literal[PLATFORM_NAMES]
 MentionKindName = Literal["post", "reply", "quote", "comment", "checkin", "review", "tag",
                           "story"]
 

@@ -18,7 +18,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from advocates.models import Outreach, OutreachKind, OutreachLog, OutreachStatus, SandboxPost
+from advocates.models import (
+    ConsentRecord,
+    ConsentStatus,
+    Outreach,
+    OutreachKind,
+    OutreachLog,
+    OutreachStatus,
+    SandboxPost,
+)
 
 QUEUE_PAGE_SIZE = 50
 # Counting 100,000 pending rows on every page load costs more than the page itself; past this
@@ -312,3 +320,22 @@ def _outreach_by_idempotency_key(keys: Sequence[str]) -> dict[str, Outreach]:
     rows = {o.idempotency_key: o for o in Outreach.objects.filter(
         idempotency_key__in=set(uuids.values())).select_related("identity")}
     return {key: rows[value] for key, value in uuids.items() if value in rows}
+
+
+def consent_granted(*, mention_id: int, now: datetime | None = None) -> bool:
+    """Whether the mention's author has a granted, unrevoked, unexpired consent to a reshare."""
+    now = now or timezone.now()
+    return (ConsentRecord.objects.filter(
+        mention_id=mention_id, status=ConsentStatus.GRANTED, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).exists())
+
+
+def reply_sent_elsewhere(*, outreach: Outreach) -> bool:
+    """Whether another outreach (another key) already sent a reply to this one's mention: what
+    a platform that allows one reply per post refuses."""
+    if outreach.mention_id is None:
+        return False
+    return (Outreach.objects.filter(
+        mention_id=outreach.mention_id, status=OutreachStatus.SENT,
+        kind__in=[OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.CONSENT])
+        .exclude(pk=outreach.pk).exists())

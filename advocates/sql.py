@@ -18,6 +18,12 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether a database error is a deadlock or a serialization failure (worth a retry)."""
+    # 40P01 deadlock_detected, 40001 serialization_failure (PostgreSQL SQLSTATEs).
+    return getattr(getattr(exc, "__cause__", None), "sqlstate", None) in ("40P01", "40001")
+
+
 @models.Field.register_lookup
 class AnyIds(models.Lookup):
     """`field__any_ids=[1, 2, …]`: `field = ANY('{1,2,…}'::bigint[])` on PostgreSQL.

@@ -26,7 +26,8 @@ from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin import messages
 
 from advocates import selectors, services
-from advocates.models import DetectionIntent, Outreach, OutreachKind, OutreachStatus, Platform
+from advocates.models import DetectionIntent, Outreach, OutreachKind, OutreachStatus
+from advocates.policies import PLATFORM_CHOICES
 
 QUEUE_PERMISSION = "advocates.change_outreach"
 BULK_MAX = 500
@@ -91,7 +92,7 @@ class QueueFilterForm(forms.Form):
         choices=[("", _("Any kind")), ("thanks", _("Thank-yous and reshares")),
                  *OutreachKind.choices])
     platform = forms.ChoiceField(required=False, label=_("Platform"),
-                                 choices=[("", _("Any platform")), *Platform.choices])
+                                 choices=[("", _("Any platform")), *PLATFORM_CHOICES])
     language = forms.ChoiceField(required=False, label=_("Language"),
                                  choices=[("", _("Any language")), *settings.LANGUAGES])
     intent = forms.ChoiceField(required=False, label=_("Intent"),

@@ -1,26 +1,6 @@
-"""One client module per social network, all behind `advocates.platforms.base.PlatformClient`.
+"""One client module per social network: pure adapters behind the protocols in `base`.
 
-`client_for(account)` returns the client for a connected `BrandAccount`.
+`registry.CLIENTS` lists them; the services build a client for a connected `BrandAccount` with
+`advocates.services.platforms.brand_account_client`. What each platform allows is its
+`PlatformPolicy` (`advocates/policies.py`).
 """
-
-from advocates.platforms.base import (
-    PermanentError,
-    PlatformClient,
-    PlatformError,
-    PostResult,
-    RateLimited,
-    TransientError,
-    client_for,
-    register,
-)
-
-__all__ = [
-    "PermanentError",
-    "PlatformClient",
-    "PlatformError",
-    "PostResult",
-    "RateLimited",
-    "TransientError",
-    "client_for",
-    "register",
-]

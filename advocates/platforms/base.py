@@ -1,4 +1,15 @@
-"""The one interface every platform client implements.
+"""What every platform client is: a pure adapter behind small protocols.
+
+A client speaks one platform's HTTP API and returns typed items; it never touches our tables.
+What it needs to remember about its own account (quota counters, the outbound ledger, refreshed
+tokens) and what Kansha stored about a post it is asked to answer, it reads and writes through
+the `AccountState` it is given; the services implement that over the database
+(`advocates/services/platforms.py`). What a platform allows is its `PlatformPolicy`
+(`advocates/policies.py`), which each client names.
+
+A client implements the protocols its policy promises: `Poller` (policy.polls), `WebhookReceiver`
+(policy.webhooks), `Streamer` (policy.streams), and `Messenger` (every client: outbound calls the
+policy does not allow answer `PermanentError`).
 
 Outbound calls (reply, reshare, direct message, consent request) take the outreach row's
 idempotency key: a client must make a retried call with the same key post nothing twice, using
@@ -12,23 +23,29 @@ Errors are classified so the delivery task knows what to do:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from advocates.policies import PlatformPolicy
 
 if TYPE_CHECKING:
     from advocates.models import BrandAccount
     from advocates.schemas import MentionIn
 
+
 class PlatformError(Exception):
     """Base of every error a platform client raises."""
+
 
 class TransientError(PlatformError):
     """Worth retrying: the platform or the network failed for now."""
 
+
 class PermanentError(PlatformError):
     """Not worth retrying: the request itself is wrong or not allowed."""
+
 
 class RateLimited(PlatformError):
     """The platform asked us to wait until `reset_at` (e.g. a 429 with a reset header)."""
@@ -37,13 +54,15 @@ class RateLimited(PlatformError):
         super().__init__(f"{message}; retry after {reset_at.isoformat()}")
         self.reset_at = reset_at
 
+
 @dataclass(frozen=True)
 class PostResult:
-    """What the platform answered for something we posted."""
+    """What the platform answered for something we posted (a delivery result)."""
 
     id: str
     url: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class PollPage:
@@ -54,28 +73,123 @@ class PollPage:
     cursor: dict[str, Any]
     more: bool = False
 
+
+@dataclass(frozen=True)
+class WebhookItems:
+    """What one stored webhook delivery holds: mentions and their raw payloads, in order."""
+
+    items: list[MentionIn] = field(default_factory=list)
+    raw_payloads: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One frame of a stream: a mention that involves the brand (`raw` is what the stream
+    sent for it), or `raw` alone for a frame that only moves the stream's position.
+
+    `position`, when set, is where a reconnect may resume once everything read up to this
+    frame is stored (Jetstream's `time_us`); streams without replay leave it None.
+    """
+
+    raw: dict[str, Any]
+    item: MentionIn | None = None
+    position: dict[str, Any] | None = None
+
+
+class AccountState(Protocol):
+    """What a client may keep about its brand account and read about the posts Kansha stored.
+
+    The services implement it over the database; a client never imports the models.
+    """
+
+    account: BrandAccount
+
+    def quota_record(self, *, remaining: int | None, reset_at: datetime | None) -> None:
+        """Store the last quota counters the platform reported."""
+
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        """The outbound ledger: our idempotency key → what it posted (fresh from storage)."""
+
+    def ledger_put(self, key: str, entry: dict[str, Any] | None) -> None:
+        """Set (or, with None, drop) one ledger entry."""
+
+    def credentials(self) -> dict[str, Any]:
+        """The account's secrets, decrypted."""
+
+    def credentials_update(self, updates: dict[str, Any]) -> None:
+        """Store refreshed tokens (encrypted), keeping the other secrets."""
+
+    def stored_post(self, external_id: str) -> dict[str, Any] | None:
+        """The raw payload Kansha stored for a post on this platform, or None."""
+
+
+@runtime_checkable
+class Poller(Protocol):
+    def poll(self, *, cursor: dict[str, Any]) -> PollPage:
+        """One page of new items after `cursor`, and the cursor after it."""
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    def webhook_handshake(self, request: Any) -> tuple[int, str, str]:
+        """Answer a GET verification: (status, content_type, body)."""
+
+    def webhook_verify(self, request: Any) -> None:
+        """Raise `WebhookRejected` unless the delivery is authentic and fresh."""
+
+    def webhook_body(self, request: Any) -> dict[str, Any]:
+        """The delivery as it will be stored."""
+
+    def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
+        """A key unique to this delivery's content, so a redelivery stores nothing."""
+
+    def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
+        """Parse a stored delivery (may call the platform where policy.webhook_fetches)."""
+
+
+@runtime_checkable
+class Streamer(Protocol):
+    def stream_frames(self, *, position: dict[str, Any] | None) -> Iterable[Any]:
+        """Connect and yield the stream's raw frames until it ends (from `position` where the
+        stream can replay). A dropped connection raises `TransientError`."""
+
+    def stream_events(self, frames: Iterable[Any]) -> Iterator[StreamEvent]:
+        """The frames as events, pure: no request."""
+
+    def stream_mentions(self, events: list[StreamEvent],
+                        known: dict[str, dict[str, str]]) -> list[MentionIn]:
+        """The batch's mentions, ready to store. A stream that names authors only by id looks
+        them up here; `known` (author id → {"handle", "name"}) is what Kansha already has."""
+
+
+@runtime_checkable
+class Messenger(Protocol):
+    def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult: ...
+
+    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult: ...
+
+    def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult: ...
+
+    def send_dm(self, *, recipient_id: str, text: str, idempotency_key: str) -> PostResult: ...
+
+    def request_consent(self, *, in_reply_to: str, text: str,
+                        idempotency_key: str) -> PostResult: ...
+
+
 class PlatformClient:
-    """One brand account on one platform. Subclasses override what their platform supports."""
+    """One brand account on one platform. Subclasses override what their policy allows."""
 
-    platform: ClassVar[str]
-    # Whether a reshare of someone's content needs their recorded consent on this platform.
-    reshare_needs_consent: ClassVar[bool] = False
-    # Whether the brand may reply to a post only once (X's automation rules): then a consent
-    # request cannot follow the thank-you, and routing proposes no consent-gated reshare.
-    one_reply_per_post: ClassVar[bool] = False
-    # Whether the platform lets a brand account reply to this kind of mention at all.
-    replyable_kinds: ClassVar[frozenset[str]] = frozenset(
-        {"post", "reply", "quote", "comment", "checkin", "review", "tag", "story"}
-    )
-    # Whether parsing a stored webhook delivery calls the platform (the notification only names
-    # the content). Such deliveries are processed one per task, outside any transaction, with
-    # retries; the others are parsed in batches (advocates/services/platforms.py).
-    webhook_fetches: ClassVar[bool] = False
+    policy: ClassVar[PlatformPolicy]
 
-    def __init__(self, account: BrandAccount) -> None:
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
         self.account = account
+        self.state = state
 
-    # --- outbound -----------------------------------------------------------------------
+    @property
+    def platform(self) -> str:
+        return self.policy.platform
+
+    # --- Messenger: what the policy does not allow is refused without a request ------------
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
         raise PermanentError(f"{self.platform} does not support replies")
 
@@ -93,39 +207,6 @@ class PlatformClient:
         # On most platforms a consent request is a public reply asking for a hashtag answer.
         return self.reply(in_reply_to=in_reply_to, text=text, idempotency_key=idempotency_key)
 
-    # --- inbound ------------------------------------------------------------------------
-    def poll(self, *, cursor: dict[str, Any]) -> PollPage:
-        raise PermanentError(f"{self.platform} has no polling")
-
     def check(self) -> dict[str, Any]:
         """Health and remaining quota, for `manage.py platforms check`."""
         return {"ok": True}
-
-_REGISTRY: dict[str, type[PlatformClient]] = {}
-
-def register(cls: type[PlatformClient]) -> type[PlatformClient]:
-    """Class decorator: make `client_for` find this client for its platform."""
-    _REGISTRY[cls.platform] = cls
-    return cls
-
-def client_for(account: BrandAccount) -> PlatformClient:
-    _load_clients()
-    try:
-        return _REGISTRY[account.platform](account)
-    except KeyError:
-        raise PermanentError(f"no client for platform {account.platform!r}") from None
-
-_loaders: list[Callable[[], Iterable[Any]]] = []
-
-def _load_clients() -> None:
-    # Import every client module once so their @register decorators run.
-    if _REGISTRY:
-        return
-    import importlib
-    import pkgutil
-
-    import advocates.platforms as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in {"base"}:
-            importlib.import_module(f"advocates.platforms.{info.name}")

@@ -18,25 +18,46 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import requests
 from django.utils import timezone
+from websockets.exceptions import (
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
+from websockets.sync.client import connect
 
-from advocates.platforms.base import PermanentError, PlatformClient, PollPage, PostResult, register
+from advocates import policies
+from advocates.platforms.base import (
+    AccountState,
+    PermanentError,
+    PlatformError,
+    PollPage,
+    PostResult,
+    RateLimited,
+    StreamEvent,
+    TransientError,
+)
 from advocates.platforms.http import (
+    USER_AGENT,
     ApiSession,
     HttpPlatformClient,
     QuotaHeaders,
     from_iso,
-    ledger_entries,
     outbound_once,
+    retry_after,
 )
 from advocates.schemas import MentionIn, MentionKindName
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +106,14 @@ def notification_item(note: dict[str, Any]) -> MentionIn:
     )
 
 
-@register
-class BlueskyClient(HttpPlatformClient, PlatformClient):
-    platform = "bluesky"
-    polls: ClassVar[bool] = True
+class BlueskyClient(HttpPlatformClient):
+    policy = policies.BLUESKY
+    # Where the stream service keeps Jetstream's position in the account's cursor.
+    stream_cursor_key = "jetstream"
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
-        self.api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
+        self.api = ApiSession(state=state, base_url=self.conf("base_url", BASE_URL),
                               quota=QUOTA, auth=self._auth, refresh=self.session_refresh,
                               expired=_expired)
 
@@ -186,10 +207,7 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
     # --- outbound -----------------------------------------------------------------------------
     def _post_ref(self, uri: str) -> dict[str, Any]:
         """{uri, cid, record} of a post: from the stored mention, else app.bsky.feed.getPosts."""
-        from advocates.models import Mention
-
-        raw = (Mention.objects.filter(platform="bluesky", external_id=uri)
-               .values_list("raw", flat=True).first())
+        raw = self.state.stored_post(uri)
         if raw and raw.get("cid"):
             return {"uri": raw["uri"], "cid": raw["cid"], "record": raw.get("record") or {}}
         posts = self.api.get("/xrpc/app.bsky.feed.getPosts", params={"uris": [uri]}).get(
@@ -220,7 +238,7 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
         record = {"$type": POST, "text": text, "createdAt": _now(),
                   "reply": {"root": {"uri": root_ref["uri"], "cid": root_ref["cid"]},
                             "parent": parent_ref}}
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=lambda: self._create(POST, record),
                              find_earlier=lambda: self._earlier(POST, in_reply_to))
 
@@ -228,12 +246,12 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
         subject = self._post_ref(external_id)
         record = {"$type": REPOST, "subject": {"uri": subject["uri"], "cid": subject["cid"]},
                   "createdAt": _now()}
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="repost",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="repost",
                              target=external_id, send=lambda: self._create(REPOST, record),
                              find_earlier=lambda: self._earlier(REPOST, external_id))
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
-        repost_uri = next((e["id"] for e in ledger_entries(self.account).values()
+        repost_uri = next((e["id"] for e in self.state.ledger().values()
                            if e.get("action") == "repost" and e.get("target") == external_id
                            and e.get("id")), None)
         if repost_uri is None:
@@ -277,28 +295,26 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
                     found[profile["did"]] = profile
         return found
 
-    def jetstream_mentions(self, notes: list[dict[str, Any]]) -> list[MentionIn]:
+    def jetstream_mentions(self, notes: list[dict[str, Any]],
+                           known: dict[str, dict[str, str]] | None = None) -> list[MentionIn]:
         """Jetstream notes as mentions, with their authors' handles and names.
 
         Jetstream events name the author by DID only, and storing a DID as the handle would
         overwrite a handle the notification poll stored. So the authors are looked up; if the
-        lookup fails the identities Kansha already has stand in, and a DID only for strangers.
+        lookup fails the identities Kansha already has (`known`: DID → handle, name) stand in,
+        and a DID only for strangers.
         """
-        from advocates.models import SocialIdentity
-        from advocates.platforms.base import PlatformError
-
         dids = {note["author"]["did"] for note in notes}
         try:
             profiles = self.profiles(dids)
         except PlatformError as exc:
             logger.warning("Bluesky getProfiles failed, using stored identities: %s", exc)
             profiles = {}
-        missing = dids - set(profiles)
-        if missing:
-            for did, handle, name in SocialIdentity.objects.filter(
-                    platform="bluesky", platform_user_id__in=missing).values_list(
-                    "platform_user_id", "handle", "display_name"):
-                profiles[did] = {"did": did, "handle": handle.lstrip("@"), "displayName": name}
+        for did in dids - set(profiles):
+            if did in (known or {}):
+                stored = (known or {})[did]
+                profiles[did] = {"did": did, "handle": stored.get("handle", "").lstrip("@"),
+                                 "displayName": stored.get("name", "")}
         items = []
         for note in notes:
             profile = profiles.get(note["author"]["did"]) or {}
@@ -307,6 +323,30 @@ class BlueskyClient(HttpPlatformClient, PlatformClient):
                               "followersCount": profile.get("followersCount")}
             items.append(notification_item(note))
         return items
+
+    # --- Streamer: Jetstream ------------------------------------------------------------------
+    def stream_frames(self, *, position: dict[str, Any] | None = None) -> Iterator[str]:
+        """One Jetstream connection, from the saved `time_us` less the rewind (the live tail
+        when nothing is saved)."""
+        return jetstream_frames(
+            self.jetstream_url(cursor_us=jetstream_resume_cursor(position)),
+            idle_seconds=float(self.conf("jetstream_idle_seconds", JETSTREAM_IDLE_SECONDS)))
+
+    def stream_events(self, frames: Iterable[str | bytes | dict[str, Any]]
+                      ) -> Iterator[StreamEvent]:
+        """Every frame moves the position (a quiet brand does not replay hours after a
+        restart); the ones that involve the brand carry a mention, its author a bare DID until
+        `stream_mentions` looks the authors up."""
+        for note, time_us in _jetstream_notes(frames, self.did):
+            position = {"time_us": time_us} if time_us else None
+            if note is None:
+                yield StreamEvent(raw={}, position=position)
+            else:
+                yield StreamEvent(raw=note, item=notification_item(note), position=position)
+
+    def stream_mentions(self, events: list[StreamEvent],
+                        known: dict[str, dict[str, str]]) -> list[MentionIn]:
+        return self.jetstream_mentions([e.raw for e in events if e.item is not None], known)
 
 
 def _expired(response: requests.Response) -> bool:
@@ -399,18 +439,6 @@ def _jetstream_notes(frames: Iterable[str | bytes | dict[str, Any]], brand_did: 
                "author": {"did": did}, "indexedAt": None, "time_us": time_us}, time_us
 
 
-def jetstream_items(frames: Iterable[str | dict[str, Any]], brand_did: str
-                    ) -> Iterator[tuple[MentionIn, dict[str, Any], int]]:
-    """Jetstream event frames → (mention, raw, time_us) for posts that involve the brand DID.
-
-    Jetstream carries no handles: here the author's DID stands in for one.
-    `jetstream_consume` looks the authors up (app.bsky.actor.getProfiles) before storing.
-    """
-    for note, time_us in _jetstream_notes(frames, brand_did):
-        if note is not None:
-            yield notification_item(note), note, time_us
-
-
 def jetstream_frames(url: str, *, idle_seconds: float = JETSTREAM_IDLE_SECONDS
                      ) -> Iterator[str]:
     """Open one Jetstream WebSocket connection and yield its text frames until it closes.
@@ -419,18 +447,6 @@ def jetstream_frames(url: str, *, idle_seconds: float = JETSTREAM_IDLE_SECONDS
     without a frame raise `TransientError` (a 429 on the upgrade: `RateLimited`), so the
     supervisor (`manage.py platforms stream`) reconnects with backoff, from the saved cursor.
     """
-    from websockets.exceptions import (
-        ConnectionClosedError,
-        ConnectionClosedOK,
-        InvalidStatus,
-        InvalidURI,
-        WebSocketException,
-    )
-    from websockets.sync.client import connect
-
-    from advocates.platforms.base import RateLimited, TransientError
-    from advocates.platforms.http import USER_AGENT, _retry_after
-
     try:
         with connect(url, open_timeout=10, close_timeout=5, max_size=JETSTREAM_MAX_FRAME,
                      user_agent_header=USER_AGENT) as ws:
@@ -446,7 +462,7 @@ def jetstream_frames(url: str, *, idle_seconds: float = JETSTREAM_IDLE_SECONDS
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status == 429:
-            reset_at = _retry_after(exc.response.headers) or timezone.now() + timedelta(
+            reset_at = retry_after(exc.response.headers) or timezone.now() + timedelta(
                 seconds=60)
             raise RateLimited(reset_at, "Jetstream: 429 on connect") from exc
         if status >= 500:
@@ -460,67 +476,10 @@ def jetstream_frames(url: str, *, idle_seconds: float = JETSTREAM_IDLE_SECONDS
         raise TransientError(f"Jetstream: {exc.__class__.__name__}: {exc}") from exc
 
 
-def jetstream_resume_cursor(account) -> int | None:
+def jetstream_resume_cursor(position: dict[str, Any] | None) -> int | None:
     """Where to reconnect: the saved `time_us` minus the rewind; None (live tail) at first."""
-    from advocates.models import BrandAccount
-
-    cursor = BrandAccount.objects.filter(pk=account.pk).values_list("cursor", flat=True).first()
     try:
-        saved = int(((cursor or {}).get("jetstream") or {}).get("time_us") or 0)
+        saved = int((position or {}).get("time_us") or 0)
     except (TypeError, ValueError):
         saved = 0
     return max(saved - JETSTREAM_REWIND_US, 1) if saved > 0 else None
-
-
-def jetstream_consume(*, account, frames: Iterable[str | dict[str, Any]] | None = None,
-                      batch_size: int = 100,
-                      flush_seconds: float = JETSTREAM_FLUSH_SECONDS) -> int:
-    """Ingest Jetstream posts that involve the brand (source "stream"); return mentions created.
-
-    With `frames` omitted it connects to `BlueskyClient.jetstream_url`, resuming from the saved
-    `cursor["jetstream"]["time_us"]` less `JETSTREAM_REWIND_US`, and reads until the connection
-    ends (a break raises `TransientError` for the supervisor to reconnect).
-
-    Mentions are stored in batches, each followed by the cursor: the `time_us` of the newest
-    frame read, matching or not, so a quiet brand does not replay hours after a restart.
-    A crash between the two replays the batch, which the at:// URIs deduplicate; the cursor
-    never passes a mention that is not stored, so nothing is skipped.
-    """
-    from advocates.platforms.base import PlatformError
-    from advocates.services.ingest import mentions_ingest
-    from advocates.services.platforms import brand_account_cursor_save
-
-    client = BlueskyClient(account)
-    if frames is None:
-        frames = jetstream_frames(
-            client.jetstream_url(cursor_us=jetstream_resume_cursor(account)),
-            idle_seconds=float(client.conf("jetstream_idle_seconds", JETSTREAM_IDLE_SECONDS)))
-    created = 0
-    batch: list[dict[str, Any]] = []
-    state = {"read_us": 0, "saved_us": 0, "flushed": time.monotonic()}
-
-    def flush() -> None:
-        nonlocal created
-        if batch:
-            items = client.jetstream_mentions(batch)
-            created += mentions_ingest(items=items, source="stream",
-                                       raw_payloads=list(batch)).created
-            batch.clear()
-        if state["read_us"] > state["saved_us"]:
-            brand_account_cursor_save(account=account, key="jetstream",
-                                      value={"time_us": state["read_us"]})
-            state["saved_us"] = state["read_us"]
-        state["flushed"] = time.monotonic()
-
-    try:
-        for note, time_us in _jetstream_notes(frames, client.did):
-            if note is not None:
-                batch.append(note)
-            state["read_us"] = max(state["read_us"], time_us)
-            if len(batch) >= batch_size or time.monotonic() - state["flushed"] >= flush_seconds:
-                flush()
-    except PlatformError:
-        flush()  # keep what was read before the connection broke
-        raise
-    flush()
-    return created

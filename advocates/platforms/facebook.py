@@ -18,23 +18,25 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 from django.utils import timezone
 
+from advocates import policies
 from advocates.platforms.base import (
+    AccountState,
     PermanentError,
-    PlatformClient,
     PollPage,
     PostResult,
     RateLimited,
     TransientError,
-    register,
+    WebhookItems,
 )
 from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
+    JsonWebhooks,
     WebhookRejected,
     WebhookRequest,
     check_fresh,
@@ -45,6 +47,9 @@ from advocates.platforms.http import (
     walk_back,
 )
 from advocates.schemas import MentionIn, MentionKindName
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +107,8 @@ def classify_graph_error(response: requests.Response) -> Exception | None:
     return None
 
 
-def graph_session(account, base_url: str, token: Callable[[], str]) -> ApiSession:
-    return ApiSession(account=account, base_url=base_url, quota=MetaUsageQuota(),
+def graph_session(state: AccountState, base_url: str, token: Callable[[], str]) -> ApiSession:
+    return ApiSession(state=state, base_url=base_url, quota=MetaUsageQuota(),
                       auth=lambda: {"Authorization": f"Bearer {token()}"},
                       classify=classify_graph_error)
 
@@ -150,16 +155,13 @@ def _entry_time(value: Any) -> datetime | None:
     return from_epoch(value)
 
 
-@register
-class FacebookClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
-    platform = "facebook"
+class FacebookClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
+    policy = policies.FACEBOOK
     webhook_object = "page"
-    polls: ClassVar[bool] = True
-    replyable_kinds = frozenset({"post", "comment", "tag"})
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
-        self.api = graph_session(account, self.conf("base_url", GRAPH_URL),
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
+        self.api = graph_session(state, self.conf("base_url", GRAPH_URL),
                                  lambda: self.secret("access_token"))
 
     @property
@@ -216,8 +218,9 @@ class FacebookClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
             key = f"facebook:{self.account.pk}:sha256:" + hashlib.sha256(key.encode()).hexdigest()
         return key
 
-    def webhook_items(self, body: dict[str, Any]) -> tuple[list[MentionIn], list[dict]]:
-        items, raws = [], []
+    def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
+        items: list[MentionIn] = []
+        raws: list[dict[str, Any]] = []
         for entry in body.get("entry") or []:
             for change in entry.get("changes") or []:
                 if change.get("field") != "feed":
@@ -227,7 +230,7 @@ class FacebookClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
                 if item is not None:
                     items.append(item)
                     raws.append({"via": "feed", **value})
-        return items, raws
+        return WebhookItems(items, raws)
 
     # --- outbound ------------------------------------------------------------------------------
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
@@ -236,7 +239,7 @@ class FacebookClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
             return PostResult(id=body["id"], url=f"https://www.facebook.com/{body['id']}",
                               raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=send,
                              find_earlier=lambda: self._earlier_comment(in_reply_to, text))
 
@@ -256,7 +259,7 @@ class FacebookClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
                 "message": {"text": text}})
             return PostResult(id=body.get("message_id", ""), raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="dm",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="dm",
                              target=recipient_id, send=send)
 
 

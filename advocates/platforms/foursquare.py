@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from advocates.platforms.base import PermanentError, PlatformClient, PostResult, register
+from advocates import policies
+from advocates.platforms.base import AccountState, PermanentError, PostResult, WebhookItems
 from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
+    JsonWebhooks,
     QuotaHeaders,
     WebhookRejected,
     WebhookRequest,
@@ -32,6 +34,9 @@ from advocates.platforms.http import (
     same,
 )
 from advocates.schemas import MentionIn
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +68,12 @@ def checkin_item(checkin: dict[str, Any], user: dict[str, Any] | None) -> Mentio
         url=checkin.get("canonicalUrl") or f"https://foursquare.com/v/{venue.get('id', '')}")
 
 
-@register
-class FoursquareClient(HttpPlatformClient, PlatformClient):
-    platform = "foursquare"
-    replyable_kinds = frozenset({"checkin"})
+class FoursquareClient(JsonWebhooks, HttpPlatformClient):
+    policy = policies.FOURSQUARE
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
-        self.api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
+        self.api = ApiSession(state=state, base_url=self.conf("base_url", BASE_URL),
                               quota=QUOTA)
 
     def _params(self, **extra: Any) -> dict[str, Any]:
@@ -104,14 +107,14 @@ class FoursquareClient(HttpPlatformClient, PlatformClient):
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
         return f"foursquare:checkin:{body['checkin']['id']}"
 
-    def webhook_items(self, body: dict[str, Any]) -> tuple[list[MentionIn], list[dict]]:
+    def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
         checkin = body.get("checkin") or {}
         venue_ids = set(self.conf("venue_ids") or [])
         if venue_ids and (checkin.get("venue") or {}).get("id") not in venue_ids:
-            return [], []  # a user push for a check-in somewhere else
+            return WebhookItems()  # a user push for a check-in somewhere else
         if not (body.get("user") or checkin.get("user") or {}).get("id"):
             raise PermanentError("check-in without a user")
-        return [checkin_item(checkin, body.get("user"))], [body]
+        return WebhookItems([checkin_item(checkin, body.get("user"))], [body])
 
     # --- outbound --------------------------------------------------------------------------------
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
@@ -123,7 +126,7 @@ class FoursquareClient(HttpPlatformClient, PlatformClient):
             reply = (body.get("response") or {}).get("reply") or {}
             return PostResult(id=reply.get("id", ""), raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=send)
 
     def check(self) -> dict[str, Any]:

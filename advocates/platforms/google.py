@@ -19,14 +19,22 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from advocates.platforms.base import PermanentError, PlatformClient, PollPage, PostResult, register
+from advocates import policies
+from advocates.platforms.base import (
+    AccountState,
+    PermanentError,
+    PollPage,
+    PostResult,
+    WebhookItems,
+)
 from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
+    JsonWebhooks,
     WebhookRejected,
     WebhookRequest,
     check_fresh,
@@ -35,6 +43,9 @@ from advocates.platforms.http import (
     walk_back,
 )
 from advocates.schemas import MentionIn
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +78,12 @@ def review_item(review: dict[str, Any], *, venue: str) -> MentionIn:
         posted_at=from_iso(review.get("createTime")) or timezone.now(), venue=venue[:200])
 
 
-@register
-class GoogleClient(HttpPlatformClient, PlatformClient):
-    platform = "google"
-    polls: ClassVar[bool] = True
-    webhook_fetches: ClassVar[bool] = True  # a notification names the review
-    replyable_kinds = frozenset({"review"})
+class GoogleClient(JsonWebhooks, HttpPlatformClient):
+    policy = policies.GOOGLE
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
-        self.api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
+        self.api = ApiSession(state=state, base_url=self.conf("base_url", BASE_URL),
                               auth=self._auth, refresh=self.refresh_token)
 
     @property
@@ -169,22 +176,22 @@ class GoogleClient(HttpPlatformClient, PlatformClient):
         message_id = message.get("messageId") or message.get("message_id")
         if not message_id:
             return super().webhook_dedupe_key(body)
-        return f"google:{body.get('subscription', '')[-80:]}:{message_id}"
+        return f"{self.platform}:{body.get('subscription', '')[-80:]}:{message_id}"
 
-    def webhook_items(self, body: dict[str, Any]) -> tuple[list[MentionIn], list[dict]]:
+    def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
         """A NEW_REVIEW / UPDATED_REVIEW notification names the review; fetch it."""
         notification = pubsub_data(body)
         kind = notification.get("type") or notification.get("notificationType")
         review_name = (notification.get("reviewName") or notification.get("review_name")
                        or notification.get("review"))
         if kind not in REVIEW_TYPES or not review_name:
-            return [], []
+            return WebhookItems()
         location = review_name.split("/reviews/")[0]
         if location not in self.locations:
             logger.info("Google notification for an unconfigured location %s", location)
-            return [], []
+            return WebhookItems()
         review = self.api.get(f"/{review_name}")
-        return [review_item(review, venue=self.locations[location])], [review]
+        return WebhookItems([review_item(review, venue=self.locations[location])], [review])
 
     # --- outbound --------------------------------------------------------------------------------
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
@@ -195,10 +202,7 @@ class GoogleClient(HttpPlatformClient, PlatformClient):
         return PostResult(id=f"{in_reply_to}/reply", raw=body)
 
     def _review_name(self, review_id: str) -> str:
-        from advocates.models import Mention
-
-        raw = (Mention.objects.filter(platform="google", external_id=review_id)
-               .values_list("raw", flat=True).first())
+        raw = self.state.stored_post(review_id)
         if raw and raw.get("name"):
             return raw["name"]
         raise PermanentError(f"review {review_id} is not known to Kansha")

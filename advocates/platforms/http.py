@@ -3,29 +3,40 @@
 `ApiSession` wraps a `requests.Session` with timeouts and turns what a platform answers into the
 errors of `advocates.platforms.base`: timeouts, connection errors and 5xx are `TransientError`,
 429 is `RateLimited` (until the platform's reset header), any other 4xx is `PermanentError`.
-Every response's quota headers are recorded on the `BrandAccount` (`quota_remaining`,
-`quota_reset_at`), so pollers can stay away until the reset instead of burning requests.
+Every response's quota headers are recorded through the client's `AccountState` (on the
+`BrandAccount`: `quota_remaining`, `quota_reset_at`), so pollers can stay away until the reset
+instead of burning requests.
 
 `outbound_once` makes a platform write idempotent on platforms that have no idempotency key:
-a small ledger on the account (`cursor["outbound"]`) remembers which of our keys posted what, and
-a retry after an ambiguous failure first looks for the earlier post on the platform.
+a small ledger kept for the account (`AccountState.ledger`) remembers which of our keys posted
+what, and a retry after an ambiguous failure first looks for the earlier post on the platform.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
-from django.db import transaction
 from django.utils import timezone
 
-from advocates.platforms.base import PermanentError, PostResult, RateLimited, TransientError
+from advocates.platforms.base import (
+    AccountState,
+    PermanentError,
+    PlatformClient,
+    PostResult,
+    RateLimited,
+    TransientError,
+)
 from advocates.sql import json_storable
 
 if TYPE_CHECKING:
@@ -35,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (5.0, 20.0)  # (connect, read) seconds
 DEFAULT_BACKOFF = timedelta(seconds=60)  # a 429 without any reset header
-LEDGER_KEY = "outbound"
-LEDGER_SIZE = 1000
 USER_AGENT = "Kansha/0.1 (+https://github.com/kansha)"
 
 
@@ -97,36 +106,17 @@ class QuotaHeaders:
         return from_epoch(raw)
 
 
-def _retry_after(headers: Any) -> datetime | None:
+def retry_after(headers: Any) -> datetime | None:
     raw = headers.get("Retry-After")
     if raw is None:
         return None
     try:
         return timezone.now() + timedelta(seconds=float(raw))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             return parsedate_to_datetime(raw)
         except (TypeError, ValueError):
             return None
-
-
-def quota_record(account: BrandAccount, *, remaining: int | None,
-                 reset_at: datetime | None) -> None:
-    """Store the last quota counters seen for an account (row and instance)."""
-    from advocates.models import BrandAccount
-
-    fields: dict[str, Any] = {}
-    if remaining is not None:
-        fields["quota_remaining"] = remaining
-    if reset_at is not None:
-        fields["quota_reset_at"] = reset_at
-    if not fields or account.pk is None:
-        return
-    for name, value in fields.items():
-        setattr(account, name, value)
-    BrandAccount.objects.filter(pk=account.pk).update(**fields)
 
 
 def parse_link_header(value: str) -> dict[str, str]:
@@ -148,12 +138,13 @@ class ApiSession:
     answers mean "token expired" (default: 401).
     `classify` may turn a platform-specific error body into an error (Meta's rate-limit codes
     come with HTTP 400/403, for example); it returns None to keep the default mapping.
+    Quota counters are recorded through `state`.
     """
 
     def __init__(
         self,
         *,
-        account: BrandAccount,
+        state: AccountState,
         base_url: str,
         quota: Any = None,  # anything with .read(headers) -> (remaining, reset_at)
         auth: Callable[[], dict[str, str]] | None = None,
@@ -163,7 +154,7 @@ class ApiSession:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
-        self.account = account
+        self.state = state
         self.base_url = base_url.rstrip("/")
         self.quota = quota
         self.auth = auth
@@ -172,6 +163,10 @@ class ApiSession:
         self.expired = expired or (lambda response: response.status_code == 401)
         self.timeout = timeout
         self._session = session
+
+    @property
+    def account(self) -> BrandAccount:
+        return self.state.account
 
     @property
     def session(self) -> requests.Session:
@@ -250,12 +245,12 @@ class ApiSession:
             error = self.classify(response)
             if error is not None:
                 if isinstance(error, RateLimited):
-                    quota_record(self.account, remaining=0, reset_at=error.reset_at)
+                    self.state.quota_record(remaining=0, reset_at=error.reset_at)
                 raise error
         body = response.text[:300]
         if status == 429:
             reset_at = self.rate_limit_reset(response)
-            quota_record(self.account, remaining=0, reset_at=reset_at)
+            self.state.quota_record(remaining=0, reset_at=reset_at)
             raise RateLimited(reset_at, f"{what}: 429 from the platform")
         if status >= 500:
             raise TransientError(f"{what}: {status} {body}")
@@ -263,56 +258,28 @@ class ApiSession:
 
     def rate_limit_reset(self, response: requests.Response) -> datetime:
         reset_at = self.quota.read(response.headers)[1] if self.quota else None
-        return reset_at or _retry_after(response.headers) or timezone.now() + DEFAULT_BACKOFF
+        return reset_at or retry_after(response.headers) or timezone.now() + DEFAULT_BACKOFF
 
     def _record_quota(self, response: requests.Response) -> None:
         if self.quota is None:
             return
         remaining, reset_at = self.quota.read(response.headers)
         if remaining is not None:
-            quota_record(self.account, remaining=remaining, reset_at=reset_at)
+            self.state.quota_record(remaining=remaining, reset_at=reset_at)
 
 
 # --- idempotent writes on platforms without idempotency keys -----------------------------------
-def _ledger_update(account: BrandAccount, key: str, entry: dict[str, Any] | None) -> None:
-    """Set (or drop) one ledger entry, merging under a row lock so concurrent writers and the
-    poller (which saves `cursor["poll"]`) never overwrite each other's keys."""
-    from advocates.models import BrandAccount
-
-    with transaction.atomic():
-        row = BrandAccount.objects.select_for_update().only("id", "cursor").get(pk=account.pk)
-        cursor = dict(row.cursor or {})
-        ledger = dict(cursor.get(LEDGER_KEY) or {})
-        if entry is None:
-            ledger.pop(key, None)
-        else:
-            ledger.pop(key, None)  # re-insert at the end: the ledger is kept in write order
-            ledger[key] = entry
-        while len(ledger) > LEDGER_SIZE:
-            ledger.pop(next(iter(ledger)))
-        cursor[LEDGER_KEY] = ledger
-        BrandAccount.objects.filter(pk=row.pk).update(cursor=cursor)
-    account.cursor = cursor
-
-
-def ledger_entries(account: BrandAccount) -> dict[str, dict[str, Any]]:
-    from advocates.models import BrandAccount
-
-    cursor = BrandAccount.objects.filter(pk=account.pk).values_list("cursor", flat=True).first()
-    return dict((cursor or {}).get(LEDGER_KEY) or {})
-
-
-def ledger_target_taken(account: BrandAccount, *, action: str, target: str,
+def ledger_target_taken(state: AccountState, *, action: str, target: str,
                         idempotency_key: str) -> bool:
     """Whether another key already did `action` on `target` (e.g. replied to this post)."""
     return any(
         entry.get("action") == action and entry.get("target") == target and key != idempotency_key
-        for key, entry in ledger_entries(account).items()
+        for key, entry in state.ledger().items()
     )
 
 
 def outbound_once(
-    account: BrandAccount,
+    state: AccountState,
     *,
     idempotency_key: str,
     action: str,
@@ -327,25 +294,25 @@ def outbound_once(
       asks `find_earlier` to look for that post on the platform.
     - A `PermanentError` means nothing was posted, so the key is released for a later retry.
     """
-    entry = ledger_entries(account).get(idempotency_key)
+    entry = state.ledger().get(idempotency_key)
     if entry and entry.get("id"):
         return PostResult(id=entry["id"], url=entry.get("url", ""), raw={"replayed": True})
     if entry and find_earlier is not None:
         earlier = find_earlier()
         if earlier is not None:
-            _ledger_update(account, idempotency_key, {
+            state.ledger_put(idempotency_key, {
                 "action": action, "target": target, "id": earlier.id, "url": earlier.url,
                 "at": timezone.now().isoformat()})
             return earlier
-    _ledger_update(account, idempotency_key, {
+    state.ledger_put(idempotency_key, {
         "action": action, "target": target, "pending": True,
         "at": timezone.now().isoformat()})
     try:
         result = send()
     except PermanentError:
-        _ledger_update(account, idempotency_key, None)
+        state.ledger_put(idempotency_key, None)
         raise
-    _ledger_update(account, idempotency_key, {
+    state.ledger_put(idempotency_key, {
         "action": action, "target": target, "id": result.id, "url": result.url,
         "at": timezone.now().isoformat()})
     return result
@@ -380,16 +347,11 @@ class WebhookRequest:
 
 
 def hmac_sha256(secret: str, payload: bytes) -> bytes:
-    import hashlib
-    import hmac
-
     return hmac.new(secret.encode(), payload, hashlib.sha256).digest()
 
 
 def same(a: str | bytes, b: str | bytes) -> bool:
     """Constant-time comparison (signatures, tokens)."""
-    import hmac
-
     a = a.encode() if isinstance(a, str) else a
     b = b.encode() if isinstance(b, str) else b
     return hmac.compare_digest(a, b)
@@ -404,21 +366,15 @@ def check_fresh(moment: datetime | None, *, max_age: timedelta, what: str) -> No
         raise WebhookRejected(400, f"{what}: stale timestamp {moment.isoformat()}")
 
 
-class HttpPlatformClient:
-    """Mixin for the real platform clients: credentials, config, webhook hooks.
+class HttpPlatformClient(PlatformClient):
+    """Base of the real platform clients: credentials and config through the account state."""
 
-    Subclasses also inherit `PlatformClient`; this class only adds shared plumbing.
-    """
-
-    account: BrandAccount
     _secrets: dict[str, Any] | None = None
 
     @property
     def secrets(self) -> dict[str, Any]:
         if self._secrets is None:
-            from advocates.platforms.credentials import credentials_decrypt
-
-            self._secrets = credentials_decrypt(self.account.credentials_encrypted)
+            self._secrets = self.state.credentials()
         return self._secrets
 
     def secret(self, name: str) -> str:
@@ -429,45 +385,34 @@ class HttpPlatformClient:
 
     def secrets_update(self, **updates: Any) -> None:
         """Store refreshed tokens (encrypted), keeping the other secrets."""
-        from advocates.services.platforms import brand_account_credentials_update
-
-        brand_account_credentials_update(account=self.account, credentials=updates, merge=True)
+        self.state.credentials_update(updates)
         self._secrets = None
 
     def conf(self, name: str, default: Any = None) -> Any:
         return (self.account.config or {}).get(name, default)
 
-    # --- inbound webhooks (overridden by platforms that push) --------------------------------
+
+class JsonWebhooks:
+    """The parts of `WebhookReceiver` most platforms share: a JSON body, a content hash as the
+    dedupe key, no GET verification. Mixed into the clients whose policy says `webhooks`."""
+
+    account: BrandAccount
+
     def webhook_handshake(self, request: WebhookRequest) -> tuple[int, str, str]:
-        """Answer a GET verification: (status, content_type, body)."""
         raise WebhookRejected(405, "this platform sends no verification requests")
 
-    def webhook_verify(self, request: WebhookRequest) -> None:
-        """Raise `WebhookRejected` unless the delivery is authentic and fresh."""
-        raise WebhookRejected(404, "this platform has no webhooks")
-
     def webhook_body(self, request: WebhookRequest) -> dict[str, Any]:
-        import json
-
         try:
             body = json.loads(request.body)
         except ValueError:
             raise WebhookRejected(400, "body is not JSON") from None
         if not isinstance(body, dict):
             raise WebhookRejected(400, "body is not a JSON object")
-        return json_storable(body)
+        return dict(json_storable(body))
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
-        """A key unique to this delivery's content, so a redelivery stores nothing."""
-        import hashlib
-        import json
-
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return f"{self.account.platform}:{self.account.pk}:sha256:{digest}"
-
-    def webhook_items(self, body: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]]]:
-        """Parse a stored delivery into (MentionIn items, raw payloads)."""
-        return [], []
 
 
 def walk_back(*, entries: list[dict[str, Any]], cursor: dict[str, Any], next_page: str | None,

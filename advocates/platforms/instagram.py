@@ -10,34 +10,40 @@ Inbound: the `mentions` webhook field says a caption (`media_id`) or a comment (
 `mentioned_media` / `mentioned_comment` fields. Media the brand is tagged in are polled from
 `/{ig-user-id}/tags`.
 
-Policy (Instagram platform terms): the brand may answer a mention through the mentions edge,
-but never comments on media it was only tagged in, nor on hashtag-search media. A reshare is a
-republish of someone else's photo and needs their recorded consent (`ConsentRecord`).
+Policy (`policies.INSTAGRAM`, Instagram's platform terms): the brand may answer a mention through
+the mentions edge, but never comments on media it was only tagged in, nor on hashtag-search
+media (checked here too, before any request). A reshare is a republish of someone else's photo
+and needs their recorded consent (`ConsentRecord`), which delivery checks before calling.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from advocates import policies
 from advocates.platforms.base import (
+    AccountState,
     PermanentError,
-    PlatformClient,
     PollPage,
     PostResult,
-    register,
+    WebhookItems,
 )
 from advocates.platforms.facebook import GRAPH_URL, MetaWebhooks, graph_session
 from advocates.platforms.http import (
     HttpPlatformClient,
+    JsonWebhooks,
     from_iso,
     outbound_once,
     walk_back,
 )
 from advocates.schemas import MentionIn, MentionKindName
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -69,19 +75,13 @@ def comment_item(comment: dict[str, Any]) -> MentionIn:
         url=media.get("permalink", ""), in_reply_to=media.get("id", ""))
 
 
-@register
-class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
-    platform = "instagram"
+class InstagramClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
+    policy = policies.INSTAGRAM
     webhook_object = "instagram"
-    polls: ClassVar[bool] = True
-    reshare_needs_consent = True
-    # Tagged media ("tag") may not be commented on; mentions in captions/comments may be.
-    replyable_kinds = frozenset({"post", "comment"})
-    webhook_fetches: ClassVar[bool] = True  # a notification names the media or comment
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
-        self.api = graph_session(account, self.conf("base_url", GRAPH_URL),
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
+        self.api = graph_session(state, self.conf("base_url", GRAPH_URL),
                                  lambda: self.secret("access_token"))
 
     @property
@@ -99,15 +99,16 @@ class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
             if c.get("field") == "mentions")
         if not parts:
             return super().webhook_dedupe_key(body)
-        key = f"instagram:{self.account.pk}:" + "|".join(parts)
+        key = f"{self.platform}:{self.account.pk}:" + "|".join(parts)
         if len(key) > 191:
-            key = f"instagram:{self.account.pk}:sha256:" + hashlib.sha256(
+            key = f"{self.platform}:{self.account.pk}:sha256:" + hashlib.sha256(
                 key.encode()).hexdigest()
         return key
 
-    def webhook_items(self, body: dict[str, Any]) -> tuple[list[MentionIn], list[dict]]:
+    def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
         """Read each mentioned caption or comment through the IG user node."""
-        items, raws = [], []
+        items: list[MentionIn] = []
+        raws: list[dict[str, Any]] = []
         for entry in body.get("entry") or []:
             for change in entry.get("changes") or []:
                 if change.get("field") != "mentions":
@@ -126,7 +127,7 @@ class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
                         items.append(media_item(media, kind="post"))
                         raws.append({"origin": "mention_caption", "media_id": media["id"],
                                      "media": media})
-        return items, raws
+        return WebhookItems(items, raws)
 
     def mentioned_media(self, media_id: str) -> dict[str, Any]:
         body = self.api.get(f"/{self.ig_user_id}", params={
@@ -162,18 +163,18 @@ class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
 
     # --- outbound ------------------------------------------------------------------------------
     def _origin(self, external_id: str) -> dict[str, Any]:
-        from advocates.models import Mention
-
-        raw = (Mention.objects.filter(platform="instagram", external_id=external_id)
-               .values_list("raw", flat=True).first())
-        return raw or {}
+        return self.state.stored_post(external_id) or {}
 
     def reply_policy(self, *, in_reply_to: str) -> str:
-        """Why the brand may not comment here ("" when it may)."""
-        origin = self._origin(in_reply_to).get("origin")
-        if origin in {"tagged", "hashtag"}:
-            return (f"policy: no comments on {origin} media on Instagram "
-                    f"({in_reply_to}); only mentions can be answered")
+        """Why the brand may not comment here ("" when it may): the policy's rule on how the
+        media reached Kansha, then whether the mentions edge can answer it at all."""
+        raw = self._origin(in_reply_to)
+        origin = str(raw.get("origin") or "")
+        kind = "comment" if origin == "mention_comment" else "tag" if origin == "tagged" \
+            else "post"
+        reason = self.policy.reply_refusal(policies.ReplyTarget(kind=kind, origin=origin))
+        if reason:
+            return f"policy: {reason} ({in_reply_to}); only mentions can be answered"
         if origin not in REPLYABLE_ORIGINS:
             return f"policy: {in_reply_to} did not reach Kansha as an Instagram mention"
         return ""
@@ -198,15 +199,12 @@ class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
                                                   .get("media") or {}).get("permalink", ""),
                               raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=send)
 
     def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
-        """Republish someone's photo on the brand's feed, crediting them; needs consent."""
-        consent = _granted_consent("instagram", external_id)
-        if consent is None:
-            raise PermanentError(f"policy: reshare of {external_id} needs a granted "
-                                 "ConsentRecord from its author")
+        """Republish someone's photo on the brand's feed, crediting them. The policy needs the
+        author's consent, which delivery checks before calling (`outreach_deliver`)."""
         raw = self._origin(external_id)
         media = raw.get("media") or {}
         if not media.get("media_url") or media.get("media_type") not in {"IMAGE", None}:
@@ -222,21 +220,9 @@ class InstagramClient(MetaWebhooks, HttpPlatformClient, PlatformClient):
             return PostResult(id=published["id"], raw={"container": container,
                                                        "published": published})
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="republish",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="republish",
                              target=external_id, send=send)
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
         raise PermanentError("instagram: the Graph API cannot delete published media; "
                              "remove the republished post in the Instagram app")
-
-
-def _granted_consent(platform: str, external_id: str):
-    from django.db.models import Q
-
-    from advocates.models import ConsentRecord, ConsentStatus
-
-    now = timezone.now()
-    return (ConsentRecord.objects.filter(
-        mention__platform=platform, mention__external_id=external_id,
-        status=ConsentStatus.GRANTED, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).first())

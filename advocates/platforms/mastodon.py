@@ -17,12 +17,19 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.utils import timezone
 
-from advocates.platforms.base import PermanentError, PlatformClient, PollPage, PostResult, register
+from advocates import policies
+from advocates.platforms.base import (
+    AccountState,
+    PermanentError,
+    PollPage,
+    PostResult,
+    StreamEvent,
+)
 from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
@@ -32,6 +39,9 @@ from advocates.platforms.http import (
     parse_link_header,
 )
 from advocates.schemas import MentionIn
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +78,16 @@ def status_item(status: dict[str, Any], instance_host: str) -> MentionIn:
     )
 
 
-@register
-class MastodonClient(HttpPlatformClient, PlatformClient):
-    platform = "mastodon"
-    polls: ClassVar[bool] = True
+class MastodonClient(HttpPlatformClient):
+    policy = policies.MASTODON
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
         base_url = self.conf("base_url")
         if not base_url:
             raise PermanentError(f"{account}: config.base_url (the instance URL) is required")
         self.host = urlsplit(base_url).netloc
-        self.api = ApiSession(account=account, base_url=base_url, quota=QUOTA, auth=self._auth)
+        self.api = ApiSession(state=state, base_url=base_url, quota=QUOTA, auth=self._auth)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secret('access_token')}"}
@@ -113,8 +121,18 @@ class MastodonClient(HttpPlatformClient, PlatformClient):
         return PollPage(items=items, raw_payloads=raws,
                         cursor={"min_id": newest} if newest else {}, more=more)
 
-    def stream_lines(self) -> Iterator[str]:
+    def stream_frames(self, *, position: dict[str, Any] | None = None) -> Iterator[str]:
+        """The user notification stream, line by line (server-sent events). It cannot replay,
+        so `position` is unused; the poller's cursor covers what a disconnect missed."""
         return self.api.lines("/api/v1/streaming/user/notification", timeout=(5.0, 120.0))
+
+    def stream_events(self, frames: Iterable[str]) -> Iterator[StreamEvent]:
+        for item, raw in stream_items(frames, self.host):
+            yield StreamEvent(raw=raw, item=item)
+
+    def stream_mentions(self, events: list[StreamEvent],
+                        known: dict[str, dict[str, str]]) -> list[MentionIn]:
+        return [e.item for e in events if e.item is not None]
 
     def check(self) -> dict[str, Any]:
         me = self.api.get("/api/v1/accounts/verify_credentials")
@@ -123,10 +141,7 @@ class MastodonClient(HttpPlatformClient, PlatformClient):
 
     # --- outbound -----------------------------------------------------------------------------
     def _status(self, status_id: str) -> dict[str, Any]:
-        from advocates.models import Mention
-
-        raw = (Mention.objects.filter(platform="mastodon", external_id=status_id)
-               .values_list("raw", flat=True).first())
+        raw = self.state.stored_post(status_id)
         if raw and raw.get("status"):
             return raw["status"]
         return self.api.get(f"/api/v1/statuses/{status_id}")
@@ -152,7 +167,7 @@ class MastodonClient(HttpPlatformClient, PlatformClient):
             return PostResult(id=str(status["id"]), url=status.get("url") or status.get(
                 "uri") or "", raw=status)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="reblog",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="reblog",
                              target=external_id, send=send)
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
@@ -201,26 +216,3 @@ def stream_items(lines: Iterable[str], instance_host: str
             continue
         if note.get("type") == "mention" and note.get("status"):
             yield status_item(note["status"], instance_host), note
-
-
-def stream_consume(*, account, lines: Iterable[str] | None = None, batch_size: int = 50) -> int:
-    """Ingest the user notification stream (source "stream"); return mentions created.
-
-    Runs until the stream ends; a long-running process reconnects, and the poller's cursor
-    covers anything missed while disconnected.
-    """
-    from advocates.services.ingest import mentions_ingest
-
-    client = MastodonClient(account)
-    created = 0
-    batch: list[tuple[MentionIn, dict]] = []
-    for pair in stream_items(lines if lines is not None else client.stream_lines(), client.host):
-        batch.append(pair)
-        if len(batch) >= batch_size:
-            created += mentions_ingest(items=[i for i, _ in batch], source="stream",
-                                       raw_payloads=[r for _, r in batch]).created
-            batch = []
-    if batch:
-        created += mentions_ingest(items=[i for i, _ in batch], source="stream",
-                                   raw_payloads=[r for _, r in batch]).created
-    return created

@@ -2,24 +2,27 @@
 
 It behaves like a careful real client: every write is idempotent on the outreach's key (a
 retried call returns the post made the first time), and it supports every kind of outreach.
+Its "network" is the demo's own timeline table, so it is the one client that reads and writes
+Kansha's tables: that is what posting means here.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from advocates import policies
 from advocates.models import Mention, SandboxPost, SocialIdentity
-from advocates.platforms.base import PermanentError, PlatformClient, PostResult, register
+from advocates.platforms.base import PermanentError, PlatformClient, PostResult
 
 
-@register
 class SandboxClient(PlatformClient):
-    platform = "sandbox"
     # The demo shows the consent flow only when the account asks for it
     # (BrandAccount.config["reshare_needs_consent"]); routing checks both.
-    reshare_needs_consent = False
+    policy = policies.SANDBOX
 
     def _post(self, *, kind: str, text: str, idempotency_key: str, in_reply_to: str = "",
               target_handle: str = "") -> PostResult:
@@ -66,7 +69,7 @@ class SandboxClient(PlatformClient):
         return self._post(kind="dm", text=text, idempotency_key=idempotency_key,
                           target_handle=handle)
 
-    def check(self) -> dict:
+    def check(self) -> dict[str, Any]:
         return {"ok": True, "posts": SandboxPost.objects.count()}
 
 

@@ -8,11 +8,6 @@ from advocates.services import platforms as services
 
 RETRY_BACKOFF_MAX = 600
 
-# Register every client when the worker imports its tasks: `base.client_for` stops importing
-# client modules as soon as one client is registered, so the delivery task could otherwise
-# miss ours.
-services.platform_clients_load()
-
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
 def webhooks_process(self) -> int:

@@ -18,9 +18,10 @@ from advocates.models import BrandAccount
 from advocates.platforms.base import PermanentError
 from advocates.platforms.credentials import CredentialsError
 from advocates.platforms.http import WebhookRejected, WebhookRequest
+from advocates.policies import POLICIES
 from advocates.services.platforms import (
-    brand_account_client,
     brand_account_for_webhook,
+    brand_account_receiver,
     webhook_accept,
 )
 
@@ -38,18 +39,21 @@ def platform_webhook(request: HttpRequest, platform: str, account_id: int) -> Ht
     account = brand_account_for_webhook(platform=platform, account_id=account_id)
     if account is None:
         return JsonResponse({"error": "unknown account"}, status=404)
+    policy = POLICIES.get(platform)
+    if policy is None or not policy.webhooks:
+        return _reject(WebhookRejected(404, "this platform has no webhooks"), account)
     incoming = WebhookRequest(method=request.method or "GET", body=request.body,
                               headers=request.headers, query=request.GET, form=request.POST
                               if request.content_type == "application/x-www-form-urlencoded"
                               else None)
-    client = brand_account_client(account)
     try:
+        receiver = brand_account_receiver(account)
         if request.method == "GET":
-            status, content_type, body = client.webhook_handshake(incoming)  # type: ignore[attr-defined]
+            status, content_type, body = receiver.webhook_handshake(incoming)
             return HttpResponse(body, status=status, content_type=content_type)
-        client.webhook_verify(incoming)  # type: ignore[attr-defined]
-        payload = client.webhook_body(incoming)  # type: ignore[attr-defined]
-        dedupe_key = client.webhook_dedupe_key(payload)  # type: ignore[attr-defined]
+        receiver.webhook_verify(incoming)
+        payload = receiver.webhook_body(incoming)
+        dedupe_key = receiver.webhook_dedupe_key(payload)
     except WebhookRejected as exc:
         return _reject(exc, account)
     except (CredentialsError, PermanentError) as exc:

@@ -7,30 +7,35 @@ tweet.write users.read offline.access), `client_id` (+ `client_secret` for confi
 clients), `bearer_token` (app-only, for the filtered stream), `consumer_secret` (the app's
 API secret: CRC answers and webhook signatures).
 
-Policy (X automation rules): reply only to posts that mention the brand, at most once per post.
-Both are checked here, before any request; a refusal is a `PermanentError("policy: ...")`.
+Policy (`policies.X`, X's automation rules): reply only to posts that mention the brand, at most
+once per post. Both are checked here too, before any request, with what X says about the post; a
+refusal is a `PermanentError("policy: ...")`.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from advocates import policies
 from advocates.platforms.base import (
+    AccountState,
     PermanentError,
-    PlatformClient,
     PollPage,
     PostResult,
-    register,
+    StreamEvent,
+    WebhookItems,
 )
 from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
+    JsonWebhooks,
     QuotaHeaders,
     WebhookRejected,
     WebhookRequest,
@@ -43,6 +48,9 @@ from advocates.platforms.http import (
     same,
 )
 from advocates.schemas import MentionIn, MentionKindName
+
+if TYPE_CHECKING:
+    from advocates.models import BrandAccount
 
 logger = logging.getLogger(__name__)
 
@@ -124,17 +132,14 @@ def v1_tweet_item(tweet: dict[str, Any]) -> MentionIn:
     )
 
 
-@register
-class XClient(HttpPlatformClient, PlatformClient):
-    platform = "x"
-    polls: ClassVar[bool] = True
-    one_reply_per_post: ClassVar[bool] = True  # reply_policy refuses a second reply
+class XClient(JsonWebhooks, HttpPlatformClient):
+    policy = policies.X
 
-    def __init__(self, account) -> None:
-        super().__init__(account)
-        self.api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+    def __init__(self, account: BrandAccount, *, state: AccountState) -> None:
+        super().__init__(account, state=state)
+        self.api = ApiSession(state=state, base_url=self.conf("base_url", BASE_URL),
                               quota=QUOTA, auth=self._user_auth, refresh=self.refresh_token)
-        self.app_api = ApiSession(account=account, base_url=self.conf("base_url", BASE_URL),
+        self.app_api = ApiSession(state=state, base_url=self.conf("base_url", BASE_URL),
                                   quota=QUOTA, auth=self._app_auth)
 
     @property
@@ -238,30 +243,38 @@ class XClient(HttpPlatformClient, PlatformClient):
         """The default rule: posts mentioning the brand, not by the brand, no retweets."""
         return {"kansha-mentions": f"@{self.username} -from:{self.username} -is:retweet"}
 
-    def stream_lines(self) -> Iterator[str]:
+    def stream_frames(self, *, position: dict[str, Any] | None = None) -> Iterator[str]:
+        """GET /2/tweets/search/stream, line by line (the filtered stream cannot replay, so
+        `position` is unused; the poller's cursor covers what a disconnect missed)."""
         return self.app_api.lines(
             "/2/tweets/search/stream", timeout=(5.0, 90.0),  # X sends a keep-alive every 20 s
             params={"tweet.fields": TWEET_FIELDS, "expansions": "author_id",
                     "user.fields": USER_FIELDS})
 
+    def stream_events(self, frames: Iterable[str]) -> Iterator[StreamEvent]:
+        for item, raw in stream_items(frames):
+            yield StreamEvent(raw=raw, item=item)
+
+    def stream_mentions(self, events: list[StreamEvent],
+                        known: dict[str, dict[str, str]]) -> list[MentionIn]:
+        return [e.item for e in events if e.item is not None]
+
     # --- outbound -------------------------------------------------------------------------------
     def reply_policy(self, *, in_reply_to: str, idempotency_key: str = "") -> str:
-        """Why a reply to this post is not allowed ("" when it is)."""
+        """Why a reply to this post is not allowed ("" when it is): the policy's automation
+        rule on what X says the post mentions, and one reply per post by our own ledger."""
         tweet = self._tweet_for_policy(in_reply_to)
-        if not tweet_mentions(tweet, user_id=self.account.platform_user_id,
-                              username=self.username):
-            return f"policy: post {in_reply_to} does not mention @{self.username}"
-        if ledger_target_taken(self.account, action="reply", target=in_reply_to,
-                               idempotency_key=idempotency_key) \
-                or _outreach_sent_elsewhere("x", in_reply_to, idempotency_key):
+        reason = self.policy.reply_refusal(tweet_target(
+            tweet, user_id=self.account.platform_user_id, username=self.username))
+        if reason:
+            return f"policy: {reason} (post {in_reply_to})"
+        if ledger_target_taken(self.state, action="reply", target=in_reply_to,
+                               idempotency_key=idempotency_key):
             return f"policy: already replied to post {in_reply_to}"
         return ""
 
     def _tweet_for_policy(self, tweet_id: str) -> dict[str, Any]:
-        from advocates.models import Mention
-
-        raw = (Mention.objects.filter(platform="x", external_id=tweet_id)
-               .values_list("raw", flat=True).first())
+        raw = self.state.stored_post(tweet_id)
         if raw:
             return raw.get("tweet", raw)
         body = self.api.get(f"/2/tweets/{tweet_id}",
@@ -279,7 +292,7 @@ class XClient(HttpPlatformClient, PlatformClient):
             data = body.get("data") or {}
             return PostResult(id=data["id"], url=self._url(data["id"]), raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="reply",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=send,
                              find_earlier=lambda: self._earlier_reply(in_reply_to))
 
@@ -301,7 +314,7 @@ class XClient(HttpPlatformClient, PlatformClient):
             return PostResult(id=external_id, url=f"https://x.com/i/status/{external_id}",
                               raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="retweet",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="retweet",
                              target=external_id, send=send)
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
@@ -315,7 +328,7 @@ class XClient(HttpPlatformClient, PlatformClient):
             data = body.get("data") or {}
             return PostResult(id=data.get("dm_event_id", ""), raw=body)
 
-        return outbound_once(self.account, idempotency_key=idempotency_key, action="dm",
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="dm",
                              target=recipient_id, send=send)
 
     def _url(self, tweet_id: str) -> str:
@@ -323,8 +336,6 @@ class XClient(HttpPlatformClient, PlatformClient):
 
     # --- webhooks (Account Activity) ------------------------------------------------------------
     def webhook_handshake(self, request: WebhookRequest) -> tuple[int, str, str]:
-        import json
-
         crc_token = request.query.get("crc_token")
         if not crc_token:
             raise WebhookRejected(400, "crc_token missing")
@@ -344,11 +355,12 @@ class XClient(HttpPlatformClient, PlatformClient):
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
         ids = sorted(t.get("id_str", "") for t in body.get("tweet_create_events") or [])
         if ids:
-            return f"x:{body.get('for_user_id', '')}:tweets:{','.join(ids)}"
+            return f"{self.platform}:{body.get('for_user_id', '')}:tweets:{','.join(ids)}"
         return super().webhook_dedupe_key(body)
 
-    def webhook_items(self, body: dict[str, Any]) -> tuple[list[MentionIn], list[dict]]:
-        items, raws = [], []
+    def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
+        items: list[MentionIn] = []
+        raws: list[dict[str, Any]] = []
         me = self.account.platform_user_id
         for tweet in body.get("tweet_create_events") or []:
             if (tweet.get("user") or {}).get("id_str") == me:
@@ -357,7 +369,7 @@ class XClient(HttpPlatformClient, PlatformClient):
                 continue
             items.append(v1_tweet_item(tweet))
             raws.append(tweet)
-        return items, raws
+        return WebhookItems(items, raws)
 
 
 def event_time(event: dict[str, Any]) -> datetime | None:
@@ -401,33 +413,23 @@ def check_events_fresh(body: dict[str, Any]) -> None:
                 max_age=WEBHOOK_MAX_AGE, what="events")
 
 
-def tweet_mentions(tweet: dict[str, Any], *, user_id: str, username: str) -> bool:
-    """Whether a tweet (v2 or v1.1 shape) @-mentions the brand."""
+def tweet_target(tweet: dict[str, Any], *, user_id: str, username: str) -> policies.ReplyTarget:
+    """A tweet (v2 or v1.1 shape) as the automation rule sees it: whom it @-mentions."""
     entities = tweet.get("entities") or {}
-    for m in entities.get("mentions") or []:  # v2
-        if m.get("id") == user_id or (m.get("username") or "").lower() == username.lower():
-            return True
-    for m in entities.get("user_mentions") or []:  # v1.1
-        if m.get("id_str") == user_id or (m.get("screen_name") or "").lower() == username.lower():
-            return True
-    text = (tweet.get("text") or "").lower()
-    return bool(username) and f"@{username.lower()}" in text
+    v2, v1 = entities.get("mentions") or [], entities.get("user_mentions") or []
+    return policies.ReplyTarget(
+        kind=_kind(tweet)[0], text=tweet.get("text") or "",
+        brand_names=(f"@{username}",) if username else (),
+        brand_ids=(user_id,) if user_id else (),
+        mentioned_names=tuple(n for n in [*(m.get("username") for m in v2),
+                                          *(m.get("screen_name") for m in v1)] if n),
+        mentioned_ids=tuple(i for i in [*(m.get("id") for m in v2),
+                                        *(m.get("id_str") for m in v1)] if i))
 
 
-def _outreach_sent_elsewhere(platform: str, target: str, idempotency_key: str) -> bool:
-    """A reply already sent (by a row with another key) to this post, per the outreach table."""
-    import uuid
-
-    from advocates.models import Outreach, OutreachKind, OutreachStatus
-
-    rows = Outreach.objects.filter(
-        platform=platform, mention__external_id=target, status=OutreachStatus.SENT,
-        kind__in=[OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.CONSENT])
-    try:
-        rows = rows.exclude(idempotency_key=uuid.UUID(str(idempotency_key)))
-    except ValueError:
-        pass
-    return rows.exists()
+def tweet_mentions(tweet: dict[str, Any], *, user_id: str, username: str) -> bool:
+    """Whether a tweet (v2 or v1.1 shape) @-mentions the brand: the policy's own test."""
+    return policies.names_brand(tweet_target(tweet, user_id=user_id, username=username))
 
 
 def stream_items(lines: Iterable[str]) -> Iterator[tuple[MentionIn, dict[str, Any]]]:
@@ -436,8 +438,6 @@ def stream_items(lines: Iterable[str]) -> Iterator[tuple[MentionIn, dict[str, An
     Blank lines are X's keep-alives; an `errors` frame (e.g. operational disconnect) is logged
     and skipped.
     """
-    import json
-
     for line in lines:
         if not line or not line.strip():
             continue
@@ -454,31 +454,3 @@ def stream_items(lines: Iterable[str]) -> Iterator[tuple[MentionIn, dict[str, An
         user = users.get(tweet.get("author_id"))
         yield tweet_item(tweet, user), {"tweet": tweet, "author": user,
                                         "matching_rules": frame.get("matching_rules", [])}
-
-
-def stream_consume(*, account, lines: Iterable[str] | None = None, batch_size: int = 50,
-                   max_items: int | None = None) -> int:
-    """Ingest the filtered stream for an account (source "stream"); return mentions created.
-
-    With `lines` omitted it connects to GET /2/tweets/search/stream and runs until the stream
-    ends or `max_items` have been read; the caller (a long-running process) reconnects.
-    """
-    from advocates.services.ingest import mentions_ingest
-
-    client = XClient(account)
-    source = lines if lines is not None else client.stream_lines()
-    created = seen = 0
-    batch: list[tuple[MentionIn, dict]] = []
-    for item in stream_items(source):
-        batch.append(item)
-        seen += 1
-        if len(batch) >= batch_size or (max_items and seen >= max_items):
-            created += mentions_ingest(items=[i for i, _ in batch], source="stream",
-                                       raw_payloads=[r for _, r in batch]).created
-            batch = []
-        if max_items and seen >= max_items:
-            break
-    if batch:
-        created += mentions_ingest(items=[i for i, _ in batch], source="stream",
-                                   raw_payloads=[r for _, r in batch]).created
-    return created

@@ -18,17 +18,12 @@ from django.utils import timezone
 
 from advocates.models import Advocate, Mention, SocialIdentity
 from advocates.schemas import MentionIn
-from advocates.sql import copy_rows
+from advocates.sql import copy_rows, is_deadlock
 
 logger = logging.getLogger(__name__)
 
 MentionKey = tuple[str, str]
 _DEADLOCK_RETRIES = 6
-
-
-def _is_deadlock(exc: OperationalError) -> bool:
-    # 40P01 deadlock_detected, 40001 serialization_failure (PostgreSQL SQLSTATEs).
-    return getattr(getattr(exc, "__cause__", None), "sqlstate", None) in ("40P01", "40001")
 
 
 @dataclass
@@ -236,7 +231,7 @@ def mentions_ingest(
                                          detect=detect)
         except OperationalError as exc:
             if (connection.in_atomic_block or attempt == _DEADLOCK_RETRIES
-                    or not _is_deadlock(exc)):
+                    or not is_deadlock(exc)):
                 raise
             logger.info("ingest batch deadlocked with a concurrent batch; retrying")
             # A little jitter, so the same two batches do not collide again in lockstep.

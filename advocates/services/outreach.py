@@ -27,15 +27,28 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from advocates import ratelimit
 from advocates.models import (
     AdvocacyEvent,
     AdvocacyKind,
     BrandAccount,
+    DetectorSettings,
     Outreach,
     OutreachKind,
     OutreachLog,
     OutreachStatus,
 )
+from advocates.platforms.base import (
+    Messenger,
+    PermanentError,
+    PlatformError,
+    PostResult,
+    RateLimited,
+    TransientError,
+)
+from advocates.policies import POLICIES, PlatformPolicy
+from advocates.selectors import consent_granted, reply_sent_elsewhere
+from advocates.services.platforms import brand_account_client
 from advocates.signals import advocacy_recorded
 from advocates.sql import copy_instances
 
@@ -414,7 +427,36 @@ def _claim(outreach_id: int) -> bool:
     ).update(status=S.SENDING, updated_at=now) == 1
 
 
-def _call_platform(client, outreach: Outreach):  # -> PostResult
+def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
+    """Why the platform's policy forbids delivering this outreach ("" when it allows it).
+
+    The same policy routing asked before proposing; asked again here because staff may approve
+    long after, and a reward message or a take-down is proposed outside routing.
+    """
+    if policy is None:
+        return ""
+    mention = outreach.mention
+    if outreach.kind in (OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.CONSENT) \
+            and mention is not None:
+        # The target routing checked before proposing: the brand named by its handles and
+        # tracked terms as the settings say now.
+        reason = policy.reply_refusal(
+            mention.reply_target(brand_names=DetectorSettings.load().brand_names()))
+        if reason:
+            return f"policy: {reason} ({mention.external_id})"
+        if policy.one_reply_per_post and reply_sent_elsewhere(outreach=outreach):
+            return f"policy: already replied to post {mention.external_id}"
+    elif outreach.kind in (OutreachKind.DM, OutreachKind.REPLY, OutreachKind.CARE):
+        if not policy.direct_messages:
+            return f"policy: {policy.label} has no direct messages"
+    elif outreach.kind == OutreachKind.RESHARE and mention is not None \
+            and policy.reshare_needs_consent and not consent_granted(mention_id=mention.pk):
+        return (f"policy: reshare of {mention.external_id} needs a granted ConsentRecord "
+                "from its author")
+    return ""
+
+
+def _call_platform(client: Messenger, outreach: Outreach) -> PostResult:
     key = str(outreach.idempotency_key)
     text = outreach.final_text or outreach.proposed_text
     mention = outreach.mention
@@ -425,8 +467,6 @@ def _call_platform(client, outreach: Outreach):  # -> PostResult
         # A reward message with no mention to answer goes to the person directly.
         return client.send_dm(recipient_id=outreach.identity.platform_user_id, text=text,
                               idempotency_key=key)
-    from advocates.platforms.base import PermanentError
-
     if mention is None:
         raise PermanentError(f"a {kind} needs the mention it is about")
     if kind == OutreachKind.CONSENT:
@@ -454,15 +494,6 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
       and jitter until MAX_ATTEMPTS, then marks the row failed with the last error;
     - a PermanentError marks it failed at once.
     """
-    from advocates import ratelimit
-    from advocates.platforms.base import (
-        PermanentError,
-        PlatformError,
-        RateLimited,
-        TransientError,
-        client_for,
-    )
-
     if not _claim(outreach_id):
         outreach = Outreach.objects.get(pk=outreach_id)
         logger.info("outreach #%s not delivered: it is %s", outreach_id, outreach.status)
@@ -480,6 +511,9 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
     account = brand_account_for(outreach.platform)
     if account is None:
         return _fail(outreach, f"no active brand account for {outreach.platform}")
+    refusal = delivery_refusal(outreach, POLICIES.get(outreach.platform))
+    if refusal:
+        return _fail(outreach, refusal)
 
     wait = ratelimit.acquire(account)
     if wait > 0:
@@ -488,7 +522,7 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
     Outreach.objects.filter(pk=outreach_id).update(attempts=F("attempts") + 1)
     attempt = outreach.attempts + 1
     try:
-        client = client_for(account)
+        client = brand_account_client(account)
         result = _call_platform(client, outreach)
     except RateLimited as exc:
         # The platform's own limit: nothing was posted, so the attempt is given back.

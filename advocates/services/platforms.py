@@ -1,67 +1,110 @@
 """Connected brand accounts: connect, store credentials, poll, accept and process webhooks.
 
 Views, tasks and the `platforms` management command call these and do little else. The
-platform-specific work (HTTP shapes, signatures, parsing) lives in `advocates/platforms/<x>.py`.
+platform-specific work (HTTP shapes, signatures, parsing) lives in `advocates/platforms/<x>.py`;
+what a platform allows, and whether it polls or pushes, is its `PlatformPolicy`. Clients keep
+their account's state (quota, outbound ledger, refreshed tokens) through `AccountStore`, the
+database side of `advocates.platforms.base.AccountState`.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
-import pkgutil
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from advocates.models import BrandAccount, MentionSource, WebhookDelivery
+from advocates.models import BrandAccount, Mention, MentionSource, WebhookDelivery
 from advocates.platforms.base import (
     PermanentError,
     PlatformClient,
     PlatformError,
+    Poller,
     RateLimited,
     TransientError,
-    client_for,
+    WebhookItems,
+    WebhookReceiver,
 )
 from advocates.platforms.credentials import credentials_decrypt, credentials_encrypt
-from advocates.schemas import MentionIn
+from advocates.platforms.registry import client_class
+from advocates.policies import POLICIES, platforms_where
+from advocates.services.ingest import mentions_ingest
+from advocates.sql import is_deadlock
 
 logger = logging.getLogger(__name__)
 
-NOT_CLIENTS = {"base", "http", "credentials", "tasks", "webhooks"}
 POLL_MAX_PAGES = 10
 POLL_CURSOR_KEY = "poll"
+# The outbound ledger (`advocates.platforms.http.outbound_once`) in the account's cursor JSON.
+LEDGER_KEY = "outbound"
+LEDGER_SIZE = 1000
 
 
-def platform_clients_load() -> None:
-    """Import every client module so its @register runs.
+class AccountStore:
+    """What a platform client keeps about its brand account, and reads about stored posts:
+    the database side of `advocates.platforms.base.AccountState`."""
 
-    `base.client_for` stops loading modules once any client is registered, so whichever
-    module registered first would hide the others; this loads them all, once (every webhook
-    request asks, and listing the package directory each time showed in its profile).
-    """
-    global _clients_loaded
-    if _clients_loaded:
-        return
-    import advocates.platforms as package
+    def __init__(self, account: BrandAccount) -> None:
+        self.account = account
 
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in NOT_CLIENTS:
-            importlib.import_module(f"advocates.platforms.{info.name}")
-    _clients_loaded = True
+    def quota_record(self, *, remaining: int | None, reset_at: datetime | None) -> None:
+        """Store the last quota counters seen for the account (row and instance)."""
+        fields: dict[str, Any] = {}
+        if remaining is not None:
+            fields["quota_remaining"] = remaining
+        if reset_at is not None:
+            fields["quota_reset_at"] = reset_at
+        if not fields or self.account.pk is None:
+            return
+        for name, value in fields.items():
+            setattr(self.account, name, value)
+        BrandAccount.objects.filter(pk=self.account.pk).update(**fields)
 
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        cursor = (BrandAccount.objects.filter(pk=self.account.pk)
+                  .values_list("cursor", flat=True).first())
+        return dict((cursor or {}).get(LEDGER_KEY) or {})
 
-_clients_loaded = False
+    def ledger_put(self, key: str, entry: dict[str, Any] | None) -> None:
+        """Set (or drop) one ledger entry, merging under a row lock so concurrent writers and
+        the poller (which saves `cursor["poll"]`) never overwrite each other's keys. The
+        ledger keeps the newest LEDGER_SIZE entries, in write order."""
+        with transaction.atomic():
+            row = (BrandAccount.objects.select_for_update().only("id", "cursor")
+                   .get(pk=self.account.pk))
+            cursor = dict(row.cursor or {})
+            ledger = dict(cursor.get(LEDGER_KEY) or {})
+            ledger.pop(key, None)  # re-inserted at the end
+            if entry is not None:
+                ledger[key] = entry
+            while len(ledger) > LEDGER_SIZE:
+                ledger.pop(next(iter(ledger)))
+            cursor[LEDGER_KEY] = ledger
+            BrandAccount.objects.filter(pk=row.pk).update(cursor=cursor)
+        self.account.cursor = cursor
+
+    def credentials(self) -> dict[str, Any]:
+        return credentials_decrypt(self.account.credentials_encrypted)
+
+    def credentials_update(self, updates: dict[str, Any]) -> None:
+        brand_account_credentials_update(account=self.account, credentials=updates, merge=True)
+
+    def stored_post(self, external_id: str) -> dict[str, Any] | None:
+        raw = (Mention.objects.filter(platform=self.account.platform, external_id=external_id)
+               .values_list("raw", flat=True).first())
+        return dict(raw) if raw else None
 
 
 def brand_account_client(account: BrandAccount) -> PlatformClient:
-    platform_clients_load()
-    return client_for(account)
+    """The account's platform client, keeping its state in the database.
+    `PermanentError` when no client is installed for the platform."""
+    return client_class(account.platform)(account, state=AccountStore(account))
 
 
 # --- accounts and credentials ---------------------------------------------------------------------
@@ -145,8 +188,6 @@ def brand_account_poll(*, account_id: int, max_pages: int = POLL_MAX_PAGES) -> P
     = 0) nothing is requested until `quota_reset_at`. Transient errors are raised for the task
     to retry; permanent ones are recorded on the account.
     """
-    from advocates.services.ingest import mentions_ingest
-
     outcome = PollOutcome(account_id=account_id)
     account = BrandAccount.objects.filter(pk=account_id).first()
     if account is None or not account.active:
@@ -157,14 +198,15 @@ def brand_account_poll(*, account_id: int, max_pages: int = POLL_MAX_PAGES) -> P
         outcome.deferred_until = deferred
         outcome.skipped = "quota exhausted"
         return outcome
+    policy = POLICIES.get(account.platform)
+    if policy is not None and not policy.polls:
+        outcome.skipped = "no polling on this platform (it pushes, or has no feed)"
+        return outcome
     try:
-        client = brand_account_client(account)
+        client = cast(Poller, brand_account_client(account))
     except PermanentError as exc:
         outcome.error = str(exc)
         BrandAccount.objects.filter(pk=account.pk).update(last_error=str(exc)[:2000])
-        return outcome
-    if not getattr(client, "polls", False):
-        outcome.skipped = "no polling on this platform (it pushes, or has no feed)"
         return outcome
     for _ in range(max_pages):
         cursor = dict((account.cursor or {}).get(POLL_CURSOR_KEY) or {})
@@ -199,10 +241,7 @@ def brand_account_poll(*, account_id: int, max_pages: int = POLL_MAX_PAGES) -> P
 
 def brand_accounts_poll_due() -> list[int]:
     """Active accounts of platforms that poll, whose quota is not exhausted."""
-    platform_clients_load()
-    from advocates.platforms.base import _REGISTRY
-
-    polling = [name for name, cls in _REGISTRY.items() if getattr(cls, "polls", False)]
+    polling = platforms_where(lambda policy: policy.polls)
     now = timezone.now()
     rows = BrandAccount.objects.filter(active=True, platform__in=polling)
     return [a.pk for a in rows
@@ -258,16 +297,10 @@ def _pending_clear() -> None:
 
 def _batched_platforms() -> list[str]:
     """Platforms whose stored deliveries parse without calling the platform."""
-    global _batched
-    if _batched is None:
-        platform_clients_load()
-        from advocates.platforms.base import _REGISTRY
-
-        _batched = sorted(name for name, cls in _REGISTRY.items() if not cls.webhook_fetches)
-    return _batched
+    return _BATCHED
 
 
-_batched: list[str] | None = None
+_BATCHED = sorted(platforms_where(lambda policy: not policy.webhook_fetches))
 
 
 # What a webhook request reads of its account: not the cursor, which holds the outbound ledger
@@ -412,11 +445,19 @@ def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
     return total
 
 
-def _delivery_parse(client: PlatformClient, delivery: WebhookDelivery
-                    ) -> tuple[list[MentionIn], list[dict[str, Any]]]:
-    """(items, raws) of a stored delivery; raises PermanentError for one that never parses."""
+def brand_account_receiver(account: BrandAccount) -> WebhookReceiver:
+    """The account's client as a webhook receiver; `PermanentError` if its platform's policy
+    has no webhooks (or no client is installed)."""
+    policy = POLICIES.get(account.platform)
+    if policy is None or not policy.webhooks:
+        raise PermanentError(f"{account.platform} has no webhooks")
+    return cast(WebhookReceiver, brand_account_client(account))
+
+
+def _delivery_parse(receiver: WebhookReceiver, delivery: WebhookDelivery) -> WebhookItems:
+    """What a stored delivery holds; raises PermanentError for one that never parses."""
     try:
-        return client.webhook_items(delivery.body)  # type: ignore[attr-defined]
+        return receiver.webhook_items(delivery.body)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
         # A signed body whose shape the parser does not expect (a list where a dict was
         # documented, ...) will never parse: retrying would fail forever and the sweeper would
@@ -439,8 +480,6 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
     Deadlocks and connection errors propagate: the whole batch rolls back and the task runs
     again.
     """
-    from advocates.services.ingest import _is_deadlock, mentions_ingest
-
     outcome = WebhookBatchOutcome()
     with transaction.atomic():
         deliveries = list(
@@ -451,47 +490,48 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
         outcome.claimed = len(deliveries)
         if not deliveries:
             return outcome
-        clients: dict[int, PlatformClient] = {}
+        receivers: dict[int, WebhookReceiver] = {}
         errors: dict[int, str] = {}
-        parsed: list[tuple[WebhookDelivery, list[MentionIn], list[dict[str, Any]]]] = []
+        parsed: list[tuple[WebhookDelivery, WebhookItems]] = []
         for delivery in deliveries:
             try:
                 if delivery.account is None:
                     raise PermanentError("the delivery's account was deleted")
-                client = clients.get(delivery.account.pk)
-                if client is None:
-                    client = clients[delivery.account.pk] = brand_account_client(
+                receiver = receivers.get(delivery.account.pk)
+                if receiver is None:
+                    receiver = receivers[delivery.account.pk] = brand_account_receiver(
                         delivery.account)
-                items, raws = _delivery_parse(client, delivery)
+                found = _delivery_parse(receiver, delivery)
             except PermanentError as exc:
                 errors[delivery.pk] = str(exc)[:2000]
             except (TransientError, RateLimited) as exc:
                 errors[delivery.pk] = str(exc)[:2000]
                 outcome.retrying.append(delivery.pk)
             else:
-                parsed.append((delivery, items, raws))
+                parsed.append((delivery, found))
         try:
             with transaction.atomic():  # a savepoint, so a refused batch can be split
                 result = mentions_ingest(
-                    items=[i for _, items, _ in parsed for i in items],
-                    raw_payloads=[r for _, _, raws in parsed for r in raws],
+                    items=[i for _, found in parsed for i in found.items],
+                    raw_payloads=[r for _, found in parsed for r in found.raw_payloads],
                     source=MentionSource.WEBHOOK, detect=False)
                 outcome.created, outcome.mention_ids = result.created, result.mention_ids
         except DatabaseError as exc:
-            if isinstance(exc, OperationalError) and _is_deadlock(exc):
+            if isinstance(exc, OperationalError) and is_deadlock(exc):
                 raise
             logger.warning("webhook batch refused by the database (%s); ingesting delivery "
                            "by delivery", type(exc).__name__)
             outcome.created, outcome.mention_ids = 0, []
-            for delivery, items, raws in parsed:
+            for delivery, found in parsed:
                 try:
                     with transaction.atomic():
-                        result = mentions_ingest(items=items, raw_payloads=raws,
+                        result = mentions_ingest(items=found.items,
+                                                 raw_payloads=found.raw_payloads,
                                                  source=MentionSource.WEBHOOK, detect=False)
                         outcome.created += result.created
                         outcome.mention_ids += result.mention_ids
                 except DatabaseError as one:
-                    if isinstance(one, OperationalError) and _is_deadlock(one):
+                    if isinstance(one, OperationalError) and is_deadlock(one):
                         raise
                     errors[delivery.pk] = f"ingest failed: {type(one).__name__}: {one}"[:2000]
         now = timezone.now()
@@ -507,21 +547,18 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
 def webhook_process(*, delivery_id: int) -> int:
     """Turn one stored delivery into mentions; return how many were created.
 
-    For platforms whose parser fetches the content (`webhook_fetches`), and for retries after a
-    transient error: the fetch happens outside any transaction. Idempotent: a processed
+    For platforms whose parser fetches the content (`policy.webhook_fetches`), and for retries
+    after a transient error: the fetch happens outside any transaction. Idempotent: a processed
     delivery is skipped, and mentions are upserted by their platform id. The delivery is marked
     processed in the same transaction as the mentions it made. Transient errors (a follow-up
     fetch failed) propagate for the task to retry.
     """
-    from advocates.services.ingest import mentions_ingest
-
     delivery = (WebhookDelivery.objects.select_related("account")
                 .filter(pk=delivery_id, processed_at__isnull=True).first())
     if delivery is None or delivery.account is None:
         return 0
-    client = brand_account_client(delivery.account)
     try:
-        items, raws = _delivery_parse(client, delivery)
+        found = _delivery_parse(brand_account_receiver(delivery.account), delivery)
     except PermanentError as exc:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             processed_at=timezone.now(), error=str(exc)[:2000])
@@ -535,7 +572,8 @@ def webhook_process(*, delivery_id: int) -> int:
                                                               error="")
         if not claimed:  # another worker processed it meanwhile
             return 0
-        result = mentions_ingest(items=items, source=MentionSource.WEBHOOK, raw_payloads=raws)
+        result = mentions_ingest(items=found.items, source=MentionSource.WEBHOOK,
+                                 raw_payloads=found.raw_payloads)
     return result.created
 
 

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Max
 
 from advocates.models import Outreach, ReplyTemplate
+from advocates.policies import platform_label
 
 BASE_VARIABLES = frozenset({"first_name", "handle", "venue", "platform", "brand"})
 PURPOSE_VARIABLES: dict[str, frozenset[str]] = {
@@ -208,14 +209,12 @@ def template_context(*, identity, mention=None, brand: str, extra: Mapping[str, 
         handle = f"@{handle}"
     name = (identity.display_name or "").strip()
     first_name = name.split()[0] if name else handle.lstrip("@")
-    from advocates.models import Platform
-
     context: dict[str, Any] = {
         "first_name": first_name,
         "handle": handle,
         # A check-in without a venue name still reads well: "thanks for stopping by Kansha".
         "venue": getattr(mention, "venue", "") or brand,
-        "platform": dict(Platform.choices).get(identity.platform, identity.platform),
+        "platform": platform_label(identity.platform),
         "brand": brand,
     }
     context.update(extra or {})

@@ -20,7 +20,7 @@ from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.ui.tables import Column
 from wagtail.admin.views.reports import ReportView
 
-from advocates.models import Platform
+from advocates.policies import PLATFORM_CHOICES
 from rewards.models import Perk, RewardGrant, RewardRule, money_format
 
 from . import ReportParams, report_build
@@ -43,7 +43,7 @@ class ReportFilterSet(WagtailFilterSet):
                                                       widget=DateRangePickerWidget)
     period = django_filters.ChoiceFilter(label="Group by", empty_label="Month",
                                          choices=[("week", "Week"), ("month", "Month")])
-    platform = django_filters.ChoiceFilter(label="Platform", choices=Platform.choices)
+    platform = django_filters.ChoiceFilter(label="Platform", choices=PLATFORM_CHOICES)
     rule = django_filters.ModelChoiceFilter(label="Reward rule",
                                             queryset=RewardRule.objects.order_by("name"))
     currency = django_filters.ChoiceFilter(label="Currency", choices=_currency_choices)

@@ -19,6 +19,7 @@ from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, AdvocacyKind
+from advocates.policies import review_incentives_allowed
 from advocates.sql import ids_in, insert_rows, is_postgres
 from rewards import fraud, stripe_client
 from rewards.models import (
@@ -104,12 +105,6 @@ def rules_evaluate(*, entries: Sequence, events: Sequence[dict],
     return created
 
 
-# Platforms whose terms forbid rewarding reviews: Google's policy for Maps contributions bans
-# incentives for reviews, and rewarding only good ones ("review gating") besides. A review
-# there still earns the advocate a thank-you; a review-triggered rule never fires for it.
-REVIEW_INCENTIVES_FORBIDDEN = frozenset({"google"})
-
-
 def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tier_changes,
                 now) -> list[Candidate]:
     key = period_key(rule.period, now)
@@ -128,8 +123,11 @@ def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tie
                 if m.promoted and target is not None and m.to_tier.threshold >= target.threshold
                 and (m.from_tier is None or m.from_tier.threshold < target.threshold)]
     if rule.trigger == TriggerKind.REVIEW:
+        # Where the platform's policy forbids rewarding reviews (Google's policy for Maps
+        # contributions bans incentives for reviews, and "review gating" besides), a review
+        # still earns its points and a thank-you; a review-triggered rule never fires for it.
         ratings = {e["id"]: e["rating"] or 0 for e in events if e["kind"] == AdvocacyKind.REVIEW
-                   and e["platform"] not in REVIEW_INCENTIVES_FORBIDDEN}
+                   and review_incentives_allowed(e["platform"])}
         out = {}
         for e in entries:
             if ratings.get(e.event_id, 0) >= rule.trigger_min_rating:

@@ -17,6 +17,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity
+from advocates.policies import dm_platforms
 from advocates.sql import copy_instances, ids_in
 from rewards import codes, selectors, stripe_client
 from rewards.models import (
@@ -30,11 +31,6 @@ from rewards.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Platforms where the brand cannot message a person privately: all it can do is answer the
-# mention in public (and on Google a review has one owner reply, which an answer replaces).
-# A reward is never announced there: see grant_message_propose.
-NO_DM_PLATFORMS = frozenset({"google", "foursquare"})
 
 DEFAULT_TEXT: dict[str, dict[str, str]] = {  # keyed by language, then RewardKind (a str)
     "en": {
@@ -219,9 +215,9 @@ def _identity_for(grant: RewardGrant):
 
 
 def _private_identities():
-    """Identities the brand can message privately: a platform with DMs, where the brand
-    has an active account to send from."""
-    return SocialIdentity.objects.exclude(platform__in=NO_DM_PLATFORMS).filter(
+    """Identities the brand can message privately: a platform whose policy allows direct
+    messages, where the brand has an active account to send from."""
+    return SocialIdentity.objects.filter(platform__in=dm_platforms()).filter(
         platform__in=BrandAccount.objects.filter(active=True).values("platform"))
 
 
@@ -283,7 +279,7 @@ def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
     grant), or hold the grant until the advocate can be messaged privately.
 
     Rewards are only ever delivered in private. When the post that earned the grant is on
-    a platform without DMs (`NO_DM_PLATFORMS`: a Google review, a Foursquare check-in),
+    a platform whose policy has no DMs (a Google review, a Foursquare check-in),
     the message goes to the advocate's identity on a platform we can DM instead, in the
     language of that post; if they have none, nothing is proposed and the grant is marked
     `private_channel_wait_since` (staff see it on the dashboard and the grant list, and the
@@ -301,7 +297,7 @@ def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
     if identity is None:
         _fail(grant.pk, "the advocate has no social identity to message")
         return None
-    if platform in NO_DM_PLATFORMS:
+    if platform not in dm_platforms():
         identity = _private_identity_for(grant.advocate_id)
         if identity is None:
             RewardGrant.objects.filter(pk=grant.pk, private_channel_wait_since__isnull=True

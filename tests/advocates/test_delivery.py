@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from advocates import ratelimit
+from advocates import policies, ratelimit
 from advocates.models import BrandAccount, Outreach, OutreachStatus
-from advocates.platforms import base
+from advocates.platforms import registry
 from advocates.platforms.base import (
     PermanentError,
     PlatformClient,
@@ -34,12 +34,12 @@ from tests.factories import MentionFactory, SocialIdentityFactory
 from tests.fakes.platform_server import FakeServer, Reply
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_data")]
-PLATFORM = "mastodon"  # no real client is registered for it in these tests
+PLATFORM = "mastodon"  # its real client is swapped for HttpTestClient in these tests
 POST_PATH = r"/api/v1/statuses"
 
 
 class HttpTestClient(PlatformClient):
-    platform = PLATFORM
+    policy = policies.MASTODON
     timeout = 0.5
 
     def reply(self, *, in_reply_to, text, idempotency_key):
@@ -68,21 +68,14 @@ def server():
 
 
 @pytest.fixture
-def account(server, settings):
+def account(server, settings, monkeypatch):
     settings.KANSHA_DELIVERY_BACKOFF_BASE = 0.01  # seconds: the test waits for real
-    import advocates.platforms.sandbox  # noqa: F401  (register the real clients first)
-
-    previous = base._REGISTRY.get(PLATFORM)
-    base._REGISTRY[PLATFORM] = HttpTestClient
+    monkeypatch.setitem(registry.CLIENTS, PLATFORM, HttpTestClient)
     account = BrandAccount.objects.create(platform=PLATFORM, name="Test", handle="@kansha",
                                           config={"base_url": server.url})
     ratelimit.reset(account)
     yield account
     ratelimit.reset(account)
-    if previous is None:
-        base._REGISTRY.pop(PLATFORM, None)
-    else:
-        base._REGISTRY[PLATFORM] = previous
 
 
 @pytest.fixture

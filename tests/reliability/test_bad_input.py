@@ -125,10 +125,9 @@ def test_import_of_a_missing_or_binary_file_is_a_clear_error(tmp_path):
 
 
 def _platforms() -> list[str]:
-    from advocates.platforms.base import _REGISTRY, _load_clients
+    from advocates.platforms.registry import CLIENTS
 
-    _load_clients()
-    return sorted(p for p in _REGISTRY if p != "sandbox")
+    return sorted(p for p in CLIENTS if p != "sandbox")
 
 
 @pytest.fixture

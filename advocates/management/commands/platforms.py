@@ -3,14 +3,16 @@ and the long-running stream readers (X filtered stream, Mastodon user stream, Bl
 Jetstream), reconnected with backoff."""
 
 import time
-from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from advocates.models import BrandAccount
 from advocates.platforms.base import RateLimited, TransientError
+from advocates.platforms.http import sleep_until
+from advocates.policies import platform_label, policy_for
 from advocates.services.platforms import brand_account_check, brand_account_poll
+from advocates.services.streams import stream_consume
 
 
 class Command(BaseCommand):
@@ -99,19 +101,12 @@ class Command(BaseCommand):
             self.stdout.write(f"#{account.pk} {account}: {detail}")
 
     def _stream(self, account, *, once: bool):
-        from advocates.platforms import bluesky, mastodon, x
-        from advocates.platforms.http import sleep_until
-
-        # Each takes the account and runs until its stream ends; returns the mentions created.
-        consumers: dict[str, Callable[..., int]] = {
-            "x": x.stream_consume, "mastodon": mastodon.stream_consume,
-            "bluesky": bluesky.jetstream_consume}
-        if account.platform not in consumers:
-            raise CommandError(f"{account.get_platform_display()} has no streaming API")
+        if not policy_for(account.platform).streams:
+            raise CommandError(f"{platform_label(account.platform)} has no streaming API")
         backoff = 1
         while True:
             try:
-                created = consumers[account.platform](account=account)
+                created = stream_consume(account=account)
                 self.stdout.write(f"#{account.pk} {account}: stream ended, {created} new")
                 backoff = 1
                 if not once:

@@ -13,6 +13,7 @@ from advocates.platforms.base import PermanentError, RateLimited, TransientError
 from advocates.platforms.credentials import credentials_decrypt
 from advocates.platforms.http import ApiSession, QuotaHeaders
 from advocates.platforms.tasks import platforms_poll
+from advocates.services.platforms import AccountStore
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.mastodon_server import FakeMastodon, notification
 from tests.fakes.platform_server import FakeServer, Reply
@@ -114,7 +115,7 @@ def server():
 @pytest.fixture
 def session(server, connect):
     account = connect("mastodon", server.url, {})
-    return ApiSession(account=account, base_url=server.url, timeout=(1.0, 1.0),
+    return ApiSession(state=AccountStore(account), base_url=server.url, timeout=(1.0, 1.0),
                       quota=QuotaHeaders(remaining="X-Remaining", reset="X-Reset"))
 
 

@@ -10,15 +10,10 @@ from django.core.management import call_command
 from advocates.management.commands import platforms as platforms_command
 from advocates.models import Mention, SocialIdentity
 from advocates.platforms.base import RateLimited, TransientError
-from advocates.platforms.bluesky import (
-    JETSTREAM_REWIND_US,
-    BlueskyClient,
-    jetstream_consume,
-    jetstream_frames,
-    jetstream_resume_cursor,
-)
+from advocates.platforms.bluesky import JETSTREAM_REWIND_US
 from advocates.platforms.credentials import credentials_decrypt
-from advocates.services.platforms import brand_account_poll
+from advocates.services.platforms import brand_account_client, brand_account_poll
+from advocates.services.streams import stream_consume
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.bluesky_server import (
     BRAND_DID,
@@ -120,7 +115,7 @@ def test_reply_uses_the_thread_root_and_the_parent_as_strong_refs(fake, account)
     root = {"uri": f"at://{BRAND_DID}/app.bsky.feed.post/3lroot", "cid": "bafyroot"}
     fake.notifications = [note(1, reason="reply", reply_root=root)]
     brand_account_poll(account_id=account.pk)
-    client = BlueskyClient(reloaded(account))
+    client = brand_account_client(reloaded(account))
 
     result = client.reply(in_reply_to=note(1)["uri"], text="Thank you!", idempotency_key="k-1")
 
@@ -140,7 +135,7 @@ def test_reply_uses_the_thread_root_and_the_parent_as_strong_refs(fake, account)
 
 def test_reply_to_a_top_level_post_fetches_it_and_uses_it_as_root(fake, account):
     fake.notifications = [note(5)]  # not ingested: the client must look the post up
-    BlueskyClient(account).reply(in_reply_to=note(5)["uri"], text="hi", idempotency_key="k")
+    brand_account_client(account).reply(in_reply_to=note(5)["uri"], text="hi", idempotency_key="k")
     assert fake.calls("GET", "/xrpc/app.bsky.feed.getPosts")[0].query["uris"] == [note(5)["uri"]]
     ref = {"uri": note(5)["uri"], "cid": "bafyreicid00005"}
     assert fake.calls("POST", "/xrpc/com.atproto.repo.createRecord")[0].json()["record"][
@@ -149,7 +144,7 @@ def test_reply_to_a_top_level_post_fetches_it_and_uses_it_as_root(fake, account)
 
 def test_repost_and_undo(fake, account):
     fake.notifications = [note(1)]
-    client = BlueskyClient(account)
+    client = brand_account_client(account)
     result = client.reshare(external_id=note(1)["uri"], idempotency_key="rp-1")
     create = fake.calls("POST", "/xrpc/com.atproto.repo.createRecord")[0].json()
     assert create["collection"] == "app.bsky.feed.repost"
@@ -168,13 +163,14 @@ def test_jetstream_frames_mentioning_the_brand_become_mentions(fake, account):
               '{"did": "did:plc:y", "time_us": 2, "kind": "commit", "commit": "junk"}',
               jetstream_frame(5)]
 
-    assert jetstream_consume(account=account, frames=frames) == 2
+    assert stream_consume(account=account, frames=frames) == 2
 
     ids = set(Mention.objects.filter(source="stream").values_list("external_id", flat=True))
     assert ids == {f"at://{FAN_DID}/app.bsky.feed.post/3ljet0001",
                    f"at://{FAN_DID}/app.bsky.feed.post/3ljet0005"}
     assert reloaded(account).cursor["jetstream"] == {"time_us": 1732100000000005}
-    assert "cursor=1732100000000005" in BlueskyClient(account).jetstream_url(1732100000000005)
+    client = brand_account_client(account)
+    assert "cursor=1732100000000005" in client.jetstream_url(1732100000000005)
 
 
 # --- Jetstream over a real WebSocket ----------------------------------------------------------
@@ -217,7 +213,7 @@ def test_jetstream_websocket_mentions_become_mentions_with_identities(fake, jets
                       "rev": "3lrevl", "operation": "create", "collection": "app.bsky.feed.like",
                       "rkey": "3llike", "cid": "bafylike", "record": {}}})
 
-    assert jetstream_consume(account=streaming) == 2
+    assert stream_consume(account=streaming) == 2
 
     first = jetstream.connections[0]
     assert first.path == "/subscribe"
@@ -241,14 +237,14 @@ def test_a_dropped_connection_resumes_from_the_saved_cursor_without_gaps_or_dupl
     jetstream.plans = [("drop", 4), ("close", None)]
 
     with pytest.raises(TransientError, match="Jetstream connection broke"):
-        jetstream_consume(account=streaming)
+        stream_consume(account=streaming)
     # What was read before the break is kept, and the cursor is the last frame read.
     assert set(Mention.objects.values_list("external_id", flat=True)) == {_uri(1), _uri(3)}
     assert reloaded(streaming).cursor["jetstream"] == {"time_us": T0 + 4 * STEP}
 
     jetstream.add(*[_frame(n, mention=n != 8) for n in range(7, 10)])  # while we were away
     restarted = reloaded(streaming)  # a new process: the cursor comes from the database
-    assert jetstream_consume(account=restarted) == 3  # 5, 7 and 9; 3 came again, deduplicated
+    assert stream_consume(account=restarted) == 3  # 5, 7 and 9; 3 came again, deduplicated
 
     again = jetstream.connections[1]
     assert int(again.q("cursor")) == T0 + 4 * STEP - JETSTREAM_REWIND_US
@@ -268,15 +264,15 @@ def test_a_killed_process_replays_its_unsaved_batch_on_restart(jetstream, stream
                 raise SystemExit("killed")  # not a platform error: nothing is flushed
             yield frame
 
-    client = BlueskyClient(streaming)
+    client = brand_account_client(streaming)
     with pytest.raises(SystemExit):
-        jetstream_consume(account=streaming, batch_size=2, frames=killed_after(
-            jetstream_frames(client.jetstream_url(jetstream_resume_cursor(streaming))), 5))
+        stream_consume(account=streaming, batch_size=2, frames=killed_after(
+            client.stream_frames(position=reloaded(streaming).cursor.get("jetstream")), 5))
     # Two batches of two were stored with their cursor; the fifth frame died with the process.
     assert Mention.objects.count() == 4
     assert reloaded(streaming).cursor["jetstream"] == {"time_us": T0 + 4 * STEP}
 
-    assert jetstream_consume(account=reloaded(streaming)) == 3  # 5, 6, 7: none lost
+    assert stream_consume(account=reloaded(streaming)) == 3  # 5, 6, 7: none lost
     assert Mention.objects.count() == 7
     assert sorted(Mention.objects.values_list("external_id", flat=True)) == [
         _uri(n) for n in range(1, 8)]
@@ -289,7 +285,7 @@ def test_a_silent_connection_is_given_up_after_the_idle_timeout(jetstream, strea
     jetstream.plans = [("hold", None)]
 
     with pytest.raises(TransientError, match="sent nothing for 0.3 s"):
-        jetstream_consume(account=reloaded(streaming))
+        stream_consume(account=reloaded(streaming))
     assert Mention.objects.filter(external_id=_uri(1)).exists()
     assert reloaded(streaming).cursor["jetstream"] == {"time_us": T0 + STEP}
 
@@ -297,7 +293,7 @@ def test_a_silent_connection_is_given_up_after_the_idle_timeout(jetstream, strea
 def test_a_429_on_connect_is_rate_limited_until_retry_after(jetstream, streaming):
     jetstream.refuse = [(429, {"Retry-After": "120"})]
     with pytest.raises(RateLimited) as caught:
-        jetstream_consume(account=streaming)
+        stream_consume(account=streaming)
     assert caught.value.reset_at.timestamp() == pytest.approx(time.time() + 120, abs=5)
 
 
@@ -307,7 +303,7 @@ def test_a_failed_profile_lookup_keeps_the_stored_handle(fake, jetstream, stream
     fake.on("GET", "/xrpc/app.bsky.actor.getProfiles", Reply(502, {"error": "UpstreamFailure"}))
     jetstream.add(_frame(1))
 
-    assert jetstream_consume(account=reloaded(streaming)) == 1
+    assert stream_consume(account=reloaded(streaming)) == 1
 
     identity = SocialIdentity.objects.get(platform="bluesky", platform_user_id=FAN_DID)
     assert (identity.handle, identity.display_name) == ("@fan.bsky.social", "Bsky Fan")

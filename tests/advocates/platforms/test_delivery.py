@@ -65,7 +65,8 @@ def test_a_comment_on_tagged_instagram_media_fails_without_a_request(connect):
         failed = outreach_deliver(outreach_id=outreach.pk)
 
         assert failed.status == "failed"
-        assert failed.last_error.startswith("policy: no comments on tagged media")
+        assert failed.last_error.startswith(
+            "policy: Instagram rule: no comments on tagged or hashtag media")
         assert fake.calls("POST") == []
 
 

@@ -5,8 +5,7 @@ import time
 import pytest
 
 from advocates.models import Mention, WebhookDelivery
-from advocates.platforms.facebook import FacebookClient
-from advocates.services.platforms import brand_account_poll
+from advocates.services.platforms import brand_account_client, brand_account_poll
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.facebook_server import (
     PAGE_ID,
@@ -76,10 +75,11 @@ def test_tagged_posts_are_polled_and_resume_after_a_restart(fake, account):
 
 
 def test_comment_reply_is_posted_once(fake, account):
-    client = FacebookClient(account)
+    client = brand_account_client(account)
     result = client.reply(in_reply_to="3001_6001", text="Thank you!", idempotency_key="k")
-    again = FacebookClient(reloaded(account)).reply(in_reply_to="3001_6001", text="Thank you!",
-                                                    idempotency_key="k")
+    fresh = brand_account_client(reloaded(account))
+    again = fresh.reply(in_reply_to="3001_6001", text="Thank you!",
+                        idempotency_key="k")
     posts = fake.calls("POST", "/3001_6001/comments")
     assert len(posts) == 1
     assert posts[0].form() == {"message": ["Thank you!"]}
@@ -87,7 +87,7 @@ def test_comment_reply_is_posted_once(fake, account):
 
 
 def test_messenger_dm(fake, account):
-    result = FacebookClient(account).send_dm(recipient_id="771", text="Your code: ABC",
+    result = brand_account_client(account).send_dm(recipient_id="771", text="Your code: ABC",
                                              idempotency_key="dm-1")
     assert fake.calls("POST", f"/{PAGE_ID}/messages")[0].json() == {
         "recipient": {"id": "771"}, "messaging_type": "RESPONSE",

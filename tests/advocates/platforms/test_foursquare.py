@@ -5,7 +5,7 @@ import time
 import pytest
 
 from advocates.models import Mention, WebhookDelivery
-from advocates.platforms.foursquare import FoursquareClient
+from advocates.services.platforms import brand_account_client
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.foursquare_server import VENUE_ID, FakeFoursquare, checkin, user_push, venue_push
 
@@ -69,10 +69,10 @@ def test_checkins_at_other_venues_make_no_mentions(deliver, url):
 
 
 def test_reply_to_a_checkin(fake, account):
-    client = FoursquareClient(account)
+    client = brand_account_client(account)
     result = client.reply(in_reply_to="5f3a01", text="Thanks for stopping by!",
                           idempotency_key="k")
-    again = FoursquareClient(reloaded(account)).reply(
+    again = brand_account_client(reloaded(account)).reply(
         in_reply_to="5f3a01", text="Thanks for stopping by!", idempotency_key="k")
     call = fake.calls("POST", "/checkins/5f3a01/reply")
     assert len(call) == 1

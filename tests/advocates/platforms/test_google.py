@@ -6,8 +6,7 @@ import pytest
 
 from advocates.models import Mention, WebhookDelivery
 from advocates.platforms.credentials import credentials_decrypt
-from advocates.platforms.google import GoogleClient
-from advocates.services.platforms import brand_account_poll
+from advocates.services.platforms import brand_account_client, brand_account_poll
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.google_server import ACCOUNT, LOCATIONS, FakeGoogle, push, review
 from tests.fakes.platform_server import Reply
@@ -87,7 +86,7 @@ def test_429_defers_polling(fake, account):
 def test_reply_puts_the_documented_body(fake, account):
     fake.reviews[SHIBUYA] = [review(1)]
     brand_account_poll(account_id=account.pk)
-    result = GoogleClient(reloaded(account)).reply(
+    result = brand_account_client(reloaded(account)).reply(
         in_reply_to=review(1)["reviewId"], text="Thank you for visiting!", idempotency_key="k")
     put = fake.calls("PUT")[0]
     assert put.path == f"/{review(1)['name']}/reply"

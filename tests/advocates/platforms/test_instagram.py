@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from advocates.models import ConsentRecord, Mention, SocialIdentity, WebhookDelivery
+from advocates import policies
+from advocates.models import ConsentRecord, Mention, Outreach, SocialIdentity, WebhookDelivery
 from advocates.platforms.base import PermanentError
-from advocates.platforms.instagram import InstagramClient
-from advocates.services.platforms import brand_account_poll
+from advocates.services.outreach import outreach_deliver
+from advocates.services.platforms import brand_account_client, brand_account_poll
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.instagram_server import IG_ID, FakeInstagram, comment, media, mentions_delivery
 from tests.fakes.instagram_server import sign as sign_body
@@ -98,7 +99,7 @@ def test_reply_to_a_comment_mention_goes_through_the_mentions_edge(deliver, url,
     body = mentions_delivery({"media_id": post["id"], "comment_id": note["id"]},
                              {"media_id": post["id"]})
     deliver(url, body, headers=sign(body))
-    client = InstagramClient(reloaded(account))
+    client = brand_account_client(reloaded(account))
 
     on_comment = client.reply(in_reply_to=note["id"], text="Thank you!", idempotency_key="a")
     on_caption = client.reply(in_reply_to=post["id"], text="Thanks!", idempotency_key="b")
@@ -118,14 +119,15 @@ def test_no_comments_on_tagged_or_hashtag_media(fake, account):
     brand_account_poll(account_id=account.pk)
     hashtag = Mention.objects.get(external_id=media(6)["id"])
     Mention.objects.filter(pk=hashtag.pk).update(raw={"origin": "tagged"})
-    client = InstagramClient(account)
+    client = brand_account_client(account)
 
-    with pytest.raises(PermanentError, match="policy: no comments on tagged media"):
+    refusal = "policy: Instagram rule: no comments on tagged or hashtag media"
+    with pytest.raises(PermanentError, match=refusal):
         client.reply(in_reply_to=media(6)["id"], text="hi", idempotency_key="x")
     Mention.objects.filter(pk=hashtag.pk).update(raw={"origin": "hashtag"})
-    with pytest.raises(PermanentError, match="policy: no comments on hashtag media"):
+    with pytest.raises(PermanentError, match=refusal):
         client.reply(in_reply_to=media(6)["id"], text="hi", idempotency_key="y")
-    assert "tag" not in InstagramClient.replyable_kinds
+    assert "tag" not in policies.INSTAGRAM.reply_kinds
     assert fake.calls("POST") == []
 
 
@@ -146,21 +148,29 @@ def test_reshare_is_a_republish_that_needs_consent(fake, account):
     fake.tagged = [media(7)]
     brand_account_poll(account_id=account.pk)
     mention = Mention.objects.get(external_id=media(7)["id"])
-    client = InstagramClient(account)
 
-    with pytest.raises(PermanentError, match="needs a granted ConsentRecord"):
-        client.reshare(external_id=mention.external_id, idempotency_key="r")
+    def reshare(key: str) -> Outreach:
+        outreach = Outreach.objects.create(
+            kind="reshare", status="approved", mention=mention, platform="instagram",
+            advocate=mention.author.advocate, identity=mention.author, dedupe_key=key)
+        return outreach_deliver(outreach_id=outreach.pk)
+
+    # The policy needs the author's consent: delivery refuses before any request.
+    refused = reshare("reshare:1")
+    assert refused.status == "failed"
+    assert "needs a granted ConsentRecord" in refused.last_error
     assert fake.calls("POST") == []
 
     ConsentRecord.objects.create(advocate=mention.author.advocate, identity=mention.author,
                                  mention=mention, status="granted", granted_at=timezone.now(),
                                  expires_at=timezone.now() + timedelta(days=30))
-    result = client.reshare(external_id=mention.external_id, idempotency_key="r")
+    result = reshare("reshare:2")
+    assert result.status == "sent"
     container = fake.calls("POST", f"/{IG_ID}/media")[0].form()
     assert container["image_url"] == [media(7)["media_url"]]
     assert "@latte.art" in container["caption"][0]
     assert fake.published == [{"creation_id": "cont-1"}]
-    assert result.id == "179200000000001"
+    assert result.platform_result_id == "179200000000001"
 
 
 def test_graph_throttling_defers_polling(fake, account):

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from advocates.models import Mention, SocialIdentity
-from advocates.platforms.mastodon import MastodonClient, stream_consume
-from advocates.services.platforms import brand_account_poll
+from advocates.services.platforms import brand_account_client, brand_account_poll
+from advocates.services.streams import stream_consume
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.mastodon_server import BRAND_ID, FakeMastodon, notification
 from tests.fakes.platform_server import Reply
@@ -72,7 +72,7 @@ def test_429_defers_until_the_instance_reset_time(fake, account):
 def test_reply_mentions_the_author_carries_the_idempotency_key_and_returns_the_id(fake, account):
     fake.notifications = [notification(1)]
     brand_account_poll(account_id=account.pk)
-    client = MastodonClient(reloaded(account))
+    client = brand_account_client(reloaded(account))
 
     result = client.reply(in_reply_to="113001", text="Thank you!", idempotency_key="out-7")
     retried = client.reply(in_reply_to="113001", text="Thank you!", idempotency_key="out-7")
@@ -87,7 +87,7 @@ def test_reply_mentions_the_author_carries_the_idempotency_key_and_returns_the_i
 
 
 def test_reblog_and_unreblog(fake, account):
-    client = MastodonClient(account)
+    client = brand_account_client(account)
     result = client.reshare(external_id="113001", idempotency_key="rb-1")
     assert fake.calls("POST", "/api/v1/statuses/113001/reblog")
     assert result.id == "115001"

@@ -93,14 +93,14 @@ def test_a_bad_delivery_among_good_ones_is_recorded_and_the_others_go_through(
 
     # The database refuses whatever batch holds the "poison" tweet (as it would a value it
     # cannot store): the batch is split and only that delivery fails.
-    original = ingest_service.mentions_ingest
+    original = services.mentions_ingest
 
     def ingest(*, items, **kwargs):
         if any(item.external_id == "poison" for item in items):
             raise DatabaseError("value refused")
         return original(items=items, **kwargs)
 
-    monkeypatch.setattr(ingest_service, "mentions_ingest", ingest)
+    monkeypatch.setattr(services, "mentions_ingest", ingest)
 
     outcome = services.webhook_batch_process()
 

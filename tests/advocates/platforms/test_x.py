@@ -13,8 +13,13 @@ from django.utils import timezone
 from advocates.models import BrandAccount, Mention, SocialIdentity, WebhookDelivery
 from advocates.platforms.base import PermanentError
 from advocates.platforms.credentials import credentials_decrypt
-from advocates.platforms.x import XClient, event_time, stream_consume
-from advocates.services.platforms import brand_account_poll, brand_accounts_poll_due
+from advocates.platforms.x import event_time
+from advocates.services.platforms import (
+    brand_account_client,
+    brand_account_poll,
+    brand_accounts_poll_due,
+)
+from advocates.services.streams import stream_consume
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.platform_server import Reply
 from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, tweet
@@ -119,8 +124,9 @@ def test_reply_posts_the_documented_body_and_returns_the_new_id(fake, account):
     fake.mentions = [tweet(1)]
     brand_account_poll(account_id=account.pk)
 
-    result = XClient(reloaded(account)).reply(in_reply_to=tweet(1)["id"], text="Thank you!",
-                                              idempotency_key="k-1")
+    fresh = brand_account_client(reloaded(account))
+    result = fresh.reply(in_reply_to=tweet(1)["id"], text="Thank you!",
+                         idempotency_key="k-1")
 
     post = fake.calls("POST", "/2/tweets")[0]
     assert post.json() == {"text": "Thank you!",
@@ -134,19 +140,22 @@ def test_reply_is_refused_before_any_request_when_the_post_does_not_mention_the_
         fake, account):
     fake.mentions = [tweet(1, mention=False, text="nice coffee somewhere")]
 
-    with pytest.raises(PermanentError, match="policy: .* does not mention"):
-        XClient(account).reply(in_reply_to=tweet(1)["id"], text="hi", idempotency_key="k")
+    refusal = "policy: X automation rule: reply only to posts that mention"
+    fresh = brand_account_client(account)
+    with pytest.raises(PermanentError, match=refusal):
+        fresh.reply(in_reply_to=tweet(1)["id"], text="hi", idempotency_key="k")
 
     assert fake.calls("POST") == []
 
 
 def test_reply_goes_out_at_most_once_per_post(fake, account):
     fake.mentions = [tweet(1)]
-    client = XClient(account)
+    client = brand_account_client(account)
     first = client.reply(in_reply_to=tweet(1)["id"], text="Thanks!", idempotency_key="k-1")
 
-    again = XClient(reloaded(account)).reply(in_reply_to=tweet(1)["id"], text="Thanks!",
-                                             idempotency_key="k-1")  # a retried delivery
+    fresh = brand_account_client(reloaded(account))
+    again = fresh.reply(in_reply_to=tweet(1)["id"], text="Thanks!",
+                        idempotency_key="k-1")  # a retried delivery
     assert again.id == first.id
     with pytest.raises(PermanentError, match="policy: already replied"):
         client.reply(in_reply_to=tweet(1)["id"], text="Thanks again!", idempotency_key="k-2")
@@ -161,18 +170,19 @@ def test_a_retry_after_an_ambiguous_failure_finds_the_earlier_reply(fake, accoun
         return Reply(503, {"title": "Service Unavailable"})  # …but we never heard back
 
     fake.on("POST", "/2/tweets", posted_then_failed)
-    client = XClient(account)
+    client = brand_account_client(account)
     with pytest.raises(Exception, match="503"):
         client.reply(in_reply_to=tweet(1)["id"], text="Thanks!", idempotency_key="k-1")
 
-    result = XClient(reloaded(account)).reply(in_reply_to=tweet(1)["id"], text="Thanks!",
-                                              idempotency_key="k-1")
+    fresh = brand_account_client(reloaded(account))
+    result = fresh.reply(in_reply_to=tweet(1)["id"], text="Thanks!",
+                         idempotency_key="k-1")
     assert result.id == fake.posted[0]["id"]
     assert len(fake.posted) == 1
 
 
 def test_retweet_and_undo(fake, account):
-    client = XClient(account)
+    client = brand_account_client(account)
     result = client.reshare(external_id="1460323737035677001", idempotency_key="r-1")
     assert fake.calls("POST", f"/2/users/{BRAND_ID}/retweets")[0].json() == {
         "tweet_id": "1460323737035677001"}
@@ -198,7 +208,7 @@ def test_expired_access_token_is_refreshed_and_stored_encrypted(fake, account):
 
 
 def test_stream_rules_are_synced_and_stream_lines_become_mentions(fake, account):
-    client = XClient(account)
+    client = brand_account_client(account)
     fake.rules = [{"id": "7", "value": "old rule", "tag": "old"}]
     change = client.stream_rules_sync(client.brand_rule())
     assert change["deleted"] == ["7"]
