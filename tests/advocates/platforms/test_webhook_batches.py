@@ -16,7 +16,6 @@ from advocates.platforms import tasks
 from advocates.platforms.base import TransientError
 from advocates.platforms.x import XClient
 from advocates.services import detection as detection_service
-from advocates.services import ingest as ingest_service
 from advocates.services import platforms as services
 
 SECRET = "batch-consumer-secret"
