@@ -66,6 +66,12 @@ def _amounts_check(instance: models.Model, fields: tuple[str, ...], currency: st
 # --- Settings ------------------------------------------------------------------------------
 
 
+class ClawbackPolicy(models.TextChoices):
+    NONE = "none", "Keep the points"
+    FULL = "full", "Take them back when the order is fully refunded or disputed"
+    PROPORTIONAL = "proportional", "Take back the refunded share of them"
+
+
 @register_setting(icon="pick")
 class RewardsSettings(BaseGenericSetting):
     """How advocacy turns into points, and the fraud guards; marketing edits it in Settings."""
@@ -94,6 +100,10 @@ class RewardsSettings(BaseGenericSetting):
         blank=True, help_text="One handle per line: employees never receive rewards.")
     low_stock_threshold = models.PositiveIntegerField(
         default=5, help_text="Perks with this many or fewer left show on the dashboard.")
+    refund_points_clawback = models.CharField(
+        max_length=12, choices=ClawbackPolicy.choices, default=ClawbackPolicy.NONE,
+        help_text="When an order paid with an advocate's code is refunded or disputed: keep "
+        "their points, or take back the points of the act that earned the reward.")
 
     panels = [
         MultiFieldPanel([FieldPanel("points_praise"), FieldPanel("points_checkin"),
@@ -105,6 +115,7 @@ class RewardsSettings(BaseGenericSetting):
                          FieldPanel("min_followers"), FieldPanel("duplicate_text_identities"),
                          FieldPanel("employee_handles")], heading="Fraud guards"),
         FieldPanel("low_stock_threshold"),
+        FieldPanel("refund_points_clawback"),
     ]
 
     class Meta:
@@ -157,6 +168,9 @@ class PointsEntry(models.Model):
     advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="points")
     event = models.OneToOneField(AdvocacyEvent, null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="points_entry")
+    # A clawback (or its return) for a refunded or disputed order: at most one per reversal.
+    reversal = models.OneToOneField("RedemptionReversal", null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="points_entry")
     kind = models.CharField(max_length=10, choices=AdvocacyKind.choices, blank=True)
     platform = models.CharField(max_length=20, blank=True)
     points = models.IntegerField()
@@ -696,6 +710,9 @@ class Redemption(models.Model):
     redeemed_at = models.DateTimeField(default=timezone.now)
     stripe_event = models.ForeignKey("StripeEvent", null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="redemptions")
+    stripe_payment_intent_id = models.CharField(
+        max_length=191, blank=True, db_index=True,
+        help_text="The PaymentIntent that paid the order (refunds and disputes name it).")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -707,6 +724,46 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code_id} via {self.source} {self.source_id}"
+
+
+class ReversalKind(models.TextChoices):
+    REFUND = "refund", "Refund"
+    REFUND_FAILED = "refund_failed", "Refund failed or cancelled (put back)"
+    DISPUTE = "dispute", "Dispute (funds withdrawn)"
+    DISPUTE_WON = "dispute_won", "Dispute won (put back)"
+
+
+class RedemptionReversal(models.Model):
+    """A correction to a redemption, appended and never edited: a refund or a dispute takes
+    part or all of its order revenue and discount back (positive amounts); a refund that failed
+    or a dispute that was won puts them back (negative amounts).
+
+    The redemption itself is never changed: its net is its amounts minus the sum of its
+    reversals. Unique per (redemption, kind, Stripe object), so a replayed event adds nothing.
+    """
+
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT,
+                                   related_name="reversals")
+    kind = models.CharField(max_length=20, choices=ReversalKind.choices)
+    source_id = models.CharField(max_length=191, help_text="The Stripe refund or dispute id.")
+    order_amount_minor = models.BigIntegerField(
+        help_text="Order revenue taken back (negative: put back).")
+    discount_minor = models.BigIntegerField(
+        help_text="Discount cost taken back, in proportion to the refunded share of the order.")
+    currency = models.CharField(max_length=3)
+    reversed_at = models.DateTimeField(help_text="When it happened at Stripe.")
+    stripe_event = models.ForeignKey("StripeEvent", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="reversals")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reversed_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["redemption", "kind", "source_id"],
+                                               name="reversal_unique_source")]
+        indexes = [models.Index(fields=["reversed_at"], name="reversal_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.source_id} of redemption {self.redemption_id}"
 
 
 class StripeEvent(models.Model):

@@ -8,6 +8,7 @@ an idempotency key derived from our row, so a retry can never create a second ob
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -160,6 +161,100 @@ def invoice_discounts(*, invoice_id: str) -> list[InvoiceDiscount]:
             promo = promo.get("id")
         out.append(InvoiceDiscount(id=d["id"], promotion_code=promo or None))
     return out
+
+
+# --- Reads for refunds, disputes and reconciliation ------------------------------------------
+# Reads carry no idempotency key and are always safe to retry. Lists go through the SDK's
+# auto-pagination (`starting_after` the last id while `has_more`), 100 objects a page.
+PAGE_SIZE = 100
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A StripeObject as plain JSON data (nested lists included)."""
+    return json_storable(json.loads(str(obj)))
+
+
+def _list_all(fn, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    page = _call(fn, params={"limit": PAGE_SIZE, **params})
+    iterator = page.auto_paging_iter()
+    while True:
+        # Each further page is a request of its own: its failure is sorted like any call's.
+        item = _call(next, iterator, None)
+        if item is None:
+            return
+        yield _plain(item)
+
+
+def charge_refunds(*, charge_id: str) -> list[dict[str, Any]]:
+    """Every refund of a charge (`GET /v1/refunds?charge=…`, all pages)."""
+    return list(_list_all(_client().v1.refunds.list, {"charge": charge_id}))
+
+
+def charge_payment_intent(*, charge_id: str) -> str | None:
+    """The PaymentIntent behind a charge (a refund or dispute may name only the charge)."""
+    charge = _plain(_call(_client().v1.charges.retrieve, charge_id))
+    value = charge.get("payment_intent")
+    return (value.get("id") if isinstance(value, dict) else value) or None
+
+
+@dataclass(frozen=True)
+class PaymentOrders:
+    """What a PaymentIntent paid for: Checkout sessions and invoices (our redemptions' keys)."""
+
+    checkout_sessions: tuple[str, ...]
+    invoices: tuple[str, ...]
+
+
+def payment_intent_orders(*, payment_intent_id: str) -> PaymentOrders:
+    """The Checkout sessions (`GET /v1/checkout/sessions?payment_intent=…`) and invoices
+    (`GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=…`) a
+    payment paid. How a refund or dispute finds the order a Kansha code was used on when the
+    order's own event did not carry its PaymentIntent."""
+    client = _client().v1
+    sessions = [s["id"] for s in _list_all(client.checkout.sessions.list,
+                                           {"payment_intent": payment_intent_id})]
+    payments = _list_all(client.invoice_payments.list, {
+        "payment": {"type": "payment_intent", "payment_intent": payment_intent_id}})
+    invoices = [p["invoice"]["id"] if isinstance(p.get("invoice"), dict) else p.get("invoice")
+                for p in payments]
+    return PaymentOrders(tuple(sessions), tuple(i for i in invoices if i))
+
+
+def _created(gte: datetime, lt: datetime) -> dict[str, int]:
+    return {"gte": int(gte.timestamp()), "lt": int(lt.timestamp())}
+
+
+def promotion_codes_list(*, created_from: datetime, created_to: datetime
+                         ) -> Iterator[dict[str, Any]]:
+    """Promotion codes created in [from, to), with `times_redeemed` and `active`."""
+    return _list_all(_client().v1.promotion_codes.list,
+                     {"created": _created(created_from, created_to)})
+
+
+def promotion_code_retrieve(*, promotion_code_id: str) -> dict[str, Any] | None:
+    """One promotion code, or None if Stripe has no such code (404)."""
+    try:
+        return _plain(_call(_client().v1.promotion_codes.retrieve, promotion_code_id))
+    except StripePermanentError as exc:
+        if str(exc).startswith("404"):
+            return None
+        raise
+
+
+def checkout_sessions_list(*, created_from: datetime, created_to: datetime
+                           ) -> Iterator[dict[str, Any]]:
+    """Completed Checkout sessions created in [from, to), with their discounts' promotion
+    codes and `total_details.amount_discount`."""
+    return _list_all(_client().v1.checkout.sessions.list,
+                     {"created": _created(created_from, created_to), "status": "complete"})
+
+
+def invoices_list(*, created_from: datetime, created_to: datetime) -> Iterator[dict[str, Any]]:
+    """Paid invoices created in [from, to), discounts expanded (the promotion code is on the
+    discount object) with `total_discount_amounts` per discount."""
+    return _list_all(_client().v1.invoices.list,
+                     {"created": _created(created_from, created_to), "status": "paid",
+                      "expand": ["data.discounts"]})
 
 
 def webhook_event_construct(*, payload: bytes, sig_header: str | None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from rewards.models import (
     PerkFulfilment,
     PointsEntry,
     Redemption,
+    RedemptionReversal,
     RewardGrant,
     RewardRule,
     StripeEvent,
@@ -140,12 +141,13 @@ def _grant_delivery(grant: RewardGrant) -> str:
     return ""
 
 
-class GrantPermissionPolicy(ModelPermissionPolicy):
-    """Grants are read in the admin, never edited: viewing as usual; add, change and delete
-    refused to everyone, superusers too, so no form, button or link offers them.
+class ReadOnlyPermissionPolicy(ModelPermissionPolicy):
+    """Ledger rows are read in the admin, never edited: viewing as usual; add, change and
+    delete refused to everyone, superusers too, so no form, button or link offers them.
 
     A grant is money: it moves only through `grant_approve` and `grant_revoke` (the Review
-    column, `grant_confirm` below), which check `rewards.change_rewardgrant` themselves.
+    column, `grant_confirm` below), which check `rewards.change_rewardgrant` themselves. A
+    reversal is appended by the Stripe event that caused it and never changes.
     """
 
     WRITES = frozenset({"add", "change", "delete"})
@@ -160,11 +162,13 @@ class GrantPermissionPolicy(ModelPermissionPolicy):
         return super().users_with_any_permission(actions)
 
 
-register_permission_policy(RewardGrant, GrantPermissionPolicy(RewardGrant), exact_class=True)
+register_permission_policy(RewardGrant, ReadOnlyPermissionPolicy(RewardGrant), exact_class=True)
+register_permission_policy(RedemptionReversal, ReadOnlyPermissionPolicy(RedemptionReversal),
+                           exact_class=True)
 
 
 class RewardGrantViewSet(SnippetViewSet):
-    """List, inspect and history only (see GrantPermissionPolicy)."""
+    """List, inspect and history only (see ReadOnlyPermissionPolicy)."""
 
     model = RewardGrant
     icon = "tag"
@@ -218,6 +222,25 @@ class RedemptionViewSet(SnippetViewSet):
     list_export = ["id", "grant_id", "rule", "code", "source", "source_id",
                    "order_amount_minor", "discount_minor", "currency", "redeemed_at"]
     inspect_view_enabled = True
+
+
+class RedemptionReversalViewSet(SnippetViewSet):
+    """Refunds and disputes (and their put-backs), read-only (ReadOnlyPermissionPolicy)."""
+
+    model = RedemptionReversal
+    icon = "undo"
+    menu_label = "Refunds and disputes"
+    list_display = ["redemption", "kind", "source_id", "order_amount_minor", "discount_minor",
+                    "currency", "reversed_at"]
+    list_filter = ["kind", "currency"]
+    list_export = ["id", "redemption_id", "kind", "source_id", "order_amount_minor",
+                   "discount_minor", "currency", "reversed_at", "created_at"]
+    inspect_view_enabled = True
+    copy_view_enabled = False
+
+    def get_urlpatterns(self):
+        return [p for p in super().get_urlpatterns()
+                if getattr(p, "name", None) not in {"add", "edit", "delete"}]
 
 
 class PerkFulfilmentEditView(EditView):
@@ -287,7 +310,8 @@ class RewardsGroup(SnippetViewSetGroup):
     menu_icon = "pick"
     menu_order = 250
     items = (RewardRuleViewSet, TierViewSet, PerkViewSet, RewardGrantViewSet,
-             DiscountCodeViewSet, RedemptionViewSet, PerkFulfilmentViewSet, FraudFlagViewSet,
+             DiscountCodeViewSet, RedemptionViewSet, RedemptionReversalViewSet,
+             PerkFulfilmentViewSet, FraudFlagViewSet,
              PointsEntryViewSet, StripeEventViewSet)
 
 

@@ -90,9 +90,10 @@ def redemption_report(params: ReportParams, *, as_of: datetime | None = None) ->
     as_of = as_of or min(params.end, datetime.now(UTC))
     redemptions = queries.redemptions_by_month(params)
     summary = frames.redemption_summary(
-        cohort=queries.codes_by_cohort(params, as_of=as_of), redemptions=redemptions)
+        cohort=queries.codes_by_cohort(params, as_of=as_of), redemptions=redemptions,
+        reversals=queries.reversals_by_month(params))
     totals = frames.redemption_totals(summary)
-    money = {"discount_minor": "currency", "order_revenue_minor": "currency"}
+    money = {c: "currency" for c in frames.MONEY_COLUMNS if c.endswith("_minor")}
     aov = frames.order_values(with_code=redemptions,
                               without_code=queries.orders_without_code(params))
     sections = {
@@ -111,6 +112,10 @@ def redemption_report(params: ReportParams, *, as_of: datetime | None = None) ->
             "was issued; redemptions, discount cost and attributed order revenue are by the "
             "month of the redemption. Amounts are in minor units of their currency and are "
             "never added across currencies.",
+            "Gross is what was redeemed; reversed is what refunds and disputes took back (net "
+            "of refunds that failed and disputes that were won), by the month they happened "
+            "at Stripe; net = gross − reversed. Redemptions are never edited: reversals are "
+            "rows of their own (docs/finance.md).",
             "The per-grant ledger with Stripe ids is the 'Ledger' export.",
         ])
     months = sorted(set(summary["month"]))
@@ -129,7 +134,9 @@ def ledger_report(params: ReportParams) -> Report:
                   sections={"ledger": Section("ledger", "One row per grant", ledger,
                                               {"cost_minor": "currency",
                                                "discount_minor": "currency",
-                                               "order_minor": "currency"})})
+                                               "order_minor": "currency",
+                                               "discount_reversed_minor": "currency",
+                                               "order_reversed_minor": "currency"})})
 
 
 def liability_report(params: ReportParams, *, as_of: datetime | None = None,

@@ -182,18 +182,32 @@ def top_advocates(top: pd.DataFrame) -> pd.DataFrame:
 # --- Redemptions ---------------------------------------------------------------------------
 
 SUMMARY_KEYS = ["month", "rule_id", "rule", "tier", "currency"]
+# Money columns: gross (as redeemed), reversed (refunds and disputes, net of those put back,
+# by the month they happened) and net = gross − reversed.
+MONEY_COLUMNS = {
+    "redemptions": "int64", "discount_minor": "int64", "order_revenue_minor": "int64",
+    "reversals": "int64", "discount_reversed_minor": "int64",
+    "order_revenue_reversed_minor": "int64", "discount_net_minor": "int64",
+    "order_revenue_net_minor": "int64",
+}
 SUMMARY_COLUMNS = {
     "month": "object", "rule_id": "int64", "rule": "object", "tier": "object",
     "currency": "object", "codes_issued": "int64", "codes_redeemed": "int64",
-    "codes_expired": "int64", "redemption_rate": "float64", "redemptions": "int64",
-    "discount_minor": "int64", "order_revenue_minor": "int64",
+    "codes_expired": "int64", "redemption_rate": "float64", **MONEY_COLUMNS,
 }
 
 
-def redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame) -> pd.DataFrame:
+def _net(out: pd.DataFrame) -> None:
+    out["discount_net_minor"] = out["discount_minor"] - out["discount_reversed_minor"]
+    out["order_revenue_net_minor"] = (out["order_revenue_minor"]
+                                      - out["order_revenue_reversed_minor"])
+
+
+def redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame,
+                       reversals: pd.DataFrame | None = None) -> pd.DataFrame:
     """By month, rule, tier and currency: the code cohort (issued/redeemed/expired/rate, by
     issue month) beside the money (redemptions, discount, attributed revenue, by redemption
-    month)."""
+    month; refunds and disputes by the month they happened; net = gross − reversed)."""
     parts = []
     if not cohort.empty:
         parts.append(cohort[[*SUMMARY_KEYS, "issued", "redeemed", "expired"]].rename(columns={
@@ -202,15 +216,21 @@ def redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame) -> pd
         parts.append(redemptions[[*SUMMARY_KEYS, "redemptions", "discount_minor",
                                   "order_minor"]].rename(
             columns={"order_minor": "order_revenue_minor"}))
+    if reversals is not None and not reversals.empty:
+        parts.append(reversals[[*SUMMARY_KEYS, "reversals", "discount_reversed_minor",
+                                "order_reversed_minor"]].rename(
+            columns={"order_reversed_minor": "order_revenue_reversed_minor"}))
     if not parts:
         return _empty(SUMMARY_COLUMNS)
-    out = parts[0] if len(parts) == 1 else parts[0].merge(parts[1], on=SUMMARY_KEYS,
-                                                          how="outer")
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.merge(part, on=SUMMARY_KEYS, how="outer")
     for column in SUMMARY_COLUMNS:
         if column not in out:
             out[column] = np.nan
     _counts(out, [c for c, d in SUMMARY_COLUMNS.items() if d == "int64"])
     out["redemption_rate"] = _share(out["codes_redeemed"], out["codes_issued"])
+    _net(out)
     out = out.sort_values(["month", "currency", "rule", "tier"], kind="stable")
     return out[list(SUMMARY_COLUMNS)].reset_index(drop=True)
 
@@ -218,15 +238,15 @@ def redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame) -> pd
 def redemption_totals(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per currency (never summed across): the summary's totals."""
     columns = {"currency": "object", "codes_issued": "int64", "codes_redeemed": "int64",
-               "codes_expired": "int64", "redemption_rate": "float64", "redemptions": "int64",
-               "discount_minor": "int64", "order_revenue_minor": "int64"}
+               "codes_expired": "int64", "redemption_rate": "float64", **MONEY_COLUMNS}
     if summary.empty:
         return _empty(columns)
-    sums = ["codes_issued", "codes_redeemed", "codes_expired", "redemptions",
-            "discount_minor", "order_revenue_minor"]
+    sums = ["codes_issued", "codes_redeemed", "codes_expired",
+            *[c for c in MONEY_COLUMNS if not c.endswith("_net_minor")]]
     out = summary.groupby("currency", as_index=False)[sums].sum()
     _counts(out, sums)
     out["redemption_rate"] = _share(out["codes_redeemed"], out["codes_issued"])
+    _net(out)
     return out[list(columns)].sort_values("currency").reset_index(drop=True)
 
 

@@ -43,6 +43,7 @@ from rewards.models import (
     PerkFulfilment,
     PointsEntry,
     Redemption,
+    RedemptionReversal,
     RewardGrant,
     RewardRule,
     StripeEvent,
@@ -65,6 +66,7 @@ T = {
     "grant": RewardGrant._meta.db_table,
     "code": DiscountCode._meta.db_table,
     "redemption": Redemption._meta.db_table,
+    "reversal": RedemptionReversal._meta.db_table,
     "rule": RewardRule._meta.db_table,
     "perk": Perk._meta.db_table,
     "fulfilment": PerkFulfilment._meta.db_table,
@@ -91,6 +93,8 @@ REPORT_INDEXES = [
      "new advocates of a range"),
     ("rewards_tierchange", "tierchange_time (changed_at)", "tier movement"),
     ("rewards_redemption", "redemption_time (redeemed_at)", "redemptions by month"),
+    ("rewards_redemptionreversal", "reversal_time (reversed_at)",
+     "refunds and disputes by month"),
     ("rewards_rewardgrant", "grant_created (created_at)", "ledger export"),
     ("rewards_discountcode", "code_expires (expires_at)", "liability"),
     ("rewards_pointsentry", "points_expires (expires_at)",
@@ -427,6 +431,29 @@ def redemptions_by_month(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
+def reversals_by_month(p: ReportParams) -> pd.DataFrame:
+    """month, rule_id, rule, tier, currency, reversals, discount_reversed_minor,
+    order_reversed_minor.
+
+    Refunds and disputes (net of those put back) by the month they happened at Stripe, grouped
+    like the redemptions they reverse, so that net = gross − reversed per row.
+    """
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_rule_currency(p, "x.rule_id", "v.currency", params)
+    return _fetch(f"""
+        SELECT {_bucket("v.reversed_at", "month")} AS month, x.rule_id AS rule_id,
+               r.name AS rule, COALESCE(t.name, '(no tier)') AS tier, v.currency AS currency,
+               SUM(CASE WHEN v.order_amount_minor > 0 THEN 1 ELSE -1 END) AS reversals,
+               COALESCE(SUM(v.discount_minor), 0) AS discount_reversed_minor,
+               COALESCE(SUM(v.order_amount_minor), 0) AS order_reversed_minor
+        FROM {T["reversal"]} v JOIN {T["redemption"]} x ON x.id = v.redemption_id
+             JOIN {T["grant"]} g ON g.id = x.grant_id
+             JOIN {T["rule"]} r ON r.id = x.rule_id
+             LEFT JOIN {T["tier"]} t ON t.id = g.tier_id
+        WHERE v.reversed_at >= %s AND v.reversed_at < %s{extra}
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
+
+
 def orders_without_code(p: ReportParams) -> pd.DataFrame:
     """month, currency, orders, order_minor — completed Stripe Checkout sessions with no
     discount, read from the stored webhook events (Kansha keeps no other order table)."""
@@ -473,6 +500,14 @@ def grant_ledger(p: ReportParams) -> pd.DataFrame:
             FROM {T["redemption"]} x JOIN {T["grant"]} g ON g.id = x.grant_id
             WHERE g.created_at >= %s AND g.created_at < %s
             GROUP BY x.grant_id
+        ), rev AS (
+            SELECT x.grant_id,
+                   CAST(COALESCE(SUM(v.discount_minor), 0) AS BIGINT) AS discount_reversed,
+                   CAST(COALESCE(SUM(v.order_amount_minor), 0) AS BIGINT) AS order_reversed
+            FROM {T["reversal"]} v JOIN {T["redemption"]} x ON x.id = v.redemption_id
+                 JOIN {T["grant"]} g ON g.id = x.grant_id
+            WHERE g.created_at >= %s AND g.created_at < %s
+            GROUP BY x.grant_id
         )
         SELECT g.id AS grant_id, {_text_time("g.created_at")} AS created_at,
                g.advocate_id AS advocate_id,
@@ -487,13 +522,17 @@ def grant_ledger(p: ReportParams) -> pd.DataFrame:
                COALESCE(red.redemptions, 0) AS redemptions,
                COALESCE(red.discount_minor, 0) AS discount_minor,
                COALESCE(red.order_minor, 0) AS order_minor,
+               COALESCE(rev.discount_reversed, 0) AS discount_reversed_minor,
+               COALESCE(rev.order_reversed, 0) AS order_reversed_minor,
                COALESCE(red.stripe_sources, '') AS stripe_sources
         FROM {T["grant"]} g JOIN {T["rule"]} r ON r.id = g.rule_id
              LEFT JOIN {T["tier"]} t ON t.id = g.tier_id
              LEFT JOIN {T["code"]} c ON c.grant_id = g.id
              LEFT JOIN red ON red.grant_id = g.id
+             LEFT JOIN rev ON rev.grant_id = g.id
         WHERE g.created_at >= %s AND g.created_at < %s{extra}
-        ORDER BY g.created_at, g.id""", [_dt(p.start), _dt(p.end), *params])
+        ORDER BY g.created_at, g.id""", [_dt(p.start), _dt(p.end), _dt(p.start), _dt(p.end),
+                                         *params])
 
 
 # --- Liability -----------------------------------------------------------------------------

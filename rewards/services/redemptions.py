@@ -27,6 +27,7 @@ from rewards.models import (
     StripeCustomer,
     StripeEvent,
 )
+from rewards.services import reversals
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +61,16 @@ def stripe_customer_learn(*, advocate_id: int, customer_id: str, source_id: str)
 def redemption_record(*, code: DiscountCode, source: str, source_id: str,
                       order_amount_minor: int | None, discount_minor: int | None,
                       currency: str, at: datetime, stripe_event: StripeEvent | None = None,
-                      customer_id: str = "") -> tuple[Redemption, bool]:
+                      customer_id: str = "", payment_intent_id: str = ""
+                      ) -> tuple[Redemption, bool]:
     """Record one use of `code`; return (row, created). A second call for the same source
     object returns the first row and changes nothing.
 
     A bare promotion-code count (no order yet) is a placeholder that the order's own event
     fills in later, so a use is never counted twice. Marks the grant redeemed. The Stripe
     customer who paid (`customer_id`, when the order names one) is remembered for the
-    grant's advocate (`stripe_customer_learn`).
+    grant's advocate (`stripe_customer_learn`). `payment_intent_id` is how a later refund or
+    dispute of the order finds this row (services/reversals.py).
     """
     with transaction.atomic():
         code = DiscountCode.objects.select_for_update().get(pk=code.pk)
@@ -84,13 +87,14 @@ def redemption_record(*, code: DiscountCode, source: str, source_id: str,
             row.order_amount_minor, row.discount_minor, row.currency = (
                 order_amount_minor, discount_minor, currency)
             row.redeemed_at, row.stripe_event = at, stripe_event
+            row.stripe_payment_intent_id = payment_intent_id[:191]
             row.save()
         else:
             row = Redemption.objects.create(
                 grant=grant, code=code, rule_id=grant.rule_id, advocate_id=grant.advocate_id,
                 source=source, source_id=source_id, order_amount_minor=order_amount_minor,
                 discount_minor=discount_minor, currency=currency, redeemed_at=at,
-                stripe_event=stripe_event)
+                stripe_event=stripe_event, stripe_payment_intent_id=payment_intent_id[:191])
         used = code.redemptions.count()
         DiscountCode.objects.filter(pk=code.pk, times_redeemed__lt=used).update(
             times_redeemed=used)
@@ -244,7 +248,8 @@ def _checkout_completed(event: StripeEvent, obj: dict) -> str:
             source_id=f"{obj['id']}:{promo}", order_amount_minor=obj.get("amount_total"),
             discount_minor=discount if i == 0 else 0, currency=obj.get("currency", ""),
             at=_at(obj.get("created")), stripe_event=event,
-            customer_id=_promo_id(obj.get("customer")) or "")
+            customer_id=_promo_id(obj.get("customer")) or "",
+            payment_intent_id=_promo_id(obj.get("payment_intent")) or "")
         made += created
     return f"redemptions: {made} new of {len(found)}"
 
@@ -299,9 +304,22 @@ def _invoice_paid(event: StripeEvent, obj: dict) -> str:
             order_amount_minor=obj.get("amount_paid", obj.get("total")),
             discount_minor=per_discount.get(discount_id, 0), currency=obj.get("currency", ""),
             at=_at((obj.get("status_transitions") or {}).get("paid_at") or obj.get("created")),
-            stripe_event=event, customer_id=_promo_id(obj.get("customer")) or "")
+            stripe_event=event, customer_id=_promo_id(obj.get("customer")) or "",
+            payment_intent_id=_invoice_payment_intent(obj))
         made += created
     return f"redemptions: {made} new of {len(found)}"
+
+
+def _invoice_payment_intent(obj: dict) -> str:
+    """The PaymentIntent that paid an invoice: from its `payments` (API 2025-03-31 and later;
+    the first paid one) or the older top-level `payment_intent`."""
+    payments = (obj.get("payments") or {}).get("data") if isinstance(obj.get("payments"),
+                                                                     dict) else None
+    for payment in payments or []:
+        intent = _promo_id(((payment or {}).get("payment") or {}).get("payment_intent"))
+        if intent and payment.get("status") in (None, "paid"):
+            return intent
+    return _promo_id(obj.get("payment_intent")) or ""
 
 
 def _promotion_code_updated(event: StripeEvent, obj: dict) -> str:
@@ -328,10 +346,21 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "invoice.paid": _invoice_paid,
     "promotion_code.updated": _promotion_code_updated,
+    # Refunds and disputes append reversals (services/reversals.py).
+    "charge.refunded": reversals.charge_refunded,
+    "refund.created": reversals.refund_updated,
+    "refund.updated": reversals.refund_updated,
+    "charge.dispute.created": reversals.dispute_created,
+    "charge.dispute.closed": reversals.dispute_closed,
 }
 # Reads from Stripe that a handler needs, done before the event's lock is taken.
 PREPARE: dict[str, Callable[[dict], dict]] = {
     "invoice.paid": _invoice_expand,
+    "charge.refunded": reversals.charge_refunds_prepare,
+    "refund.created": reversals.reversal_links_prepare,
+    "refund.updated": reversals.reversal_links_prepare,
+    "charge.dispute.created": reversals.reversal_links_prepare,
+    "charge.dispute.closed": reversals.reversal_links_prepare,
 }
 
 

@@ -10,6 +10,17 @@ Stripe's `{"error": {...}}` shape (404 `resource_missing` for an unknown id), an
 `Idempotent-Replayed: true`); the same key with different parameters is a 400
 `idempotency_error`.
 
+The list endpoints Kansha reads (`GET /v1/promotion_codes`, `/v1/checkout/sessions`,
+`/v1/invoices`, `/v1/refunds`, `/v1/invoice_payments`) answer Stripe's list shape
+(`{"object": "list", "data": [...], "has_more": ..., "url": ...}`), newest first, `limit`
+(default 10, at most 100) objects a page, the next page `starting_after` the last id, filtered
+by `created[gte]`/`created[lt]`, `status`, `payment_intent`, `charge` and
+`payment[payment_intent]` as Stripe documents; `expand[]=data.discounts` expands an invoice
+list's discounts. `GET /v1/promotion_codes/:id` and `GET /v1/charges/:id` retrieve one object.
+Tests put what Stripe would hold into `checkout_sessions`, `charges`, `refunds` and
+`invoice_payments` (and `promotion_codes`, `invoices`); `list_pages` counts the pages served
+per path, so a test can see the SDK paginate.
+
 Failures can be scripted per path: `fail(path, times, status)` answers before the request
 reaches the idempotency layer (like a gateway error; nothing is created), and
 `hang(path, times, seconds)` creates the object and stores the idempotent response, then
@@ -66,6 +77,11 @@ class FakeStripe:
         # What Stripe holds that Kansha only reads (tests fill these in).
         self.invoices: dict[str, dict] = {}
         self.discounts: dict[str, dict] = {}
+        self.checkout_sessions: dict[str, dict] = {}
+        self.charges: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
+        self.invoice_payments: dict[str, dict] = {}
+        self.list_pages: dict[str, int] = {}
         self.requests: list[Recorded] = []
         self._idem: dict[str, tuple[str, dict, int, dict]] = {}
         self._script = _Script()
@@ -175,6 +191,57 @@ class FakeStripe:
                                  else d for d in body.get("discounts") or []]
         return 200, body
 
+    def _retrieve(self, store: dict[str, dict], kind: str, object_id: str
+                  ) -> tuple[int, dict]:
+        found = store.get(object_id)
+        if found is None:
+            return 404, _error("resource_missing", f"No such {kind}: '{object_id}'", "id")
+        return 200, copy.deepcopy(found)
+
+    def _list(self, path: str, store: dict[str, dict], p: dict) -> tuple[int, dict]:
+        """Stripe's list: filters, newest first, `limit` per page after `starting_after`."""
+        try:
+            limit = int(p.get("limit") or 10)
+        except ValueError:
+            return 400, _error("parameter_invalid_integer", "Invalid integer: limit", "limit")
+        if not 1 <= limit <= 100:
+            return 400, _error("parameter_invalid_integer",
+                               "This value must be between 1 and 100.", "limit")
+        created = p.get("created") if isinstance(p.get("created"), dict) else {}
+        rows = []
+        for obj in store.values():
+            if "gte" in created and obj.get("created", 0) < int(created["gte"]):
+                continue
+            if "lt" in created and obj.get("created", 0) >= int(created["lt"]):
+                continue
+            if p.get("status") and obj.get("status") != p["status"]:
+                continue
+            if p.get("payment_intent") and obj.get("payment_intent") != p["payment_intent"]:
+                continue
+            if p.get("charge") and obj.get("charge") != p["charge"]:
+                continue
+            wanted = (p.get("payment") or {}).get("payment_intent")
+            if wanted and (obj.get("payment") or {}).get("payment_intent") != wanted:
+                continue
+            rows.append(obj)
+        rows.sort(key=lambda o: (o.get("created", 0), o["id"]), reverse=True)
+        after = p.get("starting_after")
+        if after:
+            ids = [o["id"] for o in rows]
+            if after not in ids:
+                return 400, _error("resource_missing", f"No such object: '{after}'",
+                                   "starting_after")
+            rows = rows[ids.index(after) + 1:]
+        page = [copy.deepcopy(o) for o in rows[:limit]]
+        if "data.discounts" in _expand_list(p):
+            for obj in page:
+                obj["discounts"] = [copy.deepcopy(self.discounts.get(d, d))
+                                    if isinstance(d, str) else d
+                                    for d in obj.get("discounts") or []]
+        self.list_pages[path] = self.list_pages.get(path, 0) + 1
+        return 200, {"object": "list", "data": page, "has_more": len(rows) > limit,
+                     "url": path}
+
     def handle(self, method: str, path: str, key: str | None, params: dict
                ) -> tuple[int, dict, dict, float]:
         """(status, body, extra headers, seconds to hold the reply)."""
@@ -200,8 +267,14 @@ class FakeStripe:
                 status, body = self._create_promotion_code(params)
             elif method == "POST" and (m := re.fullmatch(r"/v1/promotion_codes/([^/]+)", path)):
                 status, body = self._update_promotion_code(m[1], params)
+            elif method == "GET" and path in self._lists():
+                status, body = self._list(path, self._lists()[path], params)
             elif method == "GET" and (m := re.fullmatch(r"/v1/invoices/([^/]+)", path)):
                 status, body = self._retrieve_invoice(m[1], params)
+            elif method == "GET" and (m := re.fullmatch(r"/v1/promotion_codes/([^/]+)", path)):
+                status, body = self._retrieve(self.promotion_codes, "promotion code", m[1])
+            elif method == "GET" and (m := re.fullmatch(r"/v1/charges/([^/]+)", path)):
+                status, body = self._retrieve(self.charges, "charge", m[1])
             else:
                 status, body = 404, _error("resource_missing", f"Unrecognized request URL "
                                            f"({method}: {path}).")
@@ -211,6 +284,12 @@ class FakeStripe:
             hanging = self._script.hang.get(path)
             delay = hanging.pop(0) if hanging else 0
             return status, body, {}, delay
+
+    def _lists(self) -> dict[str, dict[str, dict]]:
+        return {"/v1/promotion_codes": self.promotion_codes,
+                "/v1/checkout/sessions": self.checkout_sessions,
+                "/v1/invoices": self.invoices, "/v1/refunds": self.refunds,
+                "/v1/invoice_payments": self.invoice_payments}
 
     def _handler_class(self):
         fake = self

@@ -51,6 +51,8 @@ SNIPPETS: dict[str, dict[str, set[str]]] = {
     # (kansha_rewards_grant_confirm, finance), so no edit, history or usage view answers.
     "rewards.rewardgrant": {"read": {S, M, F, SU}, "change": set(), "delete": set()},
     "rewards.redemption": {"read": {F, SU}, "change": {SU}, "delete": {SU}},
+    # Refunds and disputes: appended by Stripe's events, read-only for everyone.
+    "rewards.redemptionreversal": {"read": {F, SU}, "change": set(), "delete": set()},
     "rewards.discountcode": {"read": {F, SU}, "change": {SU}, "delete": {SU}},
     "rewards.stripeevent": {"read": {F, SU}, "change": {SU}, "delete": {SU}},
     "rewards.pointsentry": {"read": {F, SU}, "change": {SU}, "delete": {SU}},  # the ledger

@@ -19,8 +19,8 @@ def admin_client(client, db):
 
 
 @pytest.mark.parametrize("model", ["rewardrule", "tier", "perk", "rewardgrant", "discountcode",
-                                   "redemption", "perkfulfilment", "fraudflag", "pointsentry",
-                                   "stripeevent"])
+                                   "redemption", "redemptionreversal", "perkfulfilment",
+                                   "fraudflag", "pointsentry", "stripeevent"])
 def test_rewards_snippet_listings_render(admin_client, model):
     response = admin_client.get(reverse(f"wagtailsnippets_rewards_{model}:list"))
     assert response.status_code == 200

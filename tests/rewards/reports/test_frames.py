@@ -102,17 +102,25 @@ def test_redemption_summary_never_mixes_currencies():
     cohort = df(**keys, issued=[4, 2], redeemed=[1, 2], expired=[1, 0])
     redemptions = df(**{k: v[:1] for k, v in keys.items()}, redemptions=[1],
                      discount_minor=[500], order_minor=[4500], orders=[1])
+    # A refund took back a third of the yen order, and with it a third of its discount.
+    reversals = df(**{k: v[:1] for k, v in keys.items()}, reversals=[1],
+                   discount_reversed_minor=[167], order_reversed_minor=[1500])
     expected = df(**keys, codes_issued=[4, 2], codes_redeemed=[1, 2], codes_expired=[1, 0],
                   redemption_rate=[0.25, 1.0], redemptions=[1, 0], discount_minor=[500, 0],
-                  order_revenue_minor=[4500, 0])
-    got = frames.redemption_summary(cohort=cohort, redemptions=redemptions)
+                  order_revenue_minor=[4500, 0], reversals=[1, 0],
+                  discount_reversed_minor=[167, 0], order_revenue_reversed_minor=[1500, 0],
+                  discount_net_minor=[333, 0], order_revenue_net_minor=[3000, 0])
+    got = frames.redemption_summary(cohort=cohort, redemptions=redemptions,
+                                    reversals=reversals)
     assert_frame_equal(got, expected)
 
     totals = frames.redemption_totals(pd.concat([got, got], ignore_index=True))
     assert_frame_equal(totals, df(
         currency=["jpy", "usd"], codes_issued=[8, 4], codes_redeemed=[2, 4],
         codes_expired=[2, 0], redemption_rate=[0.25, 1.0], redemptions=[2, 0],
-        discount_minor=[1000, 0], order_revenue_minor=[9000, 0]))
+        discount_minor=[1000, 0], order_revenue_minor=[9000, 0], reversals=[2, 0],
+        discount_reversed_minor=[334, 0], order_revenue_reversed_minor=[3000, 0],
+        discount_net_minor=[666, 0], order_revenue_net_minor=[6000, 0]))
 
 
 def test_order_values_with_and_without_a_code():
