@@ -17,10 +17,14 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from advocates.models import (
+    AdvocacyEvent,
+    Advocate,
     ConsentRecord,
     ConsentStatus,
+    DetectionIntent,
     Outreach,
     OutreachKind,
     OutreachLog,
@@ -47,12 +51,32 @@ KIND_FILTERS = {
     **{kind.value: Q(kind=kind.value) for kind in OutreachKind},
 }
 AGE_FILTERS = {
-    "lt1h": ("Under 1 hour", timedelta(hours=1), None),
-    "lt24h": ("Under 24 hours", timedelta(hours=24), None),
-    "gt24h": ("Older than 1 day", None, timedelta(hours=24)),
-    "gt7d": ("Older than 7 days", None, timedelta(days=7)),
+    "lt1h": (_("Under 1 hour"), timedelta(hours=1), None),
+    "lt24h": (_("Under 24 hours"), timedelta(hours=24), None),
+    "gt24h": (_("Older than 1 day"), None, timedelta(hours=24)),
+    "gt7d": (_("Older than 7 days"), None, timedelta(days=7)),
 }
-SLA_FILTERS = {"overdue": "Overdue"}
+# "Due soon" on the dashboard and in the SLA filter: a care item due within this long.
+DUE_SOON = timedelta(hours=1)
+SLA_FILTERS = {"overdue": _("Overdue"), "due_soon": _("Due within the hour")}
+DECIDED_FILTERS = {"today": _("Decided today")}
+
+# The queue's tabs, in the order staff work them: care first, and every other kind of work
+# one click away with its count. There is no separate "answer" route yet: questions are
+# routed as care items, so "Answers" is the care items whose mention is a question (and
+# "Care" the rest). The lead's "wrong call" action and "least sure first" ordering plug in
+# here too (a tab's Q and `outreach_queue`'s order_by).
+_QUESTION = Q(mention__detection_intent=DetectionIntent.QUESTION)
+QUEUE_TABS: dict[str, tuple[Any, Q]] = {
+    "care": (_("Care"), Q(kind=OutreachKind.CARE) & ~_QUESTION),
+    "answers": (_("Answers"), Q(kind=OutreachKind.CARE) & _QUESTION),
+    "thanks": (_("Thank-yous"), Q(kind__in=(OutreachKind.REPLY, OutreachKind.CONSENT))),
+    "reshares": (_("Reshares"), Q(kind__in=(OutreachKind.RESHARE, OutreachKind.TAKEDOWN))),
+    "rewards": (_("Rewards"), Q(kind=OutreachKind.DM)),
+}
+_TAB_OF_KIND: dict[str, str] = {OutreachKind.REPLY: "thanks", OutreachKind.CONSENT: "thanks",
+                OutreachKind.RESHARE: "reshares", OutreachKind.TAKEDOWN: "reshares",
+                OutreachKind.DM: "rewards"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,8 @@ class QueueFilters:
     intent: str = ""
     age: str = ""  # a key of AGE_FILTERS
     sla: str = ""  # a key of SLA_FILTERS
+    decided: str = ""  # a key of DECIDED_FILTERS
+    tab: str = ""  # a key of QUEUE_TABS ("" = every kind)
     assignee: str = ""  # "me", "none" or a user id
     q: str = ""
 
@@ -97,6 +123,7 @@ class QueueCounts:
     pending_thanks: int
     pending_care: int
     overdue_care: int
+    due_soon_care: int = 0
 
 
 def _care_first() -> Case:
@@ -107,6 +134,15 @@ def _care_first() -> Case:
 def outreach_queue(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
     """The queue's rows, filtered, in working order: care items first, then by priority (high
     first), then oldest first. Unsliced and without joins; see `outreach_queue_page`."""
+    qs = _queue_filtered(filters=filters, user=user, now=now)
+    if filters.tab in QUEUE_TABS:
+        qs = qs.filter(QUEUE_TABS[filters.tab][1])
+    return qs.annotate(care_first=_care_first()).order_by(
+        "care_first", "-priority", "created_at", "id")
+
+
+def _queue_filtered(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
+    """Every filter but the tab (the tabs' counts are counted over this)."""
     qs = Outreach.objects.all()
     if filters.status:
         qs = qs.filter(status=filters.status)
@@ -126,6 +162,10 @@ def outreach_queue(*, filters: QueueFilters, user: Any, now: datetime) -> QueryS
             qs = qs.filter(created_at__lte=now - older_than)
     if filters.sla == "overdue":
         qs = qs.filter(_overdue_q(now))
+    elif filters.sla == "due_soon":
+        qs = qs.filter(sla_due_at__gte=now, sla_due_at__lt=now + DUE_SOON)
+    if filters.decided == "today":
+        qs = qs.filter(decided_at__gte=_start_of_today(now))
     if filters.assignee == "me":
         qs = qs.filter(assignee_id=user.pk)
     elif filters.assignee == "none":
@@ -140,8 +180,78 @@ def outreach_queue(*, filters: QueueFilters, user: Any, now: datetime) -> QueryS
             | Q(identity__handle__icontains=handle)
             | Q(identity__display_name__icontains=term)
         )
-    return qs.annotate(care_first=_care_first()).order_by(
-        "care_first", "-priority", "created_at", "id")
+    return qs
+
+
+def _start_of_today(now: datetime) -> datetime:
+    return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def outreach_tab_counts(*, filters: QueueFilters, user: Any,
+                        now: datetime | None = None) -> dict[str, int]:
+    """How many items each queue tab holds under the other filters: two small queries (by
+    kind, then the care items that are questions)."""
+    now = now or timezone.now()
+    qs = _queue_filtered(filters=filters, user=user, now=now)
+    counts = dict.fromkeys(QUEUE_TABS, 0)
+    for row in qs.order_by().values("kind").annotate(n=Count("id")):
+        if row["kind"] == OutreachKind.CARE:
+            counts["care"] += row["n"]
+        elif row["kind"] in _TAB_OF_KIND:
+            counts[_TAB_OF_KIND[row["kind"]]] += row["n"]
+    if counts["care"]:
+        counts["answers"] = qs.filter(QUEUE_TABS["answers"][1]).count()
+        counts["care"] -= counts["answers"]
+    return counts
+
+
+@dataclass(frozen=True)
+class DecisionCounts:
+    approved: int
+    rejected: int
+    snoozed: int
+    mine: int
+
+
+def outreach_decisions_today(*, user: Any, now: datetime | None = None) -> DecisionCounts:
+    """Today's queue decisions (local day), everyone's and the user's own: one query."""
+    now = now or timezone.now()
+    counts = Outreach.objects.filter(decided_at__gte=_start_of_today(now)).aggregate(
+        approved=Count("id", filter=~Q(status__in=[OutreachStatus.REJECTED,
+                                                   OutreachStatus.SNOOZED])),
+        rejected=Count("id", filter=Q(status=OutreachStatus.REJECTED)),
+        snoozed=Count("id", filter=Q(status=OutreachStatus.SNOOZED)),
+        mine=Count("id", filter=Q(decided_by_id=getattr(user, "pk", None))),
+    )
+    return DecisionCounts(**counts)
+
+
+@dataclass(frozen=True)
+class ProgrammeActivity:
+    active_advocates: int
+    thank_yous_sent: int
+    top_advocates: list[tuple[Any, int]]  # (advocate, events this month)
+
+
+def programme_activity(*, now: datetime | None = None, days: int = 30,
+                       top: int = 5) -> ProgrammeActivity:
+    """Marketing's programme health from the advocates side: advocates with confirmed
+    advocacy in the last `days`, thank-you replies sent this month, and this month's most
+    active advocates."""
+    now = now or timezone.now()
+    month_start = _start_of_today(now).replace(day=1)
+    active = (AdvocacyEvent.objects.filter(occurred_at__gte=now - timedelta(days=days))
+              .values("advocate_id").distinct().count())
+    sent = Outreach.objects.filter(kind=OutreachKind.REPLY, status=OutreachStatus.SENT,
+                                   sent_at__gte=month_start).count()
+    leaders = list(AdvocacyEvent.objects.filter(occurred_at__gte=month_start)
+                   .values("advocate_id").annotate(n=Count("id")).order_by("-n", "advocate_id")
+                   [:top])
+    people = Advocate.objects.in_bulk([row["advocate_id"] for row in leaders])
+    return ProgrammeActivity(
+        active_advocates=active, thank_yous_sent=sent,
+        top_advocates=[(people[row["advocate_id"]], row["n"]) for row in leaders
+                       if row["advocate_id"] in people])
 
 
 def _overdue_q(now: datetime) -> Q:
@@ -249,6 +359,8 @@ def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
         pending_thanks=Count("id", filter=Q(kind__in=THANK_KINDS)),
         pending_care=Count("id", filter=care),
         overdue_care=Count("id", filter=care & _overdue_q(now)),
+        due_soon_care=Count("id", filter=care & Q(sla_due_at__gte=now,
+                                                   sla_due_at__lt=now + DUE_SOON)),
     )
     return QueueCounts(**counts)
 

@@ -165,7 +165,7 @@ def register_log_actions(actions):
     actions.register_action("kansha.token.revoke", "Revoke API token", "Revoked an API token")
 
 
-# --- The outreach queue, the sandbox timeline and the dashboard panel (advocates/admin/) ------
+# --- The outreach queue and the sandbox timeline (advocates/admin/); the dashboard is cms's --
 # Imported inside the hooks so this file's imports stay as they are for the other sections.
 
 
@@ -196,13 +196,6 @@ def register_sandbox_timeline_menu_item():
     return PermissionMenuItem("Sandbox timeline", reverse_lazy("kansha_sandbox_timeline"),
                               name="sandbox-timeline", icon_name="history", order=160,
                               permission="advocates.view_sandboxpost")
-
-
-@hooks.register("construct_homepage_panels")
-def add_outreach_queue_panel(request, panels):
-    from advocates.admin.panels import construct_homepage_panels
-
-    construct_homepage_panels(request, panels)
 
 
 # --- People: opt out, merge (advocates/admin/people.py); export, erase (admin/privacy.py) -----

@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.debug",
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.template.context_processors.i18n",
                 "django.contrib.messages.context_processors.messages",
                 "wagtail.contrib.settings.context_processors.settings",
             ],
@@ -196,6 +197,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ja", "日本語")]
+# Kansha's own catalogue (`make messages`; see README › Translations). Wagtail and Django
+# bring theirs.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+WAGTAILADMIN_PERMITTED_LANGUAGES = LANGUAGES
 WAGTAIL_I18N_ENABLED = False
 TIME_ZONE = env_str("KANSHA_TIME_ZONE", "UTC")
 USE_I18N = True
@@ -228,6 +233,8 @@ WAGTAIL_SITE_NAME = env_str("KANSHA_SITE_NAME", "Kansha")
 WAGTAILADMIN_BASE_URL = env_str("KANSHA_BASE_URL", "http://localhost:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "pdf", "txt", "xlsx", "zip"]
+# Avatars without gravatar.com: the admin makes no request off the site.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 
 # --- Kansha -------------------------------------------------------------------------------
 KANSHA_BRAND_NAME = env_str("KANSHA_BRAND_NAME", "Kansha Coffee")

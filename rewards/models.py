@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from modelcluster.fields import ParentalManyToManyField
 from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
@@ -37,6 +38,7 @@ from rewards.currencies import (
     validate_currency,
     validate_text,
 )
+from rewards.money import money_display
 
 __all__ = ["money_format"]  # re-exported: reports and tests format money from here
 
@@ -620,10 +622,13 @@ class RewardGrant(models.Model):
         r = self.reward
         if self.reward_kind == RewardKind.PERK:
             return r.get("perk_name", "a perk")
-        if r.get("discount_type") == DiscountType.PERCENT:
-            return f"{r['percent_off']}% off" if language != "ja" else f"{r['percent_off']}%オフ"
-        return money_format(r.get("amount_off_minor") or 0, r.get("currency", "jpy")) + (
-            " off" if language != "ja" else "引き")
+        with translation.override(language):
+            if r.get("discount_type") == DiscountType.PERCENT:
+                return _("%(percent)s%% off") % {"percent": r["percent_off"]}
+            return _("%(amount)s off") % {"amount": money_display(
+                r.get("amount_off_minor") or 0, r.get("currency", "jpy"), language)}
+
+
 
 
 class CodeProvider(models.TextChoices):

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
 
-from django.db.models import Q, QuerySet, Sum
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+from wagtail.models import WorkflowState
 
 from rewards.models import (
     AdvocateTier,
@@ -16,7 +18,9 @@ from rewards.models import (
     GrantStatus,
     Perk,
     PointsEntry,
+    Redemption,
     RewardGrant,
+    RewardRule,
     RewardsSettings,
     StripeCustomer,
     Tier,
@@ -95,6 +99,37 @@ def grants_awaiting_private_channel() -> QuerySet[RewardGrant]:
 def grants_pending_approval() -> QuerySet[RewardGrant]:
     return (RewardGrant.objects.filter(status=GrantStatus.PENDING_APPROVAL)
             .select_related("advocate", "rule").order_by("created_at"))
+
+
+def rules_awaiting_finance() -> QuerySet[RewardRule]:
+    """Rules submitted to the "Reward rule approval" workflow and not yet decided."""
+    waiting = WorkflowState.objects.filter(
+        status=WorkflowState.STATUS_IN_PROGRESS,
+        base_content_type=ContentType.objects.get_for_model(RewardRule)).values("object_id")
+    return RewardRule.objects.filter(pk__in=[int(pk) for pk in
+                                             waiting.values_list("object_id", flat=True)])
+
+
+@dataclass(frozen=True)
+class CurrencyTotal:
+    currency: str
+    redemptions: int
+    discount_minor: int
+    order_minor: int
+
+
+def redemptions_totals(*, since: datetime, until: datetime | None = None
+                       ) -> list[CurrencyTotal]:
+    """Redemptions, discount given and order revenue per currency from `since` (one query)."""
+    qs = Redemption.objects.filter(redeemed_at__gte=since)
+    if until is not None:
+        qs = qs.filter(redeemed_at__lt=until)
+    rows = (qs.exclude(currency="").order_by().values("currency")
+            .annotate(n=Count("id"), discount=Sum("discount_minor"),
+                      orders=Sum("order_amount_minor")).order_by("currency"))
+    return [CurrencyTotal(currency=r["currency"], redemptions=r["n"],
+                          discount_minor=r["discount"] or 0, order_minor=r["orders"] or 0)
+            for r in rows]
 
 
 def points_rules() -> dict[str, str]:

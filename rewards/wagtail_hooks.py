@@ -1,5 +1,5 @@
 """Admin registration for the rewards app: program snippets, the grant ledger, redemptions,
-grant approval/revocation, and the dashboard's low-stock and pending-approval warning."""
+grant approval/revocation. (The dashboards are cms/dashboard.py.)"""
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from wagtail import hooks
-from wagtail.admin.ui.components import Component
 from wagtail.admin.ui.tables import Column
 from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
@@ -24,7 +23,6 @@ from wagtail.snippets.views.snippets import (
 
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
-    selectors,
     services,
 )
 from rewards.models import (
@@ -356,36 +354,6 @@ def register_rewards_urls():
     return [path("kansha-rewards/grants/<int:grant_id>/<str:action>/",
                  grant_confirm,
                  name="kansha_rewards_grant_confirm")]
-
-
-# --- Dashboard -----------------------------------------------------------------------------
-
-
-class RewardsDashboardPanel(Component):
-    """Perks running out of stock, grants waiting for approval, and rewards waiting for a
-    private channel (the advocate can only be answered in public)."""
-
-    name = "kansha_rewards"
-    template_name = "rewards/admin/dashboard_panel.html"
-    order = 60
-
-    def __init__(self, request):
-        self.request = request
-
-    def get_context_data(self, parent_context=None):
-        low = list(selectors.perks_low_stock())
-        waiting = selectors.grants_awaiting_private_channel()
-        return {"low_stock": low, "pending": selectors.grants_pending_approval().count(),
-                "waiting": waiting.count(), "waiting_first": list(waiting[:5]),
-                "grants_url": reverse("wagtailsnippets_rewards_rewardgrant:list")
-                + "?status=pending_approval"}
-
-
-@hooks.register("construct_homepage_panels")
-def add_rewards_panel(request, panels):
-    if request.user.has_perm("rewards.change_perk") or \
-            request.user.has_perm("rewards.change_rewardgrant"):
-        panels.append(RewardsDashboardPanel(request))
 
 
 @hooks.register("register_log_actions")

@@ -10,6 +10,7 @@ on top of that each view needs `advocates.change_outreach` and answers 403 witho
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from functools import wraps
 
@@ -26,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin import messages
 
 from advocates import selectors, services
+from advocates.admin.display import history_rows, reason_text, refusal_text
 from advocates.models import DetectionIntent, Outreach, OutreachKind, OutreachStatus
 from advocates.policies import PLATFORM_CHOICES
 
@@ -104,6 +106,16 @@ class QueueFilterForm(forms.Form):
     sla = forms.ChoiceField(required=False, label=_("SLA"),
                             choices=[("", _("Any SLA")), *selectors.SLA_FILTERS.items()])
     assignee = forms.ChoiceField(required=False, label=_("Assignee"))
+    # Set by the tabs and the dashboard's links, not shown among the filters.
+    tab = forms.ChoiceField(required=False, label=_("Tab"),
+                            choices=[("", _("All")),
+                                     *[(k, label) for k, (label, _q) in
+                                       selectors.QUEUE_TABS.items()]])
+    decided = forms.ChoiceField(required=False, label=_("Decided"),
+                                choices=[("", _("Any time")),
+                                         *selectors.DECIDED_FILTERS.items()])
+
+    HIDDEN = ("tab", "decided", "kind")
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -120,7 +132,8 @@ class QueueFilterForm(forms.Form):
 
 
 class RejectForm(forms.Form):
-    reason = forms.ChoiceField(choices=REJECT_REASONS)
+    reason = forms.ChoiceField(choices=REJECT_REASONS,
+                               error_messages={"required": _("Pick a reason to reject.")})
     note = forms.CharField(required=False, max_length=250, strip=True)
 
     def clean(self):
@@ -200,6 +213,15 @@ def _back(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(target)
 
 
+def _tab_url(request: HttpRequest, tab: str) -> str:
+    """The queue on another tab, keeping the other filters (and leaving page 1)."""
+    query = request.GET.copy()
+    query.pop("p", None)
+    query.pop("kind", None)
+    query["tab"] = tab
+    return f"{reverse('kansha_outreach:queue')}?{query.urlencode()}"
+
+
 def _display_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
@@ -213,16 +235,25 @@ def _form_errors(form: forms.Form) -> str:
     return " ".join(str(e) for errors in form.errors.values() for e in errors)
 
 
-def _run(request: HttpRequest, outreach_id: int, call, success: str) -> HttpResponseRedirect:
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
+
+
+def _run(request: HttpRequest, outreach_id: int, call, success: str,
+         verb: str = "") -> HttpResponseRedirect:
     """Call one service; turn a refused transition or bad input into an error message."""
     try:
         call()
     except Outreach.DoesNotExist as exc:
         raise Http404("No such outreach") from exc
+    except services.OutreachTransitionError:
+        # Most often someone else decided it first: say who, in plain words.
+        messages.error(request, refusal_text(outreach_id, verb),
+                       buttons=[_history_button(outreach_id)])
     except (ValueError, ValidationError) as exc:
-        # OutreachTransitionError is a ValueError: e.g. someone else approved it first.
         text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        messages.error(request, _("#%(id)s: %(error)s") % {"id": outreach_id, "error": text},
+        messages.error(request, _("Not done: %(error)s") % {"error": _sentence(text)},
                        buttons=[_history_button(outreach_id)])
     else:
         messages.success(request, success, buttons=[_history_button(outreach_id)])
@@ -254,17 +285,31 @@ def queue_index(request: HttpRequest) -> HttpResponse:
     users = list(selectors.outreach_assignable_users())
     form = QueueFilterForm(data, users=users)
     filters = form.filters()
+    counts = selectors.outreach_tab_counts(filters=filters, user=request.user)
+    if "tab" not in request.GET and not filters.kind:
+        # Care first, but never a tab that is empty while others wait.
+        first = next((key for key, n in counts.items() if n), "care")
+        filters = dataclasses.replace(filters, tab=first)
+    tabs = [{"key": key, "label": label, "count": counts[key], "current": filters.tab == key,
+             "url": _tab_url(request, key)}
+            for key, (label, _q) in selectors.QUEUE_TABS.items()]
+    tabs.append({"key": "", "label": _("All"), "count": sum(counts.values()),
+                 "current": filters.tab == "", "url": _tab_url(request, "")})
     try:
         number = int(request.GET.get("p", "1"))
     except ValueError:
         number = 1
     page = selectors.outreach_queue_page(filters=filters, user=request.user, page=number)
+    for item in page.items:
+        setattr(item, "why",  # noqa: B010 - display-only, for the template
+                [reason_text(r) for r in getattr(item, "why", [])])
     profile = getattr(request.user, "wagtail_userprofile", None)
     return TemplateResponse(request, "advocates/admin/queue.html", {
         "page_title": _("Outreach queue"),
         "header_icon": "tasks",
         "form": form,
         "filters": filters,
+        "tabs": tabs,
         "page": page,
         "users": users,
         "reject_reasons": REJECT_REASONS,
@@ -286,7 +331,7 @@ def outreach_approve(request: HttpRequest, outreach_id: int) -> HttpResponse:
     success = (_("Edited and approved #%(id)s; it will be sent now.") if final_text
                else _("Approved #%(id)s; it will be sent now.")) % {"id": outreach_id}
     return _run(request, outreach_id, lambda: services.outreach_approve(
-        outreach_id=outreach_id, user=request.user, final_text=final_text), success)
+        outreach_id=outreach_id, user=request.user, final_text=final_text), success, "approve")
 
 
 @require_POST
@@ -299,7 +344,7 @@ def outreach_reject(request: HttpRequest, outreach_id: int) -> HttpResponse:
     reason = form.reason_text()
     return _run(request, outreach_id, lambda: services.outreach_reject(
         outreach_id=outreach_id, user=request.user, reason=reason),
-        _("Rejected #%(id)s (%(reason)s).") % {"id": outreach_id, "reason": reason})
+        _("Rejected #%(id)s (%(reason)s).") % {"id": outreach_id, "reason": reason}, "reject")
 
 
 @require_POST
@@ -317,7 +362,7 @@ def outreach_snooze(request: HttpRequest, outreach_id: int) -> HttpResponse:
         outreach_id=outreach_id, user=request.user, until=until),
         _("Snoozed #%(id)s until %(until)s.") % {
             "id": outreach_id,
-            "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M")})
+            "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M")}, "snooze")
 
 
 @require_POST
@@ -338,7 +383,7 @@ def outreach_assign(request: HttpRequest, outreach_id: int) -> HttpResponse:
     who = _("nobody") if assignee is None else _display_name(assignee)
     return _run(request, outreach_id, lambda: services.outreach_assign(
         outreach_id=outreach_id, user=request.user, assignee=assignee),
-        _("Assigned #%(id)s to %(who)s.") % {"id": outreach_id, "who": who})
+        _("Assigned #%(id)s to %(who)s.") % {"id": outreach_id, "who": who}, "assign")
 
 
 @require_POST
@@ -346,7 +391,7 @@ def outreach_assign(request: HttpRequest, outreach_id: int) -> HttpResponse:
 def outreach_retry(request: HttpRequest, outreach_id: int) -> HttpResponse:
     return _run(request, outreach_id, lambda: services.outreach_retry(
         outreach_id=outreach_id, user=request.user),
-        _("Retrying #%(id)s; it will be sent again now.") % {"id": outreach_id})
+        _("Retrying #%(id)s; it will be sent again now.") % {"id": outreach_id}, "retry")
 
 
 @require_POST
@@ -367,11 +412,12 @@ def outreach_bulk(request: HttpRequest) -> HttpResponse:
     if result.done:
         messages.success(request, done)
     if result.skipped:
-        detail = "; ".join(f"#{pk}: {why}" for pk, why in list(result.skipped.items())[:10])
+        detail = " ".join(f"#{pk}: {refusal_text(pk, 'bulk')}"
+                          for pk in list(result.skipped)[:10])
         more = len(result.skipped) - 10
         if more > 0:
             detail += _("; and %(n)s more") % {"n": more}
-        messages.warning(request, _("Skipped %(n)s: %(detail)s") % {
+        messages.warning(request, _("Skipped %(n)s. %(detail)s") % {
             "n": len(result.skipped), "detail": detail})
     return _back(request)
 
@@ -391,7 +437,8 @@ def outreach_history(request: HttpRequest, outreach_id: int) -> HttpResponse:
     return TemplateResponse(request, "advocates/admin/history.html", {
         "page_title": _("History of outreach #%(id)s") % {"id": outreach.pk},
         "outreach": outreach,
-        "log": log,
+        "log": history_rows(log),
+        "reasons": [reason_text(reason) for reason in outreach.reasons],
         "back_url": back,
         "next_url": request.get_full_path(),
     })

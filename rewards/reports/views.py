@@ -21,7 +21,8 @@ from wagtail.admin.ui.tables import Column
 from wagtail.admin.views.reports import ReportView
 
 from advocates.policies import PLATFORM_CHOICES
-from rewards.models import Perk, RewardGrant, RewardRule, money_format
+from rewards.models import Perk, RewardGrant, RewardRule
+from rewards.money import money_format
 
 from . import ReportParams, report_build
 from .exports import _cell, neutralise, report_xlsx

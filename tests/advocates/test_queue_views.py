@@ -1,8 +1,11 @@
 """The Outreach queue in the Wagtail admin, used the way social staff use it."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -69,11 +72,48 @@ def test_care_items_are_pinned_first_then_priority_then_oldest(client):
     care_low = _care(priority=20)
     care_high = _care(priority=80)
 
-    response = client.get(QUEUE)
+    response = client.get(QUEUE, {"tab": ""})  # "All": every kind, care pinned first
 
     assert _ids(response) == [care_high.pk, care_low.pk, urgent_thanks.pk, old_thanks.pk,
                               new_thanks.pk]
     assert "due " in response.content.decode()  # the care items' due time
+
+
+def test_the_queue_opens_on_care_and_shows_every_tab_with_its_count(client):
+    OutreachFactory.create_batch(2)
+    OutreachFactory(kind="reshare")
+    OutreachFactory(kind="dm")
+    complaint = _care()
+    question = OutreachFactory(kind="care", mention=MentionFactory(detection_intent="question"))
+
+    response = client.get(QUEUE)
+
+    assert _ids(response) == [complaint.pk]
+    tabs = {tab["key"]: (tab["count"], tab["current"]) for tab in response.context["tabs"]}
+    assert tabs == {"care": (1, True), "answers": (1, False), "thanks": (2, False),
+                    "reshares": (1, False), "rewards": (1, False), "": (6, False)}
+    assert _ids(client.get(QUEUE, {"tab": "answers"})) == [question.pk]
+    assert len(_ids(client.get(QUEUE, {"tab": "thanks"}))) == 2
+    html = response.content.decode()
+    for label in ("Care", "Answers", "Thank-yous", "Reshares", "Rewards"):
+        assert f"{label} <span class=\"kq-tab__count" in html, label
+
+
+def test_with_no_care_waiting_the_queue_opens_on_the_next_tab(client):
+    thanks = OutreachFactory()
+    response = client.get(QUEUE)
+    assert _ids(response) == [thanks.pk]
+    assert [t["key"] for t in response.context["tabs"] if t["current"]] == ["thanks"]
+
+
+def test_no_reject_reason_is_preselected(client):
+    OutreachFactory()
+    html = client.get(QUEUE).content.decode()
+    assert 'name="reason"' in html
+    assert not re.search(r'name="reason"[^>]*checked', html)
+    assert "<option selected" not in html.split('id="kq-bulk"')[1].split("</form>")[0]
+    assert "window.confirm" not in (Path(settings.BASE_DIR) / "advocates/static/advocates/"
+                                    "queue.js").read_text()
 
 
 def test_default_status_is_proposed_and_any_status_can_be_asked_for(client):
@@ -114,7 +154,7 @@ def test_filters_and_search(client, params, expected):
     }
     by_id = {row.pk: name for name, row in rows.items()}
 
-    response = client.get(QUEUE, params)
+    response = client.get(QUEUE, {"tab": "", **params})
 
     assert {by_id[pk] for pk in _ids(response)} == expected
 
@@ -147,7 +187,7 @@ def test_sla_badge_ok_due_soon_and_overdue(client):
     old_thanks = OutreachFactory(created_at=now - timedelta(hours=5))
     Outreach.objects.bulk_update([ok, soon, late], ["sla_due_at", "created_at"])
 
-    page = client.get(QUEUE).context["page"]
+    page = client.get(QUEUE, {"tab": ""}).context["page"]
 
     states = {item.pk: item.sla_state for item in page.items}
     assert states == {ok.pk: "ok", soon.pk: "due_soon", late.pk: "overdue",
@@ -203,9 +243,12 @@ def test_history_shows_every_decision_and_attempt(client, staff):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert [entry.action for entry in response.context["log"]] == ["proposed", "approved",
-                                                                   "attempt"]
+    assert [entry.what for entry in response.context["log"]] == [
+        "Proposed by Kansha", "Approved", "Delivery attempt 1: "]
     assert "Sachi Staff" in html
+    assert str(row.idempotency_key) not in html  # an internal key, not for people
+    assert "[&#x27;" not in html
+    assert "['" not in html
     assert "timeout" in html
     assert client.get(reverse("kansha_outreach:history", args=[999999])).status_code == 404
 

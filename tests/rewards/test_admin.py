@@ -38,7 +38,7 @@ def test_dashboard_warns_about_low_stock_and_pending_grants(admin_client, config
     assert "Perks running low" in html
     assert "Enamel pin" in html
     assert "Plenty of stickers" not in html
-    assert "1 grant waiting for approval" in html
+    assert 'href="/admin/snippets/rewards/rewardgrant/?status=pending_approval"' in html
 
 
 def test_approving_a_pending_grant_from_the_admin_issues_it(

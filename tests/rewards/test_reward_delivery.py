@@ -107,7 +107,7 @@ def test_staff_see_the_waiting_rewards(config, client):
     client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "pw"))
 
     dashboard = client.get(reverse("wagtailadmin_home")).content.decode()
-    assert "1 reward waiting for a private channel" in dashboard
+    assert "Rewards waiting for a private channel" in dashboard
     assert reverse("wagtailsnippets_rewards_rewardgrant:inspect", args=[grant.pk]) in dashboard
     listing = client.get(reverse("wagtailsnippets_rewards_rewardgrant:list")).content.decode()
     assert "awaiting a private channel since" in listing

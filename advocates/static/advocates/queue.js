@@ -3,6 +3,7 @@
  * j / k  move between items      a  approve (with any edits)     e  edit the reply
  * r      reject with a reason    x  select for a bulk action     ?  show the shortcuts
  * Ctrl/Cmd+Enter in the reply approves it; Esc leaves a text box or closes a dialog.
+ * Words shown by the script come from data-* attributes the (translated) template sets.
  */
 (function () {
   'use strict';
@@ -40,7 +41,10 @@
     const boxes = checkboxes();
     const selected = boxes.filter((box) => box.checked);
     boxes.forEach((box) => box.closest('[data-queue-row]').classList.toggle('is-selected', box.checked));
-    if (countLabel) countLabel.textContent = selected.length + ' selected';
+    if (countLabel) {
+      countLabel.textContent = selected.length === 1 ? countLabel.dataset.templateOne
+        : countLabel.dataset.templateMany.replace('__n__', selected.length);
+    }
     if (bulkForm) {
       bulkForm.querySelectorAll('[data-queue-bulk-button]').forEach((button) => {
         button.disabled = selected.length === 0;
@@ -65,6 +69,38 @@
     if (form) form.requestSubmit();
   }
 
+  // A reject reason is never pre-selected: the dialog asks, and says what is missing inside
+  // itself instead of closing (the server checks the same and answers with a message).
+  function resetReason(dialog) {
+    dialog.querySelectorAll('input[name="reason"]').forEach((radio) => { radio.checked = false; });
+    const note = dialog.querySelector('input[name="note"]');
+    if (note) note.value = '';
+    showError(dialog, '');
+  }
+
+  function showError(dialog, text) {
+    const error = dialog.querySelector('[data-queue-dialog-error]');
+    if (!error) return;
+    error.textContent = text;
+    error.hidden = !text;
+  }
+
+  function reasonProblem(dialog) {
+    const reason = dialog.querySelector('input[name="reason"]:checked');
+    const note = dialog.querySelector('input[name="note"]');
+    if (!reason) return { text: root.dataset.errorReason, field: dialog.querySelector('input[name="reason"]') };
+    if (reason.value === 'other' && note && !note.value.trim()) return { text: root.dataset.errorNote, field: note };
+    return null;
+  }
+
+  function guardReason(dialog, event) {
+    const problem = reasonProblem(dialog);
+    if (!problem) return;
+    event.preventDefault();
+    showError(dialog, problem.text);
+    if (problem.field) problem.field.focus();
+  }
+
   // Reject, snooze and assign share one dialog each; opening it points its form at the row.
   function openDialog(name, target) {
     const dialog = root.querySelector('[data-queue-dialog="' + name + '"]');
@@ -73,9 +109,18 @@
     const id = target.dataset.id;
     form.action = form.dataset.actionTemplate.replace('/0/', '/' + id + '/');
     dialog.querySelectorAll('[data-queue-dialog-id]').forEach((el) => { el.textContent = '#' + id; });
+    if (name === 'reject') resetReason(dialog);
     dialog.showModal();
-    const first = dialog.querySelector('input:checked, input:not([type="hidden"]), select, button');
+    const first = dialog.querySelector('input:not([type="hidden"]), select, button');
     if (first) first.focus();
+  }
+
+  const rejectDialog = root.querySelector('[data-queue-dialog="reject"]');
+  if (rejectDialog) {
+    rejectDialog.querySelector('form[method="post"]').addEventListener('submit', (event) => {
+      if (event.submitter && event.submitter.getAttribute('formmethod') === 'dialog') return;
+      guardReason(rejectDialog, event);
+    });
   }
 
   function reject(target) {
@@ -163,17 +208,42 @@
       updateBulk();
     });
   }
+  // Bulk actions are confirmed in a dialog (approved replies go out at once); a bulk reject
+  // asks for its reason there.
+  const bulkDialog = root.querySelector('[data-queue-bulk-dialog]');
+  function openBulk(mode) {
+    if (!bulkDialog || typeof bulkDialog.showModal !== 'function') return;
+    const n = checkboxes().filter((box) => box.checked).length;
+    if (!n) return;
+    const title = bulkDialog.querySelector('[data-queue-bulk-title]');
+    const template = n === 1 ? title.dataset[mode + 'One'] : title.dataset[mode];
+    title.textContent = template.replace('__n__', n);
+    bulkDialog.querySelectorAll('[data-queue-bulk-only]').forEach((el) => {
+      el.hidden = el.dataset.queueBulkOnly !== mode;
+    });
+    resetReason(bulkDialog);
+    bulkDialog.showModal();
+    const first = mode === 'reject' ? bulkDialog.querySelector('input[name="reason"]')
+      : bulkDialog.querySelector('button[value="approve"]');
+    if (first) first.focus();
+  }
+  root.querySelectorAll('[data-queue-bulk-open]').forEach((button) => {
+    button.addEventListener('click', () => openBulk(button.dataset.queueBulkOpen));
+  });
+  root.querySelectorAll('[data-queue-dialog-close]').forEach((button) => {
+    button.addEventListener('click', () => button.closest('dialog').close());
+  });
   if (bulkForm) {
     bulkForm.addEventListener('submit', (event) => {
-      const action = event.submitter && event.submitter.value;
-      const n = checkboxes().filter((box) => box.checked).length;
-      const verb = action === 'reject' ? 'Reject' : 'Approve';
-      // A bulk action is hard to undo (approved replies go out at once): confirm it.
-      if (!window.confirm(verb + ' ' + n + ' selected item' + (n === 1 ? '' : 's') + '?')) {
-        event.preventDefault();
-      }
+      if (event.submitter && event.submitter.value === 'reject') guardReason(bulkDialog, event);
     });
   }
+
+  // Keep the last action's message in view: it moves into the sticky bar above the rows, so
+  // moving down the queue with j does not scroll it away.
+  const flash = root.querySelector('[data-queue-flash]');
+  const messages = document.querySelector('.messages ul');
+  if (flash && messages && messages.children.length) flash.appendChild(messages);
 
   updateBulk();
   if (rows.length) setCurrent(0, false);
