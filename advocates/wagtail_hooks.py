@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import FieldPanel, ObjectList
@@ -27,7 +28,10 @@ DATABASE_SEARCH = None
 class MentionViewSet(KanshaSnippetViewSet):
     model = Mention
     icon = "comment"
-    menu_label = "Mentions"
+    menu_label = _("Mentions")
+    refused = frozenset({"add", "delete"})  # mentions arrive by ingestion
+    empty_message = _("No mentions yet. They arrive from connected brand accounts, the "
+                      "ingest API and file imports (Brand accounts, API tokens).")
     list_display = ["text", "platform", "kind", "author", "detection_label", "detection_intent",
                     "route", "posted_at"]
     list_filter = ["platform", "kind", "source", "language", "detection_label",
@@ -48,7 +52,12 @@ class MentionViewSet(KanshaSnippetViewSet):
 class AdvocateViewSet(KanshaSnippetViewSet):
     model = Advocate
     icon = "user"
-    menu_label = "Advocates"
+    menu_label = _("Advocates")
+    # People are found by ingestion and removed by erasure (the row's "More" menu), never
+    # typed in or deleted from a form.
+    refused = frozenset({"add", "delete"})
+    empty_message = _("No advocates yet. Kansha adds one for each person whose mentions "
+                      "arrive.")
     list_display = ["__str__", "created_at", "opted_out_at", "flagged", "is_employee"]
     list_filter = ["flagged", "is_employee"]
     search_fields = ["display_name"]
@@ -61,7 +70,10 @@ class AdvocateViewSet(KanshaSnippetViewSet):
 class SocialIdentityViewSet(KanshaSnippetViewSet):
     model = SocialIdentity
     icon = "link"
-    menu_label = "Identities"
+    menu_label = _("Identities")
+    refused = frozenset({"add", "delete"})
+    empty_message = _("No identities yet. Each social account that mentions the brand "
+                      "becomes one.")
     list_display = ["handle", "display_name", "platform", "follower_count", "verified",
                     "advocate"]
     list_filter = ["platform", "verified"]
@@ -93,26 +105,28 @@ class IngestTokenCreateView(CreateView):
         return token
 
     def get_success_message(self, instance):
-        return format_html("Token “{}” created with the scopes {}. Copy it now, it will not "
-                           "be shown again: <code>{}</code>", instance.name,
+        return format_html(_("Token “{}” created with the scopes {}. Copy it now, it will "
+                             "not be shown again: <code>{}</code>"), instance.name,
                            instance.scopes_display, self.secret)
 
 
 def _token_actions(token: IngestToken) -> str:
     if token.revoked_at is not None:
         return format_html('<span class="w-status w-status--label">{}</span>',
-                           f"revoked {token.revoked_at:%Y-%m-%d %H:%M}")
-    return format_html('<a class="button button-small button-secondary no" href="{}">'
-                       "Revoke…</a>", reverse("kansha_api_token_revoke", args=[token.pk]))
+                           _("revoked %(when)s") % {"when": f"{token.revoked_at:%Y-%m-%d %H:%M}"})
+    return format_html('<a class="button button-small button-secondary no" href="{}">{}</a>',
+                       reverse("kansha_api_token_revoke", args=[token.pk]), _("Revoke…"))
 
 
 class IngestTokenViewSet(KanshaSnippetViewSet):
     model = IngestToken
     add_view_class = IngestTokenCreateView
     icon = "key"
-    menu_label = "API tokens"
+    menu_label = _("API tokens")
+    empty_message = _("No API tokens yet. Add one for each system that posts mentions to "
+                      "the ingest API.")
     list_display = ["name", "prefix", "scopes_display", "created_at", "last_used_at",
-                    Column("revoke", label="Status", accessor=_token_actions)]
+                    Column("revoke", label=_("Status"), accessor=_token_actions)]
     edit_handler = ObjectList([FieldPanel("name"), FieldPanel("scopes")],
                               base_form_class=ApiTokenForm)
 
@@ -124,9 +138,10 @@ def api_token_revoke_view(request, token_id: int):
     token = get_object_or_404(IngestToken, pk=token_id)
     if request.method == "POST":
         if api_token_revoke(token_id=token.pk, user=request.user):
-            messages.success(request, f"Token “{token.name}” revoked.")
+            messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
         else:
-            messages.warning(request, f"Token “{token.name}” was already revoked.")
+            messages.warning(request, _("Token “%(name)s” was already revoked.")
+                             % {"name": token.name})
         return redirect(reverse("wagtailsnippets_advocates_ingesttoken:list"))
     return TemplateResponse(request, "advocates/admin/token_revoke_confirm.html",
                             {"token": token})
@@ -139,7 +154,7 @@ def register_token_urls():
 
 
 class PeopleGroup(SnippetViewSetGroup):
-    menu_label = "Advocates"
+    menu_label = _("Advocates")
     menu_icon = "group"
     menu_order = 200
     items = (MentionViewSet, AdvocateViewSet, SocialIdentityViewSet, IngestTokenViewSet)
@@ -160,9 +175,12 @@ register_snippet(TemplatesViewSet)
 
 @hooks.register("register_log_actions")
 def register_log_actions(actions):
-    actions.register_action("kansha.advocate.merge", "Merge advocates", "Merged advocates")
-    actions.register_action("kansha.advocate.opt_out", "Opt out", "Opted out of all contact")
-    actions.register_action("kansha.token.revoke", "Revoke API token", "Revoked an API token")
+    actions.register_action("kansha.advocate.merge", _("Merge advocates"),
+                            _("Merged advocates"))
+    actions.register_action("kansha.advocate.opt_out", _("Opt out"),
+                            _("Opted out of all contact"))
+    actions.register_action("kansha.token.revoke", _("Revoke API token"),
+                            _("Revoked an API token"))
 
 
 # --- The outreach queue and the sandbox timeline (advocates/admin/); the dashboard is cms's --
@@ -182,7 +200,7 @@ def register_outreach_queue_menu_item():
 
     from advocates.admin.menu import PermissionMenuItem
 
-    return PermissionMenuItem("Outreach queue", reverse_lazy("kansha_outreach:queue"),
+    return PermissionMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
                               name="outreach-queue", icon_name="tasks", order=150,
                               permission="advocates.change_outreach")
 
@@ -193,7 +211,7 @@ def register_sandbox_timeline_menu_item():
 
     from advocates.admin.menu import PermissionMenuItem
 
-    return PermissionMenuItem("Sandbox timeline", reverse_lazy("kansha_sandbox_timeline"),
+    return PermissionMenuItem(_("Sandbox timeline"), reverse_lazy("kansha_sandbox_timeline"),
                               name="sandbox-timeline", icon_name="history", order=160,
                               permission="advocates.view_sandboxpost")
 
@@ -218,5 +236,5 @@ def register_privacy_listing_buttons(snippet, user, next_url=None):
 
 @hooks.register("register_log_actions")
 def register_privacy_log_actions(actions):
-    actions.register_action("kansha.advocate.erase", "Erase personal data",
-                            "Erased personal data (pseudonymised)")
+    actions.register_action("kansha.advocate.erase", _("Erase personal data"),
+                            _("Erased personal data (pseudonymised)"))

@@ -58,3 +58,14 @@ def search_for_the_role(request, search_areas):
     # "Search all pages…" in the sidebar is for people who edit pages.
     if not uses_pages(request.user):
         search_areas[:] = []
+
+
+@hooks.register("construct_snippet_action_menu")
+def cancel_workflow_is_never_the_main_button(menu_items, request, context):
+    # While a rule waits for finance, Wagtail makes "Cancel workflow" the editor's main button
+    # (the first item); saving the draft is what the person came to do, cancelling is a
+    # deliberate step in the menu.
+    cancel = [item for item in menu_items if item.name == "action-cancel-workflow"]
+    if cancel and menu_items and menu_items[0] is cancel[0]:
+        menu_items.remove(cancel[0])
+        menu_items.append(cancel[0])

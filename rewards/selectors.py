@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TypedDict
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 from wagtail.models import WorkflowState
 
@@ -101,13 +102,19 @@ def grants_pending_approval() -> QuerySet[RewardGrant]:
             .select_related("advocate", "rule").order_by("created_at"))
 
 
+def rule_in_review_expression() -> Exists:
+    """For annotating rules: True while the rule waits in the "Reward rule approval"
+    workflow (submitted, not yet approved or rejected by finance)."""
+    return Exists(WorkflowState.objects.filter(
+        status=WorkflowState.STATUS_IN_PROGRESS,
+        base_content_type=ContentType.objects.get_for_model(RewardRule),
+        object_id=Cast(OuterRef("pk"), output_field=CharField())))
+
+
 def rules_awaiting_finance() -> QuerySet[RewardRule]:
     """Rules submitted to the "Reward rule approval" workflow and not yet decided."""
-    waiting = WorkflowState.objects.filter(
-        status=WorkflowState.STATUS_IN_PROGRESS,
-        base_content_type=ContentType.objects.get_for_model(RewardRule)).values("object_id")
-    return RewardRule.objects.filter(pk__in=[int(pk) for pk in
-                                             waiting.values_list("object_id", flat=True)])
+    return (RewardRule.objects.annotate(in_review=rule_in_review_expression())
+            .filter(in_review=True).order_by("name"))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 
 from django import forms
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import FieldPanel, HelpPanel, MultiFieldPanel, ObjectList
 
@@ -106,7 +107,7 @@ for _name in SECRETS:
 class BrandAccountViewSet(KanshaSnippetViewSet):
     model = BrandAccount
     icon = "site"
-    menu_label = "Brand accounts"
+    menu_label = _("Brand accounts")
     menu_name = "brand-accounts"
     add_to_admin_menu = True
     menu_order = 900

@@ -9,6 +9,7 @@ consent requests), with well-formed braces; a template needs at least one varian
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePanel, ObjectList
 
@@ -59,7 +60,7 @@ class ReplyTemplateForm(WagtailAdminModelForm):
 class TemplatesViewSet(KanshaSnippetViewSet):
     model = ReplyTemplate
     icon = "openquote"
-    menu_label = "Reply templates"
+    menu_label = _("Reply templates")
     menu_name = "reply-templates"
     menu_order = 210
     add_to_admin_menu = True
