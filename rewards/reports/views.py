@@ -9,16 +9,21 @@ the XLSX export is the whole report, one sheet per table. Only users with
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import django_filters
+from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponseForbidden
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.functional import cached_property
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.ui.tables import Column
 from wagtail.admin.views.reports import ReportView
+from wagtail.admin.widgets.button import HeaderButton
 
 from advocates.policies import PLATFORM_CHOICES
 from rewards.models import Perk, RewardGrant, RewardRule
@@ -40,14 +45,14 @@ def _currency_choices() -> list[tuple[str, str]]:
 class ReportFilterSet(WagtailFilterSet):
     """The filters every report takes; they only build ReportParams (no queryset filtering)."""
 
-    date_range = django_filters.DateFromToRangeFilter(label="Date range",
+    date_range = django_filters.DateFromToRangeFilter(label=_("Date range"),
                                                       widget=DateRangePickerWidget)
-    period = django_filters.ChoiceFilter(label="Group by", empty_label="Month",
-                                         choices=[("week", "Week"), ("month", "Month")])
-    platform = django_filters.ChoiceFilter(label="Platform", choices=PLATFORM_CHOICES)
-    rule = django_filters.ModelChoiceFilter(label="Reward rule",
+    period = django_filters.ChoiceFilter(label=_("Group by"), empty_label=_("Month"),
+                                         choices=[("week", _("Week")), ("month", _("Month"))])
+    platform = django_filters.ChoiceFilter(label=_("Platform"), choices=PLATFORM_CHOICES)
+    rule = django_filters.ModelChoiceFilter(label=_("Reward rule"),
                                             queryset=RewardRule.objects.order_by("name"))
-    currency = django_filters.ChoiceFilter(label="Currency", choices=_currency_choices)
+    currency = django_filters.ChoiceFilter(label=_("Currency"), choices=_currency_choices)
 
     def filter_queryset(self, queryset):
         return queryset
@@ -72,24 +77,115 @@ class ReportFilterSet(WagtailFilterSet):
                             currency=data.get("currency") or "")
 
 
+# The filters each report uses: a filter the report ignores is not offered (the liability is
+# "as of now", so it takes no dates; redemptions are always by month).
+REPORT_FILTERS = {
+    "ambassador": ("date_range", "period", "platform"),
+    "redemptions": ("date_range", "rule", "currency"),
+    "ledger": ("date_range", "rule", "currency"),
+    "liability": ("rule", "currency"),
+}
+
+
+def _filterset_for(name: str) -> type[ReportFilterSet]:
+    keep = REPORT_FILTERS[name]
+    filterset: Any = type(f"{name.title()}FilterSet", (ReportFilterSet,), {})
+    # Set after the class exists: django-filter's metaclass collects every declared filter.
+    filterset.base_filters = {k: v for k, v in filterset.base_filters.items() if k in keep}
+    return filterset
+
+
+def _is_share(column: str) -> bool:
+    return column == "share" or column.endswith(("_share", "_rate"))
+
+
 def _display(value, column: str, row: dict, money: dict[str, str]) -> str:
+    """One number format per kind: money by currency and language, shares as percentages,
+    counts with thousands separators, other measures with one decimal."""
     value = _cell(value)
     if value is None:
         return "—"
-    if column in money and isinstance(value, int):
-        return money_format(value, row.get(money[column]) or "")
+    if column in money and isinstance(value, int | float):
+        return money_format(int(value), row.get(money[column]) or "")
+    if _is_share(column) and isinstance(value, int | float):
+        return f"{number_format(value * 100, 1, force_grouping=True)}%"
     if isinstance(value, float):
-        if column.endswith(("_share", "_rate")):
-            return f"{value:.1%}"
-        return f"{value:,.1f}"
+        return number_format(value, 1, force_grouping=True)
     if isinstance(value, int) and not column.endswith("_id") and column != "rank":
-        return f"{value:,}"
+        return number_format(value, force_grouping=True)
     return str(value)
+
+
+# Column headings on screen (exports keep the exact column names).
+COLUMN_LABELS = {
+    "active_advocates": _("Active advocates"), "advocates": _("Advocates"),
+    "amount_codes_minor": _("Amount-off codes"), "broadcasts": _("Broadcasts"),
+    "broadcasts_share": _("Broadcasts share"), "care_items": _("Care items"),
+    "care_median_minutes_to_response": _("Care: median minutes to respond"),
+    "care_within_sla_share": _("Care within SLA"), "codes_expired": _("Codes expired"),
+    "codes_issued": _("Codes issued"), "codes_outstanding": _("Codes outstanding"),
+    "codes_redeemed": _("Codes redeemed"), "consents_granted": _("Consents granted"),
+    "conversations": _("Conversations"), "conversations_share": _("Conversations share"),
+    "currency": _("Currency"), "demotions": _("Demotions"), "discount_minor": _("Discount"),
+    "expiry_month": _("Expiry month"), "largest_gap_points": _("Largest gap (points)"),
+    "max_exposure_minor": _("Maximum exposure"),
+    "median_minutes_to_thank": _("Median minutes to thank"), "mentions": _("Mentions"),
+    "month": _("Month"), "new_advocates": _("New advocates"),
+    "order_revenue_minor": _("Order revenue"), "orders_with_code": _("Orders with a code"),
+    "orders_without_code": _("Orders without a code"),
+    "percent_codes_minor": _("Percent-off codes"),
+    "percent_codes_uncapped": _("Percent-off codes without a cap"), "period": _("Period"),
+    "perk_cost_minor": _("Perk cost"), "perk_units": _("Perk units"),
+    "platform": _("Platform"), "points": _("Points"), "positive": _("Positive"),
+    "positive_share": _("Positive share"), "promotions": _("Promotions"),
+    "reason": _("Reason"), "redemption_rate": _("Redemption rate"),
+    "redemptions": _("Redemptions"), "rejected": _("Rejected"), "replies": _("Replies"),
+    "replies_share": _("Replies share"), "reshares_sent": _("Reshares sent"),
+    "rule": _("Rule"), "rule_id": _("Rule id"), "share": _("Share"),
+    "thanks_approved": _("Thank-yous approved"), "thanks_proposed": _("Thank-yous proposed"),
+    "thanks_rejected": _("Thank-yous rejected"), "thanks_sent": _("Thank-yous sent"),
+    "tier": _("Tier"), "aov_with_code_minor": _("Average order with a code"),
+    "aov_without_code_minor": _("Average order without a code"),
+    "cost_minor": _("Cost"), "order_minor": _("Order"), "created_at": _("Created"),
+    "issued_at": _("Issued"), "expires_at": _("Expires"), "grant_id": _("Grant"),
+    "advocate_id": _("Advocate"), "code": _("Code"), "provider": _("Provider"),
+    "reward_kind": _("Reward"), "status": _("Status"),
+    "stripe_coupon_id": _("Stripe coupon"),
+    "stripe_promotion_code_id": _("Stripe promotion code"),
+    "stripe_sources": _("Stripe sources"), "events": _("Acts of advocacy"),
+    "handle": _("Handle"), "advocate": _("Advocate"), "orders": _("Orders"),
+    "up": _("Up"), "down": _("Down"),
+}
+SECTION_TITLES = {
+    "Activity by period and platform": _("Activity by period and platform"),
+    "Thank-you replies rejected, by reason": _("Thank-you replies rejected, by reason"),
+    "Tier distribution (today)": _("Tier distribution (today)"),
+    "Tier movement": _("Tier movement"),
+    "Top advocates (by confirmed advocacy events)": _(
+        "Top advocates (by confirmed advocacy events)"),
+    "By month, rule, tier and currency": _("By month, rule, tier and currency"),
+    "Totals per currency": _("Totals per currency"),
+    "Average order value with and without a code": _(
+        "Average order value with and without a code"),
+    "One row per grant": _("One row per grant"),
+    "Maximum exposure by month of expiry": _("Maximum exposure by month of expiry"),
+    "Points outstanding (unexpired) by month of expiry": _(
+        "Points outstanding (unexpired) by month of expiry"),
+}
+REPORT_TITLES = {"ambassador": _("Ambassador program"), "redemptions": _("Redemptions"),
+                 "ledger": _("Grant ledger"), "liability": _("Liability")}
 
 
 def _label(column: str) -> str:
     """A column's heading on screen (exports keep the exact column names)."""
-    return column.removesuffix("_minor").replace("_", " ")
+    if column in COLUMN_LABELS:
+        return str(COLUMN_LABELS[column])
+    return column.removesuffix("_minor").replace("_", " ").capitalize()
+
+
+def _title(title: str) -> str:
+    """A section's title in the reader's language (balance titles carry their own words)."""
+    return str(SECTION_TITLES.get(title, title))
 
 
 def _rows(section) -> list[dict]:
@@ -113,6 +209,7 @@ class KanshaReportView(ReportView):
     results_template_name = "rewards/reports/report_results.html"
     filterset_class = ReportFilterSet
     paginate_by = 100
+    section_page_size = 20
     header_icon = "table"
 
     def dispatch(self, request, *args, **kwargs):
@@ -120,7 +217,7 @@ class KanshaReportView(ReportView):
         # PermissionDenied would be turned into a redirect to the dashboard; staff without the
         # permission get a plain 403 instead.
         if not request.user.has_perm(PERMISSION):
-            return HttpResponseForbidden("Reports are for finance and marketing.")
+            return HttpResponseForbidden(_("Reports are for finance and marketing."))
         return super().dispatch(request, *args, **kwargs)
 
     def get_filterset_kwargs(self):
@@ -137,8 +234,24 @@ class KanshaReportView(ReportView):
 
     @cached_property
     def columns(self):
-        return [Column(c, label=_label(c),
-                       accessor=f"_display.{c}") for c in self.report.main.frame.columns]
+        return [Column(c, label=_label(c), accessor=f"_display.{c}",
+                       classname="kansha-num" if self._numeric(c) else "")
+                for c in self.report.main.frame.columns]
+
+    def _numeric(self, column: str) -> bool:
+        return str(self.report.main.frame[column].dtype) in ("int64", "float64")
+
+    # Export buttons in the header, not hidden in the "…" menu.
+    @cached_property
+    def header_more_buttons(self):
+        return []
+
+    @cached_property
+    def header_buttons(self):
+        return [HeaderButton(_("Download XLSX"), url=self.xlsx_export_url,
+                             icon_name="download", attrs={"data-kansha-export": "xlsx"}),
+                HeaderButton(_("Download CSV"), url=self.csv_export_url, icon_name="download",
+                             attrs={"data-kansha-export": "csv"})]
 
     def get_queryset(self):
         return _rows(self.report.main)
@@ -167,13 +280,36 @@ class KanshaReportView(ReportView):
         report = self.report
         context["report"] = report
         context["charts"] = [(title, mark_safe(svg)) for title, svg in report.charts]  # noqa: S308 -- built by charts.py, every label escaped
-        context["sections"] = [
-            {"title": s.title, "note": s.note,
-             "columns": [_label(c) for c in s.frame.columns],
-             "rows": [[r["_display"][c] for c in s.frame.columns] for r in _rows(s)]}
-            for key, s in report.sections.items() if key != report.primary]
-        context["main_title"] = report.main.title
+        context["sections"] = [self._section(key, s) for key, s in report.sections.items()
+                               if key != report.primary]
+        context["main_title"] = _title(report.main.title)
+        context["main_count"] = len(report.main.frame)
+        context["uses_dates"] = "date_range" in REPORT_FILTERS[self.report_name]
+        context["as_of"] = date_format(timezone.localtime(), "DATETIME_FORMAT")
         return context
+
+    def _section(self, key: str, section) -> dict:
+        """A table above the main one, with its own pagination (?<key>_page=N)."""
+        rows = _rows(section)
+        numeric = {c for c in section.frame.columns
+                   if str(section.frame[c].dtype) in ("int64", "float64")}
+        paginator = Paginator(rows, self.section_page_size)
+        page = paginator.get_page(self.request.GET.get(f"{key}_page"))
+        query = self.request.GET.copy()
+
+        def link(number: int) -> str:
+            query[f"{key}_page"] = str(number)
+            return f"{self.index_url}?{query.urlencode()}#section-{key}"
+
+        return {
+            "key": key, "title": _title(section.title), "note": section.note,
+            "columns": [(_label(c), c in numeric) for c in section.frame.columns],
+            "rows": [[(r["_display"][c], c in numeric) for c in section.frame.columns]
+                     for r in page.object_list],
+            "count": len(rows), "page": page,
+            "previous": link(page.previous_page_number()) if page.has_previous() else "",
+            "next": link(page.next_page_number()) if page.has_next() else "",
+        }
 
     @property
     def index_url(self):
@@ -184,18 +320,19 @@ class KanshaReportView(ReportView):
         return reverse(self.index_results_url_name)
 
 
-def _view(name: str, title: str) -> type[KanshaReportView]:
+def _view(name: str) -> type[KanshaReportView]:
     return type(f"{name.title()}ReportView", (KanshaReportView,), {
-        "report_name": name, "page_title": title,
+        "report_name": name, "page_title": REPORT_TITLES[name],
+        "filterset_class": _filterset_for(name),
         "index_url_name": f"kansha_reports:{name}",
         "index_results_url_name": f"kansha_reports:{name}_results",
     })
 
 
-AmbassadorReportView = _view("ambassador", "Ambassador program")
-RedemptionReportView = _view("redemptions", "Redemptions")
-LedgerReportView = _view("ledger", "Grant ledger")
-LiabilityReportView = _view("liability", "Liability")
+AmbassadorReportView = _view("ambassador")
+RedemptionReportView = _view("redemptions")
+LedgerReportView = _view("ledger")
+LiabilityReportView = _view("liability")
 
 VIEWS = {"ambassador": AmbassadorReportView, "redemptions": RedemptionReportView,
          "ledger": LedgerReportView, "liability": LiabilityReportView}

@@ -84,7 +84,7 @@ def test_xlsx_export_shows_the_same_totals_as_the_screen(client, program):
     for currency, row in totals.items():
         for column in ("discount_minor", "order_revenue_minor"):
             assert money_format(row[column], currency) in page
-        assert f"<td>{row['codes_issued']:,}</td>" in page
+        assert f'<td class="kansha-num">{row["codes_issued"]:,}</td>' in page
 
 
 def test_liability_xlsx_matches_the_screen(client, program):
@@ -123,3 +123,28 @@ def test_ledger_export_has_one_row_per_grant_with_stripe_ids(client, program):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 6
     assert {r["stripe_promotion_code_id"] for r in rows} >= {"promo_JPYONE", "promo_USDFIVE"}
+
+
+@pytest.fixture
+def client_finance(client, program):
+    client.force_login(user_in_role(FINANCE))
+    return client
+
+
+def test_each_report_offers_only_the_filters_it_uses(client_finance):
+    liability = client_finance.get(reverse("kansha_reports:liability")).content.decode()
+    assert 'name="date_range_from"' not in liability
+    assert 'name="currency"' in liability
+    redemptions = client_finance.get(reverse("kansha_reports:redemptions")).content.decode()
+    assert 'name="date_range_from"' in redemptions
+    assert 'name="period"' not in redemptions  # always by month
+    ambassador = client_finance.get(reverse("kansha_reports:ambassador")).content.decode()
+    assert 'name="platform"' in ambassador
+
+
+def test_exports_are_buttons_in_the_header_and_tables_scroll_in_their_box(client_finance):
+    html = client_finance.get(reverse("kansha_reports:redemptions"), FILTERS).content.decode()
+    assert 'data-kansha-export="xlsx"' in html
+    assert 'data-kansha-export="csv"' in html
+    assert html.count('class="kansha-scroll') >= 2  # the sections and the main table
+    assert "row" in html.split("Totals per currency")[1][:120]  # each table's own count
