@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install lint check worker beat serve clean bench
+.PHONY: demo test install lint check worker beat serve clean bench messages compilemessages
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Kansha needs Python 3.11 ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -18,15 +18,31 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+## messages: refresh the Japanese catalogue from the code (then translate the new entries in
+## locale/ja/LC_MESSAGES/django.po) and compile it. See README › Translations.
+MESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=bench --ignore=var \
+	--ignore=staticfiles --ignore=test-artifacts --ignore=kansha.egg-info
+messages: install
+	$(BIN)/python manage.py makemessages -l ja --no-obsolete --no-location $(MESSAGES_IGNORE)
+	@sed -i '/^"POT-Creation-Date: /d' locale/ja/LC_MESSAGES/django.po  # no date-only diffs
+	$(BIN)/python manage.py compilemessages -l ja --ignore=.venv
+
+## compilemessages: the .mo is committed; this rebuilds it when the .po is newer.
+compilemessages: locale/ja/LC_MESSAGES/django.mo
+locale/ja/LC_MESSAGES/django.mo: locale/ja/LC_MESSAGES/django.po
+	@if command -v msgfmt >/dev/null 2>&1; then \
+		$(BIN)/python manage.py compilemessages -l ja --ignore=.venv; \
+	else echo "msgfmt not found (apt-get install gettext): using the committed django.mo"; fi
+
 ## demo: a working Kansha on SQLite with tasks in-process and a simulated mention stream.
-demo: install
+demo: install compilemessages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup --port $(PORT)
 	$(BIN)/python manage.py runserver_demo 0.0.0.0:$(PORT)
 
 ## test: the whole suite; uses DATABASE_URL and REDIS_URL when they are set.
 test: export DJANGO_DEBUG := $(or $(DJANGO_DEBUG),1)
-test: install
+test: install compilemessages
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .

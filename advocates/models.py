@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from modelcluster.fields import ParentalKey
 from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel
@@ -82,43 +83,43 @@ class SocialIdentity(models.Model):
 
 
 class MentionKind(models.TextChoices):
-    POST = "post", "Post"
-    REPLY = "reply", "Reply"
-    QUOTE = "quote", "Quote"
-    COMMENT = "comment", "Comment"
-    CHECKIN = "checkin", "Check-in"
-    REVIEW = "review", "Review"
-    TAG = "tag", "Tag"
-    STORY = "story", "Story"
+    POST = "post", gettext_lazy("Post")
+    REPLY = "reply", gettext_lazy("Reply")
+    QUOTE = "quote", gettext_lazy("Quote")
+    COMMENT = "comment", gettext_lazy("Comment")
+    CHECKIN = "checkin", gettext_lazy("Check-in")
+    REVIEW = "review", gettext_lazy("Review")
+    TAG = "tag", gettext_lazy("Tag")
+    STORY = "story", gettext_lazy("Story")
 
 
 class MentionSource(models.TextChoices):
-    WEBHOOK = "webhook", "Webhook"
-    POLL = "poll", "Poll"
-    IMPORT = "import", "Import"
-    API = "api", "API"
-    STREAM = "stream", "Stream"
+    WEBHOOK = "webhook", gettext_lazy("Webhook")
+    POLL = "poll", gettext_lazy("Poll")
+    IMPORT = "import", gettext_lazy("Import")
+    API = "api", gettext_lazy("API")
+    STREAM = "stream", gettext_lazy("Stream")
 
 
 class DetectionLabel(models.TextChoices):
-    POSITIVE = "positive", "Positive"
-    NEUTRAL = "neutral", "Neutral"
-    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", gettext_lazy("Positive")
+    NEUTRAL = "neutral", gettext_lazy("Neutral")
+    NEGATIVE = "negative", gettext_lazy("Negative")
 
 
 class DetectionIntent(models.TextChoices):
-    PRAISE = "praise", "Praise"
-    CHECKIN = "checkin", "Check-in"
-    REVIEW = "review", "Review"
-    COMPLAINT = "complaint", "Complaint"
-    QUESTION = "question", "Question"
-    OTHER = "other", "Other"
+    PRAISE = "praise", gettext_lazy("Praise")
+    CHECKIN = "checkin", gettext_lazy("Check-in")
+    REVIEW = "review", gettext_lazy("Review")
+    COMPLAINT = "complaint", gettext_lazy("Complaint")
+    QUESTION = "question", gettext_lazy("Question")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class Route(models.TextChoices):
-    THANK = "thank", "Thank"
-    CARE = "care", "Care"
-    NONE = "none", "None"
+    THANK = "thank", gettext_lazy("Thank")
+    CARE = "care", gettext_lazy("Care")
+    NONE = "none", gettext_lazy("None")
 
 
 class Mention(models.Model):
@@ -233,22 +234,22 @@ class IngestToken(models.Model):
 
 
 class OutreachKind(models.TextChoices):
-    REPLY = "reply", "Thank-you reply"
-    RESHARE = "reshare", "Reshare"
-    DM = "dm", "Direct message"
-    CARE = "care", "Care"
-    CONSENT = "consent", "Consent request"
-    TAKEDOWN = "takedown", "Take down reshare"
+    REPLY = "reply", gettext_lazy("Thank-you reply")
+    RESHARE = "reshare", gettext_lazy("Reshare")
+    DM = "dm", gettext_lazy("Direct message")
+    CARE = "care", gettext_lazy("Care")
+    CONSENT = "consent", gettext_lazy("Consent request")
+    TAKEDOWN = "takedown", gettext_lazy("Take down reshare")
 
 
 class OutreachStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed"
-    APPROVED = "approved", "Approved"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Rejected"
-    SNOOZED = "snoozed", "Snoozed"
+    PROPOSED = "proposed", gettext_lazy("Proposed")
+    APPROVED = "approved", gettext_lazy("Approved")
+    SENDING = "sending", gettext_lazy("Sending")
+    SENT = "sent", gettext_lazy("Sent")
+    FAILED = "failed", gettext_lazy("Failed")
+    REJECTED = "rejected", gettext_lazy("Rejected")
+    SNOOZED = "snoozed", gettext_lazy("Snoozed")
 
 
 class Outreach(models.Model):
@@ -309,10 +310,10 @@ class Outreach(models.Model):
 
 
 class AdvocacyKind(models.TextChoices):
-    PRAISE = "praise", "Praise"
-    CHECKIN = "checkin", "Check-in"
-    REVIEW = "review", "Review"
-    RESHARE = "reshare", "Consented reshare"
+    PRAISE = "praise", gettext_lazy("Praise")
+    CHECKIN = "checkin", gettext_lazy("Check-in")
+    REVIEW = "review", gettext_lazy("Review")
+    RESHARE = "reshare", gettext_lazy("Consented reshare")
 
 
 class AdvocacyEvent(models.Model):
@@ -364,10 +365,10 @@ class OutreachLog(models.Model):
 
 
 class ConsentStatus(models.TextChoices):
-    REQUESTED = "requested", "Requested"
-    GRANTED = "granted", "Granted"
-    REVOKED = "revoked", "Revoked"
-    EXPIRED = "expired", "Expired"
+    REQUESTED = "requested", gettext_lazy("Requested")
+    GRANTED = "granted", gettext_lazy("Granted")
+    REVOKED = "revoked", gettext_lazy("Revoked")
+    EXPIRED = "expired", gettext_lazy("Expired")
 
 
 class ConsentRecord(models.Model):
@@ -474,12 +475,12 @@ class WebhookDelivery(models.Model):
 
 
 class TemplatePurpose(models.TextChoices):
-    PRAISE = "praise", "Thank-you for praise"
-    CHECKIN = "checkin", "Thank-you for a check-in"
-    REVIEW = "review", "Thank-you for a review"
-    CARE = "care", "First response to a complaint"
-    CONSENT = "consent", "Consent request before a reshare"
-    REWARD = "reward", "Reward message (code or perk)"
+    PRAISE = "praise", gettext_lazy("Thank-you for praise")
+    CHECKIN = "checkin", gettext_lazy("Thank-you for a check-in")
+    REVIEW = "review", gettext_lazy("Thank-you for a review")
+    CARE = "care", gettext_lazy("First response to a complaint")
+    CONSENT = "consent", gettext_lazy("Consent request before a reshare")
+    REWARD = "reward", gettext_lazy("Reward message (code or perk)")
 
 
 class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMixin,

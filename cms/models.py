@@ -1,6 +1,7 @@
 """The public site: a home page that says what Kansha is, edited in Wagtail."""
 
 from django.db import models
+from django.utils import translation
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
@@ -37,6 +38,15 @@ class AmbassadorPage(Page):
 
     class Meta:
         verbose_name = "ambassador page"
+
+    def serve(self, request, *args, **kwargs):
+        # The page's own language, whatever the browser asks for: its wording, the perks'
+        # kinds and the money are rendered in it.
+        with translation.override(self.language):
+            response = super().serve(request, *args, **kwargs)
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def get_context(self, request, *args, **kwargs):
         from rewards.selectors import ambassador_program

@@ -17,20 +17,28 @@ from rewards.models import (
     TriggerKind,
 )
 
-# (name, Japanese name, kind, stock (None = unlimited), unit cost in yen, description)
+# (name, Japanese name, kind, stock (None = unlimited), unit cost in yen, description,
+#  Japanese description)
 PERKS = [
     ("Kansha tote bag", "カンシャ トートバッグ", PerkKind.SWAG, 20, 1200,
-     "A canvas tote with the Kansha Coffee mark."),
+     "A canvas tote with the Kansha Coffee mark.",
+     "カンシャ珈琲のロゴ入りキャンバストート。"),
     ("Latte art workshop", "ラテアート ワークショップ", PerkKind.EVENT_INVITE, 4, 3000,
-     "An evening with our baristas at the Shibuya roastery."),
+     "An evening with our baristas at the Shibuya roastery.",
+     "渋谷の焙煎所で、バリスタと過ごすひととき。"),
     ("New blend early access", "新ブレンド先行体験", PerkKind.EARLY_ACCESS, None, 0,
-     "Taste each seasonal blend a week before it reaches the stores."),
+     "Taste each seasonal blend a week before it reaches the stores.",
+     "季節のブレンドを、店頭に並ぶ1週間前にお試しいただけます。"),
 ]
-# (name, Japanese name, points, window in days (None = lifetime), badge, perk names)
+# (name, Japanese name, points, window in days (None = lifetime), badge, perk names,
+#  description, Japanese description)
 TIERS = [
-    ("Bronze", "ブロンズ", 30, None, "🥉", []),
-    ("Silver", "シルバー", 100, 90, "🥈", ["New blend early access"]),
-    ("Gold", "ゴールド", 250, 90, "🥇", ["Kansha tote bag", "Latte art workshop"]),
+    ("Bronze", "ブロンズ", 30, None, "🥉", [],
+     "Where every regular starts.", "すべての常連さんはここから。"),
+    ("Silver", "シルバー", 100, 90, "🥈", ["New blend early access"],
+     "Taste the new blends first.", "新しいブレンドをいち早く。"),
+    ("Gold", "ゴールド", 250, 90, "🥇", ["Kansha tote bag", "Latte art workshop"],
+     "Our thanks, in person.", "感謝の気持ちを、直接。"),
 ]
 REGULARS_RULE = "Regulars: 3 thank-yous in 30 days"
 
@@ -60,22 +68,25 @@ def demo_program_ensure() -> list[str]:
     """
     done: list[str] = []
     perks: dict[str, Perk] = {}
-    for name, name_ja, kind, stock, cost, description in PERKS:
+    for name, name_ja, kind, stock, cost, description, description_ja in PERKS:
         perk = Perk.objects.filter(name=name).first()
         if perk is None:
             perk = Perk(name=name, name_ja=name_ja, kind=kind, stock=stock,
-                        unit_cost_minor=cost, currency="jpy", description=description)
+                        unit_cost_minor=cost, currency="jpy", description=description,
+                        description_ja=description_ja)
             perk.save()
             perk.save_revision().publish()
             done.append(f"perk {name!r}")
         perks[name] = perk
 
     tiers: dict[str, Tier] = {}
-    for level, (name, name_ja, threshold, window, badge, perk_names) in enumerate(TIERS, 1):
+    for level, (name, name_ja, threshold, window, badge, perk_names, about,
+                about_ja) in enumerate(TIERS, 1):
         tier = Tier.objects.filter(name=name).first()
         if tier is None:
             tier = Tier.objects.create(name=name, name_ja=name_ja, level=level,
-                                       threshold=threshold, window_days=window, badge=badge)
+                                       threshold=threshold, window_days=window, badge=badge,
+                                       description=about, description_ja=about_ja)
             tier.perks.set([perks[p] for p in perk_names])
             tier.save()
             done.append(f"tier {name!r}")

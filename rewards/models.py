@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from modelcluster.fields import ParentalManyToManyField
 from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
@@ -202,10 +203,10 @@ class PointsEntry(models.Model):
 
 
 class PerkKind(models.TextChoices):
-    SWAG = "swag", "Swag"
-    EVENT_INVITE = "event_invite", "Event invite"
-    EARLY_ACCESS = "early_access", "Early access"
-    EXPERIENCE = "experience", "Experience"
+    SWAG = "swag", gettext_lazy("Swag")
+    EVENT_INVITE = "event_invite", gettext_lazy("Event invite")
+    EARLY_ACCESS = "early_access", gettext_lazy("Early access")
+    EXPERIENCE = "experience", gettext_lazy("Experience")
 
 
 class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
@@ -325,8 +326,8 @@ class TierChange(models.Model):
     """Every promotion and demotion, append-only (reports read tier movement from here)."""
 
     class Direction(models.TextChoices):
-        UP = "up", "Promotion"
-        DOWN = "down", "Demotion"
+        UP = "up", gettext_lazy("Promotion")
+        DOWN = "down", gettext_lazy("Demotion")
 
     advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="tier_changes")
     from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL,
@@ -351,27 +352,27 @@ class TierChange(models.Model):
 
 
 class TriggerKind(models.TextChoices):
-    EVENTS_IN_DAYS = "events_in_days", "N advocacy events in D days"
-    TIER_REACHED = "tier_reached", "Reaching a tier"
-    FIRST_CHECKIN = "first_checkin", "First check-in at a venue"
-    REVIEW = "review", "A review of at least N stars"
+    EVENTS_IN_DAYS = "events_in_days", gettext_lazy("N advocacy events in D days")
+    TIER_REACHED = "tier_reached", gettext_lazy("Reaching a tier")
+    FIRST_CHECKIN = "first_checkin", gettext_lazy("First check-in at a venue")
+    REVIEW = "review", gettext_lazy("A review of at least N stars")
 
 
 class RewardKind(models.TextChoices):
-    DISCOUNT = "discount", "Discount code"
-    PERK = "perk", "Perk"
+    DISCOUNT = "discount", gettext_lazy("Discount code")
+    PERK = "perk", gettext_lazy("Perk")
 
 
 class DiscountType(models.TextChoices):
-    PERCENT = "percent", "Percent off"
-    AMOUNT = "amount", "Amount off"
+    PERCENT = "percent", gettext_lazy("Percent off")
+    AMOUNT = "amount", gettext_lazy("Amount off")
 
 
 class Period(models.TextChoices):
-    EVER = "ever", "Once ever"
-    YEAR = "year", "Once per year"
-    MONTH = "month", "Once per month"
-    WEEK = "week", "Once per week"
+    EVER = "ever", gettext_lazy("Once ever")
+    YEAR = "year", gettext_lazy("Once per year")
+    MONTH = "month", gettext_lazy("Once per month")
+    WEEK = "week", gettext_lazy("Once per week")
 
 
 class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, models.Model):
@@ -556,13 +557,13 @@ class StripeCoupon(models.Model):
 
 
 class GrantStatus(models.TextChoices):
-    PENDING_APPROVAL = "pending_approval", "Pending approval"
-    APPROVED = "approved", "Approved"
-    ISSUED = "issued", "Issued"
-    DELIVERED = "delivered", "Delivered"
-    REDEEMED = "redeemed", "Redeemed"
-    EXPIRED = "expired", "Expired"
-    REVOKED = "revoked", "Revoked"
+    PENDING_APPROVAL = "pending_approval", gettext_lazy("Pending approval")
+    APPROVED = "approved", gettext_lazy("Approved")
+    ISSUED = "issued", gettext_lazy("Issued")
+    DELIVERED = "delivered", gettext_lazy("Delivered")
+    REDEEMED = "redeemed", gettext_lazy("Redeemed")
+    EXPIRED = "expired", gettext_lazy("Expired")
+    REVOKED = "revoked", gettext_lazy("Revoked")
 
 
 class RewardGrant(models.Model):
@@ -621,6 +622,9 @@ class RewardGrant(models.Model):
         """The reward in words, for messages and the admin."""
         r = self.reward
         if self.reward_kind == RewardKind.PERK:
+            perk = self.perk if self.perk_id else None
+            if language == "ja" and perk is not None and perk.name_ja:
+                return perk.name_ja
             return r.get("perk_name", "a perk")
         with translation.override(language):
             if r.get("discount_type") == DiscountType.PERCENT:
@@ -632,8 +636,8 @@ class RewardGrant(models.Model):
 
 
 class CodeProvider(models.TextChoices):
-    LOCAL = "local", "Kansha (local)"
-    STRIPE = "stripe", "Stripe"
+    LOCAL = "local", gettext_lazy("Kansha (local)")
+    STRIPE = "stripe", gettext_lazy("Stripe")
 
 
 class DiscountCode(models.Model):
@@ -691,10 +695,10 @@ class StripeCustomer(models.Model):
 
 
 class RedemptionSource(models.TextChoices):
-    STRIPE_CHECKOUT = "stripe_checkout", "Stripe Checkout session"
-    STRIPE_INVOICE = "stripe_invoice", "Stripe invoice"
-    STRIPE_PROMOTION_CODE = "stripe_promo", "Stripe promotion code count"
-    LOCAL = "local", "Point of sale / API"
+    STRIPE_CHECKOUT = "stripe_checkout", gettext_lazy("Stripe Checkout session")
+    STRIPE_INVOICE = "stripe_invoice", gettext_lazy("Stripe invoice")
+    STRIPE_PROMOTION_CODE = "stripe_promo", gettext_lazy("Stripe promotion code count")
+    LOCAL = "local", gettext_lazy("Point of sale / API")
 
 
 class Redemption(models.Model):
@@ -797,11 +801,11 @@ class PerkFulfilment(models.Model):
     """Getting a perk to an advocate: granted → shipped → delivered → redeemed (or cancelled)."""
 
     class Status(models.TextChoices):
-        GRANTED = "granted", "Granted"
-        SHIPPED = "shipped", "Shipped"
-        DELIVERED = "delivered", "Delivered"
-        REDEEMED = "redeemed", "Redeemed"
-        CANCELLED = "cancelled", "Cancelled (stock released)"
+        GRANTED = "granted", gettext_lazy("Granted")
+        SHIPPED = "shipped", gettext_lazy("Shipped")
+        DELIVERED = "delivered", gettext_lazy("Delivered")
+        REDEEMED = "redeemed", gettext_lazy("Redeemed")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled (stock released)")
 
     grant = models.OneToOneField(RewardGrant, on_delete=models.PROTECT, related_name="fulfilment")
     perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments")
@@ -823,11 +827,11 @@ class FraudFlag(models.Model):
     """Why an advocate's grants wait for review; open until a person clears it."""
 
     class Reason(models.TextChoices):
-        VELOCITY = "velocity", "Too many events in an hour"
-        NEW_ACCOUNT = "new_account", "New social account"
-        LOW_FOLLOWERS = "low_followers", "Few followers"
-        DUPLICATE_TEXT = "duplicate_text", "Same text posted by several identities"
-        EMPLOYEE = "employee", "On the employee list"
+        VELOCITY = "velocity", gettext_lazy("Too many events in an hour")
+        NEW_ACCOUNT = "new_account", gettext_lazy("New social account")
+        LOW_FOLLOWERS = "low_followers", gettext_lazy("Few followers")
+        DUPLICATE_TEXT = "duplicate_text", gettext_lazy("Same text posted by several identities")
+        EMPLOYEE = "employee", gettext_lazy("On the employee list")
 
     advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="fraud_flags")
     reason = models.CharField(max_length=20, choices=Reason.choices)
@@ -887,8 +891,8 @@ class ReportSettings(BaseGenericSetting):
 
 
 class PeriodKind(models.TextChoices):
-    WEEK = "week", "Week (from Monday)"
-    MONTH = "month", "Month"
+    WEEK = "week", gettext_lazy("Week (from Monday)")
+    MONTH = "month", gettext_lazy("Month")
 
 
 class ReportRollupState(models.Model):

@@ -10,7 +10,7 @@ from typing import TypedDict
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
 from wagtail.models import WorkflowState
 
 from rewards.models import (
@@ -218,13 +218,16 @@ def ambassador_program(*, language: str) -> dict:
             perks=[(p.name_ja if ja and p.name_ja else p.name) for p in tier.perks.all()
                    if p.live])
         for tier in tiers_public()]
+    public = list(perks_public())
+    with translation.override(language):  # the kind's label in the page's language
+        kinds = {p.pk: str(p.get_kind_display()) for p in public}
     perks = [
         PerkCard(name=p.name_ja if ja and p.name_ja else p.name,
                  description=p.description_ja if ja and p.description_ja else p.description,
-                 kind=p.get_kind_display(), image=p.image,
+                 kind=kinds.get(p.pk, ""), image=p.image,
                  stock_note=t["left"].format(n=p.stock) if p.stock is not None and p.stock <= 10
                  else "")
-        for p in perks_public()]
+        for p in public]
     config = points_rules()
     earn = [(label, config.get(kind, "")) for kind, label in t["kinds"]]
     return {"t": t, "tiers": tiers, "perks": perks, "earn": earn}

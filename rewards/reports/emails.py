@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import ReportParams, report_build
 from .exports import report_xlsx
@@ -38,13 +39,15 @@ def report_weekly_email_send(*, today: date | None = None) -> int:
     date_from, date_to = last_week(today or timezone.now().date())
     params = ReportParams(date_from=date_from, date_to=date_to, period="week")
     brand = getattr(settings, "KANSHA_BRAND_NAME", "Kansha")
+    span = {"brand": brand, "start": f"{date_from:%Y-%m-%d}", "end": f"{date_to:%Y-%m-%d}"}
+    # In the site's language (LANGUAGE_CODE), like the admin's defaults.
     message = EmailMessage(
-        subject=f"{brand}: weekly reports {date_from:%Y-%m-%d} to {date_to:%Y-%m-%d}",
-        body=("Attached: the ambassador program, redemption and liability reports for "
-              f"{date_from:%A %d %B} to {date_to:%A %d %B %Y} (UTC), as spreadsheets.\n\n"
-              "Amounts are in minor units of their currency (cents, yen) and are never added "
-              "across currencies. The same reports, with filters and charts, are under "
-              "Reports in the Kansha admin.\n"),
+        subject=_("%(brand)s: weekly reports %(start)s to %(end)s") % span,
+        body=_("Attached: the ambassador program, redemption and liability reports for "
+               "%(start)s to %(end)s (UTC), as spreadsheets.\n\n"
+               "Amounts are in minor units of their currency (cents, yen) and are never "
+               "added across currencies. The same reports, with filters and charts, are "
+               "under Reports in the Kansha admin.\n") % span,
         to=recipients)
     for name in WEEKLY_REPORTS:
         report = report_build(name=name, params=params)
