@@ -28,7 +28,7 @@ from wagtail.admin.ui.components import Component
 
 from advocates import selectors as advocate_selectors
 from rewards import selectors as reward_selectors
-from rewards.money import money_format
+from rewards.money import money_display
 from rewards.reports import ReportParams, report_build
 
 QUEUE_PERMISSION = "advocates.change_outreach"
@@ -212,7 +212,7 @@ class FinanceDashboard(RoleDashboard):
             cards=[card for t in totals for card in (
                 Card(_n(t.redemptions), _("redemptions (%(currency)s)")
                      % {"currency": t.currency.upper()}, redemptions_url),
-                Card(money_format(t.discount_minor, t.currency), _("discount cost"),
+                Card(money_display(t.discount_minor, t.currency), _("discount cost"),
                      redemptions_url))],
             empty=_("No code was redeemed this month yet."),
             link=Item(_("Redemption report"), redemptions_url))
@@ -221,7 +221,7 @@ class FinanceDashboard(RoleDashboard):
         liability_url = reverse("kansha_reports:liability")
         exposure = Section(
             _("Liability now"),
-            cards=[Card(money_format(int(row.max_exposure_minor), row.currency),
+            cards=[Card(money_display(int(row.max_exposure_minor), row.currency),
                         _("most the open codes and perks can still cost"), liability_url)
                    for row in liability.itertuples()],
             empty=_("No code or perk is outstanding."),

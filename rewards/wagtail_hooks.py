@@ -45,7 +45,7 @@ from rewards.models import (
     Tier,
     TriggerKind,
 )
-from rewards.money import money_format
+from rewards.money import money_display
 
 
 class RefusedFormMixin:
@@ -132,14 +132,14 @@ def _rule_reward(rule: RewardRule) -> str:
         return str(rule.perk) if rule.perk_id else "—"
     if rule.discount_type == DiscountType.PERCENT:
         return _("%(percent)s%% off") % {"percent": rule.percent_off}
-    return _("%(amount)s off") % {"amount": money_format(rule.amount_off_minor or 0,
+    return _("%(amount)s off") % {"amount": money_display(rule.amount_off_minor or 0,
                                                          rule.currency)}
 
 
 def _money_column(name: str, label, amount: str, currency: str = "currency") -> Column:
     def show(obj) -> str:
         value = getattr(obj, amount)
-        return "—" if value is None else money_format(value, getattr(obj, currency) or "")
+        return "—" if value is None else money_display(value, getattr(obj, currency) or "")
     return Column(name, label=label, accessor=show, classname="kansha-num")
 
 

@@ -3,7 +3,7 @@
 from django import template
 
 from cms.dashboard import uses_pages as user_uses_pages
-from rewards.money import money_format
+from rewards.money import money_display
 
 register = template.Library()
 
@@ -18,4 +18,4 @@ def money(amount_minor, currency) -> str:
     """{% money 4200 "jpy" %} → ¥4,200 (en) or 4,200円 (ja)."""
     if amount_minor in (None, ""):
         return "—"
-    return money_format(int(amount_minor), str(currency or ""))
+    return money_display(int(amount_minor), str(currency or ""))

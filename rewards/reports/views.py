@@ -27,7 +27,7 @@ from wagtail.admin.widgets.button import HeaderButton
 
 from advocates.policies import PLATFORM_CHOICES
 from rewards.models import Perk, RewardGrant, RewardRule
-from rewards.money import money_format
+from rewards.money import money_display
 
 from . import ReportParams, report_build
 from .exports import _cell, neutralise, report_xlsx
@@ -106,7 +106,7 @@ def _display(value, column: str, row: dict, money: dict[str, str]) -> str:
     if value is None:
         return "—"
     if column in money and isinstance(value, int | float):
-        return money_format(int(value), row.get(money[column]) or "")
+        return money_display(int(value), row.get(money[column]) or "")
     if _is_share(column) and isinstance(value, int | float):
         return f"{number_format(value * 100, 1, force_grouping=True)}%"
     if isinstance(value, float):

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import translation
 
-from rewards.money import money_format, money_to_minor, money_to_units
+from rewards.money import money_display, money_to_minor, money_to_units
 
 
 @pytest.mark.parametrize(("minor", "currency", "language", "shown"), [
@@ -15,9 +15,9 @@ from rewards.money import money_format, money_to_minor, money_to_units
     (-500, "jpy", "ja", "-500円"),
 ])
 def test_money_is_shown_by_currency_and_language(minor, currency, language, shown):
-    assert money_format(minor, currency, language) == shown
+    assert money_display(minor, currency, language) == shown
     with translation.override(language):
-        assert money_format(minor, currency) == shown
+        assert money_display(minor, currency) == shown
 
 
 def test_typed_amounts_become_minor_units_and_back():

@@ -16,7 +16,8 @@ from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from rewards import services
-from rewards.models import RewardRule, RewardsSettings, money_format
+from rewards.models import RewardRule, RewardsSettings
+from rewards.money import money_display as money_format
 from tests.factories import AdvocateFactory, SocialIdentityFactory
 from tests.roles import FINANCE
 

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from rewards.models import money_format
+from rewards.money import money_display as money_format
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
 
 FILTERS = {"date_range_from": "2026-11-01", "date_range_to": "2026-11-30"}
