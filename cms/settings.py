@@ -233,6 +233,10 @@ WAGTAIL_SITE_NAME = env_str("KANSHA_SITE_NAME", "Kansha")
 WAGTAILADMIN_BASE_URL = env_str("KANSHA_BASE_URL", "http://localhost:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "pdf", "txt", "xlsx", "zip"]
+# No autosave: on a create view Wagtail 8's autosave (a background POST every 500 ms) can race
+# the person's own "Save draft" and create the same reward rule or perk twice (the marketing
+# browser journey saw two identical draft rules from one click). Drafts are saved explicitly.
+WAGTAIL_AUTOSAVE_INTERVAL = 0
 # Avatars without gravatar.com: the admin makes no request off the site.
 WAGTAIL_GRAVATAR_PROVIDER_URL = None
 

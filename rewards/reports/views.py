@@ -8,6 +8,7 @@ the XLSX export is the whole report, one sheet per table. Only users with
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -172,6 +173,73 @@ SECTION_TITLES = {
     "Points outstanding (unexpired) by month of expiry": _(
         "Points outstanding (unexpired) by month of expiry"),
 }
+# The reports' notes (rewards/reports/), in the reader's language; the liability's first note
+# carries its time, so it is matched by its start.
+REPORT_NOTES = {
+    "Mentions count by posting time; outreach by the time it was proposed; active advocates "
+    "have at least one confirmed act of advocacy in the period.": _(
+        "Mentions count by posting time; outreach by the time it was proposed; active "
+        "advocates have at least one confirmed act of advocacy in the period."),
+    "Time to thank: from the mention reaching Kansha to the reply being sent (median). Care: "
+    "median time to the first response, and the share sent within the SLA.": _(
+        "Time to thank: from the mention reaching Kansha to the reply being sent (median). "
+        "Care: median time to the first response, and the share sent within the SLA."),
+    "Codes issued, redeemed, expired and the redemption rate are by the month a code was "
+    "issued; redemptions, discount cost and attributed order revenue are by the month of the "
+    "redemption. Amounts are in minor units of their currency and are never added across "
+    "currencies.": _(
+        "Codes issued, redeemed, expired and the redemption rate are by the month a code was "
+        "issued; redemptions, discount cost and attributed order revenue are by the month of "
+        "the redemption. Amounts are never added across currencies."),
+    "The per-grant ledger with Stripe ids is the 'Ledger' export.": _(
+        "The per-grant ledger with Stripe ids is the Grant ledger report."),
+    "Assumption for percent-off codes: a percentage has no upper bound on its own, so each "
+    "counts the grant's estimate (the rule's budget estimate per grant); where that is zero, "
+    "the percentage of the rule's minimum order; codes with neither are counted as "
+    "'uncapped' and add nothing to the exposure.": _(
+        "Assumption for percent-off codes: a percentage has no upper bound on its own, so "
+        "each counts the grant's estimate (the rule's budget estimate per grant); where that "
+        "is zero, the percentage of the rule's minimum order; codes with neither are counted "
+        "as “without a cap” and add nothing to the exposure."),
+    "Multi-use codes count each remaining use; a code with no use limit counts one.": _(
+        "Multi-use codes count each remaining use; a code with no use limit counts one."),
+    "Rule of thumb: about 50% replies, 30% conversations (care, consent requests, DMs), 20% "
+    "broadcasts (consented reshares).": _(
+        "Rule of thumb: about 50% replies, 30% conversations (care, consent requests, DMs), "
+        "20% broadcasts (consented reshares)."),
+    "Orders without a code are the completed Stripe Checkout sessions with no discount among "
+    "the stored Stripe webhook events; orders paid elsewhere are not in Kansha and are not "
+    "shown.": _(
+        "Orders without a code are the completed Stripe Checkout sessions with no discount "
+        "among the stored Stripe webhook events; orders paid elsewhere are not in Kansha and "
+        "are not shown."),
+}
+LIABILITY_AS_OF = _("Codes issued and delivered, not expired, revoked or used up; perks "
+                    "granted but not yet delivered.")
+SECTION_TITLES["Outbound balance (sent): replies / conversations / broadcasts"] = _(
+    "Outbound balance (sent): replies / conversations / broadcasts")
+CHART_TITLES = {"Mentions and thank-yous": _("Mentions and thank-yous"),
+                "Tier distribution": _("Tier distribution")}
+
+
+def _note(text: str) -> str:
+    if text.startswith("As of ") and "codes issued and delivered" in text:
+        return str(LIABILITY_AS_OF)
+    return str(REPORT_NOTES.get(text, text))
+
+
+def _chart_title(title: str) -> str:
+    if title in CHART_TITLES:
+        return str(CHART_TITLES[title])
+    for english, translated in ((r"Discount cost by month \((\w+), minor units\)",
+                                 _("Discount cost by month (%(currency)s)")),
+                                (r"Maximum exposure by expiry month \((\w+), minor units\)",
+                                 _("Maximum exposure by expiry month (%(currency)s)"))):
+        if match := re.fullmatch(english, title):
+            return str(translated) % {"currency": match.group(1)}
+    return title
+
+
 REPORT_TITLES = {"ambassador": _("Ambassador program"), "redemptions": _("Redemptions"),
                  "ledger": _("Grant ledger"), "liability": _("Liability")}
 
@@ -279,10 +347,13 @@ class KanshaReportView(ReportView):
         context = super().get_context_data(**kwargs)
         report = self.report
         context["report"] = report
-        context["charts"] = [(title, mark_safe(svg)) for title, svg in report.charts]  # noqa: S308 -- built by charts.py, every label escaped
+        # The SVG is built by charts.py, every label escaped.
+        context["charts"] = [(_chart_title(title), mark_safe(svg))  # noqa: S308
+                             for title, svg in report.charts]
         context["sections"] = [self._section(key, s) for key, s in report.sections.items()
                                if key != report.primary]
         context["main_title"] = _title(report.main.title)
+        context["notes"] = [_note(note) for note in report.notes]
         context["main_count"] = len(report.main.frame)
         context["uses_dates"] = "date_range" in REPORT_FILTERS[self.report_name]
         context["as_of"] = date_format(timezone.localtime(), "DATETIME_FORMAT")
@@ -302,7 +373,8 @@ class KanshaReportView(ReportView):
             return f"{self.index_url}?{query.urlencode()}#section-{key}"
 
         return {
-            "key": key, "title": _title(section.title), "note": section.note,
+            "key": key, "title": _title(section.title),
+            "note": _note(section.note) if section.note else "",
             "columns": [(_label(c), c in numeric) for c in section.frame.columns],
             "rows": [[(r["_display"][c], c in numeric) for c in section.frame.columns]
                      for r in page.object_list],

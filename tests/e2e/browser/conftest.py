@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,8 +42,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  # admin's gravatar images, for one). Off-site requests fail fast instead.
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
 ARTIFACTS = ROOT / "test-artifacts" / "journeys"
+# `KANSHA_DOCS_IMG=1 pytest -m browser` also saves the steps named with docs= as the README's
+# pictures, docs/img/<name>.png.
+DOCS_IMG = ROOT / "docs" / "img"
 PASSWORD = "pw-for-tests-only"  # tests/roles.py gives every test user this password
-VIEWPORT = {"width": 1440, "height": 900}
+VIEWPORT = {"width": 1400, "height": 900}
 STEP_TIMEOUT_MS = 15_000
 
 LOCAL_URL = re.compile(r"^(https?://(localhost|127\.0\.0\.1)(:\d+)?/|data:|blob:|about:)")
@@ -124,8 +128,15 @@ def database_restore(snapshot: str) -> None:
 @pytest.fixture
 def staff_user(journey_db):
     """staff_user(role, username, first_name=..., ...) -> a user in one of the staff roles."""
-    def make(role: str, username: str, **fields):
-        return user_in_role(role, username, **fields)
+    def make(role: str, username: str, *, language: str = "", **fields):
+        user = user_in_role(role, username, **fields)
+        if language:
+            from wagtail.users.models import UserProfile
+
+            profile = UserProfile.get_for_user(user)
+            profile.preferred_language = language
+            profile.save()
+        return user
 
     return make
 
@@ -207,12 +218,17 @@ class Journey:
         assert response.ok, f"GET {path} answered {response.status}"
         return response
 
-    def step(self, name: str, *, full_page: bool = True) -> Path:
-        """Screenshot what is on screen now; fail if the page logged an error meanwhile."""
+    def step(self, name: str, *, full_page: bool = True, docs: str = "") -> Path:
+        """Screenshot what is on screen now; fail if the page logged an error meanwhile.
+
+        `docs`: also the README's picture docs/img/<docs>.png when KANSHA_DOCS_IMG is set.
+        """
         self.steps += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         path = self.directory / f"{self.steps:02d}-{slug}.png"
         self.page.screenshot(path=str(path), full_page=full_page)
+        if docs and os.environ.get("KANSHA_DOCS_IMG"):
+            shutil.copyfile(path, DOCS_IMG / f"{docs}.png")
         self.check_page()
         return path
 

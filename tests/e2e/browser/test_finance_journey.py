@@ -97,7 +97,7 @@ def _totals_on_screen(page) -> dict[str, dict[str, str]]:
     rows = {}
     for row in table.locator("tbody tr").all():
         cells = dict(zip(header, row.locator("td").all_inner_texts(), strict=True))
-        rows[cells["currency"]] = cells
+        rows[cells["Currency"]] = cells
     return rows
 
 
@@ -114,8 +114,9 @@ def test_finance_filter_the_redemption_report_and_export_it(journey, staff_user,
     page = journey.page
 
     journey.login("hana")
-    page.get_by_role("button", name="Reports").click()
-    page.get_by_role("link", name="Redemptions").click()
+    menu = page.get_by_role("navigation", name="Main menu")
+    menu.get_by_role("button", name="Reports").click()
+    menu.get_by_role("link", name="Redemptions", exact=True).click()
     page.wait_for_url("**/admin/kansha-reports/redemptions/")
     expect(page.get_by_role("heading", name="Totals per currency")).to_be_visible()
     assert set(_totals_on_screen(page)) == {"jpy", "usd"}  # the default span has both
@@ -137,19 +138,20 @@ def test_finance_filter_the_redemption_report_and_export_it(journey, staff_user,
     page.get_by_role("button", name="Show filters").click()  # close them: read the report
     expect(page.locator("#id_currency")).to_be_hidden()
     page.mouse.wheel(0, -5000)
-    journey.step("filtered to last month in yen", full_page=False)
+    journey.step("filtered to last month in yen", full_page=False,
+                 docs="journey-finance-report")
 
     screen = _totals_on_screen(page)
     assert set(screen) == {"jpy"}, f"the currency filter left {sorted(screen)} on screen"
     jpy = screen["jpy"]
-    assert jpy["discount"] == money_format(expected["discount_minor"], "jpy")
-    assert jpy["order revenue"] == money_format(expected["paid_minor"], "jpy")
-    assert jpy["redemptions"] == str(expected["redeemed"])
+    assert jpy["Discount"] == money_format(expected["discount_minor"], "jpy")
+    assert jpy["Order revenue"] == money_format(expected["paid_minor"], "jpy")
+    assert jpy["Redemptions"] == str(expected["redeemed"])
 
     # The XLSX: what finance files is what finance saw.
-    page.get_by_role("button", name="Actions").click()
+    # The exports are buttons in the header (not in a "…" menu).
     with page.expect_download() as download_info:
-        page.get_by_role("link", name=re.compile("XLSX")).click()
+        page.get_by_role("link", name="Download XLSX").click()
     download = download_info.value
     path = tmp_path / download.suggested_filename
     download.save_as(path)
@@ -159,8 +161,8 @@ def test_finance_filter_the_redemption_report_and_export_it(journey, staff_user,
     workbook = _xlsx_totals(path)
     assert set(workbook) == {"jpy"}, f"the XLSX has {sorted(workbook)}, the screen only jpy"
     row = workbook["jpy"]
-    assert money_format(row["discount_minor"], "jpy") == jpy["discount"]
-    assert money_format(row["order_revenue_minor"], "jpy") == jpy["order revenue"]
-    assert str(row["redemptions"]) == jpy["redemptions"]
+    assert money_format(row["discount_minor"], "jpy") == jpy["Discount"]
+    assert money_format(row["order_revenue_minor"], "jpy") == jpy["Order revenue"]
+    assert str(row["redemptions"]) == jpy["Redemptions"]
     assert (row["discount_minor"], row["order_revenue_minor"]) == (
         expected["discount_minor"], expected["paid_minor"])

@@ -66,7 +66,7 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     page.set_viewport_size({"width": 1440, "height": 1300})  # the whole form in one picture
     page.mouse.move(700, 400)
     page.mouse.wheel(0, -3000)
-    journey.step("perk editor", full_page=False)
+    journey.step("perk editor", full_page=False, docs="journey-perk-editor")
     page.set_viewport_size(viewport)
     page.get_by_role("button", name="Save draft").click()
     _message(page, "Kansha tote bag")
@@ -97,7 +97,13 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     _menu(page, "Rewards", "Reward rules")
     page.get_by_role("link", name=re.compile("Add reward rule")).first.click()
     page.fill("#id_name", "Gold members get a tote")
+    # The editor asks only for what the chosen trigger uses.
+    expect(page.locator("#id_trigger_count")).to_be_visible()
+    expect(page.locator("[data-contentpath=trigger_tier]")).to_be_hidden()
+    expect(page.locator("#id_trigger_min_rating")).to_be_hidden()
     page.select_option("#id_trigger", "tier_reached")
+    expect(page.locator("#id_trigger_count")).to_be_hidden()
+    expect(page.locator("[data-contentpath=trigger_tier]")).to_be_visible()
     _choose(page, "trigger_tier", "🥇 Gold")
     page.select_option("#id_reward_kind", "perk")
     _choose(page, "perk", "Kansha tote bag")
@@ -113,6 +119,12 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     rule.refresh_from_db()
     assert not rule.live
     assert rule.current_workflow_task.name == "Finance sign-off"
+    # The list says where it stands; in its editor (locked while finance reviews it) the main
+    # button is not "Cancel workflow", which Wagtail would put there: that is in the menu.
+    row = page.get_by_role("row").filter(has_text="Gold members get a tote")
+    expect(row).to_contain_text("Awaiting finance")
+    page.get_by_role("link", name="Gold members get a tote").first.click()
+    expect(page.get_by_role("button", name=re.compile("Cancel workflow"))).to_be_hidden()
     journey.step("rule submitted for finance sign-off")
 
     # A reply template reworded, checked in the preview, published.
@@ -126,7 +138,7 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     preview = page.frame_locator("iframe[title*='Preview'], iframe.preview-panel__iframe").first
     expect(preview.locator("main")).to_contain_text("Come by for a cortado on us this week")
     expect(preview.locator("main")).not_to_contain_text("{first_name}")
-    journey.step("template preview", full_page=False)
+    journey.step("template preview", full_page=False, docs="journey-template-preview")
     page.get_by_role("button", name="Save draft").click()
     _message(page, template.name)
     _publish(page)
@@ -136,10 +148,12 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
 
     # The dashboard warns that only three totes are left.
     page.get_by_role("link", name="Dashboard").click()
-    panel = page.get_by_role("region", name="Rewards")
+    panel = page.get_by_role("region", name="Programme health")
     expect(panel).to_contain_text("Perks running low")
     expect(panel.get_by_role("listitem").filter(has_text="Kansha tote bag")).to_contain_text(
         "3 left")
+    expect(panel.get_by_role("region", name="Rules awaiting finance")).to_contain_text(
+        "Gold members get a tote")
     journey.step("low-stock warning")
 
     # Ken (Finance) finds the rule awaiting his review on the dashboard and approves it,

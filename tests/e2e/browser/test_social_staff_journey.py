@@ -1,10 +1,11 @@
 """Social staff's day, in a real browser: the outreach queue worked with the keyboard.
 
-Mika signs in, sees the dashboard's queue panel, and works the queue: she edits and approves a
-thank-you (e, type, Esc, a), rejects a sarcastic "praise" the detector took at face value
-(r, a reason, a note), picks up an overdue complaint (Assign → To me), writes to that person
-and approves with Ctrl+Enter, then watches the replies appear on the Sandbox timeline,
-delivered by the real Celery worker.
+Mika signs in, sees her dashboard (care overdue, every tab's count), and works the queue: it
+opens on Care; on the Thank-yous tab she edits and approves a thank-you (e, type, Esc, a; the
+message stays in view), rejects a sarcastic "praise" the detector took at face value (r; the
+dialog asks for a reason rather than picking one, then a note), back on Care picks up the
+overdue complaint (Assign → To me), writes to that person and approves with Ctrl+Enter, then
+watches the replies appear on the Sandbox timeline, delivered by the real Celery worker.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def _move_to(page, outreach: Outreach) -> None:
 
 
 def _message(page, text: str) -> None:
-    expect(page.locator(".messages")).to_contain_text(text)
+    # On the queue the messages move into the sticky bar above the rows.
+    expect(page.locator("[data-queue-flash]")).to_contain_text(text)
 
 
 def test_social_staff_work_the_queue_with_the_keyboard(journey, staff_user,
@@ -118,25 +120,29 @@ def test_social_staff_work_the_queue_with_the_keyboard(journey, staff_user,
 
     # Sign in: the dashboard says what is waiting, the overdue complaint included.
     journey.login("mika")
-    panel = page.get_by_role("region", name="Outreach queue")
-    expect(panel.get_by_role("link", name="1 overdue care item")).to_be_visible()
-    # Aiko's post got a thank-you and a reshare (or a consent request); Kenji's a thank-you.
-    expect(panel.get_by_role("link", name="3 pending thank-yous")).to_be_visible()
-    icon_heights = [box["height"] for box in (
-        icon.bounding_box() for icon in panel.get_by_role("link").locator("svg").all()) if box]
-    assert max(icon_heights) <= 32, f"the panel's icons are drawn {icon_heights} px high"
+    panel = page.get_by_role("region", name="Your queue")
+    expect(panel.get_by_role("link", name="1 overdue")).to_be_visible()
+    expect(panel.get_by_role("link", name="1 Care")).to_be_visible()
     journey.step("dashboard")
 
-    # The queue: the care item is pinned first, with its overdue badge and reasons.
+    # The queue opens on Care (the overdue complaint, its badge and reasons); the other tabs
+    # show their counts and are one click away.
     page.get_by_role("link", name="Outreach queue").first.click()
     page.wait_for_url("**/admin/outreach/")
     rows = page.locator("[data-queue-row]")
-    expect(rows).to_have_count(4)
+    expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-id", str(care.pk))
     expect(_row(page, care).locator(".kq-sla")).to_have_text("Overdue")
-    expect(_row(page, thanks).locator(".kq-reasons")).to_contain_text("thank-you for praise")
+    tabs = page.get_by_role("navigation", name="Kinds of work")
+    expect(tabs.get_by_role("link", name=re.compile(r"^Care 1$"))).to_have_attribute(
+        "aria-current", "page")
     expect(page.locator(".kq-help")).to_contain_text("Next item")
-    journey.step("queue")
+    journey.step("queue", docs="journey-queue")
+
+    tabs.get_by_role("link", name=re.compile(r"^Thank-yous \d")).click()
+    page.wait_for_url(re.compile(r"/admin/outreach/\?.*tab=thanks"))
+    expect(_row(page, thanks).locator(".kq-reasons")).to_contain_text("thank-you for a praise")
+    expect(_row(page, sarcastic)).to_have_count(1)
 
     # j/k to the thank-you, e to edit, type, Esc to leave the box, a to approve the edit.
     _move_to(page, thanks)
@@ -152,14 +158,25 @@ def test_social_staff_work_the_queue_with_the_keyboard(journey, staff_user,
         page.keyboard.press("a")
     _message(page, f"Edited and approved #{thanks.pk}")
     expect(_row(page, thanks)).to_have_count(0)
+    # The message sits in the sticky bar above the rows, so moving on keeps it in view.
+    flash = page.locator("[data-queue-flash]")
+    expect(flash).to_contain_text(f"Edited and approved #{thanks.pk}")
+    for _ in range(3):
+        page.keyboard.press("j")
+    expect(flash).to_be_in_viewport()
     journey.step("thank-you approved")
 
-    # r on the sarcastic one: the reject dialog opens on its reasons; pick one, say why.
+    # r on the sarcastic one: the dialog opens with no reason picked, and says so in place
+    # when Reject is pressed without one; then a reason and a note.
     _move_to(page, sarcastic)
     page.keyboard.press("r")
     dialog = page.get_by_role("dialog", name=f"Reject #{sarcastic.pk}")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("radio", name="Sarcasm")).to_be_focused()
+    expect(dialog.get_by_role("radio", name="Sarcasm")).not_to_be_checked()
+    dialog.get_by_role("button", name="Reject").click()
+    expect(dialog.get_by_role("alert")).to_have_text("Pick a reason to reject.")
+    expect(dialog).to_be_visible()
     dialog.get_by_role("radio", name="Sarcasm").check()
     dialog.get_by_role("textbox", name="Note").fill("“free side of cold”")
     journey.step("rejecting the sarcastic one")
@@ -167,6 +184,10 @@ def test_social_staff_work_the_queue_with_the_keyboard(journey, staff_user,
         dialog.get_by_role("button", name="Reject").click()
     _message(page, f"Rejected #{sarcastic.pk} (Sarcasm: “free side of cold”)")
     expect(_row(page, sarcastic)).to_have_count(0)
+
+    page.get_by_role("navigation", name="Kinds of work").get_by_role(
+        "link", name=re.compile(r"^Care 1$")).click()
+    page.wait_for_url(re.compile(r"/admin/outreach/\?.*tab=care"))
 
     # The overdue complaint: assign it to herself, write to the person, Ctrl+Enter to approve.
     _row(page, care).get_by_role("button", name="Assign").click()
@@ -184,7 +205,10 @@ def test_social_staff_work_the_queue_with_the_keyboard(journey, staff_user,
     with page.expect_navigation():
         page.keyboard.press("Control+Enter")
     _message(page, f"Edited and approved #{care.pk}")
+    expect(page.locator("[data-queue-row]")).to_have_count(0)
     # What is left is the other proposal about Aiko's post (a reshare or consent request).
+    page.get_by_role("navigation", name="Kinds of work").get_by_role(
+        "link", name=re.compile(r"^All 1$")).click()
     expect(page.locator("[data-queue-row]")).to_have_count(1)
     expect(page.locator("[data-queue-row]")).to_contain_text("Best cortado in town")
     journey.step("queue after the decisions")
@@ -202,7 +226,7 @@ def test_social_staff_work_the_queue_with_the_keyboard(journey, staff_user,
         page.reload()
     expect(timeline).to_contain_text(THANKS_ADDITION.strip())
     expect(timeline).to_contain_text(CARE_REPLY[:40])
-    journey.step("sandbox timeline")
+    journey.step("sandbox timeline", docs="journey-sandbox-timeline")
 
     # What the screens said is what happened.
     thanks.refresh_from_db()
