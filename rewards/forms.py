@@ -142,6 +142,8 @@ class RewardRuleForm(MoneyFormMixin, WagtailAdminModelForm):
     }
 
     LABELS: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "name": (_("Name"), None),
+        "currency": (_("Currency"), None),
         "trigger": (_("When does it fire?"), ""),
         "trigger_count": (_("Acts of advocacy"), _("How many (praise, check-ins, reviews, "
                                                    "reshares)…")),

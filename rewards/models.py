@@ -113,10 +113,11 @@ class RewardsSettings(BaseGenericSetting):
                          FieldPanel("points_review_per_star"),
                          FieldPanel("points_review_unrated"), FieldPanel("points_reshare"),
                          FieldPanel("daily_cap"), FieldPanel("expiry_days")],
-                        heading="Points"),
+                        heading=gettext_lazy("Points")),
         MultiFieldPanel([FieldPanel("velocity_max_per_hour"), FieldPanel("min_account_age_days"),
                          FieldPanel("min_followers"), FieldPanel("duplicate_text_identities"),
-                         FieldPanel("employee_handles")], heading="Fraud guards"),
+                         FieldPanel("employee_handles")],
+                        heading=gettext_lazy("Fraud guards")),
         FieldPanel("low_stock_threshold"),
         FieldPanel("refund_points_clawback"),
     ]
@@ -428,18 +429,19 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
         MultiFieldPanel([FieldPanel("trigger"), FieldRowPanel([
             FieldPanel("trigger_count"), FieldPanel("trigger_days")]),
             FieldPanel("trigger_event_kind"), FieldPanel("trigger_tier"),
-            FieldPanel("trigger_min_rating")], heading="Trigger"),
+            FieldPanel("trigger_min_rating")], heading=gettext_lazy("Trigger")),
         MultiFieldPanel([FieldPanel("min_account_age_days"), FieldPanel("min_followers")],
-                        heading="Eligibility"),
+                        heading=gettext_lazy("Eligibility")),
         MultiFieldPanel([FieldPanel("reward_kind"), FieldPanel("discount_type"),
                          FieldRowPanel([FieldPanel("percent_off"),
                                         FieldPanel("amount_off_minor"), FieldPanel("currency")]),
                          FieldPanel("code_expiry_days"), FieldPanel("minimum_order_minor"),
                          FieldPanel("single_use"), FieldPanel("perk"),
-                         FieldPanel("message_template")], heading="Reward"),
+                         FieldPanel("message_template")], heading=gettext_lazy("Reward")),
         MultiFieldPanel([FieldPanel("period"), FieldPanel("monthly_budget_minor"),
                          FieldPanel("budget_estimate_minor"),
-                         FieldPanel("finance_approval_above_minor")], heading="Limits"),
+                         FieldPanel("finance_approval_above_minor")],
+                        heading=gettext_lazy("Limits")),
     ]
 
     class Meta:

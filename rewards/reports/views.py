@@ -114,6 +114,8 @@ def _display(value, column: str, row: dict, money: dict[str, str]) -> str:
         return number_format(value, 1, force_grouping=True)
     if isinstance(value, int) and not column.endswith("_id") and column != "rank":
         return number_format(value, force_grouping=True)
+    if column == "currency" and isinstance(value, str):
+        return value.upper()
     return str(value)
 
 
@@ -220,6 +222,21 @@ SECTION_TITLES["Outbound balance (sent): replies / conversations / broadcasts"] 
     "Outbound balance (sent): replies / conversations / broadcasts")
 CHART_TITLES = {"Mentions and thank-yous": _("Mentions and thank-yous"),
                 "Tier distribution": _("Tier distribution")}
+
+
+def _describe(params, filters: tuple[str, ...]) -> str:
+    """The filters in force, in the reader's language (only those the report takes)."""
+    parts = [str(_("%(start)s to %(end)s") % {"start": f"{params.date_from:%Y-%m-%d}",
+                                               "end": f"{params.date_to:%Y-%m-%d}"})]
+    if "period" in filters:
+        parts.append(str(_("by week") if params.period == "week" else _("by month")))
+    if params.platform:
+        parts.append(str(dict(Platform.choices).get(params.platform, params.platform)))
+    if params.rule_id:
+        parts.append(str(_("rule #%(id)s") % {"id": params.rule_id}))
+    if params.currency:
+        parts.append(params.currency.upper())
+    return ", ".join(parts)
 
 
 def _note(text: str) -> str:
@@ -354,6 +371,7 @@ class KanshaReportView(ReportView):
                                if key != report.primary]
         context["main_title"] = _title(report.main.title)
         context["notes"] = [_note(note) for note in report.notes]
+        context["describe"] = _describe(report.params, REPORT_FILTERS[self.report_name])
         context["main_count"] = len(report.main.frame)
         context["uses_dates"] = "date_range" in REPORT_FILTERS[self.report_name]
         context["as_of"] = date_format(timezone.localtime(), "DATETIME_FORMAT")

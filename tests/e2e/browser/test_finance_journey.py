@@ -97,7 +97,7 @@ def _totals_on_screen(page) -> dict[str, dict[str, str]]:
     rows = {}
     for row in table.locator("tbody tr").all():
         cells = dict(zip(header, row.locator("td").all_inner_texts(), strict=True))
-        rows[cells["Currency"]] = cells
+        rows[cells["Currency"].lower()] = cells
     return rows
 
 

@@ -15,6 +15,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from advocates.models import AdvocacyEvent
 from rewards.models import Perk, Tier
 from tests.e2e.browser.test_finance_journey import _seed_program
 from tests.factories import MentionFactory, OutreachFactory, SocialIdentityFactory
@@ -60,13 +61,22 @@ def _seed_queue() -> None:
                     proposed_text="Yes, Shibuya opens at 7:00 on weekdays!",
                     mention=MentionFactory(text="Does the Shibuya store open before 8?",
                                            detection_intent="question"))
-    for n, (handle, text) in enumerate([
-            ("@aiko", "Best cortado in town, thank you @kanshacoffee!"),
-            ("@mei", "カンシャ珈琲の抹茶ラテ、最高でした！"),
-            ("@sam", "Checked in at Kansha Coffee Kyoto, lovely staff.")]):
-        OutreachFactory(mention=MentionFactory(
-            text=text, language="ja" if handle == "@mei" else "en",
-            author=SocialIdentityFactory(handle=handle, display_name=handle[1:].title())),
+    for n, (handle, name, text, reply, intent, cues) in enumerate([
+            ("@aiko", "Aiko Tanaka", "Best cortado in town, thank you @kanshacoffee!",
+             "Thank you, Aiko! See you at the roastery soon ☕", "praise",
+             ["praise phrase: 'best cortado'"]),
+            ("@mei", "佐藤めい", "カンシャ珈琲の抹茶ラテ、最高でした！",
+             "めいさん、温かいお言葉ありがとうございます！またお待ちしています。", "praise",
+             ["positive words: 最高"]),
+            ("@sam", "Sam Lee", "Checked in at Kansha Coffee Kyoto, lovely staff.",
+             "Great to have you at Kansha Coffee Kyoto, Sam. Thanks for checking in!",
+             "checkin", ["brand mentioned: kansha coffee"])]):
+        OutreachFactory(
+            mention=MentionFactory(
+                text=text, language="ja" if handle == "@mei" else "en",
+                detection_intent=intent, detection_reasons=cues,
+                author=SocialIdentityFactory(handle=handle, display_name=name)),
+            proposed_text=reply, reasons=[f"thank-you for {intent}"],
             created_at=now - timedelta(minutes=10 * n))
     OutreachFactory(kind="reshare", proposed_text="")
     regular = SocialIdentityFactory(handle="@yuki", display_name="Yuki")
@@ -115,11 +125,22 @@ def test_marketing_dashboard_rule_editor_and_ambassador_page(journey, staff_user
                                badge="G", description="Our thanks, in person.",
                                description_ja="感謝の気持ちを、直接。")
     gold.perks.set([tote])
+    now = timezone.now()
+    for n, (name, acts) in enumerate([("Aiko Tanaka", 5), ("佐藤めい", 3), ("Sam Lee", 2)]):
+        person = SocialIdentityFactory(display_name=name).advocate
+        person.display_name = name
+        person.save()
+        for i in range(acts):
+            AdvocacyEvent.objects.create(advocate=person, kind="praise", platform="sandbox",
+                                         occurred_at=now - timedelta(hours=i + 1),
+                                         dedupe_key=f"tour:{lang}:{n}:{i}")
+    OutreachFactory(status="sent", sent_at=now - timedelta(hours=2))
     page = journey.page
     journey.login(f"yui_{lang}")
 
     panel = page.get_by_role("region", name=words["programme"])
     expect(panel.get_by_role("listitem").filter(has_text="Kansha tote bag")).to_be_visible()
+    expect(panel.get_by_role("listitem").first).to_contain_text("Aiko Tanaka")
     journey.step("dashboard", docs=f"dashboard-marketing-{lang}", full_page=False)
 
     # The rule editor asks for the chosen trigger's fields only.
