@@ -231,7 +231,7 @@ def _describe(params, filters: tuple[str, ...]) -> str:
     if "period" in filters:
         parts.append(str(_("by week") if params.period == "week" else _("by month")))
     if params.platform:
-        parts.append(str(dict(Platform.choices).get(params.platform, params.platform)))
+        parts.append(str(dict(PLATFORM_CHOICES).get(params.platform, params.platform)))
     if params.rule_id:
         parts.append(str(_("rule #%(id)s") % {"id": params.rule_id}))
     if params.currency:
