@@ -157,7 +157,10 @@ COLUMN_LABELS = {
     "stripe_promotion_code_id": _("Stripe promotion code"),
     "stripe_sources": _("Stripe sources"), "events": _("Acts of advocacy"),
     "handle": _("Handle"), "advocate": _("Advocate"), "orders": _("Orders"),
-    "up": _("Up"), "down": _("Down"),
+    "up": _("Up"), "down": _("Down"), "reversals": _("Reversals"),
+    "discount_reversed_minor": _("Discount reversed"), "discount_net_minor": _("Discount (net)"),
+    "order_revenue_reversed_minor": _("Order revenue reversed"),
+    "order_revenue_net_minor": _("Order revenue (net)"),
 }
 SECTION_TITLES = {
     "Activity by period and platform": _("Activity by period and platform"),
