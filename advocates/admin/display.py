@@ -98,6 +98,7 @@ class HistoryRow:
     at: datetime
     who: str
     what: str
+    action: str  # the log's own key ("approved", "attempt"…), for code, not for people
     why: list[str] = field(default_factory=list)
     link: str = ""
 
@@ -145,7 +146,7 @@ def history_rows(log: list[OutreachLog]) -> list[HistoryRow]:
         elif entry.action == "failed" and d.get("error"):
             why = [str(d["error"])]
         rows.append(HistoryRow(at=entry.at, who=_name(entry.actor), what=what,
-                               why=[w for w in why if w], link=link))
+                               action=entry.action, why=[w for w in why if w], link=link))
     return rows
 
 
