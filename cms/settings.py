@@ -171,6 +171,9 @@ CELERY_BEAT_SCHEDULE = {
                                     "schedule": 300.0},
     "rewards-tiers-demote": {"task": "rewards.tasks.tiers_demote_lapsed", "schedule": 3600.0},
     "rewards-ledger-rescan": {"task": "rewards.tasks.ledger_rescan", "schedule": 86400.0},
+    # Codes, grants and redemptions against Stripe, the last three UTC days (docs/finance.md).
+    "rewards-stripe-reconcile": {"task": "rewards.tasks.stripe_reconcile_daily",
+                                 "schedule": crontab(minute=30, hour=2)},
     # Report rollups: recount what changed (reports then have little left to do), and once a
     # day everything changed in the last day (rewards/reports/rollups.py: MARGIN).
     "reports-rollups-refresh": {"task": "rewards.tasks.report_rollups_refresh",

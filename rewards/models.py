@@ -799,6 +799,78 @@ class StripeEvent(models.Model):
         return f"{self.type} {self.event_id}"
 
 
+# --- Reconciliation with Stripe (rewards/services/reconciliation.py) -------------------------
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of Kansha's codes, grants and redemptions with Stripe for a date range
+    (UTC days, inclusive), by `manage.py reconcile_stripe`, the daily beat task or the admin."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    date_from = models.DateField()
+    date_to = models.DateField()
+    trigger = models.CharField(max_length=20, help_text="command, beat or admin")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True,
+                              help_text="Items per kind, e.g. {\"matched\": 40}.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return (f"Reconciliation #{self.pk}: {self.date_from:%Y-%m-%d} to {self.date_to:%Y-%m-%d}"
+                f" ({self.get_status_display().lower()})")
+
+    @property
+    def mismatches(self) -> int:
+        return sum(n for kind, n in (self.counts or {}).items() if kind != "matched")
+
+
+class ReconciliationItem(models.Model):
+    """One object compared: matched, or what differs, with both sides as they were read."""
+
+    class Kind(models.TextChoices):
+        MATCHED = "matched", "Matched"
+        MISSING_OURS = "missing_ours", "Missing on our side"
+        MISSING_STRIPE = "missing_stripe", "Missing at Stripe"
+        AMOUNT_DIFF = "amount_diff", "Amount differences"
+
+    class ObjectType(models.TextChoices):
+        PROMOTION_CODE = "promotion_code", "Promotion code"
+        CHECKOUT_SESSION = "checkout_session", "Checkout session"
+        INVOICE = "invoice", "Invoice"
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    object_type = models.CharField(max_length=20, choices=ObjectType.choices)
+    stripe_id = models.CharField(max_length=191, blank=True)
+    code = models.ForeignKey(DiscountCode, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    grant = models.ForeignKey(RewardGrant, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    redemption = models.ForeignKey(Redemption, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    currency = models.CharField(max_length=3, blank=True)
+    detail = models.CharField(max_length=300, blank=True,
+                              help_text="What differs, in words (empty when matched).")
+    ours = models.JSONField(default=dict, blank=True, help_text="Kansha's side, as read.")
+    theirs = models.JSONField(default=dict, blank=True, help_text="Stripe's side, as read.")
+
+    class Meta:
+        ordering = ["run", "object_type", "kind", "id"]
+        indexes = [models.Index(fields=["run", "kind"], name="reconitem_run_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.get_object_type_display()} {self.stripe_id}"
+
+
 class PerkFulfilment(models.Model):
     """Getting a perk to an advocate: granted → shipped → delivered → redeemed (or cancelled)."""
 

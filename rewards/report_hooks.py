@@ -18,8 +18,14 @@ REPORTS_MENU = [
 
 
 class ReportMenuItem(MenuItem):
+    permission = views.PERMISSION
+
     def is_shown(self, request):
-        return request.user.has_perm(views.PERMISSION)
+        return request.user.has_perm(self.permission)
+
+
+class ReconciliationMenuItem(ReportMenuItem):
+    permission = views.RECONCILIATION_PERMISSION
 
 
 @hooks.register("register_admin_urls")
@@ -37,3 +43,9 @@ def _menu_item(name: str, label: str, icon: str, order: int):
 
 for _name, _label, _icon, _order in REPORTS_MENU:
     hooks.register("register_reports_menu_item", _menu_item(_name, _label, _icon, _order))
+
+
+@hooks.register("register_reports_menu_item")
+def reconciliation_menu_item():
+    return ReconciliationMenuItem("Reconciliation", reverse("kansha_reports:reconciliation"),
+                                  name="kansha-reconciliation", icon_name="tasks", order=140)

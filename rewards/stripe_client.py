@@ -166,7 +166,7 @@ def invoice_discounts(*, invoice_id: str) -> list[InvoiceDiscount]:
 # --- Reads for refunds, disputes and reconciliation ------------------------------------------
 # Reads carry no idempotency key and are always safe to retry. Lists go through the SDK's
 # auto-pagination (`starting_after` the last id while `has_more`), 100 objects a page.
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # Stripe's largest page; STRIPE_LIST_PAGE_SIZE overrides it (tests: 2)
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -175,7 +175,8 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def _list_all(fn, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    page = _call(fn, params={"limit": PAGE_SIZE, **params})
+    limit = int(getattr(settings, "STRIPE_LIST_PAGE_SIZE", PAGE_SIZE))
+    page = _call(fn, params={"limit": limit, **params})
     iterator = page.auto_paging_iter()
     while True:
         # Each further page is a request of its own: its failure is sorted like any call's.
@@ -231,14 +232,27 @@ def promotion_codes_list(*, created_from: datetime, created_to: datetime
                      {"created": _created(created_from, created_to)})
 
 
-def promotion_code_retrieve(*, promotion_code_id: str) -> dict[str, Any] | None:
-    """One promotion code, or None if Stripe has no such code (404)."""
+def _retrieve_or_none(fn, object_id: str, **kwargs: Any) -> dict[str, Any] | None:
+    """One object, or None if Stripe has no such object (404)."""
     try:
-        return _plain(_call(_client().v1.promotion_codes.retrieve, promotion_code_id))
+        return _plain(_call(fn, object_id, **kwargs))
     except StripePermanentError as exc:
         if str(exc).startswith("404"):
             return None
         raise
+
+
+def promotion_code_retrieve(*, promotion_code_id: str) -> dict[str, Any] | None:
+    return _retrieve_or_none(_client().v1.promotion_codes.retrieve, promotion_code_id)
+
+
+def checkout_session_retrieve(*, session_id: str) -> dict[str, Any] | None:
+    return _retrieve_or_none(_client().v1.checkout.sessions.retrieve, session_id)
+
+
+def invoice_retrieve(*, invoice_id: str) -> dict[str, Any] | None:
+    return _retrieve_or_none(_client().v1.invoices.retrieve, invoice_id,
+                             params={"expand": ["discounts"]})
 
 
 def checkout_sessions_list(*, created_from: datetime, created_to: datetime

@@ -98,6 +98,15 @@ def stripe_events_sweep() -> int:
     return len(ids)
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(StripeTransientError,),
+             retry_backoff=60, retry_backoff_max=3600, retry_jitter=True, max_retries=6)
+def stripe_reconcile_daily() -> str:
+    """Beat (daily): compare the last three UTC days with Stripe (reads only, so a retry
+    after a transient Stripe error simply makes a new run)."""
+    run = services.stripe_reconcile_recent(trigger="beat")
+    return "skipped: Stripe is not configured" if run is None else f"#{run.pk}: {run.counts}"
+
+
 from rewards.reports.tasks import (  # noqa: E402, F401  (reports queue)
     report_rollups_refresh,
     report_rollups_rescan,

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
+from rewards.models import ReconciliationRun
+
 from . import charts, frames, queries, rollups
 from .params import FORMATS, PERIODS, Report, ReportError, ReportParams, Section, parse_date
 
@@ -182,6 +184,32 @@ def liability_report(params: ReportParams, *, as_of: datetime | None = None,
                             + rows["percent_codes_minor"].get(m, 0)) for m in labels],
             "perks": [float(rows["perk_cost_minor"].get(m, 0)) for m in labels]})))
     return report
+
+
+def reconciliation_report(run: ReconciliationRun) -> Report:
+    """Finance: one reconciliation run as a report — counts per object and outcome, then every
+    item that differs (matched items are counted, not listed)."""
+    rows = run.items.order_by("object_type", "kind", "id").values(
+        "id", "kind", "object_type", "stripe_id", "code__code", "grant_id", "redemption_id",
+        "currency", "detail")
+    items: list[dict] = [dict(row) for row in rows]
+    summary = frames.reconciliation_summary(items)
+    mismatches = frames.reconciliation_items([i for i in items if i["kind"] != "matched"])
+    params = ReportParams(date_from=run.date_from, date_to=run.date_to)
+    return Report(
+        name="reconciliation", title=f"Reconciliation with Stripe (run #{run.pk})",
+        params=params, primary="items", sections={
+            "summary": Section("summary", "Compared objects by outcome", summary),
+            "items": Section("items", "What differs", mismatches),
+        }, notes=[
+            f"Run #{run.pk} ({run.trigger}) started {run.started_at:%Y-%m-%d %H:%M} UTC: "
+            f"{run.get_status_display().lower()}."
+            + (f" Error: {run.error}" if run.error else ""),
+            "Missing on our side: Stripe holds it and Kansha does not. Missing at Stripe: "
+            "Kansha holds it and Stripe does not (each was looked up by id first). Amount "
+            "differences: both hold it and an amount, currency, use count or the active flag "
+            "differs. Nothing was changed on either side (docs/finance.md).",
+        ])
 
 
 REPORTS: dict[str, Callable[..., Report]] = {

@@ -361,3 +361,36 @@ def points_outstanding(points: pd.DataFrame) -> pd.DataFrame:
     out["expiry_month"] = out["expiry_month"].replace("", NO_EXPIRY)
     out = out.sort_values(["_order", "expiry_month"], kind="stable")
     return out[["expiry_month", "points", "advocates"]].reset_index(drop=True)
+
+
+# --- Reconciliation ------------------------------------------------------------------------
+
+RECONCILIATION_KINDS = ["matched", "missing_ours", "missing_stripe", "amount_diff"]
+RECONCILIATION_OBJECTS = ["promotion_code", "checkout_session", "invoice"]
+
+
+def reconciliation_summary(items: list[dict]) -> pd.DataFrame:
+    """One row per kind of Stripe object: how many matched and how many differ, and how."""
+    frame = pd.DataFrame(items, columns=["kind", "object_type"])
+    counts = frame.groupby(["object_type", "kind"]).size() if not frame.empty else None
+    rows = []
+    for obj in RECONCILIATION_OBJECTS:
+        row: dict = {"object_type": obj}
+        for kind in RECONCILIATION_KINDS:
+            row[kind] = int(counts.get((obj, kind), 0)) if counts is not None else 0
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["object_type", *RECONCILIATION_KINDS])
+
+
+def reconciliation_items(items: list[dict]) -> pd.DataFrame:
+    """The items that differ, as finance reads them (ids for the drill-down)."""
+    columns = {"item_id": "int64", "kind": "object", "object_type": "object",
+               "stripe_id": "object", "code": "object", "grant_id": "Int64",
+               "redemption_id": "Int64", "currency": "object", "detail": "object"}
+    if not items:
+        return _empty(columns)
+    frame = pd.DataFrame(items).rename(columns={"id": "item_id", "code__code": "code"})
+    frame["code"] = frame["code"].fillna("")
+    for column in ("grant_id", "redemption_id"):
+        frame[column] = frame[column].astype("Int64")
+    return frame[list(columns)].reset_index(drop=True)

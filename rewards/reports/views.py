@@ -8,6 +8,8 @@ the XLSX export is the whole report, one sheet per table. Only users with
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -15,10 +17,13 @@ from typing import Any
 import django_filters
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
@@ -27,10 +32,10 @@ from wagtail.admin.views.reports import ReportView
 from wagtail.admin.widgets.button import HeaderButton
 
 from advocates.policies import PLATFORM_CHOICES
-from rewards.models import Perk, RewardGrant, RewardRule
+from rewards.models import Perk, ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from rewards.money import money_display
 
-from . import ReportParams, report_build
+from . import ReportParams, reconciliation_report, report_build
 from .exports import _cell, neutralise, report_xlsx
 
 PERMISSION = "rewards.view_reports"
@@ -76,6 +81,16 @@ class ReportFilterSet(WagtailFilterSet):
                             platform=data.get("platform") or "",
                             rule_id=rule.pk if rule else None,
                             currency=data.get("currency") or "")
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file_response(data: bytes, filename: str, content_type: str) -> FileResponse:
+    """A download with its real name. FileResponse writes Content-Disposition only for a
+    file-like object (given an iterator it sends none, and browsers save `download.xlsx`)."""
+    return FileResponse(io.BytesIO(data), as_attachment=True, filename=filename,
+                        content_type=content_type)
 
 
 # The filters each report uses: a filter the report ignores is not offered (the liability is
@@ -358,10 +373,8 @@ class KanshaReportView(ReportView):
 
     def write_xlsx_response(self, queryset):
         """The whole report (every table, the filters and the notes), not only the listing."""
-        return FileResponse(
-            iter([report_xlsx(self.report)]), as_attachment=True,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            filename=f"{self.get_filename()}.xlsx")
+        return _file_response(report_xlsx(self.report), f"{self.get_filename()}.xlsx",
+                              XLSX_TYPE)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -431,10 +444,141 @@ VIEWS = {"ambassador": AmbassadorReportView, "redemptions": RedemptionReportView
          "ledger": LedgerReportView, "liability": LiabilityReportView}
 
 
+# --- Reconciliation with Stripe ------------------------------------------------------------
+
+RECONCILIATION_PERMISSION = "rewards.view_reconciliationrun"
+
+
+def _latest_run() -> ReconciliationRun | None:
+    return ReconciliationRun.objects.filter(status=ReconciliationRun.Status.DONE).first()
+
+
+class ReconciliationFilterSet(WagtailFilterSet):
+    run = django_filters.ModelChoiceFilter(
+        label="Run", queryset=ReconciliationRun.objects.all(), method="filter_run",
+        empty_label="Latest completed run")
+    kind = django_filters.ChoiceFilter(label="Outcome",
+                                       choices=ReconciliationItem.Kind.choices)
+    object_type = django_filters.ChoiceFilter(label="Stripe object",
+                                              choices=ReconciliationItem.ObjectType.choices)
+
+    class Meta:
+        model = ReconciliationItem
+        fields = ["run", "kind", "object_type"]
+
+    def filter_run(self, queryset, name, value):
+        return queryset  # the view reads the run itself (default: the latest)
+
+
+def _item_link(item: ReconciliationItem) -> str:
+    return format_html('<a href="{}">{}</a>', reverse("kansha_reports:reconciliation_item",
+                                                      args=[item.pk]),
+                       item.stripe_id or f"item #{item.pk}")
+
+
+class ReconciliationReportView(ReportView):
+    """Finance's view of a reconciliation run: counts per outcome, then every item (filter by
+    outcome or object), each opening a drill-down with both sides. The XLSX export is the
+    run's workbook (rewards.reports.reconciliation_report)."""
+
+    page_title = "Reconciliation with Stripe"
+    header_icon = "tasks"
+    template_name = "rewards/reports/report.html"
+    results_template_name = "rewards/reports/reconciliation_results.html"
+    filterset_class = ReconciliationFilterSet
+    paginate_by = 100
+    index_url_name = "kansha_reports:reconciliation"
+    index_results_url_name = "kansha_reports:reconciliation_results"
+    list_export = ["id", "kind", "object_type", "stripe_id", "code", "grant_id",
+                   "redemption_id", "currency", "detail"]
+    columns = [
+        Column("kind", label="Outcome", accessor="get_kind_display"),
+        Column("object_type", label="Stripe object", accessor="get_object_type_display"),
+        Column("stripe_id", label="Stripe id", accessor=_item_link),
+        Column("code", label="Code"),
+        Column("currency", label="Currency"),
+        Column("detail", label="What differs"),
+    ]
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.has_perm(RECONCILIATION_PERMISSION):
+            return HttpResponseForbidden("Reconciliation is for finance.")
+        return super().dispatch(request, *args, **kwargs)
+
+    @cached_property
+    def run(self) -> ReconciliationRun | None:
+        wanted = self.request.GET.get("run", "")
+        if wanted.isdigit():
+            return ReconciliationRun.objects.filter(pk=int(wanted)).first()
+        return _latest_run()
+
+    def get_queryset(self):
+        if self.run is None:
+            return ReconciliationItem.objects.none()
+        return self.run.items.select_related("code").order_by("object_type", "kind", "id")
+
+    def get_filename(self):
+        run = self.run
+        if run is None:
+            return "kansha-reconciliation"
+        return f"kansha-reconciliation-{run.date_from:%Y%m%d}-{run.date_to:%Y%m%d}-run{run.pk}"
+
+    def write_xlsx_response(self, queryset):
+        if self.run is None:
+            return super().write_xlsx_response(queryset)
+        return _file_response(report_xlsx(reconciliation_report(self.run)),
+                              f"{self.get_filename()}.xlsx", XLSX_TYPE)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["run"] = self.run
+        if self.run is not None:
+            summary = reconciliation_report(self.run).sections["summary"]
+            context["summary"] = {"columns": [_label(c) for c in summary.frame.columns],
+                                  "rows": [[r["_display"][c] for c in summary.frame.columns]
+                                           for r in _rows(summary)]}
+        return context
+
+    @property
+    def index_url(self):
+        return reverse(self.index_url_name)
+
+    @property
+    def index_results_url(self):
+        return reverse(self.index_results_url_name)
+
+
+def reconciliation_item(request, item_id: int):
+    """The drill-down: one compared object, Kansha's side and Stripe's side as they were read,
+    with links to our code, grant and redemption."""
+    if not request.user.has_perm(RECONCILIATION_PERMISSION):
+        return HttpResponseForbidden("Reconciliation is for finance.")
+    item = get_object_or_404(ReconciliationItem.objects.select_related(
+        "run", "code", "grant", "redemption"), pk=item_id)
+    links = []
+    if item.code_id:
+        links.append(("Code " + item.code.code if item.code else "Code",
+                      reverse("wagtailsnippets_rewards_discountcode:inspect", args=[item.code_id])))
+    if item.grant_id:
+        links.append((f"Grant #{item.grant_id}",
+                      reverse("wagtailsnippets_rewards_rewardgrant:inspect", args=[item.grant_id])))
+    if item.redemption_id:
+        links.append((f"Redemption #{item.redemption_id}",
+                      reverse("wagtailsnippets_rewards_redemption:inspect",
+                              args=[item.redemption_id])))
+    return TemplateResponse(request, "rewards/reports/reconciliation_item.html", {
+        "item": item, "links": links,
+        "ours": json.dumps(item.ours, indent=2, ensure_ascii=False, sort_keys=True),
+        "theirs": json.dumps(item.theirs, indent=2, ensure_ascii=False, sort_keys=True),
+        "back": reverse("kansha_reports:reconciliation") + f"?run={item.run_id}"})
+
+
 def admin_urls():
     urls = []
-    for name, view in VIEWS.items():
+    for name, view in {**VIEWS, "reconciliation": ReconciliationReportView}.items():
         urls += [path(f"{name}/", view.as_view(), name=name),
                  path(f"{name}/results/", view.as_view(results_only=True),
                       name=f"{name}_results")]
+    urls.append(path("reconciliation/item/<int:item_id>/", reconciliation_item,
+                     name="reconciliation_item"))
     return urls

@@ -36,6 +36,11 @@ from rewards.services.ledger import (
     tiers_demote_lapsed,
 )
 from rewards.services.perks import perk_fulfilment_update
+from rewards.services.reconciliation import (
+    ReconciliationError,
+    stripe_reconcile,
+    stripe_reconcile_recent,
+)
 from rewards.services.redemptions import (
     RedemptionError,
     code_redeem,
@@ -45,7 +50,8 @@ from rewards.services.redemptions import (
 )
 
 __all__ = [
-    "BatchResult", "Candidate", "GrantError", "IssueError", "RedemptionError",
+    "BatchResult", "Candidate", "GrantError", "IssueError", "ReconciliationError",
+    "RedemptionError", "stripe_reconcile", "stripe_reconcile_recent",
     "budget_release", "budget_reserve_units", "code_redeem", "events_process_batch",
     "events_unprocessed_exist", "grant_approve", "grant_code_deactivate", "grant_create",
     "grant_issue", "grants_revoked_code_active_ids",

@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from advocates.models import IngestToken, ReplyTemplate
-from rewards.models import RewardGrant, RewardRule
+from rewards.models import ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from tests.factories import OutreachFactory
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
 
@@ -82,12 +82,17 @@ PAGES: dict[str, set[str]] = {
     "kansha_reports:ledger_results": {M, F, SU},
     "kansha_reports:liability": {M, F, SU},
     "kansha_reports:liability_results": {M, F, SU},
+    # Reconciliation with Stripe: finance.
+    "kansha_reports:reconciliation": {F, SU},
+    "kansha_reports:reconciliation_results": {F, SU},
+    "kansha_reports:reconciliation_item": {F, SU},
     # API tokens are admins' (like the token list itself).
     "kansha_api_token_revoke": {SU},
 }
 # Pages and actions whose id is not an outreach item's: the object each one takes.
 OBJECT_FOR: dict[str, str] = {
     "kansha_api_token_revoke": "advocates.ingesttoken",
+    "kansha_reports:reconciliation_item": "rewards.reconciliationitem",
 }
 # Kansha's own admin actions (POST only), by URL name: who may act.
 ACTIONS: dict[str, set[str]] = {
@@ -190,6 +195,10 @@ def _objects() -> dict[str, int]:
     template = ReplyTemplate.objects.first()
     if template:
         objects["advocates.replytemplate"] = template.pk
+    run = ReconciliationRun.objects.create(date_from="2026-11-01", date_to="2026-11-30",
+                                           trigger="matrix", status="done")
+    objects["rewards.reconciliationitem"] = ReconciliationItem.objects.create(
+        run=run, kind="missing_ours", object_type="invoice", stripe_id="in_matrix").pk
     rule = RewardRule.objects.create(name="matrix", percent_off=10)
     objects["rewards.rewardgrant"] = RewardGrant.objects.create(
         advocate_id=outreach.advocate_id, rule=rule, period_key="matrix", reward={},
