@@ -114,7 +114,7 @@ def rows_classify(
                 "detector_version": detection.version,
                 "route": route,
                 "skip_reason": skip_reason,
-                "priority": decision.priority if route == "care" else None,
+                "priority": decision.priority if route in ("care", "answer") else None,
             })
         pending.clear()
 

@@ -119,6 +119,7 @@ class DetectionIntent(models.TextChoices):
 class Route(models.TextChoices):
     THANK = "thank", gettext_lazy("Thank")
     CARE = "care", gettext_lazy("Care")
+    ANSWER = "answer", gettext_lazy("Answer")
     NONE = "none", gettext_lazy("None")
 
 
@@ -150,7 +151,7 @@ class Mention(models.Model):
     detection_flags = models.JSONField(default=list, blank=True)
     detector_version = models.CharField(max_length=40, blank=True)
     # Routing (step 3): what was decided, and why a guard skipped it.
-    route = models.CharField(max_length=5, choices=Route.choices, blank=True)
+    route = models.CharField(max_length=6, choices=Route.choices, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -238,6 +239,7 @@ class OutreachKind(models.TextChoices):
     RESHARE = "reshare", gettext_lazy("Reshare")
     DM = "dm", gettext_lazy("Direct message")
     CARE = "care", gettext_lazy("Care")
+    ANSWER = "answer", gettext_lazy("Answer to a question")
     CONSENT = "consent", gettext_lazy("Consent request")
     TAKEDOWN = "takedown", gettext_lazy("Take down reshare")
 
@@ -479,6 +481,7 @@ class TemplatePurpose(models.TextChoices):
     CHECKIN = "checkin", gettext_lazy("Thank-you for a check-in")
     REVIEW = "review", gettext_lazy("Thank-you for a review")
     CARE = "care", gettext_lazy("First response to a complaint")
+    ANSWER = "answer", gettext_lazy("Answer to a question")
     CONSENT = "consent", gettext_lazy("Consent request before a reshare")
     REWARD = "reward", gettext_lazy("Reward message (code or perk)")
 
@@ -494,6 +497,14 @@ class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMi
     name = models.CharField(max_length=100)
     purpose = models.CharField(max_length=10, choices=TemplatePurpose.choices)
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    # Answers only: which questions this template answers (advocates/services/templates.py
+    # matches them against the question's text).
+    keywords = models.TextField(
+        blank=True, verbose_name=gettext_lazy("keywords"),
+        help_text=gettext_lazy("Answers only: words in a question that pick this template, one "
+                               "per line (e.g. wifi, ワイファイ). Case, spaces and hyphens do "
+                               "not matter. An answer template without keywords answers the "
+                               "questions no other template matches."))
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -570,8 +581,14 @@ class DetectorSettings(BaseGenericSetting):
         help_text="Minimum detector confidence (0–1) to propose a thank-you.")
     cooldown_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days between two thank-yous to the same advocate.")
+    # Both SLAs count from the moment the person posted (Mention.posted_at), not from when
+    # Kansha imported the post: a complaint found three weeks late is three weeks overdue.
     care_sla_minutes = models.PositiveIntegerField(
         default=60, help_text="How soon a complaint must get a first response.")
+    answer_sla_minutes = models.PositiveIntegerField(
+        default=240, verbose_name=gettext_lazy("answer SLA minutes"),
+        help_text=gettext_lazy("How soon a question must get an answer, counted from when "
+                               "it was posted."))
     reshare_enabled = models.BooleanField(
         default=True, help_text="Propose reshares of praise (with consent where needed).")
     reshare_requires_consent = models.BooleanField(

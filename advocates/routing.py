@@ -12,7 +12,9 @@ Order, for each mention:
    policy (its automation rule and the kinds it lets a brand answer: the same
    `PlatformPolicy.reply_refusal` delivery asks);
 4. proposals: a thank-you reply (+ a reshare, or a consent request first where consent is
-   required) or a care item with priority and an SLA due time.
+   required), a care item for a complaint, or an answer for a question (with the answer
+   template its words pick). Care items and answers carry a priority and an SLA due time
+   counted from when the person posted, not from when Kansha found the post.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
             own_ids.add((platform, user_id))
         if handle:
             own_handles.add(handle.lower().lstrip("@"))
-    keys = [f"{prefix}:{m.pk}" for m in routed for prefix in ("thank", "care")]
+    keys = [f"{prefix}:{m.pk}" for m in routed for prefix in ("thank", "care", "answer")]
     existing = set(Outreach.objects.filter(dedupe_key__in=keys)
                    .values_list("dedupe_key", flat=True))
     cooldown = timedelta(days=prefs.cooldown_days)
@@ -122,6 +124,8 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
             reason = "brand's own account"
         elif decision.route == Route.CARE:
             reason = "care item already proposed" if f"care:{mention.pk}" in existing else ""
+        elif decision.route == Route.ANSWER:
+            reason = "answer already proposed" if f"answer:{mention.pk}" in existing else ""
         elif f"thank:{mention.pk}" in existing:
             reason = "already thanked for this mention"
         elif advocate.pk in last_thanked:
@@ -150,7 +154,24 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
                 template_variant=rendered.variant if rendered else None,
                 reasons=[*reasons, f"care: {detection.intent}, priority {decision.priority}"],
                 priority=decision.priority,
-                sla_due_at=now + timedelta(minutes=prefs.care_sla_minutes), **common))
+                sla_due_at=mention.posted_at + timedelta(minutes=prefs.care_sla_minutes),
+                **common))
+            continue
+
+        if decision.route == Route.ANSWER:
+            answer, topic = book.render_answer(language=language, question=mention.text,
+                                               advocate_id=advocate.pk, context=context)
+            why = f"answer: {topic}" if topic else "answer: no topic template matched"
+            # Never dropped: without a live answer template staff write the answer.
+            rows.append(Outreach(
+                kind=OutreachKind.ANSWER, dedupe_key=f"answer:{mention.pk}",
+                proposed_text=answer.text if answer else "",
+                template_key=answer.template_key if answer else "",
+                template_variant=answer.variant if answer else None,
+                reasons=[*reasons, f"{why}, priority {decision.priority}"],
+                priority=decision.priority,
+                sla_due_at=mention.posted_at + timedelta(minutes=prefs.answer_sla_minutes),
+                **common))
             continue
 
         intent = detection.intent if detection.intent in ("praise", "checkin", "review") \

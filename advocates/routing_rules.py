@@ -1,4 +1,4 @@
-"""Content-based routing: thank, care or nothing, decided from one detection alone.
+"""Content-based routing: thank, care, answer or nothing, decided from one detection alone.
 
 Pure Python, no Django. The database guards (opt-out, cooldown, one thank-you per mention)
 run later in the services; this module holds only what the text and its platform say (the
@@ -35,9 +35,9 @@ _SEVERE_CUES = (
 
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
-    route: str  # "thank" | "care" | "none"
+    route: str  # "thank" | "care" | "answer" | "none"
     skip_reason: str = ""  # why a guard stopped it
-    priority: int = 0  # for care: 0..100 from severity and author reach
+    priority: int = 0  # for care and answers: 0..100 from severity and author reach
 
 
 def is_thankable_sentiment(detection: Detection, threshold: float) -> bool:
@@ -70,6 +70,12 @@ def route_decide(
         if "competitor" in detection.flags:
             return RouteDecision("none", "competitor praise")
         return RouteDecision("none", "negative, not a complaint")
+
+    # A question is answered whatever its tone (a negative one is a complaint, above), and
+    # even when it names a competitor ("is it quieter than Starbucks?"): nobody is thanked
+    # for asking, and nobody is left without an answer.
+    if detection.intent == "question":
+        return RouteDecision("answer", priority=care_priority(item, detection, followers))
 
     for flag, reason in _THANK_BLOCKING_FLAGS:
         if flag in detection.flags:

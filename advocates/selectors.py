@@ -61,22 +61,26 @@ DUE_SOON = timedelta(hours=1)
 SLA_FILTERS = {"overdue": _("Overdue"), "due_soon": _("Due within the hour")}
 DECIDED_FILTERS = {"today": _("Decided today")}
 
+# Care work: complaints and answers to questions, both with an SLA counted from posting.
+CARE_KINDS = (OutreachKind.CARE, OutreachKind.ANSWER)
+
 # The queue's tabs, in the order staff work them: care first, and every other kind of work
-# one click away with its count. There is no separate "answer" route yet: questions are
-# routed as care items, so "Answers" is the care items whose mention is a question (and
-# "Care" the rest). The lead's "wrong call" action and "least sure first" ordering plug in
-# here too (a tab's Q and `outreach_queue`'s order_by).
+# one click away with its count. Questions have their own route and kind (`answer`); care
+# items on a question are from before that route existed and stay under "Answers". The
+# lead's "wrong call" action and "least sure first" ordering plug in here too (a tab's Q and
+# `outreach_queue`'s order_by).
 _QUESTION = Q(mention__detection_intent=DetectionIntent.QUESTION)
 QUEUE_TABS: dict[str, tuple[Any, Q]] = {
     "care": (_("Care"), Q(kind=OutreachKind.CARE) & ~_QUESTION),
-    "answers": (_("Answers"), Q(kind=OutreachKind.CARE) & _QUESTION),
+    "answers": (_("Answers"), Q(kind=OutreachKind.ANSWER)
+                | Q(kind=OutreachKind.CARE) & _QUESTION),
     "thanks": (_("Thank-yous"), Q(kind__in=(OutreachKind.REPLY, OutreachKind.CONSENT))),
     "reshares": (_("Reshares"), Q(kind__in=(OutreachKind.RESHARE, OutreachKind.TAKEDOWN))),
     "rewards": (_("Rewards"), Q(kind=OutreachKind.DM)),
 }
 _TAB_OF_KIND: dict[str, str] = {OutreachKind.REPLY: "thanks", OutreachKind.CONSENT: "thanks",
                 OutreachKind.RESHARE: "reshares", OutreachKind.TAKEDOWN: "reshares",
-                OutreachKind.DM: "rewards"}
+                OutreachKind.DM: "rewards", OutreachKind.ANSWER: "answers"}
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ class QueueCounts:
 
 
 def _care_first() -> Case:
-    return Case(When(kind=OutreachKind.CARE, then=Value(0)), default=Value(1),
+    return Case(When(kind__in=CARE_KINDS, then=Value(0)), default=Value(1),
                 output_field=IntegerField())
 
 
@@ -190,7 +194,7 @@ def _start_of_today(now: datetime) -> datetime:
 def outreach_tab_counts(*, filters: QueueFilters, user: Any,
                         now: datetime | None = None) -> dict[str, int]:
     """How many items each queue tab holds under the other filters: two small queries (by
-    kind, then the care items that are questions)."""
+    kind, then the older care items that are questions)."""
     now = now or timezone.now()
     qs = _queue_filtered(filters=filters, user=user, now=now)
     counts = dict.fromkeys(QUEUE_TABS, 0)
@@ -200,8 +204,9 @@ def outreach_tab_counts(*, filters: QueueFilters, user: Any,
         elif row["kind"] in _TAB_OF_KIND:
             counts[_TAB_OF_KIND[row["kind"]]] += row["n"]
     if counts["care"]:
-        counts["answers"] = qs.filter(QUEUE_TABS["answers"][1]).count()
-        counts["care"] -= counts["answers"]
+        legacy = qs.filter(Q(kind=OutreachKind.CARE) & _QUESTION).count()
+        counts["answers"] += legacy
+        counts["care"] -= legacy
     return counts
 
 
@@ -306,6 +311,7 @@ def outreach_queue_page(
     for item in items:
         # Display-only attributes for the row template (not fields).
         setattr(item, "sla_state", outreach_sla_state(item, now=now))  # noqa: B010
+        setattr(item, "waiting_since", outreach_waiting_since(item))  # noqa: B010
         # Routing copies the detector's reasons and adds its own: show each once.
         detected = item.mention.detection_reasons if item.mention else []
         setattr(item, "why", list(dict.fromkeys([*detected, *item.reasons])))  # noqa: B010
@@ -324,10 +330,10 @@ def _page_ids(qs: QuerySet[Outreach], *, filters: QueueFilters, offset: int,
     order = ("-priority", "created_at", "id")
     want = offset + limit
     runs = []
-    if filters.kind in ("", OutreachKind.CARE):
-        runs.append(qs.filter(kind=OutreachKind.CARE))
-    if filters.kind != OutreachKind.CARE:
-        runs.append(qs.exclude(kind=OutreachKind.CARE))
+    if filters.kind in ("", *CARE_KINDS):
+        runs.append(qs.filter(kind__in=CARE_KINDS))
+    if filters.kind not in CARE_KINDS:
+        runs.append(qs.exclude(kind__in=CARE_KINDS))
     ids: list[int] = []
     for run in runs:
         ids += run.order_by(*order).values_list("id", flat=True)[: want - len(ids)]
@@ -336,25 +342,34 @@ def _page_ids(qs: QuerySet[Outreach], *, filters: QueueFilters, offset: int,
     return ids[offset:want]
 
 
+def outreach_waiting_since(outreach: Outreach) -> datetime:
+    """Since when the person has been waiting: a care item or an answer since they posted
+    (what its SLA counts from), other work since it was proposed."""
+    if outreach.kind in CARE_KINDS and outreach.mention is not None:
+        return outreach.mention.posted_at
+    return outreach.created_at
+
+
 def outreach_sla_state(outreach: Outreach, *, now: datetime) -> str:
     """"ok", "due_soon" or "overdue" for the age badge.
 
-    Care items have their own due time; thank-yous are measured against THANK_TARGET. "Due
-    soon" is the last quarter of the window (at least 15 minutes).
+    Care items and answers have their own due time; thank-yous are measured against
+    THANK_TARGET. "Due soon" is the last quarter of the window (at least 15 minutes).
     """
     due = outreach.sla_due_at or outreach.created_at + THANK_TARGET
     if now >= due:
         return "overdue"
-    window = max(due - outreach.created_at, timedelta(0))
+    window = max(due - outreach_waiting_since(outreach), timedelta(0))
     if due - now <= max(window * DUE_SOON_SHARE, DUE_SOON_MIN):
         return "due_soon"
     return "ok"
 
 
 def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
-    """Pending thank-yous (replies and reshares), pending and overdue care items: one query."""
+    """Pending thank-yous (replies and reshares), pending and overdue care items (answers to
+    questions included): one query."""
     now = now or timezone.now()
-    care = Q(kind=OutreachKind.CARE)
+    care = Q(kind__in=CARE_KINDS)
     counts = Outreach.objects.filter(status=OutreachStatus.PROPOSED).aggregate(
         pending_thanks=Count("id", filter=Q(kind__in=THANK_KINDS)),
         pending_care=Count("id", filter=care),
@@ -449,5 +464,6 @@ def reply_sent_elsewhere(*, outreach: Outreach) -> bool:
         return False
     return (Outreach.objects.filter(
         mention_id=outreach.mention_id, status=OutreachStatus.SENT,
-        kind__in=[OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.CONSENT])
+        kind__in=[OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.ANSWER,
+                  OutreachKind.CONSENT])
         .exclude(pk=outreach.pk).exists())

@@ -66,7 +66,7 @@ class TemplatesViewSet(KanshaSnippetViewSet):
     add_to_admin_menu = True
     list_display = ["name", "purpose", "language", "live", "has_unpublished_changes"]
     list_filter = ["purpose", "language", "live"]
-    search_fields = ["name", "notes"]
+    search_fields = ["name", "keywords", "notes"]
     search_backend_name = None  # plain database filtering: a handful of rows
     ordering = ["purpose", "language", "name"]
     copy_view_enabled = True
@@ -77,6 +77,7 @@ class TemplatesViewSet(KanshaSnippetViewSet):
             HelpPanel(content=_HELP),
             FieldPanel("name"),
             FieldRowPanel([FieldPanel("purpose"), FieldPanel("language")]),
+            FieldPanel("keywords"),
             InlinePanel("variants", label="Variant", min_num=1,
                         panels=[FieldPanel("text")]),
             FieldPanel("notes"),

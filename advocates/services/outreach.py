@@ -57,7 +57,9 @@ logger = logging.getLogger(__name__)
 S = OutreachStatus
 # Kinds whose words go out on the platform, so approving them needs text.
 TEXT_KINDS = frozenset({OutreachKind.REPLY, OutreachKind.DM, OutreachKind.CARE,
-                        OutreachKind.CONSENT})
+                        OutreachKind.ANSWER, OutreachKind.CONSENT})
+# Kinds that answer a mention publicly (or, without a mention, message the person).
+_REPLY_KINDS = (OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.ANSWER)
 MAX_ATTEMPTS = 5
 # A row left in "sending" this long was claimed by a worker that died mid-call; the
 # idempotency key makes taking it over safe.
@@ -436,8 +438,7 @@ def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
     if policy is None:
         return ""
     mention = outreach.mention
-    if outreach.kind in (OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.CONSENT) \
-            and mention is not None:
+    if outreach.kind in (*_REPLY_KINDS, OutreachKind.CONSENT) and mention is not None:
         # The target routing checked before proposing: the brand named by its handles and
         # tracked terms as the settings say now.
         reason = policy.reply_refusal(
@@ -446,7 +447,7 @@ def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
             return f"policy: {reason} ({mention.external_id})"
         if policy.one_reply_per_post and reply_sent_elsewhere(outreach=outreach):
             return f"policy: already replied to post {mention.external_id}"
-    elif outreach.kind in (OutreachKind.DM, OutreachKind.REPLY, OutreachKind.CARE):
+    elif outreach.kind in (OutreachKind.DM, *_REPLY_KINDS):
         if not policy.direct_messages:
             return f"policy: {policy.label} has no direct messages"
     elif outreach.kind == OutreachKind.RESHARE and mention is not None \
@@ -461,9 +462,9 @@ def _call_platform(client: Messenger, outreach: Outreach) -> PostResult:
     text = outreach.final_text or outreach.proposed_text
     mention = outreach.mention
     kind = outreach.kind
-    if kind in (OutreachKind.REPLY, OutreachKind.CARE) and mention is not None:
+    if kind in _REPLY_KINDS and mention is not None:
         return client.reply(in_reply_to=mention.external_id, text=text, idempotency_key=key)
-    if kind in (OutreachKind.DM, OutreachKind.REPLY, OutreachKind.CARE):
+    if kind in (OutreachKind.DM, *_REPLY_KINDS):
         # A reward message with no mention to answer goes to the person directly.
         return client.send_dm(recipient_id=outreach.identity.platform_user_id, text=text,
                               idempotency_key=key)

@@ -1,16 +1,19 @@
 """Reply templates: validate their variables when saved, render and rotate them when proposing.
 
 Only LIVE (published) templates are used. Each (purpose, language) has one template in use
-(the first live one by name) with several variants. Rotation picks the least recently used
-variant of that template, skipping the one this advocate got last, so one person never gets
-the same words twice in a row and the brand's timeline does not repeat itself (platforms flag
-identical replies as spam).
+(the first live one by name) with several variants. Answers are the exception: marketing
+keeps one answer template per topic ("Opening hours", "Wi-Fi", "Allergens"), each with the
+keywords that pick it, and `TemplateBook.render_answer` chooses by the question's words.
+Rotation picks the least recently used variant of that template, skipping the one this
+advocate got last, so one person never gets the same words twice in a row and the brand's
+timeline does not repeat itself (platforms flag identical replies as spam).
 """
 
 from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,6 +103,27 @@ def template_key(purpose: str, language: str) -> str:
     return f"{purpose}/{language}"
 
 
+def answer_topic_key(language: str, template_id: int) -> str:
+    """The rotation key of one answer topic ("answer/ja/12"): topics rotate separately."""
+    return f"answer/{language}/{template_id}"
+
+
+_NOT_MATCHED = re.compile(r"[\s\-‐‑–—_・･.]+")
+
+
+def keyword_normal(text: str) -> str:
+    """How questions and keywords are compared: NFKC (full-width Ｗｉ－Ｆｉ is Wi-Fi), case
+    folded, without spaces, hyphens and middle dots ("Wi-Fi", "wifi" and "WI FI" agree)."""
+    return _NOT_MATCHED.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass(frozen=True)
+class AnswerTopic:
+    key: str
+    name: str
+    keywords: tuple[str, ...]  # normalised by keyword_normal
+
+
 class TemplateBook:
     """Live templates and rotation memory for one batch of proposals.
 
@@ -114,6 +138,8 @@ class TemplateBook:
         caller with its own template (a reward rule's): rotation then remembers `key`."""
         self.now = now
         self.templates: dict[str, list[str]] = {}
+        # language -> the answer templates that have keywords, by name.
+        self.answer_topics: dict[str, list[AnswerTopic]] = defaultdict(list)
         if templates is not None:
             for key, texts in templates.items():
                 variants = [text for text in texts if text.strip()]
@@ -126,7 +152,14 @@ class TemplateBook:
             for template in query.order_by("name", "pk"):
                 key = template_key(template.purpose, template.language)
                 variants = [v.text for v in template.variants.all() if v.text.strip()]
-                if variants and key not in self.templates:
+                keywords = tuple(dict.fromkeys(
+                    k for k in map(keyword_normal, template.keywords.splitlines()) if k))
+                if variants and template.purpose == "answer" and keywords:
+                    key = answer_topic_key(template.language, template.pk)
+                    self.templates[key] = variants
+                    self.answer_topics[template.language].append(
+                        AnswerTopic(key=key, name=template.name, keywords=keywords))
+                elif variants and key not in self.templates:
                     self.templates[key] = variants
         # (key, variant) -> (last used, sequence) so rotation also works inside one batch.
         self.last_used: dict[tuple[str, int], tuple[datetime, int]] = {}
@@ -180,6 +213,34 @@ class TemplateBook:
             return None
         return self.render_key(key=key, advocate_id=advocate_id, context=context,
                                accept=accept)
+
+    def answer_topic(self, *, language: str, question: str) -> AnswerTopic | None:
+        """The answer template whose keywords the question contains, in the question's
+        language, else in English; the first by name wins."""
+        text = keyword_normal(question)
+        for lang in dict.fromkeys((language or FALLBACK_LANGUAGE, FALLBACK_LANGUAGE)):
+            for topic in self.answer_topics.get(lang, ()):
+                if any(keyword in text for keyword in topic.keywords):
+                    return topic
+        return None
+
+    def render_answer(self, *, language: str, question: str, advocate_id: int,
+                      context: Mapping[str, Any]) -> tuple[Rendered | None, str]:
+        """The answer to a question and the topic that picked it ("" for the general answer
+        template, used when no topic matches); (None, "") when no live template fits.
+
+        A topic in the question's language comes first, then that language's general answer,
+        then an English topic, then the English general answer.
+        """
+        language = language or FALLBACK_LANGUAGE
+        topic = self.answer_topic(language=language, question=question)
+        general = template_key("answer", language)
+        if topic is not None and (topic.key.startswith(f"answer/{language}/")
+                                  or general not in self.templates):
+            return self.render_key(key=topic.key, advocate_id=advocate_id,
+                                   context=context), topic.name
+        return self.render(purpose="answer", language=language, advocate_id=advocate_id,
+                           context=context), ""
 
     def render_key(self, *, key: str, advocate_id: int, context: Mapping[str, Any],
                    accept: Callable[[str], bool] | None = None) -> Rendered | None:

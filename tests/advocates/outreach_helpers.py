@@ -39,3 +39,5 @@ def default_data():
     migration = importlib.import_module(
         "advocates.migrations.0003_default_templates_account_pages")
     migration.forwards(apps, None)
+    importlib.import_module("advocates.migrations.0007_answer_route_templates_and_sla") \
+        .seed_answer_templates(apps, None)

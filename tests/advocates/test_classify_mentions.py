@@ -52,7 +52,7 @@ def test_each_row_gets_its_detection_and_route_and_nothing_is_stored(tmp_path):
     assert complaint["priority"] > 50  # money, and a big audience
     assert (competitor["route"], competitor["skip_reason"]) == ("none", "competitor praise")
     assert (japanese["language"], japanese["route"]) == ("ja", "thank")
-    assert "export.jsonl: 4 rows: 2 thank, 1 care, 1 none, 0 error." in err
+    assert "export.jsonl: 4 rows: 2 thank, 1 care, 0 answer, 1 none, 0 error." in err
     assert not Mention.objects.exists()
     assert not Advocate.objects.exists()
     assert not Outreach.objects.exists()
@@ -93,7 +93,7 @@ def test_bad_rows_get_an_error_line_and_the_good_rows_are_still_classified(tmp_p
     assert rows[2]["error"] == "rating must be between 1 and 5, not 9"
     assert rows[3] == {"caption": "no text here", "line": 4, "error": "missing field: text"}
     assert "line 3: rating must be between 1 and 5, not 9" in err
-    assert "5 rows: 1 thank, 1 care, 0 none, 3 error." in err
+    assert "5 rows: 1 thank, 1 care, 0 answer, 0 none, 3 error." in err
 
 
 def test_the_platforms_automation_rules_are_the_skip_reason(tmp_path):

@@ -216,7 +216,7 @@ def test_complaint_is_a_care_item_with_priority_and_sla_never_a_thank_you():
     care = Outreach.objects.get(mention=mention)
     assert care.kind == OutreachKind.CARE
     assert care.priority >= 70  # a health issue from an account many people read
-    assert care.sla_due_at == mention.detected_at + timedelta(minutes=60)
+    assert care.sla_due_at == mention.posted_at + timedelta(minutes=60)
     assert care.proposed_text
     assert care.reasons[-1].startswith("care: complaint, priority")
 

@@ -98,7 +98,7 @@ def test_complaints_become_care_items_with_priority_and_sla(routed):
     for mention in cared:
         outreach = care[mention.pk]
         assert outreach.priority > 0
-        assert outreach.sla_due_at - mention.detected_at == timedelta(minutes=60)
+        assert outreach.sla_due_at - mention.posted_at == timedelta(minutes=60)
         assert not Outreach.objects.filter(mention=mention, kind=OutreachKind.REPLY).exists()
 
 
@@ -108,6 +108,21 @@ def test_neutral_posts_and_questions_get_no_thank_you(routed):
     for row, mention in zip(rows, mentions, strict=True):
         if row["category"] in {"neutral", "question"}:
             assert mention.pk not in thanked, row["text"]
+
+
+def test_questions_are_answered_not_dropped(routed):
+    rows, mentions = routed
+    answers = _proposals(OutreachKind.ANSWER)
+    questions = [m for row, m in zip(rows, mentions, strict=True)
+                 if row["category"] == "question"]
+
+    answered = [m for m in questions if m.pk in answers]
+
+    assert questions
+    assert len(answered) >= 0.8 * len(questions), [m.text for m in questions
+                                                   if m.pk not in answers]
+    for mention in answered:
+        assert answers[mention.pk].sla_due_at - mention.posted_at == timedelta(minutes=240)
 
 
 def test_running_detection_and_routing_again_proposes_nothing_twice(routed):

@@ -67,7 +67,8 @@ class Command(BaseCommand):
         finally:
             if out is not None:
                 out.close()
-        summary = ", ".join(f"{routes[k]} {k}" for k in ("thank", "care", "none", "error"))
+        summary = ", ".join(f"{routes[k]} {k}"
+                            for k in ("thank", "care", "answer", "none", "error"))
         err.write(f"{path.name}: {sum(routes.values())} rows: {summary}.\n")
 
 
