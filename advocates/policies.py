@@ -184,3 +184,17 @@ def review_incentives_allowed(platform: str) -> bool:
     """Whether a review on this platform may earn an incentive (unknown platforms: yes)."""
     policy = POLICIES.get(platform)
     return policy is None or policy.review_incentives_allowed
+
+
+def review_incentive_free_platforms() -> list[str]:
+    """The platforms whose policy forbids any incentive tied to a review (Google)."""
+    return platforms_where(lambda policy: not policy.review_incentives_allowed)
+
+
+def event_may_earn_incentive(*, kind: str, platform: str) -> bool:
+    """Whether an act of advocacy may earn points, count toward a rule or tier, or fire a grant.
+
+    A review on a platform that forbids review incentives earns nothing of any kind: Google's
+    policy counts loyalty points and progress toward a discount as incentives too.
+    """
+    return kind != "review" or review_incentives_allowed(platform)

@@ -41,6 +41,7 @@ TIERS = [
      "Our thanks, in person.", "感謝の気持ちを、直接。"),
 ]
 REGULARS_RULE = "Regulars: 3 thank-yous in 30 days"
+FIRST_VISIT_RULE = "First check-in at a store: ¥200 off"
 
 
 def _rules(tiers: dict[str, Tier], perks: dict[str, Perk]) -> list[dict]:
@@ -50,10 +51,12 @@ def _rules(tiers: dict[str, Tier], perks: dict[str, Perk]) -> list[dict]:
          "discount_type": DiscountType.PERCENT, "percent_off": 10, "currency": "jpy",
          "code_expiry_days": 30, "budget_estimate_minor": 60,
          "monthly_budget_minor": 300_000, "period": "month"},
-        {"name": "Great review: 4 stars or more", "trigger": TriggerKind.REVIEW,
-         "trigger_min_rating": 4, "reward_kind": RewardKind.DISCOUNT,
+        # Not "a review of 4 stars or more": a reward conditional on a positive rating is
+        # unlawful (FTC 16 CFR 465.4), see docs/compliance.md.
+        {"name": FIRST_VISIT_RULE, "trigger": TriggerKind.FIRST_CHECKIN,
+         "reward_kind": RewardKind.DISCOUNT,
          "discount_type": DiscountType.AMOUNT, "amount_off_minor": 200, "currency": "jpy",
-         "minimum_order_minor": 800, "code_expiry_days": 45, "period": "year"},
+         "minimum_order_minor": 800, "code_expiry_days": 45, "period": "ever"},
         {"name": "Reaching Gold: a tote bag", "trigger": TriggerKind.TIER_REACHED,
          "trigger_tier": tiers["Gold"], "reward_kind": RewardKind.PERK,
          "perk": perks["Kansha tote bag"], "currency": "jpy", "period": "ever"},

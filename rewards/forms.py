@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -179,14 +179,27 @@ class RewardRuleForm(MoneyFormMixin, WagtailAdminModelForm):
                 ("events_in_days", _("Several acts of advocacy within some days")),
                 ("tier_reached", _("Reaching a tier")),
                 ("first_checkin", _("A first check-in at a venue")),
-                ("review", _("A review with enough stars")),
             ]
+        self._offer_refused_choice_only_if_saved()
         for name in _all_dependent():
             if name in self.fields:
                 self.fields[name].required = False
         for controller, options in RULE_DEPENDS.items():
             if controller in self.fields:
                 self.fields[controller].widget.attrs["data-kansha-controls"] = json.dumps(options)
+
+    def _offer_refused_choice_only_if_saved(self) -> None:
+        """A new rule is not offered review triggers (the law forbids them, see
+        `RewardRule.compliance_refusal`); a rule saved with one before keeps the choice, so its
+        editor shows why it must change instead of a bare "not a valid choice"."""
+        instance = self.instance
+        trigger = self.fields.get("trigger")
+        if isinstance(trigger, forms.ChoiceField) and instance.trigger == "review":
+            trigger.choices = [*cast(list, trigger.choices),
+                               ("review", _("A review with enough stars (not allowed)"))]
+        kind = self.fields.get("trigger_event_kind")
+        if isinstance(kind, forms.ChoiceField) and instance.trigger_event_kind != "review":
+            kind.choices = [c for c in cast(list, kind.choices) if c[0] != "review"]
 
     def clean(self):
         data = super().clean()

@@ -356,7 +356,9 @@ class TriggerKind(models.TextChoices):
     EVENTS_IN_DAYS = "events_in_days", gettext_lazy("N advocacy events in D days")
     TIER_REACHED = "tier_reached", gettext_lazy("Reaching a tier")
     FIRST_CHECKIN = "first_checkin", gettext_lazy("First check-in at a venue")
-    REVIEW = "review", gettext_lazy("A review of at least N stars")
+    # Kept for rules saved before the compliance check; no rule may use it now (see
+    # `RewardRule.compliance_refusal`).
+    REVIEW = "review", gettext_lazy("A review of at least N stars (not allowed)")
 
 
 class RewardKind(models.TextChoices):
@@ -453,8 +455,32 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     MONEY_FIELDS = ("amount_off_minor", "minimum_order_minor", "monthly_budget_minor",
                     "budget_estimate_minor", "finance_approval_above_minor")
 
+    def compliance_refusal(self) -> dict[str, str]:
+        """Why the law forbids this rule, by field ({} when it may run).
+
+        Kansha records a review as advocacy only after it thanked it, and it thanks only
+        positive reviews, so any reward tied to reviews is conditional on a positive one: the
+        FTC's rule on consumer reviews (16 CFR 465.4) forbids that on every platform, and
+        Google forbids any review incentive at all (docs/compliance.md). The rule editor refuses
+        such a rule and the grant engine never evaluates one that exists anyway.
+        """
+        why = _("A reward may not depend on a review or its star rating: Kansha only records "
+                "the reviews it thanked, the positive ones, so the reward would be conditional "
+                "on a positive review (FTC 16 CFR 465.4; Google forbids any review incentive). "
+                "Reward repeat visits or check-ins instead.")
+        refusal = {}
+        if self.trigger == TriggerKind.REVIEW:
+            refusal["trigger"] = why
+        if self.trigger == TriggerKind.EVENTS_IN_DAYS and \
+                self.trigger_event_kind == AdvocacyKind.REVIEW:
+            refusal["trigger_event_kind"] = why
+        return refusal
+
     def clean(self) -> None:
         super().clean()
+        refusal = self.compliance_refusal()
+        if refusal:
+            raise ValidationError(refusal)
         _amounts_check(self, self.MONEY_FIELDS, self.currency)
         if self.reward_kind == RewardKind.PERK and not self.perk_id:
             raise ValidationError({"perk": "A perk reward needs a perk."})

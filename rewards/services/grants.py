@@ -19,7 +19,7 @@ from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, AdvocacyKind
-from advocates.policies import review_incentives_allowed
+from advocates.policies import review_incentive_free_platforms
 from advocates.sql import ids_in, insert_rows, is_postgres
 from rewards import fraud, stripe_client
 from rewards.models import (
@@ -89,7 +89,15 @@ def rules_evaluate(*, entries: Sequence, events: Sequence[dict],
     Precondition: called inside the ledger's transaction (it holds the ledger lock), after the
     batch's points entries and tier changes were written. Returns the grants created.
     """
-    rules = list(RewardRule.objects.filter(live=True).select_related("perk", "trigger_tier"))
+    rules = []
+    for rule in RewardRule.objects.filter(live=True).select_related("perk", "trigger_tier"):
+        # A rule saved before the compliance check (or written around the editor) still never
+        # fires: the law binds whatever the rule says.
+        refusal = rule.compliance_refusal()
+        if refusal:
+            logger.warning("rule %s not evaluated: %s", rule.pk, " ".join(refusal.values()))
+            continue
+        rules.append(rule)
     if not rules:
         return []
     touched = {e.advocate_id for e in entries}
@@ -113,6 +121,10 @@ def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tie
                                         occurred_at__gte=now - timedelta(days=rule.trigger_days))
         if rule.trigger_event_kind:
             qs = qs.filter(kind=rule.trigger_event_kind)
+        # Reviews where the platform forbids review incentives count toward nothing.
+        no_incentive = review_incentive_free_platforms()
+        if no_incentive:
+            qs = qs.exclude(kind=AdvocacyKind.REVIEW, platform__in=no_incentive)
         hits = (qs.values("advocate_id").annotate(n=Count("id"))
                 .filter(n__gte=rule.trigger_count).values_list("advocate_id", flat=True))
         return [Candidate(a, key, latest_event.get(a)) for a in hits]
@@ -122,17 +134,6 @@ def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tie
                 for m in tier_changes
                 if m.promoted and target is not None and m.to_tier.threshold >= target.threshold
                 and (m.from_tier is None or m.from_tier.threshold < target.threshold)]
-    if rule.trigger == TriggerKind.REVIEW:
-        # Where the platform's policy forbids rewarding reviews (Google's policy for Maps
-        # contributions bans incentives for reviews, and "review gating" besides), a review
-        # still earns its points and a thank-you; a review-triggered rule never fires for it.
-        ratings = {e["id"]: e["rating"] or 0 for e in events if e["kind"] == AdvocacyKind.REVIEW
-                   and review_incentives_allowed(e["platform"])}
-        out = {}
-        for e in entries:
-            if ratings.get(e.event_id, 0) >= rule.trigger_min_rating:
-                out[e.advocate_id] = Candidate(e.advocate_id, key, e.event_id)
-        return list(out.values())
     if rule.trigger == TriggerKind.FIRST_CHECKIN:
         checkins = [e for e in events if e["kind"] == AdvocacyKind.CHECKIN and e["venue"]]
         if not checkins:

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, Advocate
+from advocates.policies import event_may_earn_incentive, platform_label
 from advocates.sql import ids_in, insert_rows
 from rewards import fraud
 from rewards.models import LedgerCursor, PointsEntry, RewardsSettings
@@ -192,11 +193,17 @@ def _points_entries(events: list[dict], *, config: RewardsSettings,
     per_star, unrated = config.points_review_per_star, config.points_review_unrated
     for e in events:
         day = e["occurred_at"].astimezone(UTC).date()
-        if e["kind"] == "review":
+        if not event_may_earn_incentive(kind=e["kind"], platform=e["platform"]):
+            # The entry is still written (it marks the event processed) but earns nothing, so
+            # no tier moves and no rule counts it (see `rules_evaluate`).
+            points = 0
+            reason = f"review on {platform_label(e['platform'])}: no incentives (platform policy)"
+        elif e["kind"] == "review":
             points = e["rating"] * per_star if e["rating"] else unrated
+            reason = f"review {e['rating'] or '-'}★"
         else:
             points = table.get(e["kind"], 0)
-        reason = e["kind"] if e["kind"] != "review" else f"review {e['rating'] or '-'}★"
+            reason = e["kind"]
         if config.daily_cap:
             room = max(0, config.daily_cap - used[e["advocate_id"], day])
             if points > room:

@@ -15,7 +15,7 @@ from wagtail.models import Site
 from advocates.models import DetectorSettings, Mention
 from cms.management.commands.runserver_demo import Command as RunserverDemo
 from cms.periodic import interval_tasks, periodic_tasks_run
-from rewards.demo import REGULARS_RULE
+from rewards.demo import FIRST_VISIT_RULE, REGULARS_RULE
 from rewards.models import Perk, PointsEntry, RewardRule, Tier
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.conftest import wait_for
@@ -155,7 +155,7 @@ def test_demo_setup_publishes_a_reward_program_and_says_how_to_earn_a_reward():
     out = out.getvalue()
 
     rules = RewardRule.objects.all()
-    assert {r.name for r in rules} == {REGULARS_RULE, "Great review: 4 stars or more",
+    assert {r.name for r in rules} == {REGULARS_RULE, FIRST_VISIT_RULE,
                                        "Reaching Gold: a tote bag"}
     assert all(r.live and r.live_revision_id for r in rules)  # published, with a revision
     assert list(Tier.objects.values_list("name", flat=True)) == ["Bronze", "Silver", "Gold"]

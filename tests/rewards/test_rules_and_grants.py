@@ -16,7 +16,6 @@ from rewards.models import (
     GrantStatus,
     Perk,
     PerkFulfilment,
-    PointsEntry,
     RewardGrant,
     RuleBudget,
     Tier,
@@ -79,31 +78,6 @@ def test_grant_becomes_delivered_when_its_message_was_sent(config, advocate, now
     grant.refresh_from_db()
     assert grant.status == GrantStatus.DELIVERED
     assert grant.delivered_at == now
-
-
-def test_review_of_four_stars_fires_three_does_not(config, now):
-    rule = make_rule(trigger="review", trigger_min_rating=4, period="ever")
-    happy, meh = make_advocate(), make_advocate()
-    make_event(happy, "review", rating=4, at=now)
-    make_event(meh, "review", rating=3, at=now)
-    services.events_process_batch(now=now)
-    assert list(RewardGrant.objects.values_list("advocate_id", "rule_id")) == [
-        (happy.pk, rule.pk)]
-
-
-def test_a_google_review_never_fires_a_review_rule(config, now):
-    """Google's policy forbids incentives for reviews; the review still earns its points."""
-    make_rule(trigger="review", trigger_min_rating=4, period="ever")
-    on_google, on_sandbox = make_advocate(), make_advocate()
-    google_review = make_event(on_google, "review", rating=5, at=now)
-    google_review.platform = "google"
-    google_review.save(update_fields=["platform"])
-    make_event(on_sandbox, "review", rating=5, at=now)
-
-    services.events_process_batch(now=now)
-
-    assert list(RewardGrant.objects.values_list("advocate_id", flat=True)) == [on_sandbox.pk]
-    assert PointsEntry.objects.filter(advocate=on_google).exists()
 
 
 def test_first_checkin_at_each_venue_fires_once_per_venue(config, advocate, now):

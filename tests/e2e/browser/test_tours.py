@@ -29,15 +29,15 @@ WORDS = {
     "en": {"queue": "Your queue", "care": "Care", "answers": "Answers", "thanks": "Thank-yous",
            "reshares": "Reshares", "rewards": "Rewards", "approve_selected": "Approve selected…",
            "programme": "Programme health", "acts": "Acts of advocacy",
-           "stars": "Lowest star rating", "finance": "Approvals waiting",
+           "finance": "Approvals waiting",
            "report": "Totals per currency", "xlsx": "Download XLSX",
-           "perks": "Perks", "review_trigger": "A review with enough stars"},
+           "perks": "Perks", "checkin_trigger": "A first check-in at a venue"},
     "ja": {"queue": "あなたのキュー", "care": "ケア", "answers": "回答", "thanks": "お礼",
            "reshares": "シェア", "rewards": "特典", "approve_selected": "選択したものを承認…",
            "programme": "プログラムの状況", "acts": "推奨行動",
-           "stars": "最低の星の数", "finance": "承認待ち",
+           "finance": "承認待ち",
            "report": "通貨ごとの合計", "xlsx": "XLSXをダウンロード",
-           "perks": "特典", "review_trigger": "星の数が十分なレビュー"},
+           "perks": "特典", "checkin_trigger": "店舗での初めてのチェックイン"},
 }
 
 
@@ -149,13 +149,15 @@ def test_marketing_dashboard_rule_editor_and_ambassador_page(journey, staff_user
     expect(page.locator("#id_trigger_min_rating")).to_be_hidden()
     page.fill("#id_name", "Regulars" if lang == "en" else "常連さん")
     journey.step("rule editor: acts in days", docs=f"rule-events-{lang}", full_page=False)
-    page.select_option("#id_trigger", "review")
-    expect(page.get_by_text(words["stars"], exact=True)).to_be_visible()
+    # A new rule is not offered a review trigger (docs/compliance.md).
+    expect(page.locator("#id_trigger option[value=review]")).to_have_count(0)
+    page.select_option("#id_trigger", "first_checkin")
     expect(page.locator("#id_trigger_count")).to_be_hidden()
-    expect(page.locator("#id_trigger")).to_contain_text(words["review_trigger"])
+    expect(page.locator("#id_trigger_min_rating")).to_be_hidden()
+    expect(page.locator("#id_trigger")).to_contain_text(words["checkin_trigger"])
     if lang == "ja":
         _no_english(page, "Trigger min rating", "Trigger count", "When does it fire")
-    journey.step("rule editor: a review", docs=f"rule-review-{lang}", full_page=False)
+    journey.step("rule editor: a first check-in", docs=f"rule-checkin-{lang}", full_page=False)
 
     # The public ambassador page in its language, on a phone.
     page.set_viewport_size({"width": 390, "height": 844})
