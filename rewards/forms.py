@@ -217,3 +217,26 @@ class RewardRuleForm(MoneyFormMixin, WagtailAdminModelForm):
             elif name in RULE_REQUIRED_WHEN_SHOWN and data.get(name) in (None, ""):
                 self.add_error(name, _("This field is required for this kind of rule."))
         return data
+
+
+class RewardsSettingsForm(WagtailAdminModelForm):
+    """Rewards settings, with the points values held back: they are money, so new values wait
+    for a finance approver who is not the person who typed them. The row keeps its live
+    values; what was asked for is left on the instance as `points_proposal`, and the settings
+    hook (rewards/wagtail_hooks.py) records it as a PointsSettingsChange."""
+
+    def save(self, commit=True):
+        instance = super().save(commit=False)
+        model = type(instance)
+        live = model.objects.filter(pk=instance.pk).first() if instance.pk else None
+        proposal: dict[str, Any] = {}
+        if live is not None:
+            for name in model.POINTS_FIELDS:
+                if getattr(instance, name) != getattr(live, name):
+                    proposal[name] = getattr(instance, name)
+                    setattr(instance, name, getattr(live, name))
+        instance.points_proposal = proposal
+        if commit:
+            instance.save()
+            self.save_m2m()
+        return instance

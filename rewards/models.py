@@ -19,7 +19,13 @@ from modelcluster.fields import ParentalManyToManyField
 from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
-from wagtail.models import DraftStateMixin, LockableMixin, RevisionMixin, WorkflowMixin
+from wagtail.models import (
+    AbstractGroupApprovalTask,
+    DraftStateMixin,
+    LockableMixin,
+    RevisionMixin,
+    WorkflowMixin,
+)
 from wagtail.search import index
 
 from advocates.models import (
@@ -39,6 +45,7 @@ from rewards.currencies import (
     validate_currency,
     validate_text,
 )
+from rewards.forms import RewardsSettingsForm
 from rewards.money import money_display
 
 __all__ = ["money_format"]  # re-exported: reports and tests format money from here
@@ -122,8 +129,20 @@ class RewardsSettings(BaseGenericSetting):
         FieldPanel("refund_points_clawback"),
     ]
 
+    base_form_class = RewardsSettingsForm
+
     class Meta:
         verbose_name = "rewards settings"
+
+    # What an act is worth and how long it lasts: money, so a change to these waits for a
+    # finance approver (PointsSettingsChange); the fraud guards and the stock warning save
+    # at once.
+    POINTS_FIELDS = ("points_praise", "points_checkin", "points_review_per_star",
+                     "points_review_unrated", "points_reshare", "daily_cap", "expiry_days",
+                     "refund_points_clawback")
+
+    def points_values(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.POINTS_FIELDS}
 
     def points_for(self, *, kind: str, rating: int | None) -> int:
         """Points one event of `kind` earns before the daily cap."""
@@ -175,6 +194,9 @@ class PointsEntry(models.Model):
     # A clawback (or its return) for a refunded or disputed order: at most one per reversal.
     reversal = models.OneToOneField("RedemptionReversal", null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="points_entry")
+    # A manual adjustment a finance approver approved: at most one entry per adjustment.
+    adjustment = models.OneToOneField("PointsAdjustment", null=True, blank=True,
+                                      on_delete=models.PROTECT, related_name="points_entry")
     kind = models.CharField(max_length=10, choices=AdvocacyKind.choices, blank=True)
     platform = models.CharField(max_length=20, blank=True)
     points = models.IntegerField()
@@ -210,8 +232,12 @@ class PerkKind(models.TextChoices):
     EXPERIENCE = "experience", gettext_lazy("Experience")
 
 
-class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
-    """Something an advocate can get that is not a discount. Stock is reserved on grant."""
+class Perk(WorkflowMixin, DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
+    """Something an advocate can get that is not a discount. Stock is reserved on grant.
+
+    Its cost, currency and stock are money: a change goes live through finance's sign-off
+    (the money approval workflow), like a rule's.
+    """
 
     name = models.CharField(max_length=120, validators=[validate_text])
     name_ja = models.CharField("name (Japanese)", max_length=120, blank=True,
@@ -246,12 +272,34 @@ class Perk(DraftStateMixin, RevisionMixin, index.Indexed, models.Model):
         super().clean()
         _amounts_check(self, ("unit_cost_minor",), self.currency)
 
+    # Stock moves on the live row (grants reserve and release it with F()), while a revision
+    # waits for finance. A revision records the live stock it was saved against; publishing
+    # it keeps the live count unless the person typed a new stock, so an edit of the name
+    # approved a week later does not hand back the units granted in that week.
+    def serializable_data(self) -> dict:
+        data = super().serializable_data()
+        if self.pk is not None:
+            data["stock_at_save"] = (Perk.objects.filter(pk=self.pk)
+                                     .values_list("stock", flat=True).first())
+        return data
+
+    def with_content_json(self, content: dict) -> Perk:
+        obj = super().with_content_json(content)
+        if "stock_at_save" in content and content.get("stock") == content["stock_at_save"]:
+            obj.stock = (Perk.objects.filter(pk=self.pk).values_list("stock", flat=True)
+                         .first())
+        return obj
+
 
 # --- Tiers ---------------------------------------------------------------------------------
 
 
-class Tier(ClusterableModel):
-    """A level advocates reach on points earned over a rolling window (or their lifetime)."""
+class Tier(WorkflowMixin, DraftStateMixin, RevisionMixin, ClusterableModel):
+    """A level advocates reach on points earned over a rolling window (or their lifetime).
+
+    Thresholds and benefits decide who gets what, so a tier (new or changed) goes live through
+    finance's sign-off; only live tiers count (`live=True`).
+    """
 
     name = models.CharField(max_length=60, validators=[validate_text])
     name_ja = models.CharField("name (Japanese)", max_length=60, blank=True,
@@ -292,7 +340,7 @@ class Tier(ClusterableModel):
         set above Gold is refused). Compared with the tiers in effect (the others' rows)."""
         if self.threshold is None or self.level is None:
             return
-        for other in Tier.objects.exclude(pk=self.pk).order_by("level"):
+        for other in Tier.objects.filter(live=True).exclude(pk=self.pk).order_by("level"):
             if other.level == self.level:
                 raise ValidationError({"level": f"{other.name} already has level {other.level}."})
             if other.level < self.level and other.threshold >= self.threshold:
@@ -1144,3 +1192,131 @@ class PointsExpiryRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month or 'never'}: {self.points} points, {self.advocates} advocates"
+
+
+# --- Dual control: money changes wait for a finance approver who did not make them -----------
+
+
+def change_makers(obj: models.Model) -> set[int]:
+    """The people who made the change now waiting for approval: whoever submitted it and
+    whoever wrote a revision since the live one (an approver who edits a change becomes one of
+    its makers, and someone else must approve it)."""
+    makers: set[int] = set()
+    state = getattr(obj, "current_workflow_state", None)
+    if state is not None and state.requested_by_id:
+        makers.add(state.requested_by_id)
+    revisions = obj.revisions  # type: ignore[attr-defined]
+    live_revision_id = getattr(obj, "live_revision_id", None)
+    if live_revision_id:
+        revisions = revisions.filter(id__gt=live_revision_id)
+    makers.update(uid for uid in revisions.values_list("user_id", flat=True) if uid)
+    return makers
+
+
+class FinanceApprovalTask(AbstractGroupApprovalTask):
+    """Finance's sign-off on a money change (rules, tiers, perks), by a member of the chosen
+    groups who is not one of the change's makers: superusers included, and a person in both
+    Marketing and Finance cannot approve their own change. The approval publishes it."""
+
+    def get_actions(self, obj, user):
+        if user.pk in change_makers(obj):
+            return []
+        return super().get_actions(obj, user)
+
+    def on_action(self, task_state, user, action_name, **kwargs):
+        # The views ask get_actions first; this holds for any other caller too.
+        if action_name == "approve" and user.pk in change_makers(
+                task_state.workflow_state.content_object):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied(_("You made this change: another finance approver must "
+                                     "approve it."))
+        return super().on_action(task_state, user, action_name, **kwargs)
+
+    def get_task_states_user_can_moderate(self, user, **kwargs):
+        return (super().get_task_states_user_can_moderate(user, **kwargs)
+                .exclude(workflow_state__requested_by=user).exclude(revision__user=user))
+
+    @classmethod
+    def get_description(cls):
+        return gettext_lazy("Members of the chosen groups approve; never the person who made "
+                            "the change")
+
+    class Meta:
+        verbose_name = gettext_lazy("Finance approval (another person)")
+        verbose_name_plural = gettext_lazy("Finance approvals (another person)")
+
+
+class ChangeStatus(models.TextChoices):
+    PENDING = "pending", gettext_lazy("Awaiting finance")
+    APPROVED = "approved", gettext_lazy("Approved")
+    REJECTED = "rejected", gettext_lazy("Rejected")
+    SUPERSEDED = "superseded", gettext_lazy("Replaced by a later change")
+
+
+class MoneyChangeRequest(models.Model):
+    """A change that waits for a finance approver who is not its maker
+    (rewards/services/approvals.py decides and applies it)."""
+
+    status = models.CharField(max_length=12, choices=ChangeStatus.choices,
+                              default=ChangeStatus.PENDING)
+    made_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    made_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-made_at", "-id"]
+
+
+class PointsSettingsChange(MoneyChangeRequest):
+    """New points values for Rewards settings, held until finance approves them. `before` is
+    what was live when the change was made: approving refuses if the live values moved since
+    (someone else's change went live first)."""
+
+    before = models.JSONField()
+    after = models.JSONField()
+
+    class Meta(MoneyChangeRequest.Meta):
+        verbose_name = gettext_lazy("points settings change")
+        indexes = [models.Index(fields=["status"], name="pointschange_status")]
+
+    def __str__(self) -> str:
+        return f"Points settings change #{self.pk} ({self.status})"
+
+    def changed_fields(self) -> list[str]:
+        return [name for name in RewardsSettings.POINTS_FIELDS
+                if self.before.get(name) != self.after.get(name)]
+
+
+class PointsAdjustment(MoneyChangeRequest):
+    """Points added to or taken from an advocate by hand (a goodwill gesture, a correction);
+    appended to the ledger only once a finance approver who did not ask for it approves."""
+
+    MAX_POINTS = 100_000
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT,
+                                 related_name="points_adjustments")
+    points = models.IntegerField(
+        validators=[MinValueValidator(-MAX_POINTS), MaxValueValidator(MAX_POINTS)],
+        help_text=gettext_lazy("Points to add; negative to take points back."))
+    reason = models.CharField(max_length=200, validators=[validate_text],
+                              help_text=gettext_lazy("Why, for the ledger and the approver."))
+
+    panels = [FieldPanel("advocate"), FieldPanel("points"), FieldPanel("reason")]
+
+    class Meta(MoneyChangeRequest.Meta):
+        verbose_name = gettext_lazy("points adjustment")
+        indexes = [models.Index(fields=["status"], name="pointsadjust_status")]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} points for advocate {self.advocate_id} (#{self.pk})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.points == 0:
+            raise ValidationError({"points": _("An adjustment of 0 points changes nothing.")})

@@ -62,7 +62,7 @@ def advocate_tier(*, advocate_id: int) -> Tier | None:
 
 
 def tiers_public() -> QuerySet[Tier]:
-    return Tier.objects.prefetch_related("perks").order_by("threshold")
+    return Tier.objects.filter(live=True).prefetch_related("perks").order_by("threshold")
 
 
 def perks_public() -> QuerySet[Perk]:

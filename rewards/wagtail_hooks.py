@@ -1,24 +1,29 @@
 """Admin registration for the rewards app: program snippets, the grant ledger, redemptions,
 grant approval/revocation. (The dashboards are cms/dashboard.py.)"""
 
+from typing import Any
+
 import django_filters
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.panels import ObjectList
 from wagtail.admin.ui.tables import Column
+from wagtail.models import TaskState
 from wagtail.snippets.action_menu import UnpublishMenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import (
     CreateView,
     EditView,
+    RevisionsCompareView,
     SnippetViewSetGroup,
     UnpublishView,
+    WorkflowActionView,
 )
 
 from advocates.admin.snippets import KanshaSnippetViewSet
@@ -29,18 +34,22 @@ from rewards import (
 )
 from rewards.forms import PerkForm, RewardRuleForm
 from rewards.models import (
+    ChangeStatus,
     DiscountCode,
     DiscountType,
     FraudFlag,
     GrantStatus,
     Perk,
     PerkFulfilment,
+    PointsAdjustment,
     PointsEntry,
+    PointsSettingsChange,
     Redemption,
     RedemptionReversal,
     RewardGrant,
     RewardKind,
     RewardRule,
+    RewardsSettings,
     StripeEvent,
     Tier,
     TriggerKind,
@@ -58,12 +67,76 @@ class RefusedFormMixin:
         return response
 
 
-class MoneyCreateView(RefusedFormMixin, CreateView):
+class FinanceApprovedMixin:
+    """Rules, tiers and perks go live only through the "Money change approval" workflow, by
+    a finance approver who did not make the change (rewards.models.FinanceApprovalTask).
+
+    Nobody publishes them from the editor, superusers and Finance included (publishing is
+    Finance's permission only because Wagtail publishes an approval as the approver). An
+    approver approving from the editor approves what was submitted: edits made on the way are
+    refused instead of being published under the approval."""
+
+    def get_available_actions(self):
+        actions = super().get_available_actions()  # type: ignore[misc]
+        return [a for a in actions if a != "publish"]
+
+    def save_instance(self):
+        if getattr(self, "action", None) == "workflow-action":
+            if self.form.has_changed():  # type: ignore[attr-defined]
+                raise PermissionDenied(_("Approve what was submitted, or request changes: "
+                                         "edits cannot be approved by their own author."))
+            return self.object  # type: ignore[attr-defined]
+        return super().save_instance()  # type: ignore[misc]
+
+    def get_success_message(self, instance=None):
+        if getattr(self, "action", None) == "workflow-action" and \
+                getattr(self, "workflow_action", "") == "approve":
+            return approved_message(instance or self.object)  # type: ignore[attr-defined]
+        return super().get_success_message(instance)  # type: ignore[misc]
+
+
+def approved_message(obj) -> str:
+    obj.refresh_from_db()
+    if obj.live and not obj.workflow_in_progress:
+        return _("Approved: “%(object)s” is live.") % {"object": obj}
+    return _("Approved: “%(object)s” moves to the next step.") % {"object": obj}
+
+
+class MoneyCreateView(FinanceApprovedMixin, RefusedFormMixin, CreateView):
     pass
 
 
-class MoneyEditView(RefusedFormMixin, EditView):
+class MoneyEditView(FinanceApprovedMixin, RefusedFormMixin, EditView):
     pass
+
+
+class MoneyWorkflowActionView(WorkflowActionView):
+    """Approving from the dashboard or the editor's menu says what happened."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        if self.action_name == "approve":
+            self.task_state.refresh_from_db()
+            if self.task_state.status == TaskState.STATUS_APPROVED:
+                messages.success(request, approved_message(self.object))
+        return response
+
+
+class MoneyCompareView(RevisionsCompareView):
+    """"Compare with previous version" for whoever may decide the change waiting on it (a
+    finance approver has no `change` permission on rules, tiers or perks)."""
+
+    def user_has_permission(self, permission):
+        if super().user_has_permission(permission):
+            return True
+        task = self.object.current_workflow_task
+        return bool(task and task.specific.get_actions(self.object, self.request.user))
+
+
+@hooks.register("construct_snippet_action_menu")
+def money_models_have_no_publish_button(menu_items, request, context):
+    if context.get("model") in (RewardRule, Tier, Perk):
+        menu_items[:] = [item for item in menu_items if item.name != "action-publish"]
 
 
 class RewardRuleUnpublishView(UnpublishView):
@@ -110,6 +183,9 @@ def _rule_state(rule: RewardRule) -> str:
 
 
 def _published_state(obj) -> str:
+    if obj.workflow_in_progress:
+        return _status_label(_("Live · changes awaiting finance") if obj.live
+                             else _("Awaiting finance"), "primary" if obj.live else "label")
     if obj.live and obj.has_unpublished_changes:
         return _status_label(_("Live · draft changes"), "primary")
     return _status_label(_("Live"), "primary") if obj.live else _status_label(_("Draft"),
@@ -165,6 +241,8 @@ class RuleStateFilterSet(WagtailFilterSet):
 
 class RewardRuleViewSet(KanshaSnippetViewSet):
     model = RewardRule
+    revisions_compare_view_class = MoneyCompareView
+    workflow_action_view_class = MoneyWorkflowActionView
     add_view_class = MoneyCreateView
     edit_view_class = MoneyEditView
     icon = "pick"
@@ -187,16 +265,21 @@ class RewardRuleViewSet(KanshaSnippetViewSet):
 
 class TierViewSet(KanshaSnippetViewSet):
     model = Tier
+    revisions_compare_view_class = MoneyCompareView
+    workflow_action_view_class = MoneyWorkflowActionView
     add_view_class = MoneyCreateView
     edit_view_class = MoneyEditView
     icon = "crosshairs"
     menu_label = _("Tiers")
-    list_display = ["__str__", "level", "threshold", "window_days"]
+    list_display = ["__str__", "level", "threshold", "window_days",
+                    Column("state", label=_("State"), accessor=_published_state)]
     empty_message = _("No tiers yet. Add Bronze, Silver, Gold… with the points each needs.")
 
 
 class PerkViewSet(KanshaSnippetViewSet):
     model = Perk
+    revisions_compare_view_class = MoneyCompareView
+    workflow_action_view_class = MoneyWorkflowActionView
     add_view_class = MoneyCreateView
     edit_view_class = MoneyEditView
     icon = "pick"
@@ -392,6 +475,76 @@ class StripeEventViewSet(KanshaSnippetViewSet):
     inspect_view_enabled = True
 
 
+# --- Points settings changes and manual adjustments: made by one person, decided by another --
+
+
+def _change_review(kind: str):
+    def show(change) -> str:
+        if change.status != ChangeStatus.PENDING:
+            return ""
+        return format_html(
+            '<a class="button button-small" href="{}">{}</a> '
+            '<a class="button button-small button-secondary no" href="{}">{}</a>',
+            reverse("kansha_rewards_change_confirm", args=[kind, change.pk, "approve"]),
+            _("Approve…"),
+            reverse("kansha_rewards_change_confirm", args=[kind, change.pk, "reject"]),
+            _("Reject…"))
+    return show
+
+
+def _settings_change_summary(change: PointsSettingsChange) -> str:
+    return format_html_join(
+        ", ", "{}: {} → {}",
+        ((RewardsSettings._meta.get_field(name).verbose_name, change.before.get(name),
+          change.after.get(name)) for name in change.changed_fields()))
+
+
+class PointsSettingsChangeViewSet(KanshaSnippetViewSet):
+    """Made by saving Settings › Rewards settings with new points values; decided here."""
+
+    model = PointsSettingsChange
+    icon = "cog"
+    menu_label = _("Points settings changes")
+    refused = frozenset({"add", "change", "delete"})
+    list_display = [Column("changes", label=_("Change"), accessor=_settings_change_summary),
+                    "made_by", "made_at", "status", "decided_by", "decided_at",
+                    Column("review", label=_("Review"), accessor=_change_review("settings"))]
+    list_filter = ["status"]
+    inspect_view_enabled = True
+    empty_message = _("No points settings changes. Saving new points values in Settings › "
+                      "Rewards settings asks finance here.")
+
+
+class PointsAdjustmentCreateView(RefusedFormMixin, CreateView):
+    def save_instance(self):
+        data = self.form.cleaned_data
+        return services.points_adjustment_create(
+            advocate_id=data["advocate"].pk, points=data["points"], reason=data["reason"],
+            user=self.request.user)
+
+    def get_success_message(self, instance=None):
+        return _("Adjustment asked for: it reaches the ledger once another person in finance "
+                 "approves it.")
+
+    def get_success_buttons(self):
+        return []  # it is never edited
+
+
+class PointsAdjustmentViewSet(KanshaSnippetViewSet):
+    model = PointsAdjustment
+    add_view_class = PointsAdjustmentCreateView
+    icon = "plus"
+    menu_label = _("Points adjustments")
+    refused = frozenset({"change", "delete"})
+    list_display = ["advocate", "points", "reason", "made_by", "made_at", "status",
+                    "decided_by",
+                    Column("review", label=_("Review"), accessor=_change_review("adjustment"))]
+    list_filter = ["status"]
+    inspect_view_enabled = True
+    empty_message = _("No points adjustments. Add one to give or take back points by hand; "
+                      "finance approves it.")
+
+
 class RewardsGroup(SnippetViewSetGroup):
     menu_label = _("Rewards")
     menu_icon = "pick"
@@ -399,7 +552,8 @@ class RewardsGroup(SnippetViewSetGroup):
     items = (RewardRuleViewSet, TierViewSet, PerkViewSet, RewardGrantViewSet,
              DiscountCodeViewSet, RedemptionViewSet, RedemptionReversalViewSet,
              PerkFulfilmentViewSet, FraudFlagViewSet,
-             PointsEntryViewSet, StripeEventViewSet)
+             PointsEntryViewSet, PointsAdjustmentViewSet, PointsSettingsChangeViewSet,
+             StripeEventViewSet)
 
 
 register_snippet(RewardsGroup)
@@ -438,11 +592,65 @@ def grant_confirm(request, grant_id: int, action: str):
                             {"grant": grant, "action": action})
 
 
+CHANGE_KINDS: dict[str, tuple[Any, Any, str, str]] = {
+    "settings": (PointsSettingsChange, services.points_settings_change_decide, "change_id",
+                 "wagtailsnippets_rewards_pointssettingschange:list"),
+    "adjustment": (PointsAdjustment, services.points_adjustment_decide, "adjustment_id",
+                   "wagtailsnippets_rewards_pointsadjustment:list"),
+}
+
+
+def change_confirm(request, kind: str, change_id: int, action: str):
+    """GET: what would change (before and after), for the approver; POST: approve or reject.
+    The service refuses the person who made the change, superusers too."""
+    from django.template.response import TemplateResponse
+
+    if kind not in CHANGE_KINDS or action not in ("approve", "reject"):
+        raise PermissionDenied
+    model, decide, id_name, list_url = CHANGE_KINDS[kind]
+    if not request.user.has_perm(f"rewards.change_{model._meta.model_name}"):
+        raise PermissionDenied
+    change = get_object_or_404(model, pk=change_id)
+    if request.method == "POST":
+        try:
+            decide(**{id_name: change.pk}, user=request.user, approve=action == "approve",
+                   note=request.POST.get("note", "").strip())
+        except services.ApprovalError as exc:
+            messages.error(request, str(exc))
+            return redirect(request.path)
+        messages.success(request, _("Approved: the change is live.") if action == "approve"
+                         else _("Rejected: nothing changed."))
+        return redirect(reverse(list_url))
+    rows = []
+    if kind == "settings":
+        rows = [(RewardsSettings._meta.get_field(name).verbose_name, change.before.get(name),
+                 change.after.get(name)) for name in change.changed_fields()]
+    return TemplateResponse(request, "rewards/admin/change_confirm.html", {
+        "change": change, "kind": kind, "action": action, "rows": rows,
+        "own": change.made_by_id == request.user.pk})
+
+
 @hooks.register("register_admin_urls")
 def register_rewards_urls():
     return [path("kansha-rewards/grants/<int:grant_id>/<str:action>/",
                  grant_confirm,
-                 name="kansha_rewards_grant_confirm")]
+                 name="kansha_rewards_grant_confirm"),
+            path("kansha-rewards/changes/<str:kind>/<int:change_id>/<str:action>/",
+                 change_confirm, name="kansha_rewards_change_confirm")]
+
+
+@hooks.register("after_edit_setting")
+def points_settings_wait_for_finance(request, instance):
+    """New points values typed in Rewards settings were held back by RewardsSettingsForm;
+    record them for a finance approver."""
+    proposal = getattr(instance, "points_proposal", None)
+    if not proposal:
+        return
+    change = services.points_settings_change_propose(values=proposal, user=request.user)
+    if change is not None:
+        messages.warning(request, _("The new points values wait for a finance approver who "
+                                    "is not you (Rewards › Points settings changes); the "
+                                    "other settings are saved."))
 
 
 @hooks.register("register_log_actions")

@@ -3,6 +3,13 @@
 Preconditions and effects are in each docstring; views, commands and tasks call these.
 """
 
+from rewards.services.approvals import (
+    ApprovalError,
+    points_adjustment_create,
+    points_adjustment_decide,
+    points_settings_change_decide,
+    points_settings_change_propose,
+)
 from rewards.services.grants import (
     Candidate,
     GrantError,
@@ -50,6 +57,8 @@ from rewards.services.redemptions import (
 )
 
 __all__ = [
+    "ApprovalError", "points_adjustment_create", "points_adjustment_decide",
+    "points_settings_change_decide", "points_settings_change_propose",
     "BatchResult", "Candidate", "GrantError", "IssueError", "ReconciliationError",
     "RedemptionError", "stripe_reconcile", "stripe_reconcile_recent",
     "budget_release", "budget_reserve_units", "code_redeem", "events_process_batch",

@@ -73,7 +73,7 @@ def tiers_apply(*, advocate_ids: Collection[int], now: datetime | None = None,
     advocate is not evaluated twice at once.
     """
     now = now or timezone.now()
-    tiers = sorted(Tier.objects.all(), key=lambda t: t.threshold)
+    tiers = sorted(Tier.objects.filter(live=True), key=lambda t: t.threshold)
     ids = list(advocate_ids)
     if not ids:
         return []
@@ -114,7 +114,8 @@ def tiers_demote_lapsed(*, now: datetime | None = None, chunk: int = 5000) -> in
     Only windowed tiers can lapse, so only their members are read. Returns the demotions.
     """
     now = now or timezone.now()
-    windowed = list(Tier.objects.filter(window_days__isnull=False).values_list("id", flat=True))
+    windowed = list(Tier.objects.filter(live=True, window_days__isnull=False)
+                    .values_list("id", flat=True))
     if not windowed:
         return 0
     ids = list(AdvocateTier.objects.filter(tier_id__in=windowed)

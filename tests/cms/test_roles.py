@@ -48,9 +48,13 @@ def test_finance_reads_only():
     # review: approving grants above the finance threshold and clearing fraud flags
     # (rewards/migrations/0004_role_permissions.py), and signing reward rules off: the
     # approval publishes the submitted revision (cms/migrations/0006_reward_rule_workflow.py;
-    # without change_rewardrule, finance opens a rule's editor only while it awaits them).
+    # without change_rewardrule, finance opens a rule's editor only while it awaits them),
+    # tiers and perks the same way, and deciding points settings changes and adjustments
+    # (cms/migrations/0009_money_changes_need_another_approver.py).
     assert writes <= {"rewards.change_reportsettings", "rewards.change_rewardgrant",
-                      "rewards.change_fraudflag", "rewards.publish_rewardrule"}
+                      "rewards.change_fraudflag", "rewards.publish_rewardrule",
+                      "rewards.publish_tier", "rewards.publish_perk",
+                      "rewards.change_pointsadjustment", "rewards.change_pointssettingschange"}
     assert "rewards.change_rewardrule" not in perms
     assert not {p for p in writes if p.startswith("advocates.")}
     assert not GroupPagePermission.objects.filter(group__name=FINANCE).exists()

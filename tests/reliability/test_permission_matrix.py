@@ -42,7 +42,8 @@ SNIPPETS: dict[str, dict[str, set[str]]] = {
     # Marketing writes templates but retires them by unpublishing, never deletes history.
     "advocates.replytemplate": {"read": {M, SU}, "change": {M, SU}, "delete": {SU}},
     # Rewards (issue 5): marketing runs the programme; finance reads money.
-    "rewards.tier": {"read": {M, SU}, "change": {M, SU}, "delete": {M, SU}},
+    # Finance reads tiers since it approves their thresholds and perks (issue 16).
+    "rewards.tier": {"read": {M, F, SU}, "change": {M, SU}, "delete": {M, SU}},
     # Finance may read the rules and perks behind the money (read-only).
     "rewards.rewardrule": {"read": {M, F, SU}, "change": {M, SU}, "delete": {SU}},
     "rewards.perk": {"read": {M, F, SU}, "change": {M, SU}, "delete": {SU}},
@@ -58,6 +59,11 @@ SNIPPETS: dict[str, dict[str, set[str]]] = {
     "rewards.pointsentry": {"read": {F, SU}, "change": {SU}, "delete": {SU}},  # the ledger
     "rewards.perkfulfilment": {"read": {M, SU}, "change": {M, SU}, "delete": {SU}},
     "rewards.fraudflag": {"read": {M, F, SU}, "change": {SU}, "delete": {SU}},
+    # Dual control (issue 16): marketing asks for points adjustments, finance decides them
+    # (kansha_rewards_change_confirm); points settings changes come from the settings form.
+    # Neither is edited or deleted by anyone.
+    "rewards.pointsadjustment": {"read": {M, F, SU}, "change": {M, SU}, "delete": set()},
+    "rewards.pointssettingschange": {"read": {M, F, SU}, "change": set(), "delete": set()},
 }
 ACTION_CLASS = {"list": "read", "list_results": "read", "inspect": "read",
                 "add": "change", "edit": "change", "copy": "change", "history": "change",
@@ -175,8 +181,8 @@ def _cases(objects: dict[str, int]) -> tuple[list[Case], list[str]]:
             if name.startswith("kansha_advocate_"):
                 route = re.sub(r"/\d+/", f"/{objects['advocates.advocate']}/", route)
             cases.append(Case("/" + route, ACTIONS[name], "post"))
-        elif name == "kansha_rewards_grant_confirm":
-            continue  # takes a grant id and an action; covered by the rewards tests
+        elif name in ("kansha_rewards_grant_confirm", "kansha_rewards_change_confirm"):
+            continue  # take an id and an action; covered by the rewards tests
         elif name.startswith("kansha") and name not in PAGES:
             unknown.append(name)
     return cases, unknown

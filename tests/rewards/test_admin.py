@@ -107,8 +107,17 @@ def test_cancelling_a_perk_in_the_admin_releases_its_stock(admin_client, config)
 
 
 @pytest.mark.parametrize(("role", "permission", "has"), [
-    # Rules go live through finance's sign-off (the "Reward rule approval" workflow).
+    # Rules, tiers and perks go live through finance's sign-off (the "Money change approval"
+    # workflow); points settings changes and adjustments are decided by finance too.
     ("Marketing", "rewards.publish_rewardrule", False),
+    ("Marketing", "rewards.publish_perk", False),
+    ("Marketing", "rewards.publish_tier", False),
+    ("Finance", "rewards.publish_perk", True),
+    ("Finance", "rewards.publish_tier", True),
+    ("Marketing", "rewards.add_pointsadjustment", True),
+    ("Marketing", "rewards.change_pointsadjustment", False),
+    ("Finance", "rewards.change_pointsadjustment", True),
+    ("Finance", "rewards.change_pointssettingschange", True),
     ("Marketing", "rewards.change_rewardrule", True),
     ("Finance", "rewards.publish_rewardrule", True),
     ("Marketing", "rewards.change_perk", True),

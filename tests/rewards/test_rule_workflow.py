@@ -1,14 +1,15 @@
-"""Reward rules go live through the "Reward rule approval" workflow: marketing submits,
-finance signs off (cms/migrations/0006_reward_rule_workflow.py)."""
+"""Reward rules go live through the "Money change approval" workflow: marketing submits,
+finance signs off (cms/migrations/0006_reward_rule_workflow.py, renamed and given a task that
+refuses the change's makers by cms/migrations/0009_money_changes_need_another_approver.py)."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from wagtail.models import GroupApprovalTask, TaskState, WorkflowState
+from wagtail.models import TaskState, WorkflowState
 
-from rewards.models import RewardRule
+from rewards.models import FinanceApprovalTask, RewardRule
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
 
 FORM = {
@@ -46,9 +47,9 @@ def submitted(db):
 def test_reward_rules_have_the_finance_approval_workflow(db):
     workflow = RewardRule().get_workflow()
     assert workflow is not None
-    assert workflow.name == "Reward rule approval"
+    assert workflow.name == "Money change approval"
     (task,) = [t.specific for t in workflow.tasks]
-    assert isinstance(task, GroupApprovalTask)
+    assert isinstance(task, FinanceApprovalTask)
     assert [g.name for g in task.groups.all()] == [FINANCE]
 
 
@@ -58,7 +59,7 @@ def test_submitting_a_rule_starts_the_workflow_and_does_not_publish_it(submitted
     state = rule.current_workflow_state
     assert state is not None
     assert state.status == WorkflowState.STATUS_IN_PROGRESS
-    assert state.workflow.name == "Reward rule approval"
+    assert state.workflow.name == "Money change approval"
     assert state.current_task_state.task.name == "Finance sign-off"
 
 

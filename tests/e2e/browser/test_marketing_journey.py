@@ -1,9 +1,9 @@
 """Marketing's afternoon, in a real browser: the rewards program and the words it uses.
 
-Yui (Marketing) adds a perk with a small stock and a tier that carries it (draft first, then
-published), and a reward rule that gives it: a rule spends money, so she saves a draft and
-submits it to the "Reward rule approval" workflow, and Ken (Finance) approves it from his
-dashboard, which publishes it. Yui also rewords a reply template and checks it in the
+Yui (Marketing) adds a perk with a small stock and a tier that carries it, and a reward rule
+that gives it: each is money, so she saves a draft and submits it to the "Money change
+approval" workflow (she has no Publish), and Ken (Finance) approves it; the rule from his
+dashboard, which publishes it and says so. Yui also rewords a reply template and checks it in the
 preview, and sees the dashboard warn that the perk runs low.
 """
 
@@ -39,6 +39,21 @@ def _publish(page) -> None:
     page.get_by_role("button", name="Publish").click()
 
 
+def _submit(page, what: str) -> None:
+    """The editor footer: "Submit to Money change approval" sits in the "More actions" menu
+    (rules, tiers and perks go live only through another person's finance sign-off)."""
+    page.get_by_role("button", name="More actions").click()
+    expect(page.get_by_role("button", name="Publish", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Submit to Money change approval").click()
+    _message(page, "submitted for moderation")
+
+
+def _finance_approves(obj, approver) -> None:
+    """Another person in finance approves (as Ken does from his dashboard for the rule)."""
+    state = obj.current_workflow_state.current_task_state
+    state.task.specific.on_action(state, approver, "approve")
+
+
 def _choose(page, field: str, title: str) -> None:
     """Pick a snippet in a chooser field (a modal listing the snippets)."""
     page.locator(f"[data-contentpath={field}]").get_by_role("button", name=re.compile(
@@ -50,10 +65,12 @@ def _choose(page, field: str, title: str) -> None:
 
 def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staff_user):
     staff_user(MARKETING, "yui", first_name="Yui", last_name="Abe")
+    ken = staff_user(FINANCE, "ken", first_name="Ken", last_name="Sato")
     page = journey.page
     journey.login("yui")
 
-    # A perk with three totes left: saved as a draft, then published.
+    # A perk with three totes left: saved as a draft, then submitted to finance (its cost and
+    # stock are money), who approves it.
     _menu(page, "Rewards", "Perks")
     page.get_by_role("link", name=re.compile("Add perk")).first.click()
     page.fill("#id_name", "Kansha tote bag")
@@ -72,8 +89,8 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     _message(page, "Kansha tote bag")
     perk = Perk.objects.get(name="Kansha tote bag")
     assert (perk.live, perk.stock) == (False, 3)
-    _publish(page)
-    _message(page, "published")
+    _submit(page, "Kansha tote bag")
+    _finance_approves(perk, ken)
     perk.refresh_from_db()
     assert perk.live
 
@@ -88,9 +105,14 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
         perks.get_by_label("Kansha tote bag").check()
     else:
         perks.locator("select").select_option(label="Kansha tote bag")
-    page.get_by_role("button", name="Save").first.click()
+    page.get_by_role("button", name="Save draft").click()
     _message(page, "Gold")
+    _submit(page, "Gold")
     tier = Tier.objects.get(name="Gold")
+    assert not tier.live
+    _finance_approves(tier, ken)
+    tier.refresh_from_db()
+    assert tier.live
     assert list(tier.perks.all()) == [perk]
 
     # A rule: reaching Gold earns the tote. Draft first, then submitted for finance's sign-off.
@@ -112,10 +134,7 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     rule = RewardRule.objects.get(name="Gold members get a tote")
     assert not rule.live
     journey.step("rule saved as draft")
-    page.get_by_role("button", name="More actions").click()
-    expect(page.get_by_role("button", name="Publish", exact=True)).to_have_count(0)
-    page.get_by_role("button", name="Submit to Reward rule approval").click()
-    _message(page, "submitted for moderation")
+    _submit(page, "Gold members get a tote")
     rule.refresh_from_db()
     assert not rule.live
     assert rule.current_workflow_task.name == "Finance sign-off"
@@ -158,7 +177,6 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
 
     # Ken (Finance) finds the rule awaiting his review on the dashboard and approves it,
     # which publishes it.
-    staff_user(FINANCE, "ken", first_name="Ken", last_name="Sato")
     page.context.clear_cookies()
     journey.login("ken")
     review = page.get_by_role("region", name="Awaiting your review")
@@ -169,6 +187,7 @@ def test_marketing_set_up_a_perk_tier_and_rule_and_edit_a_template(journey, staf
     row.get_by_role("button", name="Approve", exact=True).click()
     page.wait_for_url(re.compile(r"/admin/"))
     expect(page.get_by_role("region", name="Awaiting your review")).to_have_count(0)
+    _message(page, "Approved: “Gold members get a tote” is live.")
     rule.refresh_from_db()
     assert (rule.live, rule.trigger_tier, rule.perk) == (True, tier, perk)
     journey.step("rule approved and live")
