@@ -111,7 +111,8 @@ def test_an_approver_who_edited_the_change_becomes_one_of_its_makers():
     assert _approve(_client(root), "rewardrule", rule).status_code == 403
     assert _approve(_client(user_in_role(FINANCE)), "rewardrule", rule).status_code == 302
     rule.refresh_from_db()
-    assert rule.live and rule.monthly_budget_minor == 90000
+    assert rule.live
+    assert rule.monthly_budget_minor == 90000
 
 
 def test_approving_in_the_editor_refuses_edits_made_on_the_way():
@@ -128,7 +129,8 @@ def test_approving_in_the_editor_refuses_edits_made_on_the_way():
     response = finance.post(_url("rewardrule", "edit", rule.pk),
                             {**form, "monthly_budget_minor": "50000"})
     rule.refresh_from_db()
-    assert rule.live and rule.monthly_budget_minor == 50000
+    assert rule.live
+    assert rule.monthly_budget_minor == 50000
     assert TaskState.objects.get(pk=task_state.pk).status == TaskState.STATUS_APPROVED
     assert f"Approved: “{rule.name}” is live." in _messages(response)
 
@@ -226,7 +228,8 @@ def test_new_points_values_wait_for_a_finance_approver_who_is_not_their_maker():
     finance = _client(user_in_role(FINANCE))
     url = reverse("kansha_rewards_change_confirm", args=["settings", change.pk, "approve"])
     page = finance.get(url).content.decode()
-    assert "Live now" in page and "50" in page
+    assert "Live now" in page
+    assert "50" in page
     response = finance.post(url)
     assert "Approved: the change is live." in _messages(response)
     assert RewardsSettings.load().points_praise == 50
