@@ -11,18 +11,34 @@ import csv
 import gzip
 import itertools
 import json
+import logging
 import queue
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from django.db import DatabaseError
+
 from advocates.models import MentionSource
 from advocates.schemas import MentionIn, mention_item_parse
 from advocates.services.ingest import IngestResult, InvalidItem, mentions_ingest
+from advocates.sql import (
+    JSON_MAX_DEPTH,
+    JsonTooDeep,
+    is_deadlock,
+    json_storable,
+    rows_isolate,
+)
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl")
+# JSON escapes of characters PostgreSQL's jsonb refuses: NUL, and surrogates (a pair is
+# fine, but telling a pair from a lone one is json_storable's job).
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(0000|[dD][89a-fA-F])")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 # Columns a CSV must have in its header; without them every row would be rejected.
 REQUIRED_COLUMNS = tuple(
@@ -57,6 +73,7 @@ class ParsedBatch:
 
     items: list[MentionIn] = field(default_factory=list)
     raws: list[dict[str, Any]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # each item's line number
     invalid: list[InvalidItem] = field(default_factory=list)
     bytes_read: int = 0  # since the previous batch, for progress bars
 
@@ -112,10 +129,25 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[tuple[int, int, dict[str, Any] | 
         except ValueError as exc:
             yield number, size, None, f"not valid JSON: {exc}"
             continue
+        except RecursionError:  # a 100k-deep line aborted the whole file (issue 17)
+            yield number, size, None, "not valid JSON: nested too deeply"
+            continue
         if not isinstance(data, dict):
             yield number, size, None, "item must be a JSON object"
             continue
-        yield number, size, RawRow(data, text.strip()), ""
+        raw_text = text.strip()
+        # The line is stored as the raw payload as it is, unless it holds what jsonb cannot
+        # (a NUL or an unpaired surrogate, as \u escapes) or might nest too deeply: then it is
+        # made storable first. The counts are C-speed scans; the walk is for the rare line.
+        if ("\\u" in raw_text and _UNSTORABLE_ESCAPE.search(raw_text)) or (
+                raw_text.count("{") + raw_text.count("[") > JSON_MAX_DEPTH):
+            try:
+                data = json_storable(data)
+            except JsonTooDeep:
+                yield number, size, None, f"nested deeper than {JSON_MAX_DEPTH} levels"
+                continue
+            raw_text = json.dumps(data, ensure_ascii=False)
+        yield number, size, RawRow(data, raw_text), ""
 
 
 class _DecodedLines:
@@ -252,6 +284,7 @@ def mention_batches(
                 continue
             batch.items.append(item)
             batch.raws.append(data)
+            batch.positions.append(number)
             if len(batch.items) >= batch_size:
                 yield batch
                 batch = ParsedBatch()
@@ -307,6 +340,35 @@ def _prefetched(batches: Iterator[ParsedBatch], *, depth: int = 2) -> Iterator[P
         reader.join(timeout=5)
 
 
+def _batch_ingest(batch: ParsedBatch) -> IngestResult:
+    """Ingest one batch; if the database refuses it, find the refused lines by halves and
+    report them as invalid (the rest are stored). A refusal's message can quote the row
+    (COPY's context does), so the reason names only the error's type."""
+    try:
+        return mentions_ingest(items=batch.items, source=MentionSource.IMPORT,
+                               raw_payloads=batch.raws)
+    except DatabaseError as exc:
+        if is_deadlock(exc):
+            raise
+        logger.warning("import batch refused by the database (%s); isolating the bad lines",
+                       type(exc).__name__)
+    result = IngestResult()
+
+    def run(rows: Sequence[int]) -> None:
+        part = mentions_ingest(items=[batch.items[i] for i in rows], source=MentionSource.IMPORT,
+                               raw_payloads=[batch.raws[i] for i in rows])
+        result.add(part)
+
+    # A chunk that failed may have counted nothing; one that succeeded counted once, so the
+    # totals stay right across retries of the halves.
+    failures = rows_isolate(list(range(len(batch.items))), run)
+    result.invalid.extend(
+        InvalidItem(position=batch.positions[i],
+                    reason=f"the database refused this row ({type(exc).__name__})")
+        for i, exc in failures)
+    return result
+
+
 def mentions_import(
     *,
     path: Path,
@@ -324,8 +386,7 @@ def mentions_import(
     """
     total = IngestResult()
     for batch in _prefetched(mention_batches(path=path, fmt=fmt, batch_size=batch_size)):
-        result = mentions_ingest(items=batch.items, source=MentionSource.IMPORT,
-                                 raw_payloads=batch.raws)
+        result = _batch_ingest(batch)
         result.invalid[:0] = batch.invalid
         total.add(result)
         if on_batch is not None:

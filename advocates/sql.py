@@ -8,10 +8,12 @@ Python, which for batches of thousands of rows costs more than the insert itself
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
-from typing import Any
+import math
+import re
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
 
-from django.db import connection, connections, models
+from django.db import DatabaseError, connection, connections, models, transaction
 
 
 def is_postgres() -> bool:
@@ -169,17 +171,89 @@ def _json_default_text(value):
     return json.dumps(obj) if obj is not None else value
 
 
-def json_storable(value: Any) -> Any:
-    """Decoded JSON with every NUL in a string (keys too) replaced by U+FFFD.
+# How deeply a stored JSON document may nest. Real payloads stay under 15 levels; Python's
+# json and our own walkers recurse, and a 100k-deep line raised RecursionError (issue 17).
+JSON_MAX_DEPTH = 64
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    PostgreSQL's jsonb and text cannot hold NUL. What a platform or Stripe sent and signed is
-    genuine, and refusing it would make the sender redeliver it for days, so it is stored with
-    the character replaced rather than answered with an error.
+
+class JsonTooDeep(ValueError):
+    """A JSON document nested deeper than JSON_MAX_DEPTH."""
+
+
+def text_storable(value: str) -> str:
+    """`value` with NUL and unpaired surrogates replaced by U+FFFD (neither can be stored:
+    PostgreSQL refuses NUL in text and jsonb, and UTF-8 cannot encode a lone surrogate)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if _LONE_SURROGATE.search(value):
+        value = _LONE_SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def json_storable(value: Any, _depth: int = 0) -> Any:
+    """Decoded JSON with every NUL and unpaired surrogate in a string (keys too) replaced by
+    U+FFFD and non-finite floats by None; `JsonTooDeep` when it nests deeper than JSON_MAX_DEPTH.
+
+    What a platform or Stripe sent and signed is genuine, and refusing it would make the
+    sender redeliver it for days, so it is stored with the characters replaced rather than
+    answered with an error.
     """
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        return text_storable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # Python's json reads Infinity and NaN; JSON (and jsonb) has neither
+    if _depth >= JSON_MAX_DEPTH and isinstance(value, list | dict):
+        raise JsonTooDeep(f"JSON nested deeper than {JSON_MAX_DEPTH} levels")
     if isinstance(value, list):
-        return [json_storable(item) for item in value]
+        return [json_storable(item, _depth + 1) for item in value]
     if isinstance(value, dict):
-        return {json_storable(key): json_storable(item) for key, item in value.items()}
+        return {text_storable(str(key)): json_storable(item, _depth + 1)
+                for key, item in value.items()}
     return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def json_loads_bounded(text: str | bytes) -> Any:
+    """`json.loads`, with too-deep documents as `JsonTooDeep` (a ValueError) instead of a
+    RecursionError, and the result made storable (`json_storable`)."""
+    try:
+        return json_storable(json.loads(text, parse_constant=_not_json))
+    except RecursionError:
+        raise JsonTooDeep(f"JSON nested deeper than {JSON_MAX_DEPTH} levels") from None
+
+
+T = TypeVar("T")
+
+
+def rows_isolate(rows: Sequence[T],
+                 run: Callable[[Sequence[T]], object]) -> list[tuple[T, Exception]]:
+    """Run `run` on `rows` in a savepoint; if the database refuses, run each half, down to
+    single rows, so every row that can go through does. Returns the rows that failed on
+    their own, each with its error.
+
+    For a batch that already failed as a whole (design: "a batch that fails retries in
+    halves so the good rows go through"). `run` must write only through the database, so a
+    rolled-back savepoint leaves nothing behind, and must tolerate being called again for
+    rows it saw in a failed chunk. A deadlock is not a bad row: it propagates, for the
+    caller to retry the whole batch. One bad row among n costs about 2·log2(n) attempts.
+    """
+    failures: list[tuple[T, Exception]] = []
+    pending: list[Sequence[T]] = [rows] if rows else []
+    while pending:
+        chunk = pending.pop()
+        try:
+            with transaction.atomic():
+                run(chunk)
+        except DatabaseError as exc:
+            if is_deadlock(exc):
+                raise
+            if len(chunk) == 1:
+                failures.append((chunk[0], exc))
+                continue
+            middle = len(chunk) // 2
+            pending += [chunk[middle:], chunk[:middle]]  # the first half is tried first
+    return failures

@@ -16,7 +16,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from advocates.sql import json_storable
+from advocates.sql import JsonTooDeep, json_loads_bounded, json_storable
 
 # Pinned so the shapes we parse (promotion codes' `promotion`, discounts) do not drift.
 API_VERSION = stripe.api_version
@@ -34,6 +34,20 @@ class StripePermanentError(Exception):
 
 class SignatureError(Exception):
     """The webhook's signature or timestamp did not verify."""
+
+
+class EventMalformed(Exception):
+    """A webhook whose signature verified but whose body is not a Stripe event Kansha can
+    store (not a JSON object, nested too deeply, an id or type missing or too long). It is
+    acknowledged and stored as rejected: an error would make Stripe redeliver it for days."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# The columns an event's id and type are stored in (rewards.models.StripeEvent).
+EVENT_ID_MAX, EVENT_TYPE_MAX = 191, 100
 
 
 @dataclass(frozen=True)
@@ -274,27 +288,37 @@ def invoices_list(*, created_from: datetime, created_to: datetime) -> Iterator[d
 def webhook_event_construct(*, payload: bytes, sig_header: str | None) -> dict[str, Any]:
     """Verify a webhook's signature on the raw body (300 s tolerance); return the event dict.
 
-    Raises SignatureError for a missing, wrong or stale signature, or a body that is not an
-    event.
+    Raises SignatureError for a missing, wrong or stale signature, or a body that is not
+    UTF-8; EventMalformed for a verified body that is not an event Kansha can store.
     """
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         raise SignatureError("STRIPE_WEBHOOK_SECRET is not set")
     try:
-        stripe.Webhook.construct_event(payload, sig_header, secret,
-                                       tolerance=WEBHOOK_TOLERANCE)
+        # The signature only: the SDK's construct_event then builds an Event from any JSON and
+        # raised on a list body or deep nesting (500s, issue 17); the body is read below.
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret,
+                                              tolerance=WEBHOOK_TOLERANCE)
     except stripe.SignatureVerificationError as exc:
         raise SignatureError(str(exc)) from exc
-    except ValueError as exc:  # not JSON
+    except ValueError as exc:  # not UTF-8
         raise SignatureError(f"invalid payload: {exc}") from exc
     # The verified raw body, not event.to_dict(): the SDK's to_dict() leaves StripeObjects
     # inside nested lists (e.g. [[{...}]]), which then fail to store as JSON and answer 500
     # to every redelivery (found by tests/reliability/test_bad_input.py).
-    data = json_storable(json.loads(payload))
+    try:
+        data = json_loads_bounded(payload)
+    except JsonTooDeep as exc:
+        raise EventMalformed(str(exc)) from exc
+    except ValueError as exc:
+        raise EventMalformed("body is not JSON") from exc
     if not isinstance(data, dict):
-        raise SignatureError("not a Stripe event")
-    if not data.get("id") or not data.get("type"):
-        raise SignatureError("not a Stripe event")
+        raise EventMalformed("body is not a JSON object")
+    event_id, event_type = data.get("id"), data.get("type")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= EVENT_ID_MAX:
+        raise EventMalformed(f"id must be a string of 1 to {EVENT_ID_MAX} characters")
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= EVENT_TYPE_MAX:
+        raise EventMalformed(f"type must be a string of 1 to {EVENT_TYPE_MAX} characters")
     return data
 
 

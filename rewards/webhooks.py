@@ -20,4 +20,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
             payload=request.body, sig_header=request.headers.get("Stripe-Signature"))
     except SignatureError as exc:
         return JsonResponse({"error": f"signature verification failed: {exc}"}, status=400)
+    if event.outcome == "rejected":  # signed, but not an event we can read: acknowledged
+        return JsonResponse({"received": event.event_id, "duplicate": not created,
+                             "rejected": event.error})
     return JsonResponse({"received": event.event_id, "duplicate": not created})

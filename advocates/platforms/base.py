@@ -72,6 +72,7 @@ class PollPage:
     raw_payloads: list[dict[str, Any]]
     cursor: dict[str, Any]
     more: bool = False
+    rejected: list[str] = field(default_factory=list)  # why each unreadable entry was skipped
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class WebhookItems:
 
     items: list[MentionIn] = field(default_factory=list)
     raw_payloads: list[dict[str, Any]] = field(default_factory=list)
+    # Why each item that could not be read was skipped (no contents: they may be personal).
+    # One bad item never costs the others in the same delivery (issue 17).
+    rejected: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

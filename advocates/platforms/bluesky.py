@@ -46,6 +46,7 @@ from advocates.platforms.base import (
     TransientError,
 )
 from advocates.platforms.http import (
+    SHAPE_ERRORS,
     USER_AGENT,
     ApiSession,
     HttpPlatformClient,
@@ -53,6 +54,7 @@ from advocates.platforms.http import (
     from_iso,
     outbound_once,
     retry_after,
+    shape_error_reason,
 )
 from advocates.schemas import MentionIn, MentionKindName
 
@@ -174,6 +176,7 @@ class BlueskyClient(HttpPlatformClient):
             pending = max((n["indexedAt"] for n in notes), default=None)
             pending_uris = [n["uri"] for n in notes if n["indexedAt"] == pending]
         items, raws, reached_seen = [], [], False
+        rejected: list[str] = []
         for note in notes:
             indexed = from_iso(note.get("indexedAt"))
             if seen_at and indexed and (indexed < seen_at or (indexed == seen_at
@@ -182,21 +185,25 @@ class BlueskyClient(HttpPlatformClient):
                 continue
             if note.get("reason") not in REASONS:
                 continue
-            items.append(notification_item(note))
+            try:
+                items.append(notification_item(note))
+            except SHAPE_ERRORS as exc:  # one unreadable note never costs the page
+                rejected.append(shape_error_reason(exc))
+                continue
             raws.append(note)
         # The first run only takes the newest page: no backfill of the account's history.
         first_run = not cursor.get("seen_at")
         if body.get("cursor") and notes and not reached_seen and not first_run:
-            return PollPage(items=items, raw_payloads=raws, more=True, cursor={
+            return PollPage(items=items, raw_payloads=raws, more=True, rejected=rejected, cursor={
                 "seen_at": cursor.get("seen_at"), "seen_uris": sorted(seen_uris),
                 "page_cursor": body["cursor"], "pending_seen_at": pending,
                 "pending_uris": pending_uris})
         if not pending:
-            return PollPage(items=items, raw_payloads=raws, more=False, cursor={
+            return PollPage(items=items, raw_payloads=raws, more=False, rejected=rejected, cursor={
                 k: cursor[k] for k in ("seen_at", "seen_uris") if cursor.get(k)})
         if pending == cursor.get("seen_at"):
             pending_uris = sorted(seen_uris | set(pending_uris))
-        return PollPage(items=items, raw_payloads=raws, more=False,
+        return PollPage(items=items, raw_payloads=raws, more=False, rejected=rejected,
                         cursor={"seen_at": pending, "seen_uris": sorted(pending_uris)})
 
     def check(self) -> dict[str, Any]:

@@ -37,13 +37,16 @@ from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
     JsonWebhooks,
+    WebhookMalformed,
     WebhookRejected,
     WebhookRequest,
     check_fresh,
     from_epoch,
     from_iso,
+    items_read,
     outbound_once,
     same,
+    signed_body_read,
     walk_back,
 )
 from advocates.schemas import MentionIn, MentionKindName
@@ -138,15 +141,42 @@ class MetaWebhooks:
         if not same(given.lower(), expected):
             raise WebhookRejected(403, "signature does not match")
         # Only a signed body's timestamps are worth trusting, so freshness is checked after.
-        try:
-            body = json.loads(request.body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
-        if body.get("object") != self.webhook_object:
-            raise WebhookRejected(400, f"object is not {self.webhook_object!r}")
-        for entry in body.get("entry") or []:
-            check_fresh(_entry_time(entry.get("time")), max_age=WEBHOOK_MAX_AGE,
-                        what="entry.time")
+        with signed_body_read():
+            body = self.webhook_body(request)  # type: ignore[attr-defined]
+            if body.get("object") != self.webhook_object:
+                raise WebhookRejected(400, f"object is not {self.webhook_object!r}")
+            entries = body.get("entry") or []
+            if not isinstance(entries, list):
+                raise WebhookMalformed("malformed payload: entry is not a list")
+            # Stale only if every dated entry is (as for X): an odd entry without a time is
+            # rejected on its own when the delivery is read, and must not cost the good
+            # entries beside it; the signature covers the whole body, so no fresh entry can
+            # be added to a replayed one.
+            moments = [m for e in entries if isinstance(e, dict)
+                       if (m := _entry_time(e.get("time"))) is not None]
+            if entries or moments:
+                now = timezone.now()
+                fresh = [m for m in moments if m <= now + timedelta(minutes=5)]
+                check_fresh(max(fresh or moments, default=None), max_age=WEBHOOK_MAX_AGE,
+                            what="entry.time")
+
+
+def meta_changes_read(body: dict[str, Any], read: Callable[[dict[str, Any]], Any]
+                      ) -> WebhookItems:
+    """`read` over every change of every entry of a Meta webhook body (`items_read`): an odd
+    entry or change is rejected on its own, the readable ones beside it still count."""
+    found = WebhookItems()
+    entries = body.get("entry")
+
+    def changes(entry: dict[str, Any]) -> None:
+        items, raws, rejected = items_read(entry.get("changes"), read)
+        found.items.extend(items)
+        found.raw_payloads.extend(raws)
+        found.rejected.extend(rejected)
+        return None
+
+    found.rejected.extend(items_read(entries, changes)[2])
+    return found
 
 
 def _entry_time(value: Any) -> datetime | None:
@@ -183,19 +213,21 @@ class FacebookClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
         kept, new_cursor, more = walk_back(
             entries=body.get("data") or [], cursor=cursor, next_page=after,
             ts=lambda e: from_iso(e.get("created_time")), uid=lambda e: e["id"])
-        items, raws = [], []
-        for post in kept:
+        def read(post: dict[str, Any]) -> tuple[MentionIn, dict[str, Any]] | None:
             author = post.get("from") or {}
             if not author.get("id") or author["id"] == self.page_id:
-                continue
-            items.append(MentionIn(
+                return None
+            return MentionIn(
                 platform="facebook", external_id=post["id"], author_id=author["id"],
                 author_handle=author.get("name", "")[:200], author_name=author.get("name", ""),
                 text=post.get("message", ""), kind="tag",
                 posted_at=from_iso(post.get("created_time")) or timezone.now(),
-                url=post.get("permalink_url") or f"https://www.facebook.com/{post['id']}"))
-            raws.append({"via": "tagged", **post})
-        return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=more)
+                url=post.get("permalink_url") or f"https://www.facebook.com/{post['id']}"
+            ), {"via": "tagged", **post}
+
+        items, raws, rejected = items_read(kept, read)
+        return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=more,
+                        rejected=rejected)
 
     def check(self) -> dict[str, Any]:
         page = self.api.get(f"/{self.page_id}", params={"fields": "id,name"})
@@ -219,18 +251,14 @@ class FacebookClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
         return key
 
     def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
-        items: list[MentionIn] = []
-        raws: list[dict[str, Any]] = []
-        for entry in body.get("entry") or []:
-            for change in entry.get("changes") or []:
-                if change.get("field") != "feed":
-                    continue
-                value = change.get("value") or {}
-                item = feed_change_item(value, page_id=self.page_id)
-                if item is not None:
-                    items.append(item)
-                    raws.append({"via": "feed", **value})
-        return WebhookItems(items, raws)
+        def read(change: dict[str, Any]) -> tuple[MentionIn, dict[str, Any]] | None:
+            if change.get("field") != "feed":
+                return None
+            value = change.get("value") or {}
+            item = feed_change_item(value, page_id=self.page_id)
+            return None if item is None else (item, {"via": "feed", **value})
+
+        return meta_changes_read(body, read)
 
     # --- outbound ------------------------------------------------------------------------------
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:

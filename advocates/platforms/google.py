@@ -35,11 +35,14 @@ from advocates.platforms.http import (
     ApiSession,
     HttpPlatformClient,
     JsonWebhooks,
+    WebhookMalformed,
     WebhookRejected,
     WebhookRequest,
     check_fresh,
     from_iso,
+    items_read,
     same,
+    signed_body_read,
     walk_back,
 )
 from advocates.schemas import MentionIn
@@ -142,12 +145,12 @@ class GoogleClient(JsonWebhooks, HttpPlatformClient):
             ts=lambda r: from_iso(r.get("updateTime") or r.get("createTime")),
             uid=lambda r: r["reviewId"])
         venue = self.locations[location]
-        items = [review_item(r, venue=venue) for r in kept]
+        items, raws, rejected = items_read(kept, lambda r: (review_item(r, venue=venue), r))
         if more_here:
             next_index, more = index, True
         else:
             next_index, more = index + 1, index + 1 < len(names)
-        return PollPage(items=items, raw_payloads=kept, more=more, cursor={
+        return PollPage(items=items, raw_payloads=raws, more=more, rejected=rejected, cursor={
             "index": next_index % len(names), "per_location": per})
 
     def check(self) -> dict[str, Any]:
@@ -167,9 +170,12 @@ class GoogleClient(JsonWebhooks, HttpPlatformClient):
             raise WebhookRejected(403, "push token missing")
         if not same(token, self.secret("push_token")):
             raise WebhookRejected(403, "push token does not match")
-        message = (self.webhook_body(request).get("message") or {})
-        check_fresh(from_iso(message.get("publishTime") or message.get("publish_time")),
-                    max_age=PUSH_MAX_AGE, what="message.publishTime")
+        with signed_body_read():
+            message = (self.webhook_body(request).get("message") or {})
+            if not isinstance(message, dict):
+                raise WebhookMalformed("malformed payload: message is not an object")
+            check_fresh(from_iso(message.get("publishTime") or message.get("publish_time")),
+                        max_age=PUSH_MAX_AGE, what="message.publishTime")
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
         message = body.get("message") or {}
@@ -213,6 +219,6 @@ def pubsub_data(body: dict[str, Any]) -> dict[str, Any]:
     data = (body.get("message") or {}).get("data") or ""
     try:
         decoded = json.loads(base64.b64decode(data))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise PermanentError("Pub/Sub message.data is not base64 JSON") from None
     return decoded if isinstance(decoded, dict) else {}

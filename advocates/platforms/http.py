@@ -21,6 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from django.utils import timezone
+from pydantic import ValidationError
 
 from advocates.platforms.base import (
     AccountState,
@@ -37,7 +39,8 @@ from advocates.platforms.base import (
     RateLimited,
     TransientError,
 )
-from advocates.sql import json_storable
+from advocates.schemas import MentionIn, validation_reason
+from advocates.sql import JsonTooDeep, json_loads_bounded
 
 if TYPE_CHECKING:
     from advocates.models import BrandAccount
@@ -53,7 +56,7 @@ USER_AGENT = "Kansha/0.1 (+https://github.com/kansha)"
 def from_epoch(value: Any) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
 
 
@@ -335,6 +338,76 @@ class WebhookRejected(Exception):
         self.reason = reason
 
 
+class WebhookMalformed(Exception):
+    """An authentic delivery (its signature matched) whose body Kansha cannot read: not JSON,
+    nested too deep, or of a shape the platform's documentation does not describe.
+
+    It is acknowledged and stored as rejected with `reason`: answering an error would make the
+    platform redeliver the same signed bytes for days (issue 17).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# What reading an unexpected JSON shape raises: `.get` on a list, `sorted` over dicts, a
+# missing key, `int("abc")`, a pydantic ValidationError (a ValueError), JsonTooDeep.
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError)
+
+
+def shape_error_reason(exc: BaseException) -> str:
+    """Why a signed body (or one item of it) could not be read, without its contents (they
+    may be personal data): the fields and rules for a validation error, else the error type."""
+    if isinstance(exc, RecursionError | JsonTooDeep):
+        return "malformed payload: nested too deeply"
+    if isinstance(exc, ValidationError):
+        return f"invalid item: {validation_reason(exc)}"
+    return f"malformed payload: {type(exc).__name__}"
+
+
+def items_read(entries: Any, read: Callable[[Any], tuple[MentionIn, dict[str, Any]] | None]
+               ) -> tuple[list[MentionIn], list[dict[str, Any]], list[str]]:
+    """(items, raw payloads, rejections) from `read` applied to each of `entries`.
+
+    `read` returns (item, raw), or None for an entry that is not a mention for us. An entry
+    it cannot read (an unexpected shape, a field the schema refuses) is skipped with its
+    reason, so one bad entry never costs the good ones beside it. `entries` that is not a
+    list reads as no entries, with a rejection.
+    """
+    items: list[MentionIn] = []
+    raws: list[dict[str, Any]] = []
+    rejected: list[str] = []
+    if entries in (None, "", {}):
+        return items, raws, rejected
+    if not isinstance(entries, list):
+        return items, raws, [f"malformed payload: expected a list, got {type(entries).__name__}"]
+    for entry in entries:
+        try:
+            found = read(entry)
+        except SHAPE_ERRORS as exc:
+            rejected.append(shape_error_reason(exc))
+            continue
+        if found is not None:
+            items.append(found[0])
+            raws.append(found[1])
+    return items, raws, rejected
+
+
+@contextmanager
+def signed_body_read() -> Iterator[None]:
+    """Turn an unexpected shape met while reading a verified body into `WebhookMalformed`.
+
+    Only for code that runs after the signature was checked: an unsigned body must never be
+    stored."""
+    try:
+        yield
+    except WebhookRejected:
+        raise
+    except SHAPE_ERRORS as exc:
+        raise WebhookMalformed(shape_error_reason(exc)) from exc
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """What a webhook view hands a client: the raw body, headers and query, untouched."""
@@ -402,13 +475,16 @@ class JsonWebhooks:
         raise WebhookRejected(405, "this platform sends no verification requests")
 
     def webhook_body(self, request: WebhookRequest) -> dict[str, Any]:
+        """The verified body as storable JSON; `WebhookMalformed` if it is not a JSON object."""
         try:
-            body = json.loads(request.body)
+            body = json_loads_bounded(request.body)
+        except JsonTooDeep:
+            raise WebhookMalformed("malformed payload: nested too deeply") from None
         except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
+            raise WebhookMalformed("malformed payload: body is not JSON") from None
         if not isinstance(body, dict):
-            raise WebhookRejected(400, "body is not a JSON object")
-        return dict(json_storable(body))
+            raise WebhookMalformed("malformed payload: body is not a JSON object")
+        return body
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

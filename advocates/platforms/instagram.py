@@ -32,11 +32,17 @@ from advocates.platforms.base import (
     PostResult,
     WebhookItems,
 )
-from advocates.platforms.facebook import GRAPH_URL, MetaWebhooks, graph_session
+from advocates.platforms.facebook import (
+    GRAPH_URL,
+    MetaWebhooks,
+    graph_session,
+    meta_changes_read,
+)
 from advocates.platforms.http import (
     HttpPlatformClient,
     JsonWebhooks,
     from_iso,
+    items_read,
     outbound_once,
     walk_back,
 )
@@ -107,27 +113,24 @@ class InstagramClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
 
     def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
         """Read each mentioned caption or comment through the IG user node."""
-        items: list[MentionIn] = []
-        raws: list[dict[str, Any]] = []
-        for entry in body.get("entry") or []:
-            for change in entry.get("changes") or []:
-                if change.get("field") != "mentions":
-                    continue
-                value = change.get("value") or {}
-                if value.get("comment_id"):
-                    comment = self.mentioned_comment(value["comment_id"])
-                    if comment:
-                        items.append(comment_item(comment))
-                        raws.append({"origin": "mention_comment", "media_id":
-                                     value.get("media_id") or (comment.get("media") or {})
-                                     .get("id"), "comment": comment})
-                elif value.get("media_id"):
-                    media = self.mentioned_media(value["media_id"])
-                    if media:
-                        items.append(media_item(media, kind="post"))
-                        raws.append({"origin": "mention_caption", "media_id": media["id"],
-                                     "media": media})
-        return WebhookItems(items, raws)
+        def read(change: dict[str, Any]) -> tuple[MentionIn, dict[str, Any]] | None:
+            if change.get("field") != "mentions":
+                return None
+            value = change.get("value") or {}
+            if value.get("comment_id"):
+                comment = self.mentioned_comment(value["comment_id"])
+                if comment:
+                    return comment_item(comment), {
+                        "origin": "mention_comment", "media_id": value.get("media_id")
+                        or (comment.get("media") or {}).get("id"), "comment": comment}
+            elif value.get("media_id"):
+                media = self.mentioned_media(value["media_id"])
+                if media:
+                    return media_item(media, kind="post"), {
+                        "origin": "mention_caption", "media_id": media["id"], "media": media}
+            return None
+
+        return meta_changes_read(body, read)
 
     def mentioned_media(self, media_id: str) -> dict[str, Any]:
         body = self.api.get(f"/{self.ig_user_id}", params={
@@ -151,9 +154,10 @@ class InstagramClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
         kept, new_cursor, more = walk_back(
             entries=body.get("data") or [], cursor=cursor, next_page=after,
             ts=lambda e: from_iso(e.get("timestamp")), uid=lambda e: e["id"])
-        items = [media_item(m, kind="tag") for m in kept]
-        raws = [{"origin": "tagged", "media_id": m["id"], "media": m} for m in kept]
-        return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=more)
+        items, raws, rejected = items_read(kept, lambda m: (
+            media_item(m, kind="tag"), {"origin": "tagged", "media_id": m["id"], "media": m}))
+        return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=more,
+                        rejected=rejected)
 
     def check(self) -> dict[str, Any]:
         me = self.api.get(f"/{self.ig_user_id}", params={"fields": "id,username"})

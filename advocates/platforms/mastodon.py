@@ -35,6 +35,7 @@ from advocates.platforms.http import (
     HttpPlatformClient,
     QuotaHeaders,
     from_iso,
+    items_read,
     outbound_once,
     parse_link_header,
 )
@@ -105,12 +106,9 @@ class MastodonClient(HttpPlatformClient):
             params["min_id"] = cursor["min_id"]
         response = self.api.request("GET", "/api/v1/notifications", params=params)
         notifications = response.json() or []
-        items, raws = [], []
-        for note in notifications:
-            if note.get("type") != "mention" or not note.get("status"):
-                continue
-            items.append(status_item(note["status"], self.host))
-            raws.append(note)
+        items, raws, rejected = items_read(notifications, lambda note: (
+            (status_item(note["status"], self.host), note)
+            if note.get("type") == "mention" and note.get("status") else None))
         newest = cursor.get("min_id")
         prev = parse_link_header(response.headers.get("Link", "")).get("prev")
         if prev:
@@ -118,7 +116,7 @@ class MastodonClient(HttpPlatformClient):
         elif notifications:
             newest = max((n["id"] for n in notifications), key=int)
         more = bool(cursor.get("min_id")) and len(notifications) >= PAGE_SIZE
-        return PollPage(items=items, raw_payloads=raws,
+        return PollPage(items=items, raw_payloads=raws, rejected=rejected,
                         cursor={"min_id": newest} if newest else {}, more=more)
 
     def stream_frames(self, *, position: dict[str, Any] | None = None) -> Iterator[str]:

@@ -43,9 +43,11 @@ from advocates.platforms.http import (
     from_epoch,
     from_iso,
     hmac_sha256,
+    items_read,
     ledger_target_taken,
     outbound_once,
     same,
+    signed_body_read,
 )
 from advocates.schemas import MentionIn, MentionKindName
 
@@ -204,20 +206,21 @@ class XClient(JsonWebhooks, HttpPlatformClient):
         body = self.api.get(f"/2/users/{self.user_id}/mentions", params=params)
         meta = body.get("meta") or {}
         users = {u["id"]: u for u in (body.get("includes") or {}).get("users", [])}
-        items, raws = [], []
-        for tweet in body.get("data") or []:
-            user = users.get(tweet.get("author_id"))
-            items.append(tweet_item(tweet, user))
-            raws.append({"tweet": tweet, "author": user})
+        items, raws, rejected = items_read(
+            body.get("data"), lambda tweet: (tweet_item(tweet, users.get(tweet.get("author_id"))),
+                                             {"tweet": tweet,
+                                              "author": users.get(tweet.get("author_id"))}))
         newest = cursor.get("newest_id") if cursor.get("next_token") else None
         newest = newest or meta.get("newest_id") or cursor.get("newest_id")
         if meta.get("next_token"):
             new_cursor = {"since_id": cursor.get("since_id"), "next_token": meta["next_token"],
                           "newest_id": newest}
-            return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=True)
+            return PollPage(items=items, raw_payloads=raws, cursor=new_cursor, more=True,
+                            rejected=rejected)
         since = newest or cursor.get("since_id")
         return PollPage(items=items, raw_payloads=raws,
-                        cursor={"since_id": since} if since else {}, more=False)
+                        cursor={"since_id": since} if since else {}, more=False,
+                        rejected=rejected)
 
     def check(self) -> dict[str, Any]:
         me = self.api.get("/2/users/me", params={"user.fields": "username"})
@@ -350,26 +353,31 @@ class XClient(JsonWebhooks, HttpPlatformClient):
             raise WebhookRejected(403, "signature does not match")
         # X signs no header timestamp, but the signed body dates each event; only after the
         # signature matched are those dates worth trusting.
-        check_events_fresh(self.webhook_body(request))
+        with signed_body_read():
+            check_events_fresh(self.webhook_body(request))
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
-        ids = sorted(t.get("id_str", "") for t in body.get("tweet_create_events") or [])
-        if ids:
+        events = body.get("tweet_create_events")
+        raw_ids = [t.get("id_str") for t in events if isinstance(t, dict)] \
+            if isinstance(events, list) else []
+        # An id that is not a non-empty string (a forged or broken event) falls back to the
+        # content hash, so the delivery is still stored once.
+        ids = sorted(i for i in raw_ids if isinstance(i, str) and i)
+        if ids and len(ids) == len(raw_ids):
             return f"{self.platform}:{body.get('for_user_id', '')}:tweets:{','.join(ids)}"
         return super().webhook_dedupe_key(body)
 
     def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
-        items: list[MentionIn] = []
-        raws: list[dict[str, Any]] = []
         me = self.account.platform_user_id
-        for tweet in body.get("tweet_create_events") or []:
+
+        def read(tweet: dict[str, Any]) -> tuple[MentionIn, dict[str, Any]] | None:
             if (tweet.get("user") or {}).get("id_str") == me:
-                continue  # our own posts come through the same feed
+                return None  # our own posts come through the same feed
             if not tweet_mentions(tweet, user_id=me, username=self.username):
-                continue
-            items.append(v1_tweet_item(tweet))
-            raws.append(tweet)
-        return WebhookItems(items, raws)
+                return None
+            return v1_tweet_item(tweet), tweet
+
+        return WebhookItems(*items_read(body.get("tweet_create_events"), read))
 
 
 def event_time(event: dict[str, Any]) -> datetime | None:

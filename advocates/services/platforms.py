@@ -10,6 +10,8 @@ database side of `advocates.platforms.base.AccountState`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,10 +34,11 @@ from advocates.platforms.base import (
     WebhookReceiver,
 )
 from advocates.platforms.credentials import credentials_decrypt, credentials_encrypt
+from advocates.platforms.http import SHAPE_ERRORS
 from advocates.platforms.registry import client_class
 from advocates.policies import POLICIES, platforms_where
 from advocates.services.ingest import mentions_ingest
-from advocates.sql import is_deadlock
+from advocates.sql import is_deadlock, text_storable
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +173,7 @@ class PollOutcome:
     pages: int = 0
     created: int = 0
     duplicate: int = 0
+    rejected: int = 0  # entries the platform sent that are not valid mentions (skipped)
     deferred_until: Any = None
     error: str = ""
     skipped: str = ""
@@ -226,6 +230,11 @@ def brand_account_poll(*, account_id: int, max_pages: int = POLL_MAX_PAGES) -> P
                                      raw_payloads=page.raw_payloads)
             brand_account_cursor_save(account=account, key=POLL_CURSOR_KEY, value=page.cursor)
         outcome.pages += 1
+        if page.rejected:
+            # Reasons only: an entry's contents may be personal data.
+            logger.warning("poll of %s: %d entries skipped: %s", account, len(page.rejected),
+                           "; ".join(sorted(set(page.rejected)))[:500])
+        outcome.rejected += len(page.rejected)
         outcome.created += result.created
         outcome.duplicate += result.duplicate
         if not page.more:
@@ -347,6 +356,55 @@ def webhook_accept(*, account: BrandAccount, dedupe_key: str,
     return delivery_id, True
 
 
+# How much of an unreadable delivery's body is kept for an operator to look at.
+REJECTED_BODY_CHARS = 200_000
+
+
+def webhook_dedupe_key(*, receiver: WebhookReceiver, account: BrandAccount,
+                       body: dict[str, Any]) -> str:
+    """The platform's dedupe key for a verified body, or a hash of its content when the
+    body's shape defeats the platform's key (ids that are objects, entries that are not): the
+    delivery is still stored once, and its readable items still count."""
+    try:
+        return receiver.webhook_dedupe_key(body)
+    except SHAPE_ERRORS:
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return f"{account.platform}:{account.pk}:sha256:{digest}"
+
+
+def webhook_reject(*, account: BrandAccount, raw_body: bytes, reason: str) -> tuple[int, bool]:
+    """Store an authentic delivery that cannot be read, as processed with `reason` as its
+    error; (delivery id, created). A redelivery of the same bytes is a duplicate.
+
+    Precondition: the signature was checked. The body is kept as text (it may not be JSON at
+    all), NUL and unpaired surrogates replaced, cut at REJECTED_BODY_CHARS.
+    """
+    digest = hashlib.sha256(raw_body).hexdigest()
+    key = f"{account.platform}:{account.pk}:rejected:sha256:{digest}"
+    text = text_storable(raw_body.decode("utf-8", errors="replace"))
+    body = {"rejected": reason, "text": text[:REJECTED_BODY_CHARS],
+            "truncated": len(text) > REJECTED_BODY_CHARS}
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                platform=account.platform, account=account, dedupe_key=key, body=body,
+                processed_at=timezone.now(), error=reason[:2000])
+    except IntegrityError:
+        return WebhookDelivery.objects.filter(dedupe_key=key).values_list("id", flat=True)[0], False
+    return delivery.pk, True
+
+
+def _items_rejected_note(found: WebhookItems) -> str:
+    """What a processed delivery's error says about the items it could not read ("" if none)."""
+    if not found.rejected:
+        return ""
+    reasons = "; ".join(sorted(set(found.rejected)))
+    if not found.items:
+        return reasons[:2000]
+    kept = len(found.items)
+    return (f"{len(found.rejected)} item(s) rejected, {kept} read: {reasons}")[:2000]
+
+
 def _delivery_insert(*, account: BrandAccount, dedupe_key: str,
                      body: dict[str, Any]) -> int | None:
     """INSERT the delivery unless its dedupe key is stored; its id, or None for a duplicate.
@@ -458,7 +516,7 @@ def _delivery_parse(receiver: WebhookReceiver, delivery: WebhookDelivery) -> Web
     """What a stored delivery holds; raises PermanentError for one that never parses."""
     try:
         return receiver.webhook_items(delivery.body)
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+    except SHAPE_ERRORS as exc:
         # A signed body whose shape the parser does not expect (a list where a dict was
         # documented, ...) will never parse: retrying would fail forever and the sweeper would
         # re-enqueue it forever. Record it as a permanent failure instead (found by
@@ -492,6 +550,7 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
             return outcome
         receivers: dict[int, WebhookReceiver] = {}
         errors: dict[int, str] = {}
+        notes: dict[int, str] = {}  # processed, with some items rejected
         parsed: list[tuple[WebhookDelivery, WebhookItems]] = []
         for delivery in deliveries:
             try:
@@ -508,6 +567,9 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                 errors[delivery.pk] = str(exc)[:2000]
                 outcome.retrying.append(delivery.pk)
             else:
+                if found.rejected and not found.items:  # nothing in it could be read
+                    errors[delivery.pk] = _items_rejected_note(found)
+                    continue
                 parsed.append((delivery, found))
         try:
             with transaction.atomic():  # a savepoint, so a refused batch can be split
@@ -535,8 +597,13 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                         raise
                     errors[delivery.pk] = f"ingest failed: {type(one).__name__}: {one}"[:2000]
         now = timezone.now()
-        done = [d.pk for d in deliveries if d.pk not in errors]
+        for delivery, found in parsed:
+            if found.rejected and delivery.pk not in errors:
+                notes[delivery.pk] = _items_rejected_note(found)
+        done = [d.pk for d in deliveries if d.pk not in errors and d.pk not in notes]
         WebhookDelivery.objects.filter(pk__in=done).update(processed_at=now, error="")
+        for pk, note in notes.items():
+            WebhookDelivery.objects.filter(pk=pk).update(processed_at=now, error=note)
         for pk, error in errors.items():
             WebhookDelivery.objects.filter(pk=pk).update(
                 processed_at=None if pk in outcome.retrying else now, error=error)
@@ -568,8 +635,8 @@ def webhook_process(*, delivery_id: int) -> int:
         raise
     with transaction.atomic():
         claimed = WebhookDelivery.objects.filter(
-            pk=delivery.pk, processed_at__isnull=True).update(processed_at=timezone.now(),
-                                                              error="")
+            pk=delivery.pk, processed_at__isnull=True).update(
+                processed_at=timezone.now(), error=_items_rejected_note(found))
         if not claimed:  # another worker processed it meanwhile
             return 0
         result = mentions_ingest(items=found.items, source=MentionSource.WEBHOOK,

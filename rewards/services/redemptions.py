@@ -7,6 +7,7 @@ serialises redemptions of one code.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from advocates.sql import text_storable
 from rewards import codes, stripe_client
 from rewards.currencies import MoneyError, amount_clean, currency_clean, text_clean
 from rewards.models import (
@@ -178,9 +180,13 @@ def stripe_event_store(*, payload: bytes, sig_header: str | None) -> tuple[Strip
     """Verify and store one webhook delivery; queue it after commit if it is new.
 
     Raises stripe_client.SignatureError (nothing stored) for a bad or stale signature.
-    Returns (event row, created); a redelivered event id changes nothing.
+    Returns (event row, created); a redelivered event id changes nothing. A verified body
+    that is no storable event is stored as rejected (`stripe_event_reject`).
     """
-    data = stripe_client.webhook_event_construct(payload=payload, sig_header=sig_header)
+    try:
+        data = stripe_client.webhook_event_construct(payload=payload, sig_header=sig_header)
+    except stripe_client.EventMalformed as exc:
+        return stripe_event_reject(payload=payload, reason=exc.reason)
     try:
         with transaction.atomic():
             event = StripeEvent.objects.create(
@@ -195,6 +201,28 @@ def stripe_event_store(*, payload: bytes, sig_header: str | None) -> tuple[Strip
             return event, True
     except IntegrityError:
         return StripeEvent.objects.get(event_id=data["id"]), False
+
+
+# How much of a rejected event's body is kept for an operator to look at.
+REJECTED_BODY_CHARS = 200_000
+
+
+def stripe_event_reject(*, payload: bytes, reason: str) -> tuple[StripeEvent, bool]:
+    """Store a verified webhook body that is no storable event, already processed, with
+    outcome "rejected" and the reason as its error; (row, created). Keyed by a hash of the
+    body, so Stripe's redeliveries of it are duplicates. Precondition: the signature matched.
+    """
+    event_id = f"malformed:sha256:{hashlib.sha256(payload).hexdigest()}"
+    text = text_storable(payload.decode("utf-8", errors="replace"))
+    try:
+        with transaction.atomic():
+            return StripeEvent.objects.create(
+                event_id=event_id, type="malformed", processed_at=timezone.now(),
+                outcome="rejected", error=reason[:2000],
+                payload={"rejected": reason, "text": text[:REJECTED_BODY_CHARS],
+                         "truncated": len(text) > REJECTED_BODY_CHARS}), True
+    except IntegrityError:
+        return StripeEvent.objects.get(event_id=event_id), False
 
 
 def _promo_id(value) -> str | None:

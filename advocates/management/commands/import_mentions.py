@@ -37,7 +37,7 @@ class Command(BaseCommand):
         counts = {"created": 0, "duplicate": 0, "invalid": 0}
 
         def on_batch(batch, result):
-            for bad in batch.invalid:
+            for bad in result.invalid:  # reasons and line numbers only: never a row's data
                 bar.write(f"line {bad.position}: {bad.reason}", file=err)
             counts["created"] += result.created
             counts["duplicate"] += result.duplicate
