@@ -275,6 +275,9 @@ class Outreach(models.Model):
     template_variant = models.PositiveSmallIntegerField(null=True, blank=True)
     priority = models.PositiveSmallIntegerField(default=0)
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    # Care items and answers, and the replies staff write in a conversation, belong to one.
+    conversation = models.ForeignKey("Conversation", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="outreach")
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="assigned_outreach")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -309,6 +312,112 @@ class Outreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", gettext_lazy("Open")
+    WAITING = "waiting", gettext_lazy("Waiting on customer")
+    RESOLVED = "resolved", gettext_lazy("Resolved")
+
+
+class ConversationOutcome(models.TextChoices):
+    FIXED = "fixed", gettext_lazy("Fixed")
+    REFUNDED = "refunded", gettext_lazy("Refunded")
+    EXPLAINED = "explained", gettext_lazy("Explained")
+    NO_REPLY = "no_reply", gettext_lazy("No reply")
+    NOT_OUR_FAULT = "not_our_fault", gettext_lazy("Not our fault")
+
+
+class Conversation(models.Model):
+    """One person's care thread on one platform: their public mentions, our public replies and
+    direct messages both ways, internal notes, until staff resolve it with an outcome.
+
+    At most one unresolved conversation per (advocate, platform); a care item or a message
+    joins it, and the first one after a resolution opens a new thread, so each resolved case
+    keeps its own outcome. Status, assignee and outcome change only through
+    `advocates/services/conversations.py`.
+    """
+
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT,
+                                 related_name="conversations")
+    identity = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT,
+                                 related_name="conversations")
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
+    status = models.CharField(max_length=10, choices=ConversationStatus.choices,
+                              default=ConversationStatus.OPEN)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="conversations")
+    tags = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=15, choices=ConversationOutcome.choices, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    # The newest message either way: the conversation list is ordered by it.
+    last_message_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_message_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["advocate", "platform"], name="conversation_one_unresolved",
+                condition=~models.Q(status="resolved")),
+            models.CheckConstraint(
+                condition=models.Q(status="resolved", outcome__gt="")
+                | (~models.Q(status="resolved") & models.Q(outcome="")),
+                name="conversation_outcome_iff_resolved"),
+        ]
+        indexes = [models.Index(fields=["status", "-last_message_at"],
+                                name="conversation_inbox")]
+
+    def __str__(self) -> str:
+        return f"Conversation #{self.pk} with {self.identity} ({self.status})"
+
+
+class MessageKind(models.TextChoices):
+    MENTION = "mention", gettext_lazy("Public post")
+    REPLY = "reply", gettext_lazy("Our public reply")
+    DM_IN = "dm_in", gettext_lazy("Direct message from them")
+    DM_OUT = "dm_out", gettext_lazy("Our direct message")
+    NOTE = "note", gettext_lazy("Internal note")
+    EVENT = "event", gettext_lazy("Event")
+
+
+class ConversationMessage(models.Model):
+    """One entry of a conversation's thread, oldest first.
+
+    Inbound direct messages are keyed by (platform, external_id), so a redelivered webhook
+    adds nothing; a public mention or one of our outreach rows appears at most once.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="messages")
+    kind = models.CharField(max_length=8, choices=MessageKind.choices)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
+    text = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    mention = models.OneToOneField(Mention, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="conversation_message")
+    outreach = models.OneToOneField("Outreach", null=True, blank=True,
+                                    on_delete=models.SET_NULL,
+                                    related_name="conversation_message")
+    external_id = models.CharField(max_length=191, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "external_id"],
+                                    condition=~models.Q(external_id=""),
+                                    name="message_unique_platform_external_id"),
+        ]
+        indexes = [models.Index(fields=["conversation", "at"], name="message_thread")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in conversation #{self.conversation_id}"
 
 
 class AdvocacyKind(models.TextChoices):

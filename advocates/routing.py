@@ -43,6 +43,10 @@ from advocates.services.consent import (
     consent_url,
     mentions_commands_handle,
 )
+from advocates.services.conversations import (
+    conversation_mentions_record,
+    conversations_for_care,
+)
 from advocates.services.detection import mention_detection_input
 from advocates.services.outreach import outreach_bulk_propose
 from advocates.services.templates import TemplateBook, template_context
@@ -62,10 +66,18 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
 
     Precondition: runs inside the caller's transaction, with `mention.author.advocate`
     loaded. Proposals use dedupe keys "thank:<id>", "reshare:<id>", "consent:<id>",
-    "care:<id>", so running it again for the same mentions proposes nothing twice.
+    "care:<id>", "answer:<id>", so running it again for the same mentions proposes nothing
+    twice. Care items and answers open or join their author's conversation, and every mention
+    by someone with an unresolved conversation on its platform joins that thread.
     """
     if not mentions:
         return
+    _propose(mentions=mentions, detections=detections, config=config, now=now)
+    conversation_mentions_record(mentions=mentions, now=now)
+
+
+def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
+             config: DetectorConfig, now: datetime) -> None:
     prefs = DetectorSettings.load()
     handled = mentions_commands_handle(mentions=mentions, now=now)
 
@@ -230,4 +242,5 @@ def mentions_route(*, mentions: Sequence[Mention], detections: Sequence[Detectio
             .values_list("dedupe_key", flat=True))
         ConsentRecord.objects.bulk_create(
             [r for r in consent_records if f"consent:{r.mention_id}" not in asked_before])
+    conversations_for_care(rows=rows, now=now)
     outreach_bulk_propose(rows=rows, now=now)

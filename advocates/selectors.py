@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,7 +24,12 @@ from advocates.models import (
     Advocate,
     ConsentRecord,
     ConsentStatus,
+    Conversation,
+    ConversationMessage,
+    ConversationStatus,
     DetectionIntent,
+    Mention,
+    MessageKind,
     Outreach,
     OutreachKind,
     OutreachLog,
@@ -467,3 +472,96 @@ def reply_sent_elsewhere(*, outreach: Outreach) -> bool:
         kind__in=[OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.ANSWER,
                   OutreachKind.CONSENT])
         .exclude(pk=outreach.pk).exists())
+
+
+# --- Care conversations -----------------------------------------------------------------------
+
+CONVERSATION_PAGE_SIZE = 50
+_PENDING_CARE = Q(outreach__kind__in=CARE_KINDS,
+                  outreach__status__in=(OutreachStatus.PROPOSED, OutreachStatus.SNOOZED))
+
+
+@dataclass(frozen=True)
+class ConversationFilters:
+    status: str = "unresolved"  # "unresolved", "" (any) or a ConversationStatus
+    assignee: str = ""  # "me", "none" or a user id
+    platform: str = ""
+
+
+def conversation_list(*, filters: ConversationFilters, user: Any) -> QuerySet[Conversation]:
+    """Conversations for the inbox, newest activity first, each with `pending_care` (care
+    items and answers still waiting for a decision) and `due_at` (the earliest of their SLA
+    due times)."""
+    qs = Conversation.objects.select_related("identity", "assignee")
+    if filters.status == "unresolved":
+        qs = qs.exclude(status=ConversationStatus.RESOLVED)
+    elif filters.status in ConversationStatus.values:
+        qs = qs.filter(status=filters.status)
+    if filters.platform:
+        qs = qs.filter(platform=filters.platform)
+    if filters.assignee == "me":
+        qs = qs.filter(assignee_id=user.pk)
+    elif filters.assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif filters.assignee.isdigit():
+        qs = qs.filter(assignee_id=int(filters.assignee))
+    return qs.annotate(pending_care=Count("outreach", filter=_PENDING_CARE),
+                       due_at=Min("outreach__sla_due_at", filter=_PENDING_CARE)
+                       ).order_by("-last_message_at", "-id")
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One line of a conversation as staff read it."""
+
+    kind: str  # a MessageKind value
+    at: datetime
+    text: str
+    who: str  # the person's handle, a staff member's name, or ""
+    message: ConversationMessage | None = None
+    outreach: Outreach | None = None  # our reply, with its delivery status
+    mention: Mention | None = None
+
+
+def conversation_thread(*, conversation_id: int) -> tuple[Conversation, list[ThreadEntry]]:
+    """A conversation and its thread, oldest first: the stored messages, plus the care items
+    and answers approved from the queue (our public replies) that have no message of their
+    own. Four queries."""
+    conversation = Conversation.objects.select_related(
+        "identity", "advocate", "assignee", "resolved_by").get(pk=conversation_id)
+    identity = conversation.identity
+    person = identity.handle or identity.display_name or identity.platform_user_id
+    messages = list(conversation.messages.select_related("author", "outreach", "mention"))
+    with_message = {m.outreach_id for m in messages if m.outreach_id}
+    entries = []
+    for message in messages:
+        if message.kind in (MessageKind.MENTION, MessageKind.DM_IN):
+            who = person
+        else:
+            who = (message.author.get_full_name() or message.author.get_username()) \
+                if message.author else ""
+        entries.append(ThreadEntry(kind=message.kind, at=message.at, text=message.text,
+                                   who=who, message=message, outreach=message.outreach,
+                                   mention=message.mention))
+    shown = (OutreachStatus.APPROVED, OutreachStatus.SENDING, OutreachStatus.SENT,
+             OutreachStatus.FAILED)
+    for outreach in (conversation.outreach.filter(status__in=shown)
+                     .exclude(pk__in=with_message).select_related("decided_by")):
+        who = ""
+        if outreach.decided_by:
+            who = outreach.decided_by.get_full_name() or outreach.decided_by.get_username()
+        entries.append(ThreadEntry(
+            kind=MessageKind.REPLY if outreach.mention_id else MessageKind.DM_OUT,
+            at=outreach.sent_at or outreach.decided_at or outreach.updated_at,
+            text=outreach.final_text or outreach.proposed_text, who=who, outreach=outreach))
+    entries.sort(key=lambda e: (e.at, e.message.pk if e.message else 0))
+    return conversation, entries
+
+
+def conversation_pending_care(*, conversation_id: int) -> list[Outreach]:
+    """The care items and answers of a conversation still waiting for a decision."""
+    return list(Outreach.objects.filter(
+        conversation_id=conversation_id, kind__in=CARE_KINDS,
+        status__in=(OutreachStatus.PROPOSED, OutreachStatus.SNOOZED))
+        .select_related("mention").order_by("sla_due_at", "id"))
+

@@ -189,9 +189,9 @@ def register_log_actions(actions):
 
 @hooks.register("register_admin_urls")
 def register_outreach_queue_urls():
-    from advocates.admin import queue, timeline
+    from advocates.admin import conversations, queue, timeline
 
-    return [*queue.admin_urls(), *timeline.admin_urls()]
+    return [*queue.admin_urls(), *timeline.admin_urls(), *conversations.admin_urls()]
 
 
 @hooks.register("register_admin_menu_item")
@@ -202,6 +202,17 @@ def register_outreach_queue_menu_item():
 
     return PermissionMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
                               name="outreach-queue", icon_name="tasks", order=150,
+                              permission="advocates.change_outreach")
+
+
+@hooks.register("register_admin_menu_item")
+def register_conversations_menu_item():
+    from django.urls import reverse_lazy
+
+    from advocates.admin.menu import PermissionMenuItem
+
+    return PermissionMenuItem(_("Conversations"), reverse_lazy("kansha_conversations:inbox"),
+                              name="conversations", icon_name="mail", order=155,
                               permission="advocates.change_outreach")
 
 

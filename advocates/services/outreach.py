@@ -166,6 +166,7 @@ def outreach_propose(
     template_variant: int | None = None,
     priority: int = 0,
     sla_due_at: datetime | None = None,
+    conversation=None,
 ) -> Outreach | None:
     """Put one proposal in the queue (status proposed); nothing is sent until approved.
 
@@ -189,7 +190,8 @@ def outreach_propose(
                 dedupe_key=dedupe_key, proposed_text=text, mention=mention,
                 reasons=list(reasons), template_key=template_key,
                 template_variant=template_variant, priority=max(0, min(priority, 100)),
-                sla_due_at=sla_due_at, created_at=now, updated_at=now,
+                sla_due_at=sla_due_at, conversation=conversation, created_at=now,
+                updated_at=now,
             )
             _log(outreach.pk, "proposed", None, reasons=list(reasons))
     except IntegrityError:

@@ -44,6 +44,8 @@ from advocates.models import (
     AdvocacyEvent,
     Advocate,
     ConsentRecord,
+    Conversation,
+    ConversationMessage,
     Mention,
     Outreach,
     OutreachLog,
@@ -121,6 +123,9 @@ def advocate_export(*, advocate_id: int) -> dict[str, Any]:
         "outreach": _rows(outreach),
         "outreach_log": _rows(OutreachLog.objects.filter(outreach__in=outreach)),
         "consents": _rows(ConsentRecord.objects.filter(advocate_id__in=ids)),
+        "conversations": _rows(Conversation.objects.filter(advocate_id__in=ids)),
+        "conversation_messages": _rows(ConversationMessage.objects.filter(
+            conversation__advocate_id__in=ids)),
         "advocacy_events": _rows(AdvocacyEvent.objects.filter(advocate_id__in=ids)),
         "sandbox_posts": _rows(SandboxPost.objects.filter(target_handle__in=handles)
                                | SandboxPost.objects.filter(in_reply_to__in=external_ids)),
@@ -210,6 +215,10 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
             detail={})
         counts["consents"] = ConsentRecord.objects.filter(advocate_id__in=ids).update(
             evidence={})
+        # Their words and ours in care threads (DMs included); outcomes and times stay for
+        # the care report.
+        counts["conversation_messages"] = ConversationMessage.objects.filter(
+            conversation__advocate_id__in=ids).update(text="", raw={})
         counts["sandbox_posts"] = (
             SandboxPost.objects.filter(target_handle__in=handles)
             | SandboxPost.objects.filter(in_reply_to__in=external_ids)

@@ -346,3 +346,19 @@ def template_usage_by_key() -> dict[str, dict[int, int]]:
         if row["template_variant"] is not None:
             counts[row["template_key"]][row["template_variant"]] = row["n"]
     return dict(counts)
+
+
+def template_suggestions(*, identity, brand: str, language: str) -> list[tuple[str, str]]:
+    """(template name, text) for a conversation's reply box: the first variant of every live
+    care and answer template in the person's language (English where there is none), filled
+    in for them."""
+    templates = list(ReplyTemplate.objects.filter(live=True, purpose__in=("care", "answer"))
+                     .prefetch_related("variants").order_by("purpose", "name"))
+    wanted = language if language in {t.language for t in templates} else FALLBACK_LANGUAGE
+    context = template_context(identity=identity, brand=brand)
+    out = []
+    for template in templates:
+        variants = [v.text for v in template.variants.all() if v.text.strip()]
+        if template.language == wanted and variants:
+            out.append((template.name, template_text_render(variants[0], context)))
+    return out

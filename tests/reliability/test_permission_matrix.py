@@ -19,7 +19,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from advocates.models import IngestToken, ReplyTemplate
+from advocates.models import Conversation, IngestToken, ReplyTemplate
 from rewards.models import ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from tests.factories import OutreachFactory
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
@@ -73,6 +73,8 @@ ACTION_CLASS = {"list": "read", "list_results": "read", "inspect": "read",
 PAGES: dict[str, set[str]] = {
     "kansha_outreach:queue": {S, SU},
     "kansha_outreach:history": {S, SU},
+    "kansha_conversations:inbox": {S, SU},
+    "kansha_conversations:detail": {S, SU},
     "kansha_sandbox_timeline": {S, M, SU},
     "kansha_advocate_export": {SU},
     "kansha_advocate_erase": {SU},
@@ -99,6 +101,8 @@ PAGES: dict[str, set[str]] = {
 OBJECT_FOR: dict[str, str] = {
     "kansha_api_token_revoke": "advocates.ingesttoken",
     "kansha_reports:reconciliation_item": "rewards.reconciliationitem",
+    **{f"kansha_conversations:{name}": "advocates.conversation" for name in (
+        "detail", "reply", "note", "assign", "status", "resolve", "tags")},
 }
 # Kansha's own admin actions (POST only), by URL name: who may act.
 ACTIONS: dict[str, set[str]] = {
@@ -108,6 +112,8 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_outreach:assign": {S, SU},
     "kansha_outreach:retry": {S, SU},
     "kansha_outreach:bulk": {S, SU},
+    **{f"kansha_conversations:{name}": {S, SU} for name in (
+        "reply", "note", "assign", "status", "resolve", "tags")},
     "kansha_advocate_erase": {SU},
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
@@ -197,6 +203,9 @@ def _objects() -> dict[str, int]:
         "advocates.mention": outreach.mention_id,
         "advocates.socialidentity": outreach.identity_id,
         "advocates.ingesttoken": token.pk,
+        "advocates.conversation": Conversation.objects.create(
+            advocate_id=outreach.advocate_id, identity_id=outreach.identity_id,
+            platform=outreach.platform).pk,
     }
     template = ReplyTemplate.objects.first()
     if template:

@@ -1,0 +1,367 @@
+"""Care conversations: one thread per person and platform, from the first complaint or
+question to a resolution with an outcome.
+
+A care item or an answer opens the person's unresolved conversation on that platform, or joins
+it; their later posts on that platform join it too, as do their direct messages (inbound
+webhooks) and everything staff write from the conversation view. Staff replies go out as
+Outreach rows through the normal delivery machinery (approval log, idempotency key, retries,
+rate limits, the platform's policy).
+
+Every status, assignee, tag and outcome change goes through a function here and leaves an
+`event` entry in the thread. Status moves: open <-> waiting (on the customer), either ->
+resolved (with an outcome); a resolved conversation never reopens: the next care item or
+message opens a new one, so each case keeps its own outcome.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from advocates.models import (
+    Conversation,
+    ConversationMessage,
+    ConversationOutcome,
+    ConversationStatus,
+    Mention,
+    MessageKind,
+    Outreach,
+    OutreachKind,
+    OutreachStatus,
+    SocialIdentity,
+)
+from advocates.policies import policy_for
+from advocates.services.outreach import (
+    OutreachTransitionError,
+    outreach_approve,
+    outreach_propose,
+    outreach_reject,
+)
+
+CS = ConversationStatus
+# Care work that is still waiting for a decision: staff answer it from the conversation, and
+# resolving the conversation withdraws it.
+_PENDING = (OutreachStatus.PROPOSED, OutreachStatus.SNOOZED)
+_CARE_KINDS = (OutreachKind.CARE, OutreachKind.ANSWER)
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 40
+
+
+class ConversationError(ValueError):
+    """The conversation is not in a state that allows what was attempted."""
+
+
+def _event(conversation: Conversation, text: str, user, *, now: datetime,
+           **raw: Any) -> None:
+    ConversationMessage.objects.create(conversation=conversation, kind=MessageKind.EVENT,
+                                       platform=conversation.platform, text=text, at=now,
+                                       author=user if getattr(user, "pk", None) else None,
+                                       raw=raw)
+
+
+def _who(user) -> str:
+    if user is None:
+        return "nobody"
+    return user.get_full_name() or user.get_username()
+
+
+# --- opening and joining ------------------------------------------------------------------
+
+def conversation_open_or_join(*, advocate_id: int, identity_id: int, platform: str,
+                              now: datetime) -> Conversation:
+    """The person's unresolved conversation on `platform`, opened (with this identity) if none.
+
+    Safe under concurrency: the partial unique constraint lets one transaction create it and
+    the other read it (the create runs in a savepoint).
+    """
+    found = (Conversation.objects.filter(advocate_id=advocate_id, platform=platform)
+             .exclude(status=CS.RESOLVED).first())
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(
+                advocate_id=advocate_id, identity_id=identity_id, platform=platform,
+                opened_at=now, last_message_at=now, updated_at=now)
+    except IntegrityError:
+        return (Conversation.objects.filter(advocate_id=advocate_id, platform=platform)
+                .exclude(status=CS.RESOLVED).get())
+
+
+def conversations_for_care(*, rows: Sequence[Outreach], now: datetime) -> None:
+    """Give each unsaved care item or answer in `rows` its conversation (opened or joined).
+
+    Called by routing just before the rows are inserted: one query for the existing
+    conversations of the batch's people, one insert per conversation opened.
+    """
+    care = [row for row in rows if row.kind in _CARE_KINDS]
+    if not care:
+        return
+    pairs = {(row.advocate_id, row.platform) for row in care}
+    existing = {
+        (c.advocate_id, c.platform): c for c in Conversation.objects.filter(
+            advocate_id__in={a for a, _ in pairs}, platform__in={p for _, p in pairs})
+        .exclude(status=CS.RESOLVED)}
+    for row in care:
+        key = (row.advocate_id, row.platform)
+        if key not in existing:
+            existing[key] = conversation_open_or_join(
+                advocate_id=row.advocate_id, identity_id=row.identity_id, platform=row.platform,
+                now=now)
+        row.conversation = existing[key]
+
+
+def conversation_mentions_record(*, mentions: Iterable[Mention], now: datetime) -> int:
+    """Add each mention whose author has an unresolved conversation on its platform to that
+    thread (a follow-up "still waiting!" belongs with the complaint); return how many.
+
+    A waiting conversation is open again: the customer spoke. Idempotent (one entry per
+    mention). Precondition: `mention.author` is loaded.
+    """
+    mentions = list(mentions)
+    if not mentions:
+        return 0
+    advocate_ids = {m.author.advocate_id for m in mentions}
+    threads = {(c.advocate_id, c.platform): c for c in Conversation.objects.filter(
+        advocate_id__in=advocate_ids, platform__in={m.platform for m in mentions})
+        .exclude(status=CS.RESOLVED)}
+    entries = []
+    for mention in mentions:
+        thread = threads.get((mention.author.advocate_id, mention.platform))
+        if thread is not None:
+            entries.append(ConversationMessage(
+                conversation=thread, kind=MessageKind.MENTION, platform=mention.platform,
+                text=mention.text, at=mention.posted_at, mention=mention))
+    if not entries:
+        return 0
+    known = set(ConversationMessage.objects.filter(
+        mention_id__in=[e.mention_id for e in entries]).values_list("mention_id", flat=True))
+    fresh = [e for e in entries if e.mention_id not in known]
+    ConversationMessage.objects.bulk_create(fresh, ignore_conflicts=True)
+    touched = {e.conversation_id for e in fresh}
+    if touched:
+        Conversation.objects.filter(pk__in=touched).update(last_message_at=now, updated_at=now)
+        Conversation.objects.filter(pk__in=touched, status=CS.WAITING).update(status=CS.OPEN)
+    return len(fresh)
+
+
+def conversation_message_receive(*, identity: SocialIdentity, external_id: str, text: str,
+                                 at: datetime, raw: dict[str, Any] | None = None,
+                                 now: datetime | None = None) -> ConversationMessage | None:
+    """Store one inbound direct message in the person's conversation (opened if none).
+
+    Returns None, changing nothing, when the platform's message id was stored already (a
+    redelivered webhook). The conversation becomes open (the customer spoke).
+    """
+    if not external_id:
+        raise ValidationError("an inbound message needs the platform's message id")
+    now = now or timezone.now()
+    if ConversationMessage.objects.filter(platform=identity.platform,
+                                          external_id=external_id).exists():
+        return None
+    with transaction.atomic():
+        conversation = conversation_open_or_join(
+            advocate_id=identity.advocate_id, identity_id=identity.pk,
+            platform=identity.platform, now=now)
+        try:
+            with transaction.atomic():
+                message = ConversationMessage.objects.create(
+                    conversation=conversation, kind=MessageKind.DM_IN,
+                    platform=identity.platform, text=text, at=at, external_id=external_id,
+                    raw=raw or {})
+        except IntegrityError:
+            return None
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=max(at, conversation.last_message_at), updated_at=now,
+            status=CS.OPEN)
+    return message
+
+
+# --- what staff do --------------------------------------------------------------------------
+
+def _locked(conversation_id: int) -> Conversation:
+    conversation = (Conversation.objects.select_for_update()
+                    .select_related("identity").filter(pk=conversation_id).first())
+    if conversation is None:
+        raise ConversationError(f"conversation #{conversation_id} does not exist")
+    return conversation
+
+
+def _unresolved(conversation_id: int, verb: str) -> Conversation:
+    conversation = _locked(conversation_id)
+    if conversation.status == CS.RESOLVED:
+        raise ConversationError(f"cannot {verb} conversation #{conversation_id}: it is "
+                                "resolved")
+    return conversation
+
+
+def conversation_reply(*, conversation_id: int, user, text: str, channel: str,
+                       token: str) -> Outreach:
+    """Send staff's words to the person, publicly (a reply to their newest post in the thread)
+    or by direct message, through the delivery machinery; the conversation then waits on the
+    customer.
+
+    `token` comes from the reply form: submitting the same form twice sends once (the second
+    call returns the first outreach). A public reply first takes over the thread's pending
+    care item or answer for that post (approved with these words), so the queue does not keep
+    a stale proposal. Raises ValidationError for empty text or a channel the platform's policy
+    does not offer, ConversationError for a resolved conversation.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("the reply cannot be empty")
+    if channel not in ("public", "dm"):
+        raise ValidationError(f"unknown channel {channel!r}: public or dm")
+    try:
+        uuid.UUID(token)
+    except (TypeError, ValueError):
+        raise ValidationError("the reply form is missing its token; reload the page") from None
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _unresolved(conversation_id, "reply in")
+        sent_before = (ConversationMessage.objects.filter(
+            conversation=conversation, raw__token=token).select_related("outreach").first())
+        if sent_before is not None and sent_before.outreach is not None:
+            return sent_before.outreach
+        identity = conversation.identity
+        policy = policy_for(conversation.platform)
+        mention = None
+        if channel == "public":
+            newest = (ConversationMessage.objects.filter(
+                conversation=conversation, kind=MessageKind.MENTION, mention__isnull=False)
+                .order_by("-at", "-id").select_related("mention").first())
+            if newest is None or newest.mention is None:
+                raise ValidationError("there is no public post in this conversation to reply "
+                                      "to; send a direct message")
+            mention = newest.mention
+        elif not policy.direct_messages:
+            raise ValidationError(f"{policy.label} has no direct messages for brands")
+
+        outreach = None
+        if mention is not None:
+            outreach = (Outreach.objects.filter(
+                conversation=conversation, mention=mention, kind__in=_CARE_KINDS,
+                status__in=_PENDING).order_by("created_at").first())
+        if outreach is None:
+            outreach = outreach_propose(
+                kind=OutreachKind.CARE, advocate=conversation.advocate, identity=identity,
+                platform=conversation.platform, dedupe_key=f"conversation-reply:{token}",
+                text=text, mention=mention, conversation=conversation,
+                reasons=[f"written in conversation #{conversation.pk}"])
+            if outreach is None:
+                raise ValidationError("this person opted out: nothing can be sent to them")
+        outreach = outreach_approve(outreach_id=outreach.pk, user=user, final_text=text)
+        ConversationMessage.objects.create(
+            conversation=conversation,
+            kind=MessageKind.REPLY if channel == "public" else MessageKind.DM_OUT,
+            platform=conversation.platform, text=text, at=now, outreach=outreach,
+            author=user, raw={"token": token})
+        Conversation.objects.filter(pk=conversation.pk).update(
+            status=CS.WAITING, last_message_at=now, updated_at=now)
+    return outreach
+
+
+def conversation_note_add(*, conversation_id: int, user, text: str) -> ConversationMessage:
+    """An internal note: staff only, never sent."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("a note cannot be empty")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        note = ConversationMessage.objects.create(
+            conversation=conversation, kind=MessageKind.NOTE, platform=conversation.platform,
+            text=text, at=now, author=user)
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    return note
+
+
+def conversation_assign(*, conversation_id: int, user, assignee) -> Conversation:
+    """Give the conversation (and its pending care items) to a staff member; None unassigns."""
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _unresolved(conversation_id, "assign")
+        if conversation.assignee_id == getattr(assignee, "pk", None):
+            return conversation
+        conversation.assignee = assignee
+        conversation.updated_at = now
+        conversation.save(update_fields=["assignee", "updated_at"])
+        Outreach.objects.filter(conversation=conversation, status__in=_PENDING).update(
+            assignee=assignee, updated_at=now)
+        _event(conversation, f"assigned to {_who(assignee)}", user, now=now,
+               action="assigned", assignee=getattr(assignee, "pk", None))
+    return conversation
+
+
+def conversation_status_set(*, conversation_id: int, user, status: str) -> Conversation:
+    """Mark an unresolved conversation open or waiting on the customer (resolving takes an
+    outcome: `conversation_resolve`)."""
+    if status not in (CS.OPEN, CS.WAITING):
+        raise ValidationError(f"status must be open or waiting, not {status!r}")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _unresolved(conversation_id, "change")
+        if conversation.status == status:
+            return conversation
+        conversation.status = status
+        conversation.updated_at = now
+        conversation.save(update_fields=["status", "updated_at"])
+        _event(conversation, f"marked {CS(status).label}", user, now=now, action=status)
+    return conversation
+
+
+def conversation_resolve(*, conversation_id: int, user, outcome: str) -> Conversation:
+    """Close the case with its outcome; the care items and answers still waiting in it are
+    withdrawn (rejected "conversation resolved"), so no SLA alert follows a resolution.
+
+    Raises ConversationError if it was resolved already (of two concurrent resolutions,
+    one wins).
+    """
+    if outcome not in ConversationOutcome.values:
+        raise ValidationError(f"outcome must be one of {', '.join(ConversationOutcome.values)}")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _unresolved(conversation_id, "resolve")
+        changed = Conversation.objects.filter(pk=conversation.pk).exclude(
+            status=CS.RESOLVED).update(status=CS.RESOLVED, outcome=outcome, resolved_at=now,
+                                       resolved_by=user, updated_at=now)
+        if changed != 1:  # unreachable under the row lock; kept as the guard it states
+            raise ConversationError(f"conversation #{conversation_id} was resolved already")
+        for outreach_id in Outreach.objects.filter(
+                conversation=conversation, status__in=_PENDING).values_list("id", flat=True):
+            try:
+                outreach_reject(outreach_id=outreach_id, user=user,
+                                reason=f"conversation resolved ({outcome})")
+            except OutreachTransitionError:
+                continue  # decided meanwhile: nothing left to withdraw
+        conversation.refresh_from_db()
+        _event(conversation, f"resolved: {ConversationOutcome(outcome).label}", user, now=now,
+               action="resolved", outcome=outcome)
+    return conversation
+
+
+def conversation_tags_set(*, conversation_id: int, user, tags: Iterable[str]) -> Conversation:
+    """Replace the tags (trimmed, lower case, each once, at most 10 of up to 40 characters)."""
+    clean = list(dict.fromkeys(t.strip().lower() for t in tags if t and t.strip()))
+    if len(clean) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tags")
+    too_long = [t for t in clean if len(t) > MAX_TAG_LENGTH]
+    if too_long:
+        raise ValidationError(f"tags are at most {MAX_TAG_LENGTH} characters: {too_long[0]}")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if conversation.tags == clean:
+            return conversation
+        conversation.tags = clean
+        conversation.updated_at = now
+        conversation.save(update_fields=["tags", "updated_at"])
+        _event(conversation, "tags: " + (", ".join(clean) or "none"), user, now=now,
+               action="tagged", tags=clean)
+    return conversation
