@@ -20,7 +20,7 @@ from wagtail.fields import RichTextField
 from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixin, RevisionMixin
 
 from advocates.detection.types import DEFAULT_THANK_THRESHOLD
-from advocates.policies import PLATFORM_CHOICES, ReplyTarget
+from advocates.policies import PLATFORM_CHOICES, ReplyTarget, as_handles
 
 
 class Advocate(models.Model):
@@ -709,7 +709,7 @@ class DetectorSettings(BaseGenericSetting):
 
     def brand_names(self) -> tuple[str, ...]:
         """How a post names the brand: its handles, then its tracked terms."""
-        return (*_lines(self.tracked_handles), *_lines(self.tracked_terms))
+        return (*as_handles(_lines(self.tracked_handles)), *_lines(self.tracked_terms))
 
     def to_config(self):  # -> advocates.detection.DetectorConfig
         from advocates.detection import DetectorConfig

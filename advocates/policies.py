@@ -13,6 +13,7 @@ outside the clients that names platforms; the fields are described in docs/platf
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,26 +49,40 @@ def _bare(name: str) -> str:
     return name.lower().lstrip("@")
 
 
-def names_brand(target: ReplyTarget) -> bool:
-    """Whether the post names the brand: an @-mention of its account, or its name in the text."""
+def as_handles(names: Iterable[str]) -> tuple[str, ...]:
+    """Account names as handles, "@" first ("kanshacoffee" and "@kanshacoffee" alike)."""
+    return tuple(n if n.startswith("@") else f"@{n}" for n in (n.strip() for n in names) if n)
+
+
+def mentions_brand_account(target: ReplyTarget) -> bool:
+    """Whether the post @-mentions the brand's account: by id, by username, or "@handle" in its
+    text. A tracked term ("Kansha Coffee") is not a mention: the author did not address the
+    brand, so the post does not invite an automated reply.
+
+    Routing passes the brand's handles and tracked terms with the stored text; the X client the
+    account's @username and id with the accounts the post mentions. Only the handles count, so
+    both reach the same answer for the same post.
+    """
     if set(target.brand_ids) & set(target.mentioned_ids):
         return True
-    names = {_bare(n) for n in target.brand_names if n}
-    if names & {_bare(m) for m in target.mentioned_names if m}:
+    handles = {_bare(n) for n in target.brand_names if n.startswith("@") and len(n) > 1}
+    if handles & {_bare(m) for m in target.mentioned_names if m}:
         return True
-    text = target.text.lower()
-    return any(name.lower() in text for name in target.brand_names if name)
+    return any(re.search(rf"(?<![\w@])@{re.escape(h)}(?!\w)", target.text, re.IGNORECASE)
+               for h in handles)
 
 
 def no_rule(target: ReplyTarget) -> str:
     return ""
 
 
+X_RULE = "X automation rule: reply only to posts that mention the brand's @account"
+
+
 def x_automation_rule(target: ReplyTarget) -> str:
-    """X's automation rules: a brand may reply only to posts that mention it."""
-    if names_brand(target):
-        return ""
-    return "X automation rule: reply only to posts that mention the brand"
+    """X's automation rules: an automated reply only to a post that @-mentions the brand's
+    account; replies found by keyword search alone are not allowed (docs/compliance.md)."""
+    return "" if mentions_brand_account(target) else X_RULE
 
 
 def instagram_automation_rule(target: ReplyTarget) -> str:

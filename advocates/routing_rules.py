@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from advocates.detection import Detection, DetectionInput, DetectorConfig
-from advocates.policies import POLICIES, ReplyTarget
+from advocates.policies import POLICIES, ReplyTarget, as_handles
 
 # Checked in this order; the first that applies is the reason shown to staff.
 _BLOCKING_FLAGS = (
@@ -90,8 +90,9 @@ def route_decide(
 
 
 def brand_names(config: DetectorConfig) -> tuple[str, ...]:
-    """How a post names the brand: its tracked handles, then its tracked terms."""
-    return (*config.tracked_handles, *config.tracked_terms)
+    """How a post names the brand: its tracked handles (always with their "@", which is what
+    the X automation rule looks for), then its tracked terms."""
+    return (*as_handles(config.tracked_handles), *config.tracked_terms)
 
 
 def reply_target(item: DetectionInput, config: DetectorConfig, *,

@@ -437,7 +437,7 @@ def tweet_target(tweet: dict[str, Any], *, user_id: str, username: str) -> polic
 
 def tweet_mentions(tweet: dict[str, Any], *, user_id: str, username: str) -> bool:
     """Whether a tweet (v2 or v1.1 shape) @-mentions the brand: the policy's own test."""
-    return policies.names_brand(tweet_target(tweet, user_id=user_id, username=username))
+    return policies.mentions_brand_account(tweet_target(tweet, user_id=user_id, username=username))
 
 
 def stream_items(lines: Iterable[str]) -> Iterator[tuple[MentionIn, dict[str, Any]]]:

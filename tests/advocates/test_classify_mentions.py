@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from advocates.models import Advocate, DetectorSettings, Mention, Outreach
+from advocates.policies import X_RULE
 from tests.advocates.routing_helpers import brand_settings
 
 pytestmark = pytest.mark.django_db
@@ -100,14 +101,14 @@ def test_the_platforms_automation_rules_are_the_skip_reason(tmp_path):
     brand_settings()
     path = _write_jsonl(tmp_path / "x.jsonl", [
         {"text": "Honestly the best coffee I've had all year", "platform": "x"},
-        {"text": "Honestly the best coffee I've had all year at Kansha Coffee",
+        {"text": "Honestly the best coffee I've had all year at @KanshaCoffee",
          "platform": "x"},
     ])
 
     rows, _ = _classify(path)
 
     assert (rows[0]["route"], rows[0]["skip_reason"]) == (
-        "none", "X automation rule: reply only to posts that mention the brand")
+        "none", X_RULE)
     assert rows[1]["route"] == "thank"
 
 

@@ -14,6 +14,7 @@ from advocates.models import (
     Route,
     SocialIdentity,
 )
+from advocates.policies import X_RULE
 from advocates.services import advocate_opt_out, outreach_reject
 from tests.advocates.outreach_helpers import (
     default_data,  # noqa: F401
@@ -185,20 +186,23 @@ def test_the_brands_own_account_is_never_thanked():
     assert (mention.route, mention.skip_reason) == (Route.NONE, "brand's own account")
 
 
-def test_x_replies_only_to_posts_that_mention_the_brand():
+def test_x_replies_only_to_posts_that_at_mention_the_brand():
     brand_settings(tracked_terms="kansha coffee\nkansha")
-    (named,) = ingest_and_detect([item(1, "Kansha is the best café, love it! Thank you!",
+    (named,) = ingest_and_detect([item(1, "@kanshacoffee is the best café, love it! Thank you!",
                                        platform="x")])
     assert named.route == Route.THANK
 
-    # A reply in a thread about us, praising without naming us: fine for a person to answer,
-    # not for automation on X.
-    (bare,) = ingest_and_detect([item(2, "This café is the best, thank you for the latte!",
-                                      platform="x", kind="reply", in_reply_to="1234")])
-    if bare.route == Route.NONE and not bare.skip_reason.startswith("X automation"):
-        pytest.skip(f"the detector did not call the bare post thankable: {bare.skip_reason}")
-    assert bare.skip_reason == "X automation rule: reply only to posts that mention the brand"
-    assert _kinds(bare) == set()
+    # Naming the brand by a tracked term is not addressing it: X allows no automated reply to
+    # a post found by keyword alone. Nor to a reply in a thread about us that names nobody.
+    keyword, bare = ingest_and_detect([
+        item(2, "Kansha is the best café, love it! Thank you!", platform="x"),
+        item(3, "This café is the best, thank you for the latte!", platform="x",
+             kind="reply", in_reply_to="1234")])
+    for mention in (keyword, bare):
+        if mention.route == Route.NONE and not mention.skip_reason.startswith("X automation"):
+            pytest.skip(f"the detector did not call the post thankable: {mention.skip_reason}")
+        assert mention.skip_reason == X_RULE
+        assert _kinds(mention) == set()
 
 
 def test_instagram_tagged_media_gets_no_comment():

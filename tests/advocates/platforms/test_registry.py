@@ -49,18 +49,24 @@ def test_policies_are_frozen():
 
 
 def test_the_x_rule_is_one_function_for_routing_and_delivery():
-    """Routing names the brand by its tracked terms; the X client by what the post mentions.
-    Both ask `x_automation_rule` through `PlatformPolicy.reply_refusal`."""
-    routing = policies.ReplyTarget(kind="post", text="Kansha is great",
+    """Routing passes the brand's handles and tracked terms; the X client what the post
+    mentions. Both ask `x_automation_rule` through `PlatformPolicy.reply_refusal`, and only an
+    @-mention of the brand's account satisfies it: a tracked term does not."""
+    routing = policies.ReplyTarget(kind="post", text="@KanshaCoffee is great",
                                    brand_names=("@kanshacoffee", "kansha"))
+    keyword = policies.ReplyTarget(kind="post", text="Kansha is great",
+                                   brand_names=("@kanshacoffee", "kansha"))
+    lookalike = policies.ReplyTarget(kind="post", text="@kanshacoffee_fan is great",
+                                     brand_names=("@kanshacoffee", "kansha"))
+    assert policies.X.reply_refusal(keyword) == policies.X_RULE
+    assert policies.X.reply_refusal(lookalike) == policies.X_RULE
     delivery = policies.ReplyTarget(kind="post", text="is great", brand_names=("@kanshacoffee",),
                                     brand_ids=("1000",), mentioned_ids=("1000",))
     stranger = policies.ReplyTarget(kind="reply", text="the best café",
                                     brand_names=("@kanshacoffee", "kansha"))
     assert policies.X.reply_refusal(routing) == ""
     assert policies.X.reply_refusal(delivery) == ""
-    assert policies.X.reply_refusal(stranger) == (
-        "X automation rule: reply only to posts that mention the brand")
+    assert policies.X.reply_refusal(stranger) == policies.X_RULE
     assert policies.GOOGLE.reply_refusal(policies.ReplyTarget(kind="post")) == (
         "Google reviews does not allow replies to a post")
 

@@ -345,3 +345,34 @@ def test_webhook_events_that_do_not_mention_the_brand_make_no_mentions(deliver, 
     assert response.status_code == 200
     assert WebhookDelivery.objects.get().processed_at is not None
     assert Mention.objects.count() == 0
+
+
+def test_a_keyword_only_post_is_not_proposed_and_delivery_would_refuse_it_too(fake, account):
+    """The queue's guard and the client's check ask the same `x_automation_rule` about the
+    same post: a tracked term is not an @-mention, so neither side would reply to it."""
+    from advocates.models import Outreach
+    from advocates.policies import X_RULE
+    from advocates.services import mentions_detect
+    from tests.advocates.routing_helpers import brand_settings
+
+    brand_settings(cooldown_days=0, tracked_handles=f"{BRAND}")  # typed without its "@"
+    keyword_only = tweet(1, mention=False,
+                         text="Kansha Coffee has the best cortado in town, thank you!")
+    at_mention = tweet(2, text=f"@{BRAND} has the best cortado in town, thank you!")
+    fake.mentions = [keyword_only, at_mention]
+
+    brand_account_poll(account_id=account.pk)
+    mentions_detect(mention_ids=list(Mention.objects.values_list("id", flat=True)))  # + route
+
+    bare = Mention.objects.get(external_id=keyword_only["id"])
+    named = Mention.objects.get(external_id=at_mention["id"])
+    if named.route != "thank":
+        pytest.skip(f"the detector did not call the post thankable: {named.skip_reason}")
+    assert (bare.route, bare.skip_reason) == ("none", X_RULE)
+    assert not Outreach.objects.filter(mention=bare).exists()
+    assert Outreach.objects.filter(mention=named, dedupe_key__startswith="thank:").exists()
+
+    client = brand_account_client(reloaded(account))
+    assert client.reply_policy(in_reply_to=keyword_only["id"]) == (
+        f"policy: {X_RULE} (post {keyword_only['id']})")
+    assert client.reply_policy(in_reply_to=at_mention["id"]) == ""
