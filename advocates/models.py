@@ -585,6 +585,43 @@ class WebhookDelivery(models.Model):
         return f"{self.platform} webhook {self.dedupe_key}"
 
 
+class DeadLetterStatus(models.TextChoices):
+    OPEN = "open", gettext_lazy("Open")
+    REPLAYED = "replayed", gettext_lazy("Replayed")
+    DISCARDED = "discarded", gettext_lazy("Discarded")
+
+
+class DeadLetter(models.Model):
+    """A row a batch task could not process, set aside so the rest of its batch went through.
+
+    `task` names the batch task ("detect", "stripe_event"), `key` the row in its own table;
+    `payload` is what a replay is given, and an operator may edit it (the fix) before replaying
+    (advocates/services/deadletters.py). At most one open dead letter per row.
+    """
+
+    task = models.CharField(gettext_lazy("task"), max_length=60)
+    key = models.CharField(gettext_lazy("row"), max_length=191)
+    payload = models.JSONField(gettext_lazy("payload"), default=dict, blank=True)
+    error = models.TextField(gettext_lazy("error"))
+    attempts = models.PositiveIntegerField(gettext_lazy("attempts"), default=1)
+    status = models.CharField(gettext_lazy("status"), max_length=12,
+                              choices=DeadLetterStatus.choices, default=DeadLetterStatus.OPEN)
+    created_at = models.DateTimeField(gettext_lazy("first failed"), default=timezone.now)
+    updated_at = models.DateTimeField(gettext_lazy("last failed"), default=timezone.now)
+    resolved_at = models.DateTimeField(gettext_lazy("resolved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = gettext_lazy("dead letter")
+        verbose_name_plural = gettext_lazy("dead letters")
+        ordering = ["-updated_at"]
+        constraints = [models.UniqueConstraint(
+            fields=["task", "key"], condition=models.Q(status="open"),
+            name="deadletter_one_open_per_row")]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.key}"
+
+
 class TemplatePurpose(models.TextChoices):
     PRAISE = "praise", gettext_lazy("Thank-you for praise")
     CHECKIN = "checkin", gettext_lazy("Thank-you for a check-in")

@@ -229,8 +229,9 @@ def json_loads_bounded(text: str | bytes) -> Any:
 T = TypeVar("T")
 
 
-def rows_isolate(rows: Sequence[T],
-                 run: Callable[[Sequence[T]], object]) -> list[tuple[T, Exception]]:
+def rows_isolate(rows: Sequence[T], run: Callable[[Sequence[T]], object], *,
+                 errors: tuple[type[Exception], ...] = (DatabaseError,)
+                 ) -> list[tuple[T, Exception]]:
     """Run `run` on `rows` in a savepoint; if the database refuses, run each half, down to
     single rows, so every row that can go through does. Returns the rows that failed on
     their own, each with its error.
@@ -240,6 +241,8 @@ def rows_isolate(rows: Sequence[T],
     rolled-back savepoint leaves nothing behind, and must tolerate being called again for
     rows it saw in a failed chunk. A deadlock is not a bad row: it propagates, for the
     caller to retry the whole batch. One bad row among n costs about 2·log2(n) attempts.
+    `errors` are what counts as a row's failure (a task whose Python code can fail on a row
+    passes `(Exception,)`).
     """
     failures: list[tuple[T, Exception]] = []
     pending: list[Sequence[T]] = [rows] if rows else []
@@ -248,7 +251,7 @@ def rows_isolate(rows: Sequence[T],
         try:
             with transaction.atomic():
                 run(chunk)
-        except DatabaseError as exc:
+        except errors as exc:
             if is_deadlock(exc):
                 raise
             if len(chunk) == 1:

@@ -173,6 +173,19 @@ from advocates.admin.templates import TemplatesViewSet  # noqa: E402
 register_snippet(TemplatesViewSet)
 
 
+# Dead letters (rows batch tasks set aside): advocates/admin/deadletters.py
+from advocates.admin.deadletters import DeadLetterViewSet  # noqa: E402
+
+register_snippet(DeadLetterViewSet)
+
+
+@hooks.register("register_admin_urls")
+def register_dead_letter_urls():
+    from advocates.admin import deadletters
+
+    return deadletters.admin_urls()
+
+
 @hooks.register("register_log_actions")
 def register_log_actions(actions):
     actions.register_action("kansha.advocate.merge", _("Merge advocates"),
@@ -181,6 +194,12 @@ def register_log_actions(actions):
                             _("Opted out of all contact"))
     actions.register_action("kansha.token.revoke", _("Revoke API token"),
                             _("Revoked an API token"))
+    actions.register_action("kansha.deadletter.replay", _("Replay dead letter"),
+                            _("Replayed a dead letter: the row went through"))
+    actions.register_action("kansha.deadletter.replay_failed", _("Replay dead letter (failed)"),
+                            _("Replayed a dead letter: it failed again"))
+    actions.register_action("kansha.deadletter.discard", _("Discard dead letter"),
+                            _("Discarded a dead letter"))
 
 
 # --- The outreach queue and the sandbox timeline (advocates/admin/); the dashboard is cms's --

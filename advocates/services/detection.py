@@ -7,6 +7,7 @@ settings, runs it over a locked batch, stores each detection and hands the batch
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from advocates.models import Mention
+from advocates.services.deadletters import (
+    dead_letter_error,
+    dead_letter_open_keys,
+    dead_letter_record,
+    dead_letter_replayer_register,
+)
+from advocates.sql import is_deadlock, rows_isolate
+
+logger = logging.getLogger(__name__)
 
 
 def _detector():  # -> (Detector, DetectorConfig)
@@ -47,17 +57,65 @@ def mention_detection_input(mention: Mention):  # -> DetectionInput
     )
 
 
+DETECT_TASK = "detect"
+
+
 def mentions_undetected_ids(*, older_than_seconds: int = 60, limit: int = 10_000) -> list[int]:
-    """Mentions that arrived a while ago and were never detected (their task was lost)."""
+    """Mentions that arrived a while ago and were never detected (their task was lost), except
+    those set aside as dead letters."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    set_aside = [int(key) for key in dead_letter_open_keys(task=DETECT_TASK)]
     return list(
         Mention.objects.filter(detected_at__isnull=True, received_at__lt=cutoff)
+        .exclude(pk__in=set_aside)
         .order_by("received_at")
         .values_list("id", flat=True)[:limit]
     )
 
 
 def mentions_detect(*, mention_ids: Sequence[int]) -> int:
+    """Detect and route the given mentions that have not been detected yet; return how many.
+
+    One bad mention never stops its batch: if the batch fails, its halves are tried, down to
+    single mentions (`rows_isolate`), and a mention that fails on its own becomes a dead letter
+    ("detect"), which the sweep skips until it is replayed or discarded. A deadlock is not a
+    bad row: it propagates and the task runs again.
+    """
+    ids = list(mention_ids)
+    try:
+        return _mentions_detect_batch(ids)
+    except Exception as exc:
+        if is_deadlock(exc):
+            raise
+        logger.warning("detect batch of %d failed (%s); isolating the bad mention",
+                       len(ids), type(exc).__name__)
+        first_error = exc
+    detected = 0
+
+    def run(chunk: Sequence[int]) -> None:
+        nonlocal detected
+        detected += _mentions_detect_batch(chunk)
+
+    failures: list[tuple[int, Exception]] = [(ids[0], first_error)]
+    if len(ids) > 1:  # the whole batch already failed: start with its halves
+        middle = len(ids) // 2
+        failures = (rows_isolate(ids[:middle], run, errors=(Exception,))
+                    + rows_isolate(ids[middle:], run, errors=(Exception,)))
+    for mention_id, error in failures:
+        dead_letter_record(task=DETECT_TASK, key=mention_id, payload={"mention_id": mention_id},
+                           error=dead_letter_error(error))
+    return detected
+
+
+def mention_detect_replay(payload: dict) -> int:
+    """Replay a "detect" dead letter: detect and route that one mention (once)."""
+    return _mentions_detect_batch([int(payload["mention_id"])])
+
+
+dead_letter_replayer_register(DETECT_TASK, mention_detect_replay)
+
+
+def _mentions_detect_batch(mention_ids: Sequence[int]) -> int:
     """Detect and route the given mentions that have not been detected yet; return how many.
 
     Idempotent: mentions already detected are skipped, and the write is conditional on

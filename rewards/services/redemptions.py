@@ -16,7 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from advocates.sql import text_storable
+from advocates.services.deadletters import (
+    dead_letter_error,
+    dead_letter_open_keys,
+    dead_letter_record,
+    dead_letter_replayer_register,
+)
+from advocates.sql import json_storable, text_storable
 from rewards import codes, stripe_client
 from rewards.currencies import MoneyError, amount_clean, currency_clean, text_clean
 from rewards.models import (
@@ -423,12 +429,39 @@ def stripe_event_process(*, stripe_event_id: int) -> str:
     except Exception as exc:
         StripeEvent.objects.filter(pk=stripe_event_id).update(
             attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000])
+        if not isinstance(exc, stripe_client.StripeTransientError):
+            # It will fail the same way next time: set it aside so the sweep stops retrying
+            # it, for an operator to fix (edit the payload), replay or discard.
+            payload = (StripeEvent.objects.filter(pk=stripe_event_id)
+                       .values_list("payload", flat=True).first())
+            dead_letter_record(task=STRIPE_EVENT_TASK, key=stripe_event_id,
+                               payload={"stripe_event_id": stripe_event_id,
+                                        "payload": payload or {}},
+                               error=dead_letter_error(exc))
         raise
     return outcome
 
 
+STRIPE_EVENT_TASK = "stripe_event"
+
+
+def stripe_event_replay(payload: dict) -> str:
+    """Replay a "stripe_event" dead letter: store the (possibly fixed) payload on the event,
+    then process it once. Raises if it still fails."""
+    event_id = int(payload["stripe_event_id"])
+    if isinstance(payload.get("payload"), dict) and payload["payload"]:
+        StripeEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+            payload=json_storable(payload["payload"]))
+    return stripe_event_process(stripe_event_id=event_id)
+
+
+dead_letter_replayer_register(STRIPE_EVENT_TASK, stripe_event_replay)
+
+
 def stripe_events_unprocessed_ids(*, limit: int = 500) -> list[int]:
-    """Stored events still unprocessed a few minutes later (their task was lost)."""
+    """Stored events still unprocessed a few minutes later (their task was lost), except those
+    set aside as dead letters."""
     cutoff = timezone.now() - timedelta(minutes=2)
+    set_aside = [int(k) for k in dead_letter_open_keys(task=STRIPE_EVENT_TASK)]
     return list(StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-                .values_list("id", flat=True)[:limit])
+                .exclude(pk__in=set_aside).values_list("id", flat=True)[:limit])

@@ -19,7 +19,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from advocates.models import Conversation, IngestToken, ReplyTemplate
+from advocates.models import Conversation, DeadLetter, IngestToken, ReplyTemplate
 from rewards.models import ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from tests.factories import OutreachFactory
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
@@ -64,6 +64,8 @@ SNIPPETS: dict[str, dict[str, set[str]]] = {
     # Neither is edited or deleted by anyone.
     "rewards.pointsadjustment": {"read": {M, F, SU}, "change": {M, SU}, "delete": set()},
     "rewards.pointssettingschange": {"read": {M, F, SU}, "change": set(), "delete": set()},
+    # Dead letters (issue 17): operators (admins) fix the payload; nobody deletes one.
+    "advocates.deadletter": {"read": {SU}, "change": {SU}, "delete": set()},
 }
 ACTION_CLASS = {"list": "read", "list_results": "read", "inspect": "read",
                 "add": "change", "edit": "change", "copy": "change", "history": "change",
@@ -96,10 +98,14 @@ PAGES: dict[str, set[str]] = {
     "kansha_reports:reconciliation_item": {F, SU},
     # API tokens are admins' (like the token list itself).
     "kansha_api_token_revoke": {SU},
+    "kansha_deadletter_replay": {SU},
+    "kansha_deadletter_discard": {SU},
 }
 # Pages and actions whose id is not an outreach item's: the object each one takes.
 OBJECT_FOR: dict[str, str] = {
     "kansha_api_token_revoke": "advocates.ingesttoken",
+    "kansha_deadletter_replay": "advocates.deadletter",
+    "kansha_deadletter_discard": "advocates.deadletter",
     "kansha_reports:reconciliation_item": "rewards.reconciliationitem",
     **{f"kansha_conversations:{name}": "advocates.conversation" for name in (
         "detail", "reply", "note", "assign", "status", "resolve", "tags")},
@@ -118,6 +124,8 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
     "kansha_api_token_revoke": {SU},
+    "kansha_deadletter_replay": {SU},
+    "kansha_deadletter_discard": {SU},
 }
 SETTINGS: dict[str, set[str]] = {
     "advocates.detectorsettings": {M, SU},
@@ -206,6 +214,9 @@ def _objects() -> dict[str, int]:
         "advocates.conversation": Conversation.objects.create(
             advocate_id=outreach.advocate_id, identity_id=outreach.identity_id,
             platform=outreach.platform).pk,
+        "advocates.deadletter": DeadLetter.objects.create(
+            task="detect", key=str(outreach.mention_id),
+            payload={"mention_id": outreach.mention_id}, error="matrix").pk,
     }
     template = ReplyTemplate.objects.first()
     if template:
