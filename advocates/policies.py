@@ -167,8 +167,16 @@ BLUESKY = PlatformPolicy(
     platform="bluesky", label="Bluesky", polls=True, streams=True, reshare=True,
     rate_limit=(50, 5 * 60))
 
+# LINE Official Account (Messaging API): no public posts to answer, only one-to-one chats with
+# the people who added the account as a friend. Webhooks name the sender by id only, so the
+# parser fetches their profile (webhook_fetches). Push messages reach a friend at any time;
+# LINE's limit is 2,000 requests a second per channel, far above what staff write.
+LINE = PlatformPolicy(
+    platform="line", label="LINE", webhooks=True, webhook_fetches=True,
+    reply_kinds=frozenset(), direct_messages=True, rate_limit=(100, 1))
+
 POLICIES: dict[str, PlatformPolicy] = {p.platform: p for p in (
-    SANDBOX, X, INSTAGRAM, FACEBOOK, GOOGLE, FOURSQUARE, MASTODON, BLUESKY)}
+    SANDBOX, X, INSTAGRAM, FACEBOOK, GOOGLE, FOURSQUARE, MASTODON, BLUESKY, LINE)}
 PLATFORM_NAMES: tuple[str, ...] = tuple(POLICIES)
 PLATFORM_CHOICES: list[tuple[str, str]] = [(p.platform, p.label) for p in POLICIES.values()]
 

@@ -76,14 +76,35 @@ class PollPage:
 
 
 @dataclass(frozen=True)
+class MessageIn:
+    """A direct message a person sent the brand, or their follow / unfollow (`event`).
+
+    `external_id` is the platform's id of the message (or of the event), unique on the
+    platform, so a redelivery stores nothing twice. `raw` keeps what answering needs (LINE's
+    reply token) and is stored with the message.
+    """
+
+    external_id: str
+    author_id: str
+    sent_at: datetime
+    text: str = ""
+    event: str = "message"  # "message" | "follow" | "unfollow"
+    author_handle: str = ""
+    author_name: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class WebhookItems:
-    """What one stored webhook delivery holds: mentions and their raw payloads, in order."""
+    """What one stored webhook delivery holds: mentions and their raw payloads, in order, and
+    the direct messages (and follows) it carries."""
 
     items: list[MentionIn] = field(default_factory=list)
     raw_payloads: list[dict[str, Any]] = field(default_factory=list)
     # Why each item that could not be read was skipped (no contents: they may be personal).
     # One bad item never costs the others in the same delivery (issue 17).
     rejected: list[str] = field(default_factory=list)
+    messages: list[MessageIn] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,11 @@ class AccountState(Protocol):
 
     def stored_post(self, external_id: str) -> dict[str, Any] | None:
         """The raw payload Kansha stored for a post on this platform, or None."""
+
+    def inbound_message(self, *, external_id: str = "",
+                        author_id: str = "") -> dict[str, Any] | None:
+        """A direct message Kansha stored from a person on this platform: the one with this id,
+        or this author's newest. {"external_id", "author_id", "at" (datetime), "raw"}."""
 
 
 @runtime_checkable

@@ -13,13 +13,14 @@ from advocates.platforms.facebook import FacebookClient
 from advocates.platforms.foursquare import FoursquareClient
 from advocates.platforms.google import GoogleClient
 from advocates.platforms.instagram import InstagramClient
+from advocates.platforms.line import LineClient
 from advocates.platforms.mastodon import MastodonClient
 from advocates.platforms.sandbox import SandboxClient
 from advocates.platforms.x import XClient
 
 CLIENTS: dict[str, type[PlatformClient]] = {cls.policy.platform: cls for cls in (
     SandboxClient, XClient, InstagramClient, FacebookClient, GoogleClient, FoursquareClient,
-    MastodonClient, BlueskyClient)}
+    MastodonClient, BlueskyClient, LineClient)}
 
 
 def client_class(platform: str) -> type[PlatformClient]:

@@ -16,12 +16,12 @@ message opens a new one, so each case keeps its own outcome.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from advocates.models import (
@@ -29,12 +29,10 @@ from advocates.models import (
     ConversationMessage,
     ConversationOutcome,
     ConversationStatus,
-    Mention,
     MessageKind,
     Outreach,
     OutreachKind,
     OutreachStatus,
-    SocialIdentity,
 )
 from advocates.policies import policy_for
 from advocates.services.outreach import (
@@ -42,6 +40,13 @@ from advocates.services.outreach import (
     outreach_approve,
     outreach_propose,
     outreach_reject,
+)
+from advocates.services.threads import (  # noqa: F401 - the inbound half, re-exported
+    conversation_mentions_record,
+    conversation_message_receive,
+    conversation_open_or_join,
+    conversations_for_care,
+    messages_receive,
 )
 
 CS = ConversationStatus
@@ -69,118 +74,6 @@ def _who(user) -> str:
     if user is None:
         return "nobody"
     return user.get_full_name() or user.get_username()
-
-
-# --- opening and joining ------------------------------------------------------------------
-
-def conversation_open_or_join(*, advocate_id: int, identity_id: int, platform: str,
-                              now: datetime) -> Conversation:
-    """The person's unresolved conversation on `platform`, opened (with this identity) if none.
-
-    Safe under concurrency: the partial unique constraint lets one transaction create it and
-    the other read it (the create runs in a savepoint).
-    """
-    found = (Conversation.objects.filter(advocate_id=advocate_id, platform=platform)
-             .exclude(status=CS.RESOLVED).first())
-    if found is not None:
-        return found
-    try:
-        with transaction.atomic():
-            return Conversation.objects.create(
-                advocate_id=advocate_id, identity_id=identity_id, platform=platform,
-                opened_at=now, last_message_at=now, updated_at=now)
-    except IntegrityError:
-        return (Conversation.objects.filter(advocate_id=advocate_id, platform=platform)
-                .exclude(status=CS.RESOLVED).get())
-
-
-def conversations_for_care(*, rows: Sequence[Outreach], now: datetime) -> None:
-    """Give each unsaved care item or answer in `rows` its conversation (opened or joined).
-
-    Called by routing just before the rows are inserted: one query for the existing
-    conversations of the batch's people, one insert per conversation opened.
-    """
-    care = [row for row in rows if row.kind in _CARE_KINDS]
-    if not care:
-        return
-    pairs = {(row.advocate_id, row.platform) for row in care}
-    existing = {
-        (c.advocate_id, c.platform): c for c in Conversation.objects.filter(
-            advocate_id__in={a for a, _ in pairs}, platform__in={p for _, p in pairs})
-        .exclude(status=CS.RESOLVED)}
-    for row in care:
-        key = (row.advocate_id, row.platform)
-        if key not in existing:
-            existing[key] = conversation_open_or_join(
-                advocate_id=row.advocate_id, identity_id=row.identity_id, platform=row.platform,
-                now=now)
-        row.conversation = existing[key]
-
-
-def conversation_mentions_record(*, mentions: Iterable[Mention], now: datetime) -> int:
-    """Add each mention whose author has an unresolved conversation on its platform to that
-    thread (a follow-up "still waiting!" belongs with the complaint); return how many.
-
-    A waiting conversation is open again: the customer spoke. Idempotent (one entry per
-    mention). Precondition: `mention.author` is loaded.
-    """
-    mentions = list(mentions)
-    if not mentions:
-        return 0
-    advocate_ids = {m.author.advocate_id for m in mentions}
-    threads = {(c.advocate_id, c.platform): c for c in Conversation.objects.filter(
-        advocate_id__in=advocate_ids, platform__in={m.platform for m in mentions})
-        .exclude(status=CS.RESOLVED)}
-    entries = []
-    for mention in mentions:
-        thread = threads.get((mention.author.advocate_id, mention.platform))
-        if thread is not None:
-            entries.append(ConversationMessage(
-                conversation=thread, kind=MessageKind.MENTION, platform=mention.platform,
-                text=mention.text, at=mention.posted_at, mention=mention))
-    if not entries:
-        return 0
-    known = set(ConversationMessage.objects.filter(
-        mention_id__in=[e.mention_id for e in entries]).values_list("mention_id", flat=True))
-    fresh = [e for e in entries if e.mention_id not in known]
-    ConversationMessage.objects.bulk_create(fresh, ignore_conflicts=True)
-    touched = {e.conversation_id for e in fresh}
-    if touched:
-        Conversation.objects.filter(pk__in=touched).update(last_message_at=now, updated_at=now)
-        Conversation.objects.filter(pk__in=touched, status=CS.WAITING).update(status=CS.OPEN)
-    return len(fresh)
-
-
-def conversation_message_receive(*, identity: SocialIdentity, external_id: str, text: str,
-                                 at: datetime, raw: dict[str, Any] | None = None,
-                                 now: datetime | None = None) -> ConversationMessage | None:
-    """Store one inbound direct message in the person's conversation (opened if none).
-
-    Returns None, changing nothing, when the platform's message id was stored already (a
-    redelivered webhook). The conversation becomes open (the customer spoke).
-    """
-    if not external_id:
-        raise ValidationError("an inbound message needs the platform's message id")
-    now = now or timezone.now()
-    if ConversationMessage.objects.filter(platform=identity.platform,
-                                          external_id=external_id).exists():
-        return None
-    with transaction.atomic():
-        conversation = conversation_open_or_join(
-            advocate_id=identity.advocate_id, identity_id=identity.pk,
-            platform=identity.platform, now=now)
-        try:
-            with transaction.atomic():
-                message = ConversationMessage.objects.create(
-                    conversation=conversation, kind=MessageKind.DM_IN,
-                    platform=identity.platform, text=text, at=at, external_id=external_id,
-                    raw=raw or {})
-        except IntegrityError:
-            return None
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=max(at, conversation.last_message_at), updated_at=now,
-            status=CS.OPEN)
-    return message
 
 
 # --- what staff do --------------------------------------------------------------------------

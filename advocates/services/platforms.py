@@ -22,7 +22,14 @@ from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from advocates.models import BrandAccount, Mention, MentionSource, WebhookDelivery
+from advocates.models import (
+    BrandAccount,
+    ConversationMessage,
+    Mention,
+    MentionSource,
+    MessageKind,
+    WebhookDelivery,
+)
 from advocates.platforms.base import (
     PermanentError,
     PlatformClient,
@@ -38,6 +45,7 @@ from advocates.platforms.http import SHAPE_ERRORS
 from advocates.platforms.registry import client_class
 from advocates.policies import POLICIES, platforms_where
 from advocates.services.ingest import mentions_ingest
+from advocates.services.threads import messages_receive
 from advocates.sql import is_deadlock, text_storable
 
 logger = logging.getLogger(__name__)
@@ -102,6 +110,24 @@ class AccountStore:
         raw = (Mention.objects.filter(platform=self.account.platform, external_id=external_id)
                .values_list("raw", flat=True).first())
         return dict(raw) if raw else None
+
+    def inbound_message(self, *, external_id: str = "",
+                        author_id: str = "") -> dict[str, Any] | None:
+        query = ConversationMessage.objects.filter(platform=self.account.platform,
+                                                   kind=MessageKind.DM_IN)
+        if external_id:
+            query = query.filter(external_id=external_id)
+        elif author_id:
+            query = query.filter(conversation__identity__platform_user_id=author_id)
+        else:
+            return None
+        row = (query.order_by("-at", "-id")
+               .values("external_id", "at", "raw", "conversation__identity__platform_user_id")
+               .first())
+        if row is None:
+            return None
+        return {"external_id": row["external_id"], "at": row["at"], "raw": row["raw"] or {},
+                "author_id": row["conversation__identity__platform_user_id"]}
 
 
 def brand_account_client(account: BrandAccount) -> PlatformClient:
@@ -596,6 +622,9 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                     if isinstance(one, OperationalError) and is_deadlock(one):
                         raise
                     errors[delivery.pk] = f"ingest failed: {type(one).__name__}: {one}"[:2000]
+        for delivery, found in parsed:
+            if found.messages and delivery.pk not in errors:
+                messages_receive(platform=delivery.platform, messages=found.messages)
         now = timezone.now()
         for delivery, found in parsed:
             if found.rejected and delivery.pk not in errors:
@@ -641,6 +670,7 @@ def webhook_process(*, delivery_id: int) -> int:
             return 0
         result = mentions_ingest(items=found.items, source=MentionSource.WEBHOOK,
                                  raw_payloads=found.raw_payloads)
+        messages_receive(platform=delivery.account.platform, messages=found.messages)
     return result.created
 
 
