@@ -60,24 +60,33 @@ def conversation_open_or_join(*, advocate_id: int, identity_id: int, platform: s
 def conversations_for_care(*, rows: Sequence[Outreach], now: datetime) -> None:
     """Give each unsaved care item or answer in `rows` its conversation (opened or joined).
 
-    Called by routing just before the rows are inserted: one query for the existing
-    conversations of the batch's people, one insert per conversation opened.
+    Called by routing just before the rows are inserted: a fixed number of queries whatever
+    the batch's size (the existing threads, one insert of the new ones, a read back).
     """
     care = [row for row in rows if row.kind in _CARE_KINDS]
     if not care:
         return
     pairs = {(row.advocate_id, row.platform) for row in care}
-    existing = {
-        (c.advocate_id, c.platform): c for c in Conversation.objects.filter(
-            advocate_id__in={a for a, _ in pairs}, platform__in={p for _, p in pairs})
-        .exclude(status=CS.RESOLVED)}
+    existing = _unresolved_threads(pairs)
+    missing = {pair: row for row in care
+               if (pair := (row.advocate_id, row.platform)) not in existing}
+    if missing:
+        # One insert for the batch's new threads; a concurrent router's thread wins the
+        # partial unique constraint and is read back below.
+        Conversation.objects.bulk_create(
+            [Conversation(advocate_id=row.advocate_id, identity_id=row.identity_id,
+                          platform=row.platform, opened_at=now, last_message_at=now,
+                          updated_at=now) for row in missing.values()],
+            ignore_conflicts=True)
+        existing = _unresolved_threads(pairs)
     for row in care:
-        key = (row.advocate_id, row.platform)
-        if key not in existing:
-            existing[key] = conversation_open_or_join(
-                advocate_id=row.advocate_id, identity_id=row.identity_id, platform=row.platform,
-                now=now)
-        row.conversation = existing[key]
+        row.conversation = existing[(row.advocate_id, row.platform)]
+
+
+def _unresolved_threads(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Conversation]:
+    return {(c.advocate_id, c.platform): c for c in Conversation.objects.filter(
+        advocate_id__in={a for a, _ in pairs}, platform__in={p for _, p in pairs})
+        .exclude(status=CS.RESOLVED)}
 
 
 def conversation_mentions_record(*, mentions: Iterable[Mention], now: datetime) -> int:

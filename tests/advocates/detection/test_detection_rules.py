@@ -224,10 +224,10 @@ def test_japanese_complaint_routes_care(detector: Detector) -> None:
     assert route.route == "care"
 
 
-def test_neutral_question_routes_none(detector: Detector) -> None:
+def test_neutral_question_is_answered_never_dropped(detector: Detector) -> None:
     detection, route = _detect(detector, "Does anyone know if Kansha Coffee Brooklyn has wifi?")
     assert detection.intent == "question"
-    assert route.route == "none"
+    assert route.route == "answer"
 
 
 def test_negative_question_routes_care(detector: Detector) -> None:
@@ -239,7 +239,7 @@ def test_negative_question_routes_care(detector: Detector) -> None:
 def test_positive_word_in_a_real_question_is_not_praise(detector: Detector) -> None:
     detection, route = _detect(detector, "Is the Kansha Coffee in Shinjuku dog friendly?")
     assert detection.intent == "question"
-    assert route.route == "none"
+    assert route.route == "answer"
 
 
 def test_rhetorical_question_is_still_praise(detector: Detector) -> None:
@@ -251,7 +251,7 @@ def test_rhetorical_question_is_still_praise(detector: Detector) -> None:
 def test_japanese_question_is_recognised(detector: Detector) -> None:
     detection, route = _detect(detector, "カンシャ珈琲の京都店は何時まで開いていますか？")
     assert detection.intent == "question"
-    assert route.route == "none"
+    assert route.route == "answer"
 
 
 # --- brand guards -----------------------------------------------------------------------------
