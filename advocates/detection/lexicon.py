@@ -99,6 +99,9 @@ EN_BAD_SITUATION = _en([
     r"still no", r"rolling (?:their|her|his) eyes", r"ignored", r"charg(?:ing|ed) me \$?\d+",
     r"raised (?:the )?prices?", r"another delay", r"delayed", r"cancell?ed", r"mess(?:ed)? up",
     r"broke(?:n)? (?:down|again)", r"stuck", r"late again", r"out of stock", r"sold out",
+    # An app or a shop failing the person: "love how the app logs me out ... brilliant".
+    r"logs? me out", r"kick(?:s|ed)? me out", r"keeps? crashing", r"(?:was|were) gone",
+    r"ran out of",
 ])
 
 EN_PRAISE_WORD = _en([

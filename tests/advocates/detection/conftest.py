@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from advocates.detection import Detector, DetectorConfig
+from advocates.detection.types import RULES_THANK_THRESHOLD
 
 LABELED = Path(__file__).resolve().parents[2] / "data" / "labeled_mentions.jsonl"
 
@@ -17,6 +18,8 @@ BRAND_CONFIG = DetectorConfig(
     exclusions=("kansha bank", "カンシャ銀行"),
     competitors=("starbucks", "blue bottle", "doutor", "スタバ", "ブルーボトル", "ドトール"),
     own_handles=("@kanshacoffee", "@kanshacoffee_jp"),
+    # These tests are about the rules: they run without a model, at the rules' threshold.
+    thank_threshold=RULES_THANK_THRESHOLD,
 )
 
 
