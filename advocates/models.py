@@ -622,6 +622,100 @@ class DeadLetter(models.Model):
         return f"{self.task} {self.key}"
 
 
+class DetectorDecision(models.TextChoices):
+    THANK = "thank", gettext_lazy("Deserves a thank-you")
+    CARE = "care", gettext_lazy("Needs care")
+    NONE = "none", gettext_lazy("Neither")
+
+
+class ExampleSource(models.TextChoices):
+    APPROVED = "approved", gettext_lazy("Approved")
+    EDITED = "edited", gettext_lazy("Edited and approved")
+    REJECTED = "rejected", gettext_lazy("Rejected with a reason")
+    WRONG_CALL = "wrong_call", gettext_lazy("Wrong call")
+    CARE_RESOLVED = "care_resolved", gettext_lazy("Care resolved")
+    IMPORTED = "imported", gettext_lazy("Imported")
+
+
+class DetectorExample(models.Model):
+    """A post and the decision a person made about it: what the brand's model learns from.
+
+    Filled by the queue's own actions (approve, edit, reject with a reason, wrong call, a care
+    conversation resolved) and by `manage.py detector_examples_import`. One row per mention
+    (the latest decision wins) or per imported text (`key`), so a re-run adds nothing twice.
+    The text is copied: the example outlives a purged payload, and erasure removes it.
+    """
+
+    key = models.CharField(max_length=64, unique=True)  # "mention:<id>" or "import:<sha1>"
+    text = models.TextField()
+    language = models.CharField(max_length=8, blank=True)
+    kind = models.CharField(max_length=10, default="post")
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    platform = models.CharField(max_length=20, default="sandbox")
+    decision = models.CharField(gettext_lazy("decision"), max_length=5,
+                                choices=DetectorDecision.choices)
+    source = models.CharField(gettext_lazy("source"), max_length=15,
+                              choices=ExampleSource.choices)
+    reason = models.CharField(max_length=40, blank=True)  # the reject reason's key
+    mention = models.ForeignKey(Mention, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="detector_examples")
+    advocate = models.ForeignKey(Advocate, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="detector_examples")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(gettext_lazy("decided"), default=timezone.now)
+
+    class Meta:
+        verbose_name = gettext_lazy("detector example")
+        verbose_name_plural = gettext_lazy("detector examples")
+        ordering = ["-decided_at"]
+        indexes = [models.Index(fields=["decided_at"], name="detectorexample_decided")]
+
+    def __str__(self) -> str:
+        return f"{self.decision}: {self.text[:40]}"
+
+
+class DetectorModelStatus(models.TextChoices):
+    CANDIDATE = "candidate", gettext_lazy("Candidate")
+    LIVE = "live", gettext_lazy("Live")
+    RETIRED = "retired", gettext_lazy("Retired")
+    REFUSED = "refused", gettext_lazy("Not promoted")
+
+
+class DetectorModelVersion(models.Model):
+    """A brand model trained from the examples: its weights (the `.npz` bytes, no pickle),
+    its card and how it compared with the model that was live when it was trained.
+
+    At most one is live; none live means the shipped base model decides.
+    """
+
+    version = models.CharField(max_length=40, unique=True)
+    status = models.CharField(gettext_lazy("status"), max_length=10,
+                              choices=DetectorModelStatus.choices,
+                              default=DetectorModelStatus.CANDIDATE)
+    weights = models.BinaryField()
+    card = models.JSONField(default=dict)
+    # {"candidate": Figures, "live": Figures, "live_version": str, "held_back": n}
+    figures = models.JSONField(default=dict)
+    examples = models.PositiveIntegerField(gettext_lazy("examples"), default=0)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(gettext_lazy("trained"), default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = gettext_lazy("detector model")
+        verbose_name_plural = gettext_lazy("detector models")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(
+            fields=["status"], condition=models.Q(status="live"),
+            name="detectormodel_one_live")]
+
+    def __str__(self) -> str:
+        return self.version
+
+
 class TemplatePurpose(models.TextChoices):
     PRAISE = "praise", gettext_lazy("Thank-you for praise")
     CHECKIN = "checkin", gettext_lazy("Thank-you for a check-in")
@@ -721,10 +815,16 @@ class DetectorSettings(BaseGenericSetting):
     own_handles = models.TextField(
         blank=True, default="@kanshacoffee\nkanshacoffee",
         help_text="One per line: the brand's own accounts (never thanked).")
-    # The detector's calibrated threshold (bench/detection.py prints why).
+    # The base model's threshold (advocates/detection/types.py says how it was chosen).
     thank_threshold = models.FloatField(
         default=DEFAULT_THANK_THRESHOLD,
-        help_text="Minimum detector confidence (0–1) to propose a thank-you.")
+        help_text="Minimum probability (0–1) of “deserves a thank-you”, from the detector's "
+        "model, to propose a thank-you.")
+    retrain_nightly = models.BooleanField(
+        default=True, verbose_name=gettext_lazy("retrain nightly"),
+        help_text=gettext_lazy("Each night, train a candidate model from the team's "
+                               "decisions and make it live only if it does better on the "
+                               "newest decisions than the live model."))
     cooldown_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days between two thank-yous to the same advocate.")
     # Both SLAs count from the moment the person posted (Mention.posted_at), not from when

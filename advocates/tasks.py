@@ -90,3 +90,21 @@ def raw_payloads_purge() -> dict:
     from advocates.services.privacy import raw_payloads_purge as purge
 
     return purge()
+
+
+@shared_task
+def detector_retrain(*, nightly: bool = False) -> dict:
+    """Train a candidate detector model and promote it if it is better (beat, nightly, when
+    Settings › Detector › retrain nightly is on; on demand from Settings › Detector models)."""
+    from advocates.models import DetectorSettings
+    from advocates.services.learning import RetrainError
+    from advocates.services.learning import detector_retrain as retrain
+
+    if nightly and not DetectorSettings.load().retrain_nightly:
+        return {"skipped": "retrain nightly is off"}
+    try:
+        result = retrain(promote=True)
+    except RetrainError as exc:
+        return {"skipped": str(exc)}
+    return {"candidate": result.candidate.version, "promoted": result.promoted,
+            "figures": result.figures}

@@ -149,6 +149,8 @@ CELERY_TASK_ROUTES = {
     "advocates.tasks.webhook_*": {"queue": "ingest"},
     "advocates.tasks.mentions_*": {"queue": "detect"},
     "advocates.tasks.outreach_*": {"queue": "deliver"},
+    # Training takes a core for a minute: kept off the queues that carry live work.
+    "advocates.tasks.detector_*": {"queue": "reports"},
     "rewards.tasks.report_*": {"queue": "reports"},
     "rewards.tasks.*": {"queue": "rewards"},
 }
@@ -164,6 +166,10 @@ CELERY_BEAT_SCHEDULE = {
                                "schedule": 300.0},
     "purge-raw-payloads": {"task": "advocates.tasks.raw_payloads_purge",
                            "schedule": 6 * 3600.0},
+    # The detector learns from the day's decisions (promoted only if better; docs/detection.md).
+    "detector-retrain-nightly": {"task": "advocates.tasks.detector_retrain",
+                                 "schedule": crontab(minute=30, hour=3),
+                                 "kwargs": {"nightly": True}},
     # Rewards: new advocacy events → points, tiers, grants (the task re-enqueues while more).
     "rewards-events-sweep": {"task": "rewards.tasks.events_sweep", "schedule": 10.0},
     "rewards-housekeeping": {"task": "rewards.tasks.rewards_housekeeping", "schedule": 60.0},

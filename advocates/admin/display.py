@@ -46,6 +46,31 @@ REASON_WHOLE = {
     "reshare needs the author's consent first": gettext_lazy(
         "reshare needs the author’s consent first"),
     "opted out": gettext_lazy("opted out"),
+    "rules read a complaint: no thank-you": gettext_lazy(
+        "the rules read a complaint: no thank-you"),
+}
+# The model's reasons: "model: 'rude' + rules score → care (0.91)".
+_MODEL = re.compile(r"^model: (.+) → (thank|care|none) \((\d\.\d+)\)$")
+_MODEL_BELOW = re.compile(r"^model: thank-you (\d\.\d+), below (\d\.\d+)$")
+_DECISIONS = {"thank": gettext_lazy("thank-you"), "care": gettext_lazy("care"),
+              "none": gettext_lazy("neither")}
+# The rules' evidence as the model names it (advocates/detection/features.py DENSE_NAMES).
+_EVIDENCE = {
+    "rules score": gettext_lazy("rules score"), "wording score": gettext_lazy("wording score"),
+    "complaint cues": gettext_lazy("complaint cues"), "sarcasm cue": gettext_lazy("sarcasm cue"),
+    "mixed": gettext_lazy("mixed"), "contrast": gettext_lazy("contrast"),
+    "question": gettext_lazy("question"),
+    "asks for information": gettext_lazy("asks for information"),
+    "negative cue": gettext_lazy("negative cue"), "praise phrase": gettext_lazy("praise phrase"),
+    "hedged": gettext_lazy("hedged"), "spam cue": gettext_lazy("spam cue"),
+    "competitor named": gettext_lazy("competitor named"), "check-in": gettext_lazy("check-in"),
+    "review": gettext_lazy("review"), "rating 4-5": gettext_lazy("rating 4-5"),
+    "rating 3": gettext_lazy("rating 3"), "rating 1-2": gettext_lazy("rating 1-2"),
+    "Japanese": gettext_lazy("Japanese"), "exclamations": gettext_lazy("exclamations"),
+    "length": gettext_lazy("length"), "rules: positive": gettext_lazy("rules: positive"),
+    "rules: negative": gettext_lazy("rules: negative"),
+    "rules: complaint": gettext_lazy("rules: complaint"),
+    "no strong feature": gettext_lazy("no strong feature"),
 }
 _INTENTS = dict(DetectionIntent.choices)
 _THANK = re.compile(r"^thank-you for (\w+)$")
@@ -69,6 +94,14 @@ def reason_text(reason: str) -> str:
         tone = _("positive") if match.group(1) == "positive" else _("negative")
         return _("%(tone)s wording (sentiment %(score)s)") % {"tone": tone,
                                                               "score": match.group(2)}
+    if match := _MODEL.match(reason):
+        named = " + ".join(str(_EVIDENCE.get(part, part))
+                           for part in match.group(1).split(" + "))
+        return _("model: %(features)s → %(decision)s (%(p)s)") % {
+            "features": named, "decision": _DECISIONS[match.group(2)], "p": match.group(3)}
+    if match := _MODEL_BELOW.match(reason):
+        return _("model: thank-you %(p)s, below the threshold %(threshold)s") % {
+            "p": match.group(1), "threshold": match.group(2)}
     if match := _ACCOUNT.match(reason):
         return _("the brand’s own account %(handle)s") % {"handle": match.group(1)}
     prefix, sep, rest = reason.partition(": ")

@@ -35,6 +35,7 @@ from advocates.services.outreach import (
     outreach_snooze,
     outreach_stuck_ids,
     outreach_unsnooze_due,
+    outreach_wrong_call,
 )
 from advocates.services.people import advocates_merge, api_token_revoke, ingest_token_issue
 from advocates.services.templates import Rendered, template_context, template_render
@@ -64,6 +65,7 @@ __all__ = [
     "outreach_snooze",
     "outreach_stuck_ids",
     "outreach_unsnooze_due",
+    "outreach_wrong_call",
     "IngestResult",
     "InvalidItem",
     "advocates_merge",

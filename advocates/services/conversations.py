@@ -35,6 +35,7 @@ from advocates.models import (
     OutreachStatus,
 )
 from advocates.policies import policy_for
+from advocates.services.learning import examples_for_resolved_conversation
 from advocates.services.outreach import (
     OutreachTransitionError,
     outreach_approve,
@@ -211,7 +212,9 @@ def conversation_status_set(*, conversation_id: int, user, status: str) -> Conve
 
 def conversation_resolve(*, conversation_id: int, user, outcome: str) -> Conversation:
     """Close the case with its outcome; the care items and answers still waiting in it are
-    withdrawn (rejected "conversation resolved"), so no SLA alert follows a resolution.
+    withdrawn (rejected "conversation resolved"), so no SLA alert follows a resolution. An
+    outcome that says it was real (fixed, refunded, explained, not our fault) makes its posts
+    detector examples of "care".
 
     Raises ConversationError if it was resolved already (of two concurrent resolutions,
     one wins).
@@ -236,6 +239,9 @@ def conversation_resolve(*, conversation_id: int, user, outcome: str) -> Convers
         conversation.refresh_from_db()
         _event(conversation, f"resolved: {ConversationOutcome(outcome).label}", user, now=now,
                action="resolved", outcome=outcome)
+        # A real complaint or question, handled: its posts teach the detector "care".
+        examples_for_resolved_conversation(conversation_id=conversation.pk, outcome=outcome,
+                                           user=user)
     return conversation
 
 

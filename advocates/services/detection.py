@@ -28,15 +28,20 @@ logger = logging.getLogger(__name__)
 
 
 def _detector():  # -> (Detector, DetectorConfig)
-    """The detector for the current CMS settings, built once per distinct configuration."""
+    """The detector for the current CMS settings and the live model, built once per distinct
+    configuration and model version (a promotion or rollback takes effect on the next batch;
+    each detection stores the version that made it)."""
     from advocates.detection import Detector
     from advocates.models import DetectorSettings
+    from advocates.services.learning import live_model
 
     config = DetectorSettings.load().to_config()
-    cached = _DETECTORS.get(config)
+    model = live_model()
+    key = (config, model.version)
+    cached = _DETECTORS.get(key)
     if cached is None:
         _DETECTORS.clear()
-        cached = _DETECTORS[config] = Detector(config)
+        cached = _DETECTORS[key] = Detector(config, model=model)
     return cached, config
 
 

@@ -48,6 +48,7 @@ from advocates.platforms.base import (
 )
 from advocates.policies import POLICIES, PlatformPolicy
 from advocates.selectors import consent_granted, reply_sent_elsewhere
+from advocates.services.learning import example_from_outreach
 from advocates.services.platforms import brand_account_client
 from advocates.signals import advocacy_recorded
 from advocates.sql import copy_instances
@@ -272,22 +273,61 @@ def outreach_approve(*, outreach_id: int, user, final_text: str | None = None) -
             verb="approve", user=user, detail=detail, final_text=text,
             decided_by_id=_user_id(user), decided_at=timezone.now(), snoozed_until=None,
         )
+        example_from_outreach(outreach, action="approve", user=user, edited=edited)
         _enqueue_delivery(outreach.pk)
     return outreach
 
 
-def outreach_reject(*, outreach_id: int, user, reason: str) -> Outreach:
-    """Reject a proposed or snoozed outreach with a reason (a preset or free text)."""
+def outreach_reject(*, outreach_id: int, user, reason: str, reason_code: str = "") -> Outreach:
+    """Reject a proposed or snoozed outreach with a reason (a preset or free text).
+
+    `reason_code` is the preset's key; one that says what the post really was ("sarcasm",
+    "actually_praise", ...) also teaches the detector (`services.learning`).
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("a rejection needs a reason")
     with transaction.atomic():
-        return _transition(
+        outreach = _transition(
             outreach_id=outreach_id, allowed=(S.PROPOSED, S.SNOOZED), to=S.REJECTED,
-            verb="reject", user=user, detail={"reason": reason},
+            verb="reject", user=user, detail={"reason": reason, "reason_code": reason_code},
             reject_reason=reason[:300], decided_by_id=_user_id(user),
             decided_at=timezone.now(),
         )
+        example_from_outreach(outreach, action="reject", user=user, reason_code=reason_code)
+    return outreach
+
+
+WRONG_CALL_KINDS = {"thank": (OutreachKind.REPLY, OutreachKind.RESHARE),
+                    "care": (OutreachKind.CARE, OutreachKind.ANSWER)}
+
+
+def outreach_wrong_call(*, outreach_id: int, user, decision: str) -> Outreach:
+    """"Wrong call": the detector proposed the wrong thing for this post; `decision` (thank,
+    care or none) is the right one. The example is recorded and the proposal rejected (it
+    was wrong); a right call is refused with ValidationError, changing nothing."""
+    from advocates.models import DetectorDecision, ExampleSource, Mention
+    from advocates.services.learning import example_record
+
+    if decision not in DetectorDecision.values:
+        raise ValidationError(f"decision must be one of {', '.join(DetectorDecision.values)}")
+    with transaction.atomic():
+        current = Outreach.objects.filter(pk=outreach_id).values("kind", "mention_id").first()
+        if current is None or current["mention_id"] is None:
+            raise OutreachTransitionError(f"outreach #{outreach_id} is not about a post")
+        if current["kind"] in WRONG_CALL_KINDS.get(decision, ()):
+            raise ValidationError(f"the proposal already treats the post as {decision}")
+        label = str(DetectorDecision(decision).label)
+        outreach = _transition(
+            outreach_id=outreach_id, allowed=(S.PROPOSED, S.SNOOZED), to=S.REJECTED,
+            verb="reject", user=user,
+            detail={"reason": f"wrong call: {label}", "wrong_call": decision},
+            reject_reason=f"wrong call: {label}"[:300], decided_by_id=_user_id(user),
+            decided_at=timezone.now())
+        mention = Mention.objects.select_related("author").get(pk=current["mention_id"])
+        example_record(mention=mention, decision=decision, source=ExampleSource.WRONG_CALL,
+                       reason="wrong_call", user=user)
+    return outreach
 
 
 def outreach_snooze(*, outreach_id: int, user, until: datetime) -> Outreach:
@@ -348,14 +388,16 @@ def outreach_bulk_approve(*, outreach_ids: Sequence[int], user) -> BulkResult:
     return result
 
 
-def outreach_bulk_reject(*, outreach_ids: Sequence[int], user, reason: str) -> BulkResult:
+def outreach_bulk_reject(*, outreach_ids: Sequence[int], user, reason: str,
+                         reason_code: str = "") -> BulkResult:
     """Reject each outreach with the same reason; the ones that cannot be are skipped."""
     if not (reason or "").strip():
         raise ValidationError("a rejection needs a reason")
     result = BulkResult()
     for outreach_id in dict.fromkeys(outreach_ids):
         try:
-            outreach_reject(outreach_id=outreach_id, user=user, reason=reason)
+            outreach_reject(outreach_id=outreach_id, user=user, reason=reason,
+                            reason_code=reason_code)
         except OutreachTransitionError as exc:
             result.skipped[outreach_id] = str(exc)
         else:

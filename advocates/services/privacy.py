@@ -46,6 +46,7 @@ from advocates.models import (
     ConsentRecord,
     Conversation,
     ConversationMessage,
+    DetectorExample,
     Mention,
     Outreach,
     OutreachLog,
@@ -126,6 +127,7 @@ def advocate_export(*, advocate_id: int) -> dict[str, Any]:
         "conversations": _rows(Conversation.objects.filter(advocate_id__in=ids)),
         "conversation_messages": _rows(ConversationMessage.objects.filter(
             conversation__advocate_id__in=ids)),
+        "detector_examples": _rows(DetectorExample.objects.filter(advocate_id__in=ids)),
         "advocacy_events": _rows(AdvocacyEvent.objects.filter(advocate_id__in=ids)),
         "sandbox_posts": _rows(SandboxPost.objects.filter(target_handle__in=handles)
                                | SandboxPost.objects.filter(in_reply_to__in=external_ids)),
@@ -158,7 +160,8 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
     - mentions: text, URL, venue, raw payload and detection reasons cleared, external id →
       keyed hash; labels and intents stay (they are not personal and feed the counts);
     - outreach: proposed and final texts, reasons, result URL and errors blanked; history
-      details cleared; consent evidence cleared; sandbox posts to them blanked;
+      details cleared; consent evidence cleared; sandbox posts to them blanked; the
+      detector's examples from their posts deleted;
     - each privacy provider erases its side (rewards: grants, codes and redemptions kept
       under the pseudonym with their amounts);
     - the search index is refreshed and the erasure is audited (under the pseudonym).
@@ -219,6 +222,9 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
         # the care report.
         counts["conversation_messages"] = ConversationMessage.objects.filter(
             conversation__advocate_id__in=ids).update(text="", raw={})
+        # The detector learns from words: an erased person's posts stop teaching it.
+        counts["detector_examples"] = DetectorExample.objects.filter(
+            advocate_id__in=ids).delete()[0]
         counts["sandbox_posts"] = (
             SandboxPost.objects.filter(target_handle__in=handles)
             | SandboxPost.objects.filter(in_reply_to__in=external_ids)

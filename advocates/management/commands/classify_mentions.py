@@ -54,8 +54,9 @@ class Command(BaseCommand):
         write = self.stdout.write if out is None else out.write
         try:
             if first is not None:
+                detector = Detector(config, model=_live_model(self.stderr))
                 for result in rows_classify(rows=itertools.chain([first], rows),
-                                            detector=Detector(config), config=config):
+                                            detector=detector, config=config):
                     write(json.dumps(result.output, ensure_ascii=False) + "\n")
                     if result.error:
                         routes["error"] += 1
@@ -85,3 +86,14 @@ def _detector_config(stderr):  # -> DetectorConfig
                      "detector settings.")
         saved = None
     return (saved or DetectorSettings()).to_config()
+
+
+def _live_model(stderr):  # -> LinearModel
+    """The model live in the database (a brand's, once promoted), else the shipped base."""
+    from advocates.detection.model import base_model
+    from advocates.services.learning import live_model
+
+    try:
+        return live_model()
+    except DatabaseError:
+        return base_model()
