@@ -15,7 +15,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    Min,
+    OrderBy,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +41,11 @@ from advocates.models import (
     ConversationMessage,
     ConversationStatus,
     DetectionIntent,
+    DetectorDecision,
+    DetectorExample,
+    DetectorModelVersion,
+    DetectorSettings,
+    ExampleSource,
     Mention,
     MessageKind,
     Outreach,
@@ -65,6 +83,9 @@ AGE_FILTERS = {
 DUE_SOON = timedelta(hours=1)
 SLA_FILTERS = {"overdue": _("Overdue"), "due_soon": _("Due within the hour")}
 DECIDED_FILTERS = {"today": _("Decided today")}
+# "Working order" (care first, then priority, oldest first) is the default; "least sure first"
+# puts the proposals the detector was least sure about on top, where a decision teaches it most.
+ORDERS = {"least_sure": _("Least sure first")}
 
 # Care work: complaints and answers to questions, both with an SLA counted from posting.
 CARE_KINDS = (OutreachKind.CARE, OutreachKind.ANSWER)
@@ -103,6 +124,7 @@ class QueueFilters:
     tab: str = ""  # a key of QUEUE_TABS ("" = every kind)
     assignee: str = ""  # "me", "none" or a user id
     q: str = ""
+    order: str = ""  # "" (working order) or a key of ORDERS
 
 
 @dataclass(frozen=True)
@@ -142,12 +164,41 @@ def _care_first() -> Case:
 
 def outreach_queue(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
     """The queue's rows, filtered, in working order: care items first, then by priority (high
-    first), then oldest first. Unsliced and without joins; see `outreach_queue_page`."""
+    first), then oldest first; with `order=least_sure`, care items still first, each part led
+    by the proposals the detector was least sure about. Unsliced and without joins; see
+    `outreach_queue_page`."""
     qs = _queue_filtered(filters=filters, user=user, now=now)
     if filters.tab in QUEUE_TABS:
         qs = qs.filter(QUEUE_TABS[filters.tab][1])
-    return qs.annotate(care_first=_care_first()).order_by(
-        "care_first", "-priority", "created_at", "id")
+    qs = qs.annotate(care_first=_care_first())
+    if filters.order == "least_sure":
+        qs = qs.annotate(unsure=_unsureness(DetectorSettings.load().thank_threshold))
+    return qs.order_by("care_first", *_order(filters))
+
+
+def _unsureness(threshold: float) -> Case:
+    """How sure the detector was about a proposal (smaller = less sure; NULL = no detection).
+
+    A thank-you's confidence is the model's probability of "deserves a thank-you", so the
+    proposals nearest the threshold were the closest calls: |confidence - threshold|. A care
+    item's or an answer's confidence is the probability of the class it was given, so a low
+    one is a close call: the confidence itself. The two scales differ, but they never compete:
+    care items stay pinned first (they have an SLA), so each part is ordered on its own scale.
+    Rows not about a mention (reward messages) have no confidence and come last.
+    """
+    confidence = F("mention__detection_confidence")
+    return Case(When(kind__in=THANK_KINDS, then=Abs(confidence - Value(threshold))),
+                default=confidence, output_field=FloatField())
+
+
+def _order(filters: QueueFilters) -> tuple[str | OrderBy, ...]:
+    """The order within care items and within the rest (see `_page_ids`)."""
+    order: tuple[str | OrderBy, ...] = ("-priority", "created_at", "id")
+    if filters.order == "least_sure":
+        # A plain ORDER BY on an expression: no index serves it, so PostgreSQL sorts the
+        # filtered rows; a chosen ordering for teaching the detector, not the default page.
+        return (F("unsure").asc(nulls_last=True), *order)
+    return order
 
 
 def _queue_filtered(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
@@ -332,7 +383,7 @@ def _page_ids(qs: QuerySet[Outreach], *, filters: QueueFilters, offset: int,
     every pending row on each page load. Reading care items, then the rest, each ordered by
     (priority desc, created_at) like the `outreach_queue` index, lets it stop after the page.
     """
-    order = ("-priority", "created_at", "id")
+    order = _order(filters)
     want = offset + limit
     runs = []
     if filters.kind in ("", *CARE_KINDS):
@@ -565,3 +616,32 @@ def conversation_pending_care(*, conversation_id: int) -> list[Outreach]:
         status__in=(OutreachStatus.PROPOSED, OutreachStatus.SNOOZED))
         .select_related("mention").order_by("sla_due_at", "id"))
 
+
+
+@dataclass(frozen=True)
+class DetectorExampleCounts:
+    total: int
+    by_decision: list[tuple[str, Any, int]]  # (value, label, n) for every decision
+    by_source: list[tuple[str, Any, int]]  # (value, label, n) for every source
+
+
+def detector_example_counts() -> DetectorExampleCounts:
+    """How many examples the detector has learned from, by decision and by source: one query."""
+    by_decision = dict.fromkeys(DetectorDecision.values, 0)
+    by_source = dict.fromkeys(ExampleSource.values, 0)
+    for row in (DetectorExample.objects.order_by().values("decision", "source")
+                .annotate(n=Count("id"))):
+        by_decision[row["decision"]] = by_decision.get(row["decision"], 0) + row["n"]
+        by_source[row["source"]] = by_source.get(row["source"], 0) + row["n"]
+    labels = {**dict(DetectorDecision.choices), **dict(ExampleSource.choices)}
+    return DetectorExampleCounts(
+        total=sum(by_decision.values()),
+        by_decision=[(k, labels.get(k, k), n) for k, n in by_decision.items()],
+        by_source=[(k, labels.get(k, k), n) for k, n in by_source.items()])
+
+
+def detector_model_versions() -> list[DetectorModelVersion]:
+    """The brand's stored models, newest first, without their weights (the page never needs
+    them, and they are the bulk of each row)."""
+    return list(DetectorModelVersion.objects.defer("weights", "card")
+                .select_related("activated_by").order_by("-created_at", "-id"))

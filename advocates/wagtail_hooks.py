@@ -268,3 +268,25 @@ def register_privacy_listing_buttons(snippet, user, next_url=None):
 def register_privacy_log_actions(actions):
     actions.register_action("kansha.advocate.erase", _("Erase personal data"),
                             _("Erased personal data (pseudonymised)"))
+
+
+# --- Settings › Detector models (advocates/admin/detector.py) ---------------------------------
+
+
+@hooks.register("register_admin_urls")
+def register_detector_model_urls():
+    from advocates.admin import detector
+
+    return detector.admin_urls()
+
+
+@hooks.register("register_settings_menu_item")
+def register_detector_models_menu_item():
+    from django.urls import reverse_lazy
+
+    from advocates.admin.detector import PERMISSION
+    from advocates.admin.menu import PermissionMenuItem
+
+    return PermissionMenuItem(_("Detector models"), reverse_lazy("kansha_detector:models"),
+                              name="detector-models", icon_name="cogs", order=1000,
+                              permission=PERMISSION)

@@ -28,17 +28,30 @@ from wagtail.admin import messages
 
 from advocates import selectors, services
 from advocates.admin.display import history_rows, reason_text, refusal_text
-from advocates.models import DetectionIntent, Outreach, OutreachKind, OutreachStatus
+from advocates.models import (
+    DetectionIntent,
+    DetectorDecision,
+    Outreach,
+    OutreachKind,
+    OutreachStatus,
+)
 from advocates.policies import PLATFORM_CHOICES
+from advocates.services.outreach import WRONG_CALL_KINDS
 
 QUEUE_PERMISSION = "advocates.change_outreach"
 BULK_MAX = 500
 
 # Preset reject reasons; staff pick one and may add words. Their counts tell marketing which
-# templates or detector rules to fix.
+# templates or detector rules to fix, and the ones that say what the post really was (sarcasm,
+# a question, not about us, ...) teach the detector (services.learning.REASON_DECISIONS).
 REJECT_REASONS = [
     ("sarcasm", _("Sarcasm")),
     ("complaint", _("Complaint, not praise")),
+    ("question", _("A question to answer")),
+    ("actually_praise", _("Actually praise")),
+    ("not_about_us", _("Not about us")),
+    ("spam", _("Spam")),
+    ("competitor", _("About a competitor")),
     ("off_brand", _("Off-brand wording")),
     ("wrong_person", _("Wrong person")),
     ("duplicate", _("Duplicate")),
@@ -52,6 +65,7 @@ KEYBOARD_SHORTCUTS = [
     ("a", _("Approve the item (with your edits)")),
     ("e", _("Edit the reply, then Ctrl+Enter to approve")),
     ("r", _("Reject with a reason")),
+    ("w", _("Wrong call: say what the post really is")),
     ("x", _("Select for a bulk action")),
     ("?", _("Show these shortcuts")),
     ("Esc", _("Leave the text box or close a dialog")),
@@ -114,6 +128,8 @@ class QueueFilterForm(forms.Form):
     decided = forms.ChoiceField(required=False, label=_("Decided"),
                                 choices=[("", _("Any time")),
                                          *selectors.DECIDED_FILTERS.items()])
+    order = forms.ChoiceField(required=False, label=_("Order"),
+                              choices=[("", _("Working order")), *selectors.ORDERS.items()])
 
     HIDDEN = ("tab", "decided", "kind")
 
@@ -148,6 +164,12 @@ class RejectForm(forms.Form):
         if self.cleaned_data["reason"] == "other":
             return note or ""
         return f"{label}: {note}" if note else label
+
+
+class WrongCallForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=DetectorDecision.choices,
+        error_messages={"required": _("Pick what the post really is.")})
 
 
 class SnoozeForm(forms.Form):
@@ -260,6 +282,15 @@ def _run(request: HttpRequest, outreach_id: int, call, success: str,
     return _back(request)
 
 
+def _call(item: Outreach) -> str:
+    """What the detector's proposal says the post is ("thank" or "care"), or "" when a wrong
+    call cannot be recorded (no mention behind it, a kind that is not about the post, decided)."""
+    if item.mention_id is None or item.status not in (OutreachStatus.PROPOSED,
+                                                      OutreachStatus.SNOOZED):
+        return ""
+    return next((call for call, kinds in WRONG_CALL_KINDS.items() if item.kind in kinds), "")
+
+
 def _edited_text(request: HttpRequest) -> str | None:
     text = request.POST.get("final_text")
     if text is None:
@@ -303,6 +334,7 @@ def queue_index(request: HttpRequest) -> HttpResponse:
     for item in page.items:
         setattr(item, "why",  # noqa: B010 - display-only, for the template
                 [reason_text(r) for r in getattr(item, "why", [])])
+        setattr(item, "call", _call(item))  # noqa: B010 - display-only, for the template
     profile = getattr(request.user, "wagtail_userprofile", None)
     return TemplateResponse(request, "advocates/admin/queue.html", {
         "page_title": _("Outreach queue"),
@@ -313,6 +345,7 @@ def queue_index(request: HttpRequest) -> HttpResponse:
         "page": page,
         "users": users,
         "reject_reasons": REJECT_REASONS,
+        "decisions": DetectorDecision.choices,
         "shortcuts": KEYBOARD_SHORTCUTS,
         "shortcuts_enabled": getattr(profile, "keyboard_shortcuts", True),
         "next_url": request.get_full_path(),
@@ -343,8 +376,24 @@ def outreach_reject(request: HttpRequest, outreach_id: int) -> HttpResponse:
         return _back(request)
     reason = form.reason_text()
     return _run(request, outreach_id, lambda: services.outreach_reject(
-        outreach_id=outreach_id, user=request.user, reason=reason),
+        outreach_id=outreach_id, user=request.user, reason=reason,
+        reason_code=form.cleaned_data["reason"]),
         _("Rejected #%(id)s (%(reason)s).") % {"id": outreach_id, "reason": reason}, "reject")
+
+
+@require_POST
+@queue_permission_required
+def outreach_wrong_call(request: HttpRequest, outreach_id: int) -> HttpResponse:
+    """The detector proposed the wrong thing: record the right class and reject the item."""
+    form = WrongCallForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return _back(request)
+    decision = DetectorDecision(form.cleaned_data["decision"])
+    return _run(request, outreach_id, lambda: services.outreach_wrong_call(
+        outreach_id=outreach_id, user=request.user, decision=decision.value),
+        _("Rejected #%(id)s as a wrong call; the detector will learn “%(decision)s”.") % {
+            "id": outreach_id, "decision": decision.label}, "reject")
 
 
 @require_POST
@@ -407,7 +456,8 @@ def outreach_bulk(request: HttpRequest) -> HttpResponse:
         done = _("Approved %(n)s.") % {"n": len(result.done)}
     else:
         result = services.outreach_bulk_reject(outreach_ids=ids, user=request.user,
-                                               reason=form.reason_text())
+                                               reason=form.reason_text(),
+                                               reason_code=form.cleaned_data["reason"])
         done = _("Rejected %(n)s.") % {"n": len(result.done)}
     if result.done:
         messages.success(request, done)
@@ -453,6 +503,7 @@ urlpatterns = [
     path("bulk/", outreach_bulk, name="bulk"),
     path("<int:outreach_id>/approve/", outreach_approve, name="approve"),
     path("<int:outreach_id>/reject/", outreach_reject, name="reject"),
+    path("<int:outreach_id>/wrong-call/", outreach_wrong_call, name="wrong_call"),
     path("<int:outreach_id>/snooze/", outreach_snooze, name="snooze"),
     path("<int:outreach_id>/assign/", outreach_assign, name="assign"),
     path("<int:outreach_id>/retry/", outreach_retry, name="retry"),

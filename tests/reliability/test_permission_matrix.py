@@ -73,6 +73,7 @@ ACTION_CLASS = {"list": "read", "list_results": "read", "inspect": "read",
 
 # Kansha's own admin pages (GET), by URL name.
 PAGES: dict[str, set[str]] = {
+    "kansha_detector:models": {M, SU},
     "kansha_outreach:queue": {S, SU},
     "kansha_outreach:history": {S, SU},
     "kansha_conversations:inbox": {S, SU},
@@ -117,6 +118,8 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_outreach:snooze": {S, SU},
     "kansha_outreach:assign": {S, SU},
     "kansha_outreach:retry": {S, SU},
+    "kansha_outreach:wrong_call": {S, SU},
+    **{f"kansha_detector:{name}": {M, SU} for name in ("retrain", "activate", "rollback")},
     "kansha_outreach:bulk": {S, SU},
     **{f"kansha_conversations:{name}": {S, SU} for name in (
         "reply", "note", "assign", "status", "resolve", "tags")},

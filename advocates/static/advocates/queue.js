@@ -2,6 +2,7 @@
  *
  * j / k  move between items      a  approve (with any edits)     e  edit the reply
  * r      reject with a reason    x  select for a bulk action     ?  show the shortcuts
+ * w      wrong call: say what the post really is (thank-you, care or neither)
  * Ctrl/Cmd+Enter in the reply approves it; Esc leaves a text box or closes a dialog.
  * Words shown by the script come from data-* attributes the (translated) template sets.
  */
@@ -110,8 +111,9 @@
     form.action = form.dataset.actionTemplate.replace('/0/', '/' + id + '/');
     dialog.querySelectorAll('[data-queue-dialog-id]').forEach((el) => { el.textContent = '#' + id; });
     if (name === 'reject') resetReason(dialog);
+    if (name === 'wrong_call') markCurrentCall(dialog, target.dataset.call);
     dialog.showModal();
-    const first = dialog.querySelector('input:not([type="hidden"]), select, button');
+    const first = dialog.querySelector('input:not([type="hidden"]), select, button:not([disabled])');
     if (first) first.focus();
   }
 
@@ -125,6 +127,20 @@
 
   function reject(target) {
     openDialog('reject', target);
+  }
+
+  // The class the detector already gave is not a wrong call: its button is shown, disabled.
+  function markCurrentCall(dialog, call) {
+    dialog.querySelectorAll('[data-queue-call]').forEach((button) => {
+      const current = button.dataset.queueCall === call;
+      button.disabled = current;
+      button.querySelector('[data-queue-call-current]').hidden = !current;
+    });
+  }
+
+  // Only rows about a post, with a thank-you or care proposal, carry data-call.
+  function wrongCall(target) {
+    if (target && target.dataset.call) openDialog('wrong_call', target);
   }
 
   function toggleSelect(target) {
@@ -175,6 +191,7 @@
       a: () => approve(row()),
       e: () => edit(row()),
       r: () => reject(row()),
+      w: () => wrongCall(row()),
       x: () => toggleSelect(row()),
       '?': showHelp,
     };
