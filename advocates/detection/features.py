@@ -8,6 +8,7 @@ in a reason (`word_columns`).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -121,6 +122,11 @@ def dense_row(verdict: RuleVerdict, item: DetectionInput) -> list[float]:
 
 def word_columns(terms: Sequence[str]) -> dict[str, int]:
     """The column of each word term (as `FeatureHasher` puts it), to name it in a reason."""
+    return {term: _word_column(term) for term in terms}
+
+
+@functools.lru_cache(maxsize=100_000)  # words repeat across posts; hashing each is a call
+def _word_column(term: str) -> int:
     from sklearn.utils import murmurhash3_32
 
-    return {term: abs(int(murmurhash3_32(term, seed=0))) % WORD_COLUMNS for term in terms}
+    return abs(int(murmurhash3_32(term, seed=0))) % WORD_COLUMNS

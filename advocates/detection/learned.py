@@ -7,6 +7,7 @@ The model decides; the rules stay as guards and as reasons:
   negative: a post whose own words the rules read as a complaint is never thanked;
 - a real question (one that asks for information) that is not praise is answered, never
   dropped, unless it carries a complaint, which makes it care;
+- a post about a competitor is care only when the rules read it as negative;
 - the flags (spam, competitor, own account, excluded terms) pass through to routing, whose
   guards are the same for the rules and the model.
 
@@ -28,12 +29,22 @@ from advocates.detection.types import DECISIONS, Detection, DetectionInput, Rule
 THANK, CARE, NONE = range(3)
 RULES_VETO_SCORE = -0.2  # the rules' negative cut: their words read as a complaint
 REASON_FEATURES = 2
-# Tokens that stand for masked things or carry no meaning alone: never named in a reason.
-_UNNAMED = frozenset({"brandname", "@user", "user", "http", "!", "?"})
+# Tokens that stand for masked things or carry no meaning alone: a term made only of these is
+# never named in a reason ("'the' + 'on'" tells staff nothing).
+_UNNAMED = frozenset({
+    "brandname", "@user", "user", "http", "!", "?",
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "at", "for", "with", "from", "by",
+    "is", "are", "was", "were", "be", "it", "its", "it's", "this", "that", "i", "i'm", "me",
+    "my", "you", "your", "we", "our", "they", "he", "she", "s", "so", "as", "just", "up",
+    "の", "に", "は", "を", "が", "で", "と", "も", "へ", "や", "から", "まで", "て", "た",
+    "です", "ます", "した", "この", "その",
+})
 
 
 def decide_batch(model: LinearModel, items: Sequence[DetectionInput],
                  verdicts: Sequence[RuleVerdict], threshold: float) -> list[Detection]:
+    if not items:
+        return []
     x = features.matrix(verdicts, items)
     probabilities = model.probabilities(x)
     dense = x[:, features.WORD_COLUMNS + features.CHAR_COLUMNS:].toarray()
@@ -49,6 +60,8 @@ def decision_index(verdict: RuleVerdict, p: np.ndarray, threshold: float) -> int
     if p[THANK] >= threshold and verdict.score > RULES_VETO_SCORE:
         return THANK
     complaint = verdict.detection.label == "negative" and verdict.complaint_cues > 0
+    if "competitor" in flags and verdict.detection.label != "negative":
+        return NONE  # about a competitor, and no complaint about us: not ours to answer
     if p[CARE] >= p[NONE] or complaint:
         return CARE
     return NONE

@@ -64,6 +64,7 @@ class Example:
     weight: float = 1.0
     source: str = ""
     brand_terms: tuple[str, ...] = ()  # names of the brand in this text (masked for the model)
+    competitor_terms: tuple[str, ...] = ()  # a competitor this text is about
 
 
 def split_of(text: str, test_share: float) -> str:
@@ -100,7 +101,7 @@ def semeval_examples(data_dir: Path) -> list[Example]:
             text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), parts[2])
             if tweet_key(text) in unseen:
                 continue
-            out.append(Example(DetectionInput(text=text, language="en", platform="x"),
+            out.append(Example(DetectionInput(text=text, language="en"),
                                mapping[parts[1]], source="semeval2013"))
     return out
 
@@ -110,7 +111,7 @@ def irony_examples(data_dir: Path, split: str = "train") -> list[Example]:
     folder = data_dir / "tweeteval-irony"
     texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
     labels = (folder / f"{split}_labels.txt").read_text(encoding="utf-8").split()
-    return [Example(DetectionInput(text=t, language="en", platform="x"), "care",
+    return [Example(DetectionInput(text=t, language="en"), "care",
                     source=f"tweeteval-irony-{split}")
             for t, label in zip(texts, labels, strict=True) if label == "1"]
 
@@ -127,7 +128,10 @@ def row_example(row: dict[str, Any], *, weight: float = 1.0, source: str = "") -
         kind=str(row.get("kind") or "post"), language=row.get("language") or None,
         rating=int(rating) if isinstance(rating, int) else None)
     brand = str(row.get("brand") or "").strip()
-    return Example(item, str(row["decision"]), weight, source, (brand,) if brand else ())
+    names = (brand,) if brand else ()
+    if row.get("category") == "competitor":  # the row's "brand" is the competitor's name
+        return Example(item, str(row["decision"]), weight, source, (), names)
+    return Example(item, str(row["decision"]), weight, source, names)
 
 
 def own_examples(name: str, part: str, directory: Path = TRAINING_DATA,
@@ -147,13 +151,15 @@ def base_training_examples(data_dir: Path) -> list[Example]:
 # --- features for a set of examples -----------------------------------------------------------
 
 def config_for(examples: Sequence[Example], base: DetectorConfig | None = None) -> DetectorConfig:
-    """A detector configuration that knows every brand name these examples use."""
+    """A detector configuration that knows every brand and competitor name these examples
+    use, as a brand's settings would."""
     base = base or DetectorConfig()
     names = sorted({t for e in examples for t in e.brand_terms})
+    rivals = sorted({t for e in examples for t in e.competitor_terms} - set(names))
     return DetectorConfig(
         brand_name=base.brand_name, tracked_terms=(*base.tracked_terms, *names),
         tracked_handles=base.tracked_handles, exclusions=base.exclusions,
-        competitors=base.competitors, own_handles=(), languages=base.languages,
+        competitors=(*base.competitors, *rivals), own_handles=(), languages=base.languages,
         thank_threshold=base.thank_threshold)
 
 
@@ -379,6 +385,6 @@ def validation_examples(data_dir: Path, part: str) -> list[Example]:
     """TweetEval's validation tweets (none of them trained on), half "tune" (the guide, may be
     looked at while developing) and half "test" (frozen: only reported)."""
     mapping = {0: "care", 1: "none", 2: "thank"}
-    return [Example(DetectionInput(text=t, language="en", platform="x"), mapping[label],
+    return [Example(DetectionInput(text=t, language="en"), mapping[label],
                     source="tweeteval-val")
             for t, label in tweeteval_validation(data_dir) if split_of(t, 0.5) == part]

@@ -16,7 +16,7 @@ FLAGS = ("sarcasm", "competitor", "spam", "own_account", "excluded", "mixed")
 # split: the highest recall that keeps precision >= 0.72 and thanks <= 4% of the negatives
 # (`advocates.detection.training.threshold_choose`; docs/detection.md). The CMS setting's
 # default (DetectorSettings.thank_threshold) is this same value.
-DEFAULT_THANK_THRESHOLD = 0.42
+DEFAULT_THANK_THRESHOLD = 0.44
 
 # The rules alone (a Detector without a model) were calibrated at this confidence, on
 # tests/data/labeled_mentions.jsonl and the TweetEval development split: a calibration

@@ -10,12 +10,12 @@ def threshold_for_the_model(apps, schema_editor):
     """The threshold now means the model's probability: the rules' shipped defaults (0.66,
     and 0.6 before it) become the base model's own; a brand's own choice is kept."""
     settings = apps.get_model("advocates", "DetectorSettings")
-    settings.objects.filter(thank_threshold__in=(0.66, 0.6)).update(thank_threshold=0.42)
+    settings.objects.filter(thank_threshold__in=(0.66, 0.6)).update(thank_threshold=0.44)
 
 
 def threshold_for_the_rules(apps, schema_editor):
     settings = apps.get_model("advocates", "DetectorSettings")
-    settings.objects.filter(thank_threshold=0.42).update(thank_threshold=0.66)
+    settings.objects.filter(thank_threshold=0.44).update(thank_threshold=0.66)
 
 
 class Migration(migrations.Migration):
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='detectorsettings',
             name='thank_threshold',
-            field=models.FloatField(default=0.42, help_text="Minimum probability (0–1) of “deserves a thank-you”, from the detector's model, to propose a thank-you."),
+            field=models.FloatField(default=0.44, help_text="Minimum probability (0–1) of “deserves a thank-you”, from the detector's model, to propose a thank-you."),
         ),
         migrations.CreateModel(
             name='DetectorExample',

@@ -290,7 +290,8 @@ def outreach_reject(*, outreach_id: int, user, reason: str, reason_code: str = "
     with transaction.atomic():
         outreach = _transition(
             outreach_id=outreach_id, allowed=(S.PROPOSED, S.SNOOZED), to=S.REJECTED,
-            verb="reject", user=user, detail={"reason": reason, "reason_code": reason_code},
+            verb="reject", user=user,
+            detail={"reason": reason, **({"reason_code": reason_code} if reason_code else {})},
             reject_reason=reason[:300], decided_by_id=_user_id(user),
             decided_at=timezone.now(),
         )
