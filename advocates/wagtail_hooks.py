@@ -200,6 +200,12 @@ def register_log_actions(actions):
                             _("Replayed a dead letter: it failed again"))
     actions.register_action("kansha.deadletter.discard", _("Discard dead letter"),
                             _("Discarded a dead letter"))
+    actions.register_action("kansha.detector.retrain", _("Retrain the detector"),
+                            _("Trained a candidate detector model"))
+    actions.register_action("kansha.detector.live", _("Make a detector model live"),
+                            _("Made a detector model live"))
+    actions.register_action("kansha.detector.rollback", _("Roll back to the base model"),
+                            _("Rolled back to the shipped base model"))
 
 
 # --- The outreach queue and the sandbox timeline (advocates/admin/); the dashboard is cms's --

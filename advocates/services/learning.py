@@ -25,6 +25,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from wagtail.log_actions import log
 
 from advocates.models import (
     ConversationMessage,
@@ -295,6 +296,8 @@ def detector_retrain(*, promote: bool = True, user=None) -> RetrainResult:
             version=version, status=status, weights=candidate_model.to_bytes(),
             card=candidate_model.card, figures=figures, examples=len(training),
             note="" if better else "not better than the live model on the newest decisions")
+        log(instance=row, action="kansha.detector.retrain", user=user,
+            data={"figures": figures, "promoted": bool(promote and better)})
         if promote and better:
             _make_live(row, user)
     logger.info("detector retrain %s: candidate %s, live %s -> %s", version,
@@ -304,6 +307,7 @@ def detector_retrain(*, promote: bool = True, user=None) -> RetrainResult:
 
 
 def _make_live(row: DetectorModelVersion, user) -> None:
+    """Audited: who made which model decide, and when."""
     now = timezone.now()
     DetectorModelVersion.objects.filter(status=DetectorModelStatus.LIVE).exclude(
         pk=row.pk).update(status=DetectorModelStatus.RETIRED)
@@ -311,6 +315,7 @@ def _make_live(row: DetectorModelVersion, user) -> None:
         status=DetectorModelStatus.LIVE, activated_at=now,
         activated_by=user if getattr(user, "pk", None) else None)
     row.refresh_from_db()
+    log(instance=row, action="kansha.detector.live", user=user)
 
 
 def detector_model_activate(*, version: str, user=None) -> DetectorModelVersion:
@@ -324,9 +329,16 @@ def detector_model_activate(*, version: str, user=None) -> DetectorModelVersion:
 
 
 def detector_rollback_to_base(*, user=None) -> int:
-    """No brand model live: the shipped base decides again. Returns how many were retired."""
-    return DetectorModelVersion.objects.filter(status=DetectorModelStatus.LIVE).update(
-        status=DetectorModelStatus.RETIRED)
+    """No brand model live: the shipped base decides again. Returns how many were retired
+    (each audited)."""
+    with transaction.atomic():
+        live = list(DetectorModelVersion.objects.select_for_update().filter(
+            status=DetectorModelStatus.LIVE))
+        for row in live:
+            row.status = DetectorModelStatus.RETIRED
+            row.save(update_fields=["status"])
+            log(instance=row, action="kansha.detector.rollback", user=user)
+    return len(live)
 
 
 __all__ = ["REASON_DECISIONS", "RetrainError", "detector_model_activate",

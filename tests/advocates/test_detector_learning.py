@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from wagtail.models import ModelLogEntry
 
 from advocates.detection import training as tr
 from advocates.detection.model import LinearModel, base_model
@@ -278,6 +279,9 @@ def test_rollback_to_an_earlier_model_and_to_the_base():
     assert DetectorModelVersion.objects.get(status=DetectorModelStatus.LIVE) == older
     call_command("detector_rollback", "--base", stdout=io.StringIO())
     assert not DetectorModelVersion.objects.filter(status=DetectorModelStatus.LIVE).exists()
+    audit = list(ModelLogEntry.objects.filter(object_id=str(older.pk)).order_by("timestamp")
+                 .values_list("action", flat=True))
+    assert audit == ["kansha.detector.live", "kansha.detector.rollback"]
     with pytest.raises(CommandError, match="no detector model"):
         call_command("detector_rollback", "--to", "brand-missing", stdout=io.StringIO())
 
