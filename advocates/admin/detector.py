@@ -9,7 +9,6 @@ with a message. Needs `advocates.change_detectorsettings` (marketing, admins); 4
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin import messages
 
 from advocates import selectors
-from advocates.admin.queue import forbidden
+from advocates.admin.queue import permission_required
 from advocates.detection.model import ModelFileError, base_versions
 from advocates.models import DetectorModelStatus, DetectorModelVersion, DetectorSettings
 from advocates.services.learning import (
@@ -42,14 +41,7 @@ FIGURES = [
 ]
 
 
-def _permitted(view):
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.has_perm(PERMISSION):
-            return forbidden(request)
-        return view(request, *args, **kwargs)
-
-    return wrapped
+_permitted = permission_required(PERMISSION)
 
 
 def _figure(value: Any, percent: bool) -> str:

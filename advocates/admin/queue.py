@@ -81,14 +81,21 @@ def forbidden(request: HttpRequest) -> HttpResponse:
                             {"page_title": _("Permission denied")}, status=403)
 
 
-def queue_permission_required(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.has_perm(QUEUE_PERMISSION):
-            return forbidden(request)
-        return view(request, *args, **kwargs)
+def permission_required(permission: str):
+    """A view decorator: Kansha's "not for your role" page (403) without `permission`."""
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                return forbidden(request)
+            return view(request, *args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorator
+
+
+queue_permission_required = permission_required(QUEUE_PERMISSION)
 
 
 # --- Forms ----------------------------------------------------------------------------------

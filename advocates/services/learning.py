@@ -39,11 +39,11 @@ from advocates.models import (
     Outreach,
     OutreachKind,
 )
+from advocates.selectors import CARE_KINDS
 
 logger = logging.getLogger(__name__)
 
-THANK_KINDS = (OutreachKind.REPLY, OutreachKind.RESHARE)
-CARE_KINDS = (OutreachKind.CARE, OutreachKind.ANSWER)
+THANK_KINDS = (OutreachKind.REPLY, OutreachKind.RESHARE)  # what a thank-you proposal is
 # What a reject reason says the post really was (reasons not listed teach nothing).
 REASON_DECISIONS = {
     "sarcasm": DetectorDecision.CARE,

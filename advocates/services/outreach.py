@@ -32,7 +32,10 @@ from advocates.models import (
     AdvocacyEvent,
     AdvocacyKind,
     BrandAccount,
+    DetectorDecision,
     DetectorSettings,
+    ExampleSource,
+    Mention,
     Outreach,
     OutreachKind,
     OutreachLog,
@@ -48,7 +51,12 @@ from advocates.platforms.base import (
 )
 from advocates.policies import POLICIES, PlatformPolicy
 from advocates.selectors import consent_granted, reply_sent_elsewhere
-from advocates.services.learning import example_from_outreach
+from advocates.services.learning import (
+    CARE_KINDS,
+    THANK_KINDS,
+    example_from_outreach,
+    example_record,
+)
 from advocates.services.platforms import brand_account_client
 from advocates.signals import advocacy_recorded
 from advocates.sql import copy_instances
@@ -299,17 +307,13 @@ def outreach_reject(*, outreach_id: int, user, reason: str, reason_code: str = "
     return outreach
 
 
-WRONG_CALL_KINDS = {"thank": (OutreachKind.REPLY, OutreachKind.RESHARE),
-                    "care": (OutreachKind.CARE, OutreachKind.ANSWER)}
+WRONG_CALL_KINDS = {"thank": THANK_KINDS, "care": CARE_KINDS}
 
 
 def outreach_wrong_call(*, outreach_id: int, user, decision: str) -> Outreach:
     """"Wrong call": the detector proposed the wrong thing for this post; `decision` (thank,
     care or none) is the right one. The example is recorded and the proposal rejected (it
     was wrong); a right call is refused with ValidationError, changing nothing."""
-    from advocates.models import DetectorDecision, ExampleSource, Mention
-    from advocates.services.learning import example_record
-
     if decision not in DetectorDecision.values:
         raise ValidationError(f"decision must be one of {', '.join(DetectorDecision.values)}")
     with transaction.atomic():
