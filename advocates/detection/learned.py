@@ -18,6 +18,7 @@ neutral label. Its first reason names the words that pushed the model most.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,14 +46,16 @@ def decide_batch(model: LinearModel, items: Sequence[DetectionInput],
                  verdicts: Sequence[RuleVerdict], threshold: float) -> list[Detection]:
     if not items:
         return []
-    x = features.matrix(verdicts, items)
-    probabilities = model.probabilities(x)
-    dense = x[:, features.WORD_COLUMNS + features.CHAR_COLUMNS:].toarray()
-    return [_decide(model, item, verdict, p, d, threshold)
-            for item, verdict, p, d in zip(items, verdicts, probabilities, dense, strict=True)]
+    built = features.build(verdicts, items)
+    probabilities = model.probabilities(built.matrix).tolist()
+    chosen = [decision_index(v, p, threshold) for v, p in zip(verdicts, probabilities, strict=True)]
+    named = strongest_features(model, built, chosen)
+    return [_decide(item, verdict, p, cls, names, model.version, threshold)
+            for item, verdict, p, cls, names
+            in zip(items, verdicts, probabilities, chosen, named, strict=True)]
 
 
-def decision_index(verdict: RuleVerdict, p: np.ndarray, threshold: float) -> int:
+def decision_index(verdict: RuleVerdict, p: Sequence[float], threshold: float) -> int:
     """THANK, CARE or NONE for one item (see the module's docstring for the order)."""
     flags = verdict.detection.flags
     if "sarcasm" in flags:
@@ -67,10 +70,9 @@ def decision_index(verdict: RuleVerdict, p: np.ndarray, threshold: float) -> int
     return NONE
 
 
-def _decide(model: LinearModel, item: DetectionInput, verdict: RuleVerdict, p: np.ndarray,
-            dense: np.ndarray, threshold: float) -> Detection:
+def _decide(item: DetectionInput, verdict: RuleVerdict, p: Sequence[float], chosen: int,
+            named: list[str], version: str, threshold: float) -> Detection:
     rules = verdict.detection
-    chosen = decision_index(verdict, p, threshold)
     asks = verdict.asks_information and verdict.complaint_cues == 0 and "sarcasm" not in rules.flags
     if chosen == THANK:
         kind = item.kind.lower()
@@ -83,7 +85,8 @@ def _decide(model: LinearModel, item: DetectionInput, verdict: RuleVerdict, p: n
         label, intent = "negative", "complaint"
     else:
         label, intent = "neutral", "other"
-    reasons = [explain(model, verdict, dense, chosen, float(p[chosen]))]
+    reasons = [f"model: {' + '.join(named) or 'no strong feature'} → {DECISIONS[chosen]} "
+               f"({p[chosen]:.2f})"]
     if chosen != THANK and rules.label == "positive" and p[THANK] < threshold:
         reasons.append(f"model: thank-you {p[THANK]:.2f}, below {threshold:.2f}")
     if chosen != THANK and p[THANK] >= threshold and verdict.score <= RULES_VETO_SCORE:
@@ -91,35 +94,46 @@ def _decide(model: LinearModel, item: DetectionInput, verdict: RuleVerdict, p: n
     return Detection(
         language=rules.language, label=label, intent=intent,
         confidence=round(float(p[chosen]), 4),
-        reasons=(*reasons, *rules.reasons), version=model.version, flags=rules.flags,
+        reasons=(*reasons, *rules.reasons), version=version, flags=rules.flags,
     )
 
 
-def explain(model: LinearModel, verdict: RuleVerdict, dense: np.ndarray, cls: int,
-            probability: float) -> str:
-    """"model: 'can't believe' + 'bad' → care (0.85)": the word terms (else the rules'
-    evidence) that pushed this item hardest toward the chosen class."""
-    terms = [t for t in features.word_terms(features.word_tokens(verdict.model_text))
-             if not _UNNAMED.issuperset(t.split())]
-    columns = features.word_columns(terms)
-    named: list[str] = []
-    if terms:
-        # A word term's weight in the row is 1/sqrt(n) after normalising; its contribution
-        # is that times the weight difference, so rank by the weights themselves.
-        cols = np.array([columns[t] for t in terms], dtype=np.int64)
-        push = model.contributions(cols, np.ones(len(cols)), cls)
-        order = np.argsort(-push, kind="stable")
-        for i in order:
-            if push[i] <= 0 or len(named) == REASON_FEATURES:
+def strongest_features(model: LinearModel, built: features.Features,
+                       chosen: Sequence[int]) -> list[list[str]]:
+    """For each row, what pushed it hardest toward its chosen class, for the reason
+    "model: 'can't believe' + 'bad' → care (0.85)": its word terms ('quoted'), else the rules'
+    evidence (by name). One gather over the whole batch; the ranking per row is plain Python
+    on a few dozen numbers."""
+    pushes = model.pushes()
+    classes = np.asarray(chosen, dtype=np.int64)
+    lengths = [len(row) for row in built.terms]
+    # A word term's value in its row is the same for every term after normalising (bar
+    # repeats), so its push is ranked by its weights alone.
+    word_push = pushes[built.term_columns, np.repeat(classes, lengths)].tolist()
+    dense_columns = np.arange(features.DENSE_COLUMNS) + features.DENSE_START
+    dense_push = (built.dense * pushes[dense_columns][:, classes].T).tolist()
+    out: list[list[str]] = []
+    start = 0
+    for row, row_terms in enumerate(built.terms):
+        push = word_push[start:start + len(row_terms)]
+        start += len(row_terms)
+        picked: list[str] = []
+        for i in sorted(range(len(row_terms)), key=push.__getitem__, reverse=True):  # stable
+            if push[i] <= 0 or len(picked) == REASON_FEATURES:
                 break
-            if terms[i] not in named and not any(terms[i] in n or n in terms[i] for n in named):
-                named.append(terms[i])
-    if len(named) < REASON_FEATURES:
-        cols = np.arange(features.DENSE_COLUMNS) + features.WORD_COLUMNS + features.CHAR_COLUMNS
-        push = model.contributions(cols, dense, cls)
-        for i in np.argsort(-push, kind="stable"):
-            if push[i] <= 0.05 or len(named) == REASON_FEATURES:
+            term = row_terms[i]
+            if _nameable(term) and not any(term in p or p in term for p in picked):
+                picked.append(term)
+        names = [f"'{t}'" for t in picked]
+        evidence = dense_push[row]
+        for i in sorted(range(features.DENSE_COLUMNS), key=evidence.__getitem__, reverse=True):
+            if len(names) >= REASON_FEATURES or evidence[i] <= 0.05:
                 break
-            named.append(features.DENSE_NAMES[i])
-    words = " + ".join(f"'{n}'" if n not in features.DENSE_NAMES else n for n in named)
-    return f"model: {words or 'no strong feature'} → {DECISIONS[cls]} ({probability:.2f})"
+            names.append(features.DENSE_NAMES[i])
+        out.append(names)
+    return out
+
+
+@functools.lru_cache(maxsize=100_000)
+def _nameable(term: str) -> bool:
+    return not _UNNAMED.issuperset(term.split())

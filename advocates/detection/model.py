@@ -42,7 +42,7 @@ class LinearModel:
     temperature: float = 1.0  # logits are divided by it before the softmax (calibration)
     base: LinearModel | None = None
     stack: np.ndarray | None = None  # (3, 3): the base's logits into this model's
-    _explain_cache: dict[str, int] = field(default_factory=dict, repr=False)
+    _pushes: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def version(self) -> str:
@@ -71,11 +71,21 @@ class LinearModel:
     def contributions(self, columns: np.ndarray, values: np.ndarray, cls: int) -> np.ndarray:
         """What each (column, value) of one row adds to class `cls`'s logit, against the
         other classes' mean: positive pushes toward `cls`."""
-        w = self.weights[columns]
-        if self.base is not None and self.stack is not None:
-            w = w + self.base.weights[columns] @ self.stack
-        others = [c for c in range(len(DECISIONS)) if c != cls]
-        return values * (w[:, cls] - w[:, others].mean(axis=1))
+        return values * self.pushes()[columns, cls]
+
+    def pushes(self) -> np.ndarray:
+        """(features.COLUMNS, 3): each column's weight for a class minus its mean weight for
+        the other two (a brand model's base folded in). Computed once: reasons read it for
+        every detection."""
+        if self._pushes is None:
+            w = self.weights.astype(np.float32)
+            if self.base is not None and self.stack is not None:
+                w = w + (self.base.weights @ self.stack).astype(np.float32)
+            classes = range(len(DECISIONS))
+            self._pushes = np.stack(
+                [w[:, c] - w[:, [o for o in classes if o != c]].mean(axis=1) for c in classes],
+                axis=1)
+        return self._pushes
 
     # --- files ----------------------------------------------------------------------------
 

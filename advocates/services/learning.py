@@ -218,8 +218,11 @@ _LIVE: dict[str, Any] = {}
 
 
 def live_model():  # -> advocates.detection.model.LinearModel
-    """The model that decides now: the live brand model, else the newest shipped base."""
-    from advocates.detection.model import LinearModel, base_model
+    """The model that decides now: the live brand model, else the newest shipped base.
+
+    A live model this code cannot read (trained on features an upgrade changed, or damaged)
+    never stops detection: the base decides, with one warning, until a retrain replaces it."""
+    from advocates.detection.model import LinearModel, ModelFileError, base_model
 
     row = (DetectorModelVersion.objects.filter(status=DetectorModelStatus.LIVE)
            .values("version").first())
@@ -228,8 +231,15 @@ def live_model():  # -> advocates.detection.model.LinearModel
     if _LIVE.get("version") != row["version"]:
         weights = DetectorModelVersion.objects.values_list("weights", flat=True).get(
             version=row["version"])
+        try:
+            model = LinearModel.from_bytes(bytes(weights))
+        except ModelFileError as exc:
+            logger.warning("live detector model %s cannot be read (%s): the base model "
+                           "decides until `manage.py detector_retrain --promote`",
+                           row["version"], exc)
+            model = base_model()
         _LIVE.clear()
-        _LIVE.update(version=row["version"], model=LinearModel.from_bytes(bytes(weights)))
+        _LIVE.update(version=row["version"], model=model)
     return _LIVE["model"]
 
 

@@ -293,3 +293,18 @@ def test_each_detection_stores_the_version_of_the_model_that_made_it():
     _stored_model("brand-live", DetectorModelStatus.LIVE)
     (second,) = ingest_and_detect([item(2, "kansha coffee's new scones are lovely")])
     assert Mention.objects.get(pk=second.pk).detector_version == "brand-live"
+
+
+def test_a_live_model_this_code_cannot_read_leaves_the_base_deciding(caplog):
+    """After an upgrade that changes the features, the stored live model is refused: detection
+    goes on with the base, and the log says what to do."""
+    base = base_model()
+    old = LinearModel(weights=base.weights, intercept=base.intercept,
+                      card={**base.card, "version": "brand-old", "features": "kansha-features-0"})
+    DetectorModelVersion.objects.create(version="brand-old", status=DetectorModelStatus.LIVE,
+                                        weights=old.to_bytes(), card=old.card)
+    brand_settings()
+    (mention,) = ingest_and_detect([item(3, "kansha coffee's cold brew is lovely today")])
+    assert Mention.objects.get(pk=mention.pk).detector_version == base.version
+    assert "brand-old cannot be read" in caplog.text
+    assert "detector_retrain" in caplog.text

@@ -66,7 +66,7 @@ def test_word_columns_are_where_the_hasher_puts_them() -> None:
     hasher = FeatureHasher(n_features=features.WORD_COLUMNS, input_type="string",
                            alternate_sign=False)
     for term in ("can't believe", "最高", "bad"):
-        assert hasher.transform([[term]]).indices.tolist() == [features.word_columns([term])[term]]
+        assert hasher.transform([[term]]).indices.tolist() == [features.column(term)]
 
 
 def test_reasons_name_the_models_strongest_words(model: LinearModel) -> None:
