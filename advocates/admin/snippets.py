@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.utils import translation
 from django.utils.functional import cached_property
 from django.utils.text import slugify
 from wagtail.permission_policies import ModelPermissionPolicy
@@ -89,8 +90,10 @@ class KanshaSnippetViewSet(SnippetViewSet):
 
     @cached_property
     def export_filename(self):
-        # `kansha-mentions`, not Wagtail's table name (`advocates_mention`).
-        return f"kansha-{slugify(str(self.model._meta.verbose_name_plural))}"
+        # `kansha-mentions`, not Wagtail's table name (`advocates_mention`); in English
+        # whatever the admin's language, as a slug of Japanese would be empty.
+        with translation.override(None):
+            return f"kansha-{slugify(str(self.model._meta.verbose_name_plural))}"
 
     def get_index_view_kwargs(self, **kwargs):
         return super().get_index_view_kwargs(empty_message=self.empty_message, **kwargs)
