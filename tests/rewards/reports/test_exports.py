@@ -13,7 +13,13 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from advocates.models import Advocate, Mention
-from rewards.models import RewardRule
+from rewards.models import (
+    ReconciliationItem,
+    ReconciliationRun,
+    Redemption,
+    RedemptionReversal,
+    RewardRule,
+)
 from rewards.reports import report_build
 from tests.roles import FINANCE, user_in_role
 
@@ -178,3 +184,31 @@ def test_a_mention_list_export_has_real_posting_times(admin_client, program):
     rows = list(workbook.worksheets[0].iter_rows(values_only=True))
     posted = rows[0].index("Posted at")
     assert naive(at(3)) in {r[posted] for r in rows[1:]}
+
+
+def test_refund_lists_keep_negative_amounts_as_numbers_and_escape_text(admin_client, program):
+    """A reversal's amounts are negative numbers: they stay numbers (a number is never run as
+    a formula), while text beside them is escaped."""
+    redemption = Redemption.objects.get(source_id="cs_jpy:promo_JPYONE")
+    RedemptionReversal.objects.create(redemption=redemption, kind="refund", source_id=DDE,
+                                      order_amount_minor=-4500, discount_minor=-500,
+                                      currency="jpy", reversed_at=at(20))
+    url = reverse("wagtailsnippets_rewards_redemptionreversal:list")
+    sheet = _xlsx(admin_client.get(url, {"export": "xlsx"})).worksheets[0]
+    header, row = list(sheet.iter_rows(values_only=True))
+    assert row[header.index("Source id")] == "'" + DDE
+    assert row[header.index("Order amount minor")] == -4500
+    header, row = _csv(admin_client.get(url, {"export": "csv"}))
+    assert row[header.index("Source id")] == "'" + DDE
+    assert row[header.index("Order amount minor")] == "-4500"
+
+
+def test_the_reconciliation_csv_is_neutralised_too(finance):
+    run = ReconciliationRun.objects.create(date_from=at(1).date(), date_to=at(30).date(),
+                                           trigger="command")
+    ReconciliationItem.objects.create(run=run, kind="missing_ours", object_type="checkout_session",
+                                      stripe_id="cs_1", detail=HYPERLINK, currency="jpy")
+    rows = _csv(finance.get(reverse("kansha_reports:reconciliation"),
+                            {"run": run.pk, "export": "csv"}))
+    assert "'" + HYPERLINK in _text_cells(rows)
+    assert not any(c.startswith(FORMULA_STARTS) for c in _text_cells(rows))
