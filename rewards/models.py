@@ -343,14 +343,18 @@ class Tier(WorkflowMixin, DraftStateMixin, RevisionMixin, ClusterableModel):
         for other in Tier.objects.filter(live=True).exclude(pk=self.pk).order_by("level"):
             if other.level == self.level:
                 raise ValidationError({"level": f"{other.name} already has level {other.level}."})
+            # The message names both tiers: the editor sees which pair is out of order.
+            this = self.name or f"Level {self.level}"
             if other.level < self.level and other.threshold >= self.threshold:
                 raise ValidationError({"threshold": (
-                    f"Level {self.level} must need more points than {other.name} (level "
-                    f"{other.level}, {other.threshold:,} points).")})
+                    f"{this} (level {self.level}, {self.threshold:,} points) must need more "
+                    f"points than {other.name} (level {other.level}, {other.threshold:,} "
+                    "points).")})
             if other.level > self.level and other.threshold <= self.threshold:
                 raise ValidationError({"threshold": (
-                    f"Level {self.level} must need fewer points than {other.name} (level "
-                    f"{other.level}, {other.threshold:,} points).")})
+                    f"{this} (level {self.level}, {self.threshold:,} points) must need fewer "
+                    f"points than {other.name} (level {other.level}, {other.threshold:,} "
+                    "points).")})
 
 
 class AdvocateTier(models.Model):

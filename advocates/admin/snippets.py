@@ -9,6 +9,8 @@
   add one?", which is wrong for rows that only Kansha itself creates).
 - `read_only`: rows written only by Kansha's services (ingestion, the till, Stripe) can be
   listed and inspected, never added, edited or deleted from a form.
+- List exports are formula-safe, XLSX sheets ready to use, files named
+  `kansha-<rows>-<date>` (advocates/admin/exports.py).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.utils import translation
+from django.utils.functional import cached_property
+from django.utils.text import slugify
 from wagtail.permission_policies import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
 from wagtail.snippets.views.snippets import IndexView, SnippetViewSet
 from wagtail.utils.urlpatterns import decorate_urlpatterns
 
+from advocates.admin.exports import SafeSpreadsheetExportMixin
 from advocates.admin.queue import forbidden
 
 
@@ -39,7 +45,7 @@ def forbidden_on_denial(view):
     return wrapped
 
 
-class KanshaIndexView(IndexView):
+class KanshaIndexView(SafeSpreadsheetExportMixin, IndexView):
     empty_message: Any = ""
 
     @property
@@ -81,6 +87,13 @@ class KanshaSnippetViewSet(SnippetViewSet):
             register_permission_policy(
                 cls.model, ReadOnlyPermissionPolicy(cls.model, writes=cls.refused),
                 exact_class=True)
+
+    @cached_property
+    def export_filename(self):
+        # `kansha-mentions`, not Wagtail's table name (`advocates_mention`); in English
+        # whatever the admin's language, as a slug of Japanese would be empty.
+        with translation.override(None):
+            return f"kansha-{slugify(str(self.model._meta.verbose_name_plural))}"
 
     def get_index_view_kwargs(self, **kwargs):
         return super().get_index_view_kwargs(empty_message=self.empty_message, **kwargs)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import ReportParams, report_build
-from .exports import report_xlsx
+from .exports import report_filename, report_xlsx
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,6 @@ def report_weekly_email_send(*, today: date | None = None) -> int:
         to=recipients)
     for name in WEEKLY_REPORTS:
         report = report_build(name=name, params=params)
-        message.attach(f"kansha-{name}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.xlsx",
+        message.attach(f"{report_filename(report)}.xlsx",
                        report_xlsx(report), XLSX)
     return message.send()

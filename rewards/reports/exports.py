@@ -2,8 +2,9 @@
 
 Spreadsheet programs run a cell that starts with =, +, - or @ (and, in some, a tab or carriage
 return) as a formula; a mention's text or a reject reason is user input. Such text cells get a
-leading apostrophe, which spreadsheets show as text. Numbers are written as numbers (a negative
-number is not text, so it is left alone).
+leading apostrophe, which spreadsheets show as text (advocates/spreadsheets.py, shared with
+Wagtail's list exports). Numbers are written as numbers (a negative number is not text, so it
+is left alone).
 """
 
 from __future__ import annotations
@@ -12,20 +13,22 @@ import csv
 import io
 import json
 import math
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 
+from advocates.spreadsheets import MONTH_FORMAT, Sheet, cell_neutralise, xlsx_bytes
+
 from .params import Report
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+neutralise = cell_neutralise
 
-
-def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would evaluate, made inert with a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+# The frames carry dates as ISO text (SQL buckets them the same way on PostgreSQL and SQLite,
+# queries.py); the workbook gets them back as real dates so that a filter or a sort by month
+# works in Excel. Month buckets show as 2026-11, weeks and days as 2026-11-02.
+MONTH_COLUMNS = frozenset({"month", "expiry_month"})
+DATE_COLUMNS = frozenset({"period", "date", "day", "week"}) | MONTH_COLUMNS
 
 
 def _cell(value: Any) -> Any:
@@ -67,31 +70,51 @@ def report_csv(report: Report, *, sections: list[str] | None = None) -> str:
     return out.getvalue()
 
 
-def report_xlsx(report: Report) -> bytes:
-    """An XLSX workbook: an 'About' sheet (filters, notes) then one sheet per section."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
+def _is_date_column(column: str) -> bool:
+    return column in DATE_COLUMNS or column.endswith(("_at", "_date"))
 
-    workbook = Workbook(write_only=True)
-    about = workbook.create_sheet("About")
-    about.append([report.title])
-    about.append([f"Filters: {report.params.describe()}"])
-    for note in report.notes:
-        about.append([note])
-    for section in report.sections.values():
-        sheet = workbook.create_sheet(section.title[:31].replace("/", "-").replace(":", ""))
-        sheet.append(list(section.frame.columns))
-        for row in frame_rows(section.frame):
-            cells = []
-            for value in row:
-                cell = WriteOnlyCell(sheet, value)
-                if cell.data_type == "f":  # openpyxl would store text starting '=' as formula
-                    cell.data_type = "s"
-                cells.append(cell)
-            sheet.append(cells)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+
+def _as_date(value: Any) -> Any:
+    """ISO text as a date or datetime (UTC, as the queries write it); anything else as is."""
+    if value == "":
+        return None  # an empty cell, not an empty text, so a date filter has no odd entry
+    if not isinstance(value, str):
+        return value
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        return value
+
+
+def _section_sheet(title: str, frame: pd.DataFrame) -> Sheet:
+    columns = [str(c) for c in frame.columns]
+    dated = [i for i, c in enumerate(columns) if _is_date_column(c)]
+    rows = frame_rows(frame)
+    for row in rows:
+        for i in dated:
+            row[i] = _as_date(row[i])
+    formats = {i: MONTH_FORMAT for i, c in enumerate(columns) if c in MONTH_COLUMNS}
+    return Sheet(title=title, headings=columns, rows=rows, formats=formats)
+
+
+def report_xlsx(report: Report) -> bytes:
+    """An XLSX workbook: an 'About' sheet (title, filters, notes) then one sheet per section,
+    each named by its title (≤ 31 characters, shortened on a word boundary), with real dates,
+    column widths, a frozen header row and an autofilter (advocates.spreadsheets)."""
+    about = Sheet(title="About", headings=[report.title], table=False,
+                  rows=[[f"Filters: {report.params.describe()}"],
+                        *([note] for note in report.notes)])
+    return xlsx_bytes([about, *(_section_sheet(s.title, s.frame)
+                                for s in report.sections.values())])
+
+
+def report_filename(report: Report) -> str:
+    """`kansha-redemptions-2026-11-01-2026-11-30`: the report and its dates, without extension
+    (a download or an attachment named `download.xlsx` says nothing once it is saved)."""
+    p = report.params
+    return f"kansha-{report.name}-{p.date_from:%Y-%m-%d}-{p.date_to:%Y-%m-%d}"
 
 
 def report_json(report: Report) -> str:

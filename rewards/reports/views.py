@@ -31,12 +31,13 @@ from wagtail.admin.ui.tables import Column
 from wagtail.admin.views.reports import ReportView
 from wagtail.admin.widgets.button import HeaderButton
 
+from advocates.admin.exports import SafeSpreadsheetExportMixin
 from advocates.policies import PLATFORM_CHOICES
 from rewards.models import Perk, ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from rewards.money import money_display
 
 from . import ReportParams, reconciliation_report, report_build
-from .exports import _cell, neutralise, report_xlsx
+from .exports import _cell, report_filename, report_xlsx
 
 PERMISSION = "rewards.view_reports"
 DEFAULT_DAYS = 90
@@ -302,7 +303,7 @@ def _rows(section) -> list[dict]:
     return rows
 
 
-class KanshaReportView(ReportView):
+class KanshaReportView(SafeSpreadsheetExportMixin, ReportView):
     """A report page for one of rewards.reports.REPORTS."""
 
     report_name = ""
@@ -360,16 +361,7 @@ class KanshaReportView(ReportView):
         return _rows(self.report.main)
 
     def get_filename(self):
-        p = self.report.params
-        return f"kansha-{self.report.name}-{p.date_from:%Y%m%d}-{p.date_to:%Y%m%d}"
-
-    # Export: CSV through Wagtail's writer, every text cell neutralised against formulas.
-    def preprocess_field_value(self, field, value, export_format):
-        value = super().preprocess_field_value(field, value, export_format)
-        return neutralise(value) if export_format == self.FORMAT_CSV else value
-
-    def get_heading(self, queryset, field):
-        return neutralise(super().get_heading(queryset, field))
+        return report_filename(self.report)
 
     def write_xlsx_response(self, queryset):
         """The whole report (every table, the filters and the notes), not only the listing."""
@@ -476,7 +468,7 @@ def _item_link(item: ReconciliationItem) -> str:
                        item.stripe_id or f"item #{item.pk}")
 
 
-class ReconciliationReportView(ReportView):
+class ReconciliationReportView(SafeSpreadsheetExportMixin, ReportView):
     """Finance's view of a reconciliation run: counts per outcome, then every item (filter by
     outcome or object), each opening a drill-down with both sides. The XLSX export is the
     run's workbook (rewards.reports.reconciliation_report)."""
@@ -521,7 +513,8 @@ class ReconciliationReportView(ReportView):
         run = self.run
         if run is None:
             return "kansha-reconciliation"
-        return f"kansha-reconciliation-{run.date_from:%Y%m%d}-{run.date_to:%Y%m%d}-run{run.pk}"
+        return (f"kansha-reconciliation-{run.date_from:%Y-%m-%d}-{run.date_to:%Y-%m-%d}"
+                f"-run{run.pk}")
 
     def write_xlsx_response(self, queryset):
         if self.run is None:

@@ -116,10 +116,14 @@ def redemption_record(*, code: DiscountCode, source: str, source_id: str,
 
 
 def _discount_for(code: DiscountCode, order_amount_minor: int) -> int:
+    """The discount on an order, never more than the order itself (a code of 500 off an order
+    of 300 takes 300; a percentage above 100 would take the whole order, not pay out)."""
     if code.discount_type == DiscountType.PERCENT:
         # Round half up to the minor unit, as a till would.
-        return (order_amount_minor * (code.percent_off or 0) + 50) // 100
-    return min(code.amount_off_minor or 0, order_amount_minor)
+        discount = (order_amount_minor * (code.percent_off or 0) + 50) // 100
+    else:
+        discount = code.amount_off_minor or 0
+    return max(0, min(discount, order_amount_minor))
 
 
 def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref: str = "",

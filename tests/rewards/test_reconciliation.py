@@ -243,8 +243,8 @@ def test_finance_reads_the_report_drills_down_and_exports(client, clean_month, s
 
     response = client.get(url, {"run": run.pk, "export": "xlsx"})
     assert response["Content-Disposition"] == (
-        f'attachment; filename="kansha-reconciliation-{RANGE["date_from"]:%Y%m%d}-'
-        f'{RANGE["date_to"]:%Y%m%d}-run{run.pk}.xlsx"')
+        f'attachment; filename="kansha-reconciliation-{RANGE["date_from"]:%Y-%m-%d}-'
+        f'{RANGE["date_to"]:%Y-%m-%d}-run{run.pk}.xlsx"')
     workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     rows = list(workbook["What differs"].iter_rows(values_only=True))
     assert rows[0][:3] == ("item_id", "kind", "object_type")
