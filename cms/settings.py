@@ -114,8 +114,14 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "kansha.sqlite3",
-            # WAL lets the demo's web server and its in-process stream write side by side.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+            # The demo's web server, its in-process stream and its periodic-task thread write
+            # side by side. WAL lets readers carry on while one writes; `timeout` is how long a
+            # writer waits for the lock (seconds). A transaction that reads first and writes
+            # later could not wait at all: SQLite refuses to upgrade its lock and raises
+            # "database is locked" at once (issue 17), so transactions take the write lock as
+            # they begin (BEGIN IMMEDIATE, Django 5.1+), where the timeout applies.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20,
+                        "transaction_mode": "IMMEDIATE"},
         }
     }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 0, minimum=0))
