@@ -67,3 +67,14 @@ def test_wagtail_listings_answer_a_huge_page(admin_client, url):
     # listing that pages by hand is caught too.
     response = admin_client.get(f"{url}?p={HUGE}")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("report", ["ambassador", "redemptions", "ledger", "liability",
+                                    "reconciliation"])
+def test_reports_answer_a_huge_page_and_section_page(admin_client, report):
+    # Reports page their main table (?p=) and each section (?<key>_page=) with Django's
+    # Paginator; reconciliation also takes a run id from the address bar.
+    query = "&".join(f"{key}={HUGE}" for key in (
+        "p", "ledger_page", "items_page", "totals_page", "run"))
+    response = admin_client.get(reverse(f"kansha_reports:{report}") + f"?{query}")
+    assert response.status_code == 200
