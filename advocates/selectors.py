@@ -59,6 +59,26 @@ QUEUE_PAGE_SIZE = 50
 # Counting 100,000 pending rows on every page load costs more than the page itself; past this
 # the page says "1,000+" (nobody works a queue by its exact length).
 QUEUE_COUNT_CAP = 1000
+# The deepest page a hand-paged list serves (50 million rows at 50 a page). The page number
+# comes from the address bar, and an OFFSET built from ?p=99999999999999999999 overflowed the
+# database's bigint: a 500 (issue 17). Deeper asks get this page, empty like any page past
+# the end.
+PAGE_NUMBER_MAX = 1_000_000
+
+
+def page_number(raw: object) -> int:
+    """A page number from request input: 1 for anything that is not a whole number, clamped to
+    1..PAGE_NUMBER_MAX. Every hand-paged list reads `?p=` through this."""
+    if isinstance(raw, int):
+        number = raw
+    else:
+        text = str(raw or "").strip()
+        if not text.isdecimal():  # "", "abc", "-1", "1.5"
+            return 1
+        # Python refuses int() of over 4,300 digits (and it is slow before that): any number
+        # this long is past the cap anyway.
+        number = int(text) if len(text) <= 9 else PAGE_NUMBER_MAX
+    return min(max(1, number), PAGE_NUMBER_MAX)
 
 # Thank-yous and reshares have no SLA of their own; within this long is "ok", and the badge
 # turns "due soon" in the last quarter. Care items use their own `sla_due_at`.
@@ -337,7 +357,7 @@ def outreach_queue_page(
     total is counted (up to QUEUE_COUNT_CAP) only when there is a next page.
     """
     now = now or timezone.now()
-    page = max(1, page)
+    page = page_number(page)
     qs = outreach_queue(filters=filters, user=user, now=now)
     offset = (page - 1) * per_page
     total: int | None = None
@@ -477,7 +497,7 @@ class TimelinePage:
 def sandbox_timeline_page(*, page: int = 1, per_page: int = QUEUE_PAGE_SIZE) -> TimelinePage:
     """What the sandbox platform "posted", newest first, each with the outreach that sent it
     (matched on the idempotency key the delivery passes to the client) as `.outreach`."""
-    page = max(1, page)
+    page = page_number(page)
     offset = (page - 1) * per_page
     posts = list(SandboxPost.objects.order_by("-posted_at", "-id")[offset : offset + per_page + 1])
     has_next = len(posts) > per_page

@@ -114,8 +114,14 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "kansha.sqlite3",
-            # WAL lets the demo's web server and its in-process stream write side by side.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+            # The demo's web server, its in-process stream and its periodic-task thread write
+            # side by side. WAL lets readers carry on while one writes; `timeout` is how long a
+            # writer waits for the lock (seconds). A transaction that reads first and writes
+            # later could not wait at all: SQLite refuses to upgrade its lock and raises
+            # "database is locked" at once (issue 17), so transactions take the write lock as
+            # they begin (BEGIN IMMEDIATE, Django 5.1+), where the timeout applies.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20,
+                        "transaction_mode": "IMMEDIATE"},
         }
     }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 0, minimum=0))
@@ -277,6 +283,8 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # tests point the real SDK at a lo
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Probes come from inside the network over plain HTTP; a redirect would read as "down".
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 3600, minimum=0)

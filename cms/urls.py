@@ -5,6 +5,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from cms import views
 from cms.api import api
 from rewards.webhooks import stripe_webhook
 
@@ -14,6 +15,9 @@ urlpatterns = [
     path("documents/", include(wagtaildocs_urls)),
     path("api/v1/", api.urls),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
+    # For load balancers and orchestrators (docs/operations.md); public, no personal data.
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
 ]
 
 if settings.DEBUG:

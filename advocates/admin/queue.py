@@ -333,11 +333,8 @@ def queue_index(request: HttpRequest) -> HttpResponse:
             for key, (label, _q) in selectors.QUEUE_TABS.items()]
     tabs.append({"key": "", "label": _("All"), "count": sum(counts.values()),
                  "current": filters.tab == "", "url": _tab_url(request, "")})
-    try:
-        number = int(request.GET.get("p", "1"))
-    except ValueError:
-        number = 1
-    page = selectors.outreach_queue_page(filters=filters, user=request.user, page=number)
+    page = selectors.outreach_queue_page(filters=filters, user=request.user,
+                                         page=selectors.page_number(request.GET.get("p")))
     for item in page.items:
         setattr(item, "why",  # noqa: B010 - display-only, for the template
                 [reason_text(r) for r in getattr(item, "why", [])])

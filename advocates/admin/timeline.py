@@ -19,11 +19,7 @@ TIMELINE_PERMISSION = "advocates.view_sandboxpost"
 def sandbox_timeline(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(TIMELINE_PERMISSION):
         return forbidden(request)
-    try:
-        number = int(request.GET.get("p", "1"))
-    except ValueError:
-        number = 1
-    page = selectors.sandbox_timeline_page(page=number)
+    page = selectors.sandbox_timeline_page(page=selectors.page_number(request.GET.get("p")))
     return TemplateResponse(request, "advocates/admin/timeline.html", {
         "page_title": _("Sandbox timeline"),
         "page": page,

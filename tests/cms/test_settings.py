@@ -14,12 +14,12 @@ CONFIG = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJA
           "KANSHA_LOG_LEVEL", "DB_CONN_MAX_AGE", "KANSHA_INGEST_BATCH_SIZE")
 
 
-def _start(tmp_path, **env):
-    """`django.setup()` in a fresh interpreter with exactly these settings."""
+def _start(tmp_path, script: str = "", **env):
+    """`django.setup()`, then `script`, in a fresh interpreter with exactly these settings."""
     clean = {k: v for k, v in os.environ.items() if k not in CONFIG and not k.startswith("PYTEST")}
     clean.update(DJANGO_SETTINGS_MODULE="cms.settings", KANSHA_DATA_DIR=str(tmp_path), **env)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup()\n" + script],
         cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120, check=False,
     )
 
@@ -79,3 +79,57 @@ def test_with_postgres_and_redis_tasks_go_to_workers(tmp_path):
     assert started.returncode == 0, started.stderr
     assert ("Kansha: database postgresql (kansha); tasks go to Celery workers via Redis."
             in started.stderr)
+
+
+# Four threads, each twenty times: a transaction that reads the counter and then writes it, as
+# the demo's web server, stream and periodic-task thread do side by side. A deferred
+# transaction cannot wait for the write lock once it has read, so this used to fail at once
+# with "database is locked" (issue 17), whatever the timeout.
+SQLITE_WRITERS = """
+import threading, time
+from django.db import connection, transaction
+
+with connection.cursor() as cursor:
+    cursor.execute("PRAGMA journal_mode")
+    print("journal_mode", cursor.fetchone()[0])
+    cursor.execute("PRAGMA busy_timeout")
+    print("busy_timeout", cursor.fetchone()[0])
+    cursor.execute("CREATE TABLE counter (n integer)")
+    cursor.execute("INSERT INTO counter VALUES (0)")
+connection.close()
+errors = []
+
+def bump():
+    try:
+        for _ in range(20):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT n FROM counter")
+                n = cursor.fetchone()[0]
+                time.sleep(0.002)
+                cursor.execute("UPDATE counter SET n = %s", [n + 1])
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        connection.close()
+
+threads = [threading.Thread(target=bump) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT n FROM counter")
+    print("count", cursor.fetchone()[0])
+print("errors", errors[:1])
+"""
+
+
+def test_the_embedded_sqlite_runs_in_wal_and_writers_wait_instead_of_failing(tmp_path):
+    started = _start(tmp_path, SQLITE_WRITERS)
+
+    assert started.returncode == 0, started.stderr
+    assert "journal_mode wal" in started.stdout
+    assert "busy_timeout 20000" in started.stdout  # milliseconds: the 20 s `timeout`
+    assert "errors []" in started.stdout, started.stdout
+    assert "count 80" in started.stdout
+    assert "database is locked" not in started.stderr

@@ -169,6 +169,7 @@ BAD_REDEMPTIONS = [
     ({"currency": "yen"}, "“yen” is not an ISO 4217 currency code"),
     ({"order_amount_minor": HUGE}, "is above the limit of 10,000,000 JPY"),
     ({"code": "KAN-TEST\x00-2345"}, "The code contains a NUL character"),
+    ({"order_ref": "POS-\x00-1"}, "The order reference contains a NUL character"),
     ({"order_ref": "POS-\ud800"}, "The order reference contains a lone surrogate U+D800"),
 ]
 # A lone surrogate never reaches the service through the API: the JSON parser refuses it
