@@ -26,7 +26,8 @@ def test_vader_scores_are_vaders_own() -> None:
 
     ours = VaderBackend()._analyzer
     theirs = SentimentIntensityAnalyzer()
-    texts = [*_texts("en"), "  padded, GREAT  ", "", "love it 😍😍 so good", "meh :( ", "kind of ok"]
+    texts = [*_texts("en"), "  padded, GREAT  ", "", "love it 😍😍 so good", "meh :( ",
+             "kind of ok"]
     assert len(texts) > 1_500
     for text in texts:
         assert ours.polarity_scores(text) == theirs.polarity_scores(text), text
