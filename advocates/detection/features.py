@@ -9,7 +9,7 @@ hashed with numpy for a whole batch at once (`char_block`).
 
 from __future__ import annotations
 
-import functools
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ from scipy import sparse
 from advocates.detection.types import DetectionInput, RuleVerdict
 
 WORD_BITS = 18
-CHAR_BITS = WORD_BITS  # the same hashing for both blocks: one cache serves both (`column`)
+CHAR_BITS = WORD_BITS
 WORD_COLUMNS = 1 << WORD_BITS
 CHAR_COLUMNS = 1 << CHAR_BITS
 CHAR_NGRAMS = (2, 4)
@@ -74,8 +74,7 @@ def build(verdicts: Sequence[RuleVerdict], items: Sequence[DetectionInput]) -> F
     texts = [v.model_text for v in verdicts]
     terms = [word_terms(word_tokens(t)) for t in texts]
     lengths = [len(row) for row in terms]
-    term_columns = np.fromiter((column(t) for row in terms for t in row), dtype=np.int64,
-                               count=sum(lengths))
+    term_columns = word_columns(list(itertools.chain.from_iterable(terms)))
     word_block = _normalized_counts(np.repeat(np.arange(len(terms)), lengths), term_columns,
                                     len(texts), WORD_COLUMNS)
     dense = np.array([dense_row(v, i) for v, i in zip(verdicts, items, strict=True)],
@@ -145,9 +144,10 @@ def _normalized_counts(rows: np.ndarray, columns: np.ndarray, n_rows: int,
     """How often each column occurs in each row, each row scaled to length 1 (L2)."""
     from sklearn.preprocessing import normalize
 
+    # Built through COO, which sums the repeats; the indices stay unsorted (nothing needs
+    # them sorted, and sorting was a tenth of the cost).
     counts = sparse.csr_matrix((np.ones(len(columns)), (rows, columns)),
                                shape=(n_rows, n_columns))
-    counts.sum_duplicates()
     return normalize(counts, copy=False)
 
 
@@ -185,10 +185,27 @@ def dense_row(verdict: RuleVerdict, item: DetectionInput) -> list[float]:
     ]
 
 
-@functools.lru_cache(maxsize=200_000)  # words and n-grams repeat across posts
-def column(term: str) -> int:
-    """sklearn's hashing: MurmurHash3 (seed 0) of the UTF-8 bytes, |h| mod the columns (both
-    blocks have as many columns, so one cache serves words and character n-grams)."""
-    from sklearn.utils import murmurhash3_32
+def word_columns(terms: list[str]) -> np.ndarray:
+    """The column of each word term, as sklearn's `FeatureHasher` puts it (MurmurHash3 with
+    seed 0 of the UTF-8 bytes, |h| mod the columns). Terms repeat post after post, so each
+    is hashed once and looked up after (a dict read per term, in C, is most of the cost)."""
+    cache = _TERM_COLUMNS
+    found = list(map(cache.get, terms))
+    if None in found:
+        from sklearn.utils import murmurhash3_32
 
-    return abs(int(murmurhash3_32(term, seed=0))) % WORD_COLUMNS
+        if len(cache) > _TERM_CACHE_SIZE:
+            cache.clear()  # a crude bound: refilling costs one batch's hashing
+        for i, value in enumerate(found):
+            if value is None:
+                term = terms[i]
+                found[i] = cache[term] = abs(int(murmurhash3_32(term, seed=0))) % WORD_COLUMNS
+    return np.array(found, dtype=np.int64)
+
+
+def column(term: str) -> int:
+    return int(word_columns([term])[0])
+
+
+_TERM_COLUMNS: dict[str, int] = {}
+_TERM_CACHE_SIZE = 500_000
