@@ -164,6 +164,9 @@ CELERY_BEAT_SCHEDULE = {
     "outreach-unsnooze": {"task": "advocates.tasks.outreach_unsnooze", "schedule": 60.0},
     "outreach-deliver-sweep": {"task": "advocates.tasks.outreach_deliver_sweep",
                                "schedule": 300.0},
+    # Reshare consent lapses at its expires_at: the reshares it allowed are withdrawn
+    # (docs/compliance.md). Every 5 minutes, so a lapse is acted on within minutes.
+    "consents-expire": {"task": "advocates.tasks.consents_expire", "schedule": 300.0},
     "purge-raw-payloads": {"task": "advocates.tasks.raw_payloads_purge",
                            "schedule": 6 * 3600.0},
     # The detector learns from the day's decisions (promoted only if better; docs/detection.md).

@@ -201,29 +201,70 @@ def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict | None 
         record.revoked_at = now
         record.evidence = {**record.evidence, "revoked": {"method": method, **(evidence or {})}}
         record.save()
-        mention = record.mention
-        if mention is None:
-            return record
-        pending = (OutreachStatus.PROPOSED, OutreachStatus.SNOOZED, OutreachStatus.APPROVED)
-        reshares = Outreach.objects.filter(mention=mention, kind=OutreachKind.RESHARE)
-        waiting = list(reshares.filter(status__in=pending).values_list("id", flat=True))
-        if waiting:
-            reshares.filter(pk__in=waiting, status__in=pending).update(
-                status=OutreachStatus.REJECTED, reject_reason="consent revoked",
-                decided_at=now, updated_at=now)
-            OutreachLog.objects.bulk_create(
-                [OutreachLog(outreach_id=i, action="rejected", at=now,
-                             detail={"reason": "consent revoked"}) for i in waiting])
-        if reshares.filter(status__in=(OutreachStatus.SENT, OutreachStatus.SENDING)).exists():
-            from advocates.services.outreach import outreach_propose
-
-            outreach_propose(
-                kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
-                platform=mention.platform, dedupe_key=f"takedown:{mention.pk}",
-                text="", mention=mention, priority=80,
-                reasons=[f"consent revoked ({method}): take the reshare down"],
-            )
+        _reshares_withdraw(record=record, why=f"consent revoked ({method})",
+                           reject_reason="consent revoked", now=now)
     return record
+
+
+def _reshares_withdraw(*, record: ConsentRecord, why: str, reject_reason: str,
+                       now: datetime) -> None:
+    """The reshares that relied on a consent that ended: reject the ones waiting, propose the
+    take-down of one already posted. The caller holds the record's row lock."""
+    mention = record.mention
+    if mention is None:
+        return
+    pending = (OutreachStatus.PROPOSED, OutreachStatus.SNOOZED, OutreachStatus.APPROVED)
+    reshares = Outreach.objects.filter(mention=mention, kind=OutreachKind.RESHARE)
+    waiting = list(reshares.filter(status__in=pending).values_list("id", flat=True))
+    if waiting:
+        reshares.filter(pk__in=waiting, status__in=pending).update(
+            status=OutreachStatus.REJECTED, reject_reason=reject_reason,
+            decided_at=now, updated_at=now)
+        OutreachLog.objects.bulk_create(
+            [OutreachLog(outreach_id=i, action="rejected", at=now,
+                         detail={"reason": reject_reason}) for i in waiting])
+    if reshares.filter(status__in=(OutreachStatus.SENT, OutreachStatus.SENDING)).exists():
+        from advocates.services.outreach import outreach_propose
+
+        outreach_propose(
+            kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
+            platform=mention.platform, dedupe_key=f"takedown:{mention.pk}",
+            text="", mention=mention, priority=80,
+            reasons=[f"{why}: take the reshare down"],
+        )
+
+
+def consents_expire(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Mark granted consents past `expires_at` EXPIRED and withdraw the reshares they allowed.
+
+    The periodic task calls this. Each record moves in its own short transaction, claimed with
+    a row lock that skips rows another worker holds, so two beat runs never expire one record
+    twice, and a revocation racing the expiry wins or loses cleanly (only GRANTED moves).
+    After expiry the person's post is not reshared again until they consent again: delivery
+    refuses an expired consent (`selectors.consent_granted`), an expired record cannot be
+    granted (`consent_grant`), and routing asks anew for each new post. Returns how many
+    expired.
+    """
+    now = now or timezone.now()
+    due = list(ConsentRecord.objects.filter(
+        status=ConsentStatus.GRANTED, expires_at__lte=now).order_by("expires_at")
+        .values_list("id", flat=True)[:batch])
+    expired = 0
+    for record_id in due:
+        with transaction.atomic():
+            record = (ConsentRecord.objects.select_for_update(of=("self",), skip_locked=True)
+                      .select_related("mention", "identity", "advocate")
+                      .filter(pk=record_id, status=ConsentStatus.GRANTED, expires_at__lte=now)
+                      .first())
+            if record is None:
+                continue
+            record.status = ConsentStatus.EXPIRED
+            record.evidence = {**record.evidence, "expired": {"at": now.isoformat()}}
+            record.save(update_fields=["status", "evidence"])
+            _reshares_withdraw(record=record, why="consent expired",
+                               reject_reason="consent expired", now=now)
+            expired += 1
+    return expired
 
 
 def consent_by_token(token: str) -> ConsentRecord | None:
