@@ -50,7 +50,11 @@ from advocates.platforms.base import (
     TransientError,
 )
 from advocates.policies import POLICIES, PlatformPolicy
-from advocates.selectors import consent_granted, reply_sent_elsewhere
+from advocates.selectors import (
+    consent_granted,
+    reply_sent_elsewhere,
+    suppressed_identity_ids,
+)
 from advocates.services.learning import (
     CARE_KINDS,
     THANK_KINDS,
@@ -190,6 +194,11 @@ def outreach_propose(
         raise ValidationError("dedupe_key is required")
     advocate.refresh_from_db(fields=["opted_out_at"])
     if advocate.opted_out_at is not None and kind != OutreachKind.TAKEDOWN:
+        return None
+    # Proposals made outside routing (a reshare after consent, a reward message) honour an
+    # erased person's suppression too; a take-down only removes what we posted.
+    if identity is not None and kind != OutreachKind.TAKEDOWN and \
+            suppressed_identity_ids(identities=[identity]):
         return None
     now = timezone.now()
     try:
