@@ -243,6 +243,8 @@ class OutreachKind(models.TextChoices):
     ANSWER = "answer", gettext_lazy("Answer to a question")
     CONSENT = "consent", gettext_lazy("Consent request")
     TAKEDOWN = "takedown", gettext_lazy("Take down reshare")
+    # A private message asking a rewarded advocate to disclose the reward (#ad, #PR).
+    DISCLOSURE = "disclosure", gettext_lazy("Disclosure reminder")
 
 
 class OutreachStatus(models.TextChoices):

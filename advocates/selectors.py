@@ -104,11 +104,12 @@ QUEUE_TABS: dict[str, tuple[Any, Q]] = {
                 | Q(kind=OutreachKind.CARE) & _QUESTION),
     "thanks": (_("Thank-yous"), Q(kind__in=(OutreachKind.REPLY, OutreachKind.CONSENT))),
     "reshares": (_("Reshares"), Q(kind__in=(OutreachKind.RESHARE, OutreachKind.TAKEDOWN))),
-    "rewards": (_("Rewards"), Q(kind=OutreachKind.DM)),
+    "rewards": (_("Rewards"), Q(kind__in=(OutreachKind.DM, OutreachKind.DISCLOSURE))),
 }
 _TAB_OF_KIND: dict[str, str] = {OutreachKind.REPLY: "thanks", OutreachKind.CONSENT: "thanks",
                 OutreachKind.RESHARE: "reshares", OutreachKind.TAKEDOWN: "reshares",
-                OutreachKind.DM: "rewards", OutreachKind.ANSWER: "answers"}
+                OutreachKind.DM: "rewards", OutreachKind.DISCLOSURE: "rewards",
+                OutreachKind.ANSWER: "answers"}
 
 
 @dataclass(frozen=True)

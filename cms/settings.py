@@ -178,6 +178,8 @@ CELERY_BEAT_SCHEDULE = {
     "rewards-housekeeping": {"task": "rewards.tasks.rewards_housekeeping", "schedule": 60.0},
     "rewards-stripe-events-sweep": {"task": "rewards.tasks.stripe_events_sweep",
                                     "schedule": 300.0},
+    # Rewarded advocates' new posts checked for a disclosure (#ad, #PR; docs/compliance.md).
+    "rewards-disclosures-check": {"task": "rewards.tasks.disclosures_check", "schedule": 600.0},
     "rewards-tiers-demote": {"task": "rewards.tasks.tiers_demote_lapsed", "schedule": 3600.0},
     "rewards-ledger-rescan": {"task": "rewards.tasks.ledger_rescan", "schedule": 86400.0},
     # Codes, grants and redemptions against Stripe, the last three UTC days (docs/finance.md).
