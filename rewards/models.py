@@ -471,6 +471,9 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     # Eligibility (the fraud guards and `Advocate.flagged` send grants to review instead)
     min_account_age_days = models.PositiveIntegerField(default=0)
     min_followers = models.PositiveIntegerField(default=0)
+    pause_after_ignored_reminders = models.BooleanField(
+        default=False, help_text="No reward from this rule for an advocate who ignored two "
+        "disclosure reminders (posted again without #ad / #PR after each).")
     # Reward
     reward_kind = models.CharField(max_length=10, choices=RewardKind.choices,
                                    default=RewardKind.DISCOUNT)
@@ -507,7 +510,8 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
             FieldPanel("trigger_count"), FieldPanel("trigger_days")]),
             FieldPanel("trigger_event_kind"), FieldPanel("trigger_tier"),
             FieldPanel("trigger_min_rating")], heading=gettext_lazy("Trigger")),
-        MultiFieldPanel([FieldPanel("min_account_age_days"), FieldPanel("min_followers")],
+        MultiFieldPanel([FieldPanel("min_account_age_days"), FieldPanel("min_followers"),
+                         FieldPanel("pause_after_ignored_reminders")],
                         heading=gettext_lazy("Eligibility")),
         MultiFieldPanel([FieldPanel("reward_kind"), FieldPanel("discount_type"),
                          FieldRowPanel([FieldPanel("percent_off"),

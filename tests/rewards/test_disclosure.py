@@ -151,6 +151,7 @@ def test_no_public_reminder_where_the_advocate_cannot_be_messaged(db, now):
     assert not _reminders().exists()
 
 
+@pytest.mark.django_db
 @pytest.mark.usefixtures("default_data")
 def test_an_approved_reminder_goes_out_as_a_private_message(rewarded, now,
                                                             django_user_model):
@@ -166,3 +167,42 @@ def test_an_approved_reminder_goes_out_as_a_private_message(rewarded, now,
     assert posted.kind == "dm"
     assert posted.text == reminder.proposed_text
     assert posted.in_reply_to == ""  # not a public reply under her post
+
+
+def test_a_rule_can_pause_rewards_for_someone_who_ignored_two_reminders(config, rewarded,
+                                                                        now):
+    from rewards import services
+    from rewards.fraud import advocate_facts
+    from tests.rewards.conftest import make_event
+
+    for week in (0, 1):
+        at = now + timedelta(days=8 * week)
+        _post(rewarded, at=at - timedelta(hours=2))
+        disclosures_check(now=at - timedelta(hours=1))
+        assert Outreach.objects.filter(kind=OutreachKind.DISCLOSURE).update(
+            status=OutreachStatus.SENT, sent_at=at) == week + 1
+        assert _reminders().filter(status=OutreachStatus.SENT).count() == week + 1
+        _post(rewarded, "Still the best latte @kanshacoffee", at=at + timedelta(hours=1))
+        disclosures_check(now=at + timedelta(hours=2))  # posted again without #ad: ignored
+    assert advocate_facts(advocate_ids=[rewarded.pk])[rewarded.pk].ignored_reminders == 2
+
+    paused = make_rule(name="Thanks for visiting", trigger_count=1,
+                       pause_after_ignored_reminders=True)
+    other = make_rule(name="Regulars", trigger_count=1)
+    make_event(rewarded, "checkin", venue="Shibuya", at=now)
+    services.events_process_batch(now=now)
+
+    assert not RewardGrant.objects.filter(rule=paused).exists()
+    assert RewardGrant.objects.filter(rule=other, advocate=rewarded).exists()
+
+
+def test_one_ignored_reminder_does_not_pause(config, rewarded, now):
+    from rewards.fraud import advocate_facts
+
+    _post(rewarded, at=now - timedelta(hours=2))
+    disclosures_check(now=now - timedelta(hours=1))
+    Outreach.objects.filter(kind=OutreachKind.DISCLOSURE).update(status=OutreachStatus.SENT,
+                                                                 sent_at=now)
+    _post(rewarded, "Loving it #ad", at=now + timedelta(hours=1))  # disclosed after all
+    disclosures_check(now=now + timedelta(hours=2))
+    assert advocate_facts(advocate_ids=[rewarded.pk])[rewarded.pk].ignored_reminders == 0
