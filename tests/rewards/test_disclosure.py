@@ -206,3 +206,29 @@ def test_one_ignored_reminder_does_not_pause(config, rewarded, now):
     _post(rewarded, "Loving it #ad", at=now + timedelta(hours=1))  # disclosed after all
     disclosures_check(now=now + timedelta(hours=2))
     assert advocate_facts(advocate_ids=[rewarded.pk])[rewarded.pk].ignored_reminders == 0
+
+
+def test_the_ambassador_report_has_a_compliance_section(rewarded, now):
+    from rewards.reports import ReportParams, ambassador_report
+
+    other = make_advocate(display_name="Ren Sato")
+    RewardGrant.objects.create(
+        advocate=other, rule=make_rule(), period_key="r", reward={}, reward_kind="discount",
+        currency="jpy", status=GrantStatus.DELIVERED, delivered_at=now - timedelta(days=1))
+    _post(rewarded, at=now - timedelta(hours=3))
+    _post(rewarded, "Second latte @kanshacoffee", at=now - timedelta(hours=2))
+    _post(other, "Loving it #ad", at=now - timedelta(hours=2))
+    disclosures_check(now=now)
+    Outreach.objects.filter(kind=OutreachKind.DISCLOSURE).update(status=OutreachStatus.SENT)
+
+    report = ambassador_report(ReportParams(now.date() - timedelta(days=1), now.date()),
+                               direct=True)
+
+    summary = report.sections["disclosure"].frame
+    assert summary[["rewarded_posts", "disclosed", "reminders", "reminders_sent"]].sum(
+        ).to_dict() == {"rewarded_posts": 3, "disclosed": 1, "reminders": 1,
+                        "reminders_sent": 1}
+    assert list(summary["disclosed_share"]) == [0.3333]
+    (row,) = report.sections["offenders"].frame.to_dict("records")
+    assert row == {"advocate_id": rewarded.pk, "advocate": rewarded.display_name,
+                   "undisclosed": 2, "reminders_sent": 1}
