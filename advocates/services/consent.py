@@ -33,7 +33,10 @@ from advocates.models import (
     OutreachLog,
     OutreachStatus,
     SocialIdentity,
+    TemplatePurpose,
 )
+from advocates.policies import policy_for
+from advocates.services.templates import template_render
 
 # A reply that is only a command (plus handles, punctuation, "please"), so "don't stop making
 # this latte" is not an opt-out.
@@ -181,7 +184,8 @@ def consent_grant(*, record: ConsentRecord, method: str, evidence: dict | None =
 
             outreach_propose(
                 kind=OutreachKind.RESHARE, advocate=record.advocate, identity=record.identity,
-                platform=record.mention.platform, dedupe_key=f"reshare:{record.mention_id}",
+                platform=record.mention.platform,
+                dedupe_key=_key_once(f"reshare:{record.mention_id}", record),
                 text="", mention=record.mention,
                 reasons=[f"consent granted ({method}, terms {record.terms_version})"],
             )
@@ -228,10 +232,17 @@ def _reshares_withdraw(*, record: ConsentRecord, why: str, reject_reason: str,
 
         outreach_propose(
             kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
-            platform=mention.platform, dedupe_key=f"takedown:{mention.pk}",
+            platform=mention.platform, dedupe_key=_key_once(f"takedown:{mention.pk}", record),
             text="", mention=mention, priority=80,
             reasons=[f"{why}: take the reshare down"],
         )
+
+
+def _key_once(key: str, record: ConsentRecord) -> str:
+    """The dedupe key of a reshare or take-down resting on `record`: the plain key the first
+    time; after a re-consent the same post may be reshared (and taken down) again, so later
+    rounds carry the record's id."""
+    return f"{key}:{record.pk}" if Outreach.objects.filter(dedupe_key=key).exists() else key
 
 
 def consents_expire(*, now: datetime | None = None, batch: int = 200) -> int:
@@ -263,8 +274,37 @@ def consents_expire(*, now: datetime | None = None, batch: int = 200) -> int:
             record.save(update_fields=["status", "evidence"])
             _reshares_withdraw(record=record, why="consent expired",
                                reject_reason="consent expired", now=now)
+            _consent_ask_again(record=record, now=now)
             expired += 1
     return expired
+
+
+def _consent_ask_again(*, record: ConsentRecord, now: datetime) -> None:
+    """Offer a new yes for the post an expired consent covered: a consent request (a reply to
+    the post with a fresh page link) that staff approve or reject like the first one. Not where
+    the platform allows one reply per post (it would refuse a second), nor without a live
+    consent template."""
+    from advocates.services.outreach import outreach_propose
+
+    mention = record.mention
+    if mention is None or policy_for(mention.platform).one_reply_per_post:
+        return
+    language = "ja" if mention.language == "ja" else "en"
+    fresh = consent_request_record(mention=mention)
+    rendered = template_render(
+        purpose=TemplatePurpose.CONSENT, language=language, advocate_id=record.advocate_id,
+        identity=record.identity, mention=mention, brand=settings.KANSHA_BRAND_NAME, now=now,
+        extra={"consent_url": consent_url(urls=consent_page_urls(), token=fresh.token,
+                                          language=language)})
+    if rendered is None:
+        return
+    asked = outreach_propose(
+        kind=OutreachKind.CONSENT, advocate=record.advocate, identity=record.identity,
+        platform=mention.platform, dedupe_key=f"reconsent:{record.pk}", text=rendered.text,
+        mention=mention, template_key=rendered.template_key,
+        template_variant=rendered.variant, reasons=["consent expired: ask again"])
+    if asked is not None:
+        fresh.save()
 
 
 def consent_by_token(token: str) -> ConsentRecord | None:

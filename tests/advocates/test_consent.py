@@ -304,3 +304,35 @@ def test_expiry_and_revocation_are_in_the_advocates_export(asked):
     assert rows[record.pk]["evidence"]["expired"]["at"]
     assert rows[later.pk]["status"] == "revoked"
     assert rows[later.pk]["revoked_at"]
+
+
+def test_an_expired_consent_is_asked_again_and_a_new_yes_reshares_the_post_again(
+        asked, staff, django_capture_on_commit_callbacks):
+    mention, request = asked
+    _answer(2, "#yes", request)
+    first = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE)
+    with django_capture_on_commit_callbacks(execute=True):
+        outreach_approve(outreach_id=first.pk, user=staff)
+    old = ConsentRecord.objects.get(mention=mention)
+    _lapse(old)
+
+    consents_expire()
+
+    again = Outreach.objects.get(mention=mention, dedupe_key=f"reconsent:{old.pk}")
+    assert (again.kind, again.status, again.reasons) == (
+        OutreachKind.CONSENT, OutreachStatus.PROPOSED, ["consent expired: ask again"])
+    fresh = ConsentRecord.objects.get(mention=mention, status=ConsentStatus.REQUESTED)
+    assert fresh.token != old.token
+    assert str(fresh.token) in again.proposed_text  # the new link, not the expired one
+    assert consents_expire() == 0  # asked once
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outreach_approve(outreach_id=again.pk, user=staff)
+    again.refresh_from_db()
+    _answer(7, "#yes, share it again", again)
+
+    fresh.refresh_from_db()
+    assert fresh.status == ConsentStatus.GRANTED
+    second = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE,
+                                  status=OutreachStatus.PROPOSED)
+    assert second.dedupe_key == f"reshare:{mention.pk}:{fresh.pk}"
