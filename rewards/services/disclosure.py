@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from advocates.models import DetectionLabel, Mention, Outreach, OutreachKind
@@ -80,9 +81,15 @@ def disclosures_check(*, now: datetime | None = None, limit: int = 2000) -> dict
         grants[grant.advocate_id].append(grant)
     if not grants:
         return counts
+    # Only posts made after a reward reached their author: the others would never get a
+    # check row and, re-read on every run, would crowd out the new ones under `limit`.
+    after_reward = Exists(RewardGrant.objects.filter(
+        advocate_id=OuterRef("author__advocate_id"), status__in=_RECEIVED,
+        delivered_at__lt=OuterRef("posted_at")))
     posts = (Mention.objects.filter(
         author__advocate_id__in=list(grants), detection_label=DetectionLabel.POSITIVE,
         posted_at__gte=now - timedelta(days=config.disclosure_window_days), posted_at__lte=now)
+        .filter(after_reward)
         .exclude(pk__in=DisclosureCheck.objects.values("mention_id"))
         .select_related("author", "author__advocate").order_by("posted_at", "id")[:limit])
     for post in posts:
