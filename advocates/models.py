@@ -4,6 +4,7 @@
 """
 
 import hashlib
+import hmac
 import uuid
 from collections.abc import Sequence
 
@@ -242,6 +243,8 @@ class OutreachKind(models.TextChoices):
     ANSWER = "answer", gettext_lazy("Answer to a question")
     CONSENT = "consent", gettext_lazy("Consent request")
     TAKEDOWN = "takedown", gettext_lazy("Take down reshare")
+    # A private message asking a rewarded advocate to disclose the reward (#ad, #PR).
+    DISCLOSURE = "disclosure", gettext_lazy("Disclosure reminder")
 
 
 class OutreachStatus(models.TextChoices):
@@ -507,6 +510,42 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Consent of {self.identity} ({self.status})"
+
+
+class Suppression(models.Model):
+    """An erased person's objection on record: no proposal to their account again.
+
+    Erasure forgets who they were; it remembers only a keyed hash of (platform, platform
+    user id) (`advocates.services.privacy.suppression_key`), so nobody can read the account
+    back from this table, yet a later post by the same account is recognised and routed
+    nowhere. Staff lift it when the person writes to the brand and asks to hear from it again.
+    """
+
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
+    reason = models.CharField(max_length=40, default="erasure")
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    lift_note = models.TextField(blank=True, help_text=gettext_lazy(
+        "Why it was lifted: where and when the person asked to hear from the brand again."))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = gettext_lazy("suppressed account")
+        verbose_name_plural = gettext_lazy("suppressed accounts")
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} account {self.key[:12]}…"
+
+    @staticmethod
+    def key_for(*, platform: str, platform_user_id: str) -> str:
+        """The keyed hash that stands for one account: HMAC-SHA256 with SECRET_KEY, so the
+        table cannot be reversed by hashing known ids (a plain hash could)."""
+        return hmac.new(settings.SECRET_KEY.encode(),
+                        f"suppress:{platform}:{platform_user_id}".encode(),
+                        hashlib.sha256).hexdigest()
 
 
 class SandboxPost(models.Model):

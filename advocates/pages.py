@@ -39,6 +39,9 @@ STRINGS = {
         "stopped": "Done. We will not reply to, reshare or message you again.",
         "terms_version": "Terms version",
         "status": "Current answer",
+        "valid_until": "Your yes is valid until",
+        "expired": "Your yes expired on this day; we have taken down what we shared and will "
+                   "not share your posts again unless you agree to a new request",
         "about_title": "How consent works",
         "about": [
             "We never reshare a post without asking its author first.",
@@ -69,6 +72,9 @@ STRINGS = {
                    "お送りすることはありません。",
         "terms_version": "規約バージョン",
         "status": "現在の回答",
+        "valid_until": "同意の有効期限",
+        "expired": "同意の有効期限が切れました。シェアした投稿は削除し、改めてお伺いして同意を"
+                   "いただくまで、投稿をシェアすることはありません。有効期限",
         "about_title": "投稿のご紹介への同意について",
         "about": [
             "投稿者ご本人の同意なく、投稿を公式アカウントでシェアすることはありません。",

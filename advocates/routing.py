@@ -37,6 +37,7 @@ from advocates.models import (
 )
 from advocates.policies import PlatformPolicy, policy_for
 from advocates.routing_rules import brand_names, route_decide
+from advocates.selectors import suppressed_identity_ids
 from advocates.services.consent import (
     consent_page_urls,
     consent_request_record,
@@ -50,6 +51,10 @@ from advocates.services.conversations import (
 from advocates.services.detection import mention_detection_input
 from advocates.services.outreach import outreach_bulk_propose
 from advocates.services.templates import TemplateBook, template_context
+
+# An erased person's account posting again: their erasure is their objection on record, so
+# nothing is proposed until staff lift it (docs/compliance.md).
+SUPPRESSED_REASON = "account suppressed: its owner asked to be erased"
 
 # Kinds of mention whose content can be reshared from a brand account.
 RESHAREABLE_KINDS = frozenset({"post", "quote", "checkin", "story"})
@@ -117,6 +122,7 @@ def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
     )
 
     policies = {p: policy_for(p) for p in {m.platform for m in routed}}
+    suppressed = suppressed_identity_ids(identities=[m.author for m, _, _ in decisions.values()])
     consent_required_by_account = {
         platform for platform, config_json in BrandAccount.objects.filter(active=True)
         .values_list("platform", "config") if (config_json or {}).get("reshare_needs_consent")
@@ -132,6 +138,8 @@ def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
         handle = (author.handle or "").lower().lstrip("@")
         if advocate.opted_out_at is not None:
             reason = "advocate opted out"
+        elif author.pk in suppressed:
+            reason = SUPPRESSED_REASON
         elif (mention.platform, author.platform_user_id) in own_ids or handle in own_handles:
             reason = "brand's own account"
         elif decision.route == Route.CARE:

@@ -9,7 +9,7 @@ cap (COUNT(*) over 100,000 pending rows would cost more than the page).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +53,8 @@ from advocates.models import (
     OutreachLog,
     OutreachStatus,
     SandboxPost,
+    SocialIdentity,
+    Suppression,
 )
 
 QUEUE_PAGE_SIZE = 50
@@ -122,11 +124,12 @@ QUEUE_TABS: dict[str, tuple[Any, Q]] = {
                 | Q(kind=OutreachKind.CARE) & _QUESTION),
     "thanks": (_("Thank-yous"), Q(kind__in=(OutreachKind.REPLY, OutreachKind.CONSENT))),
     "reshares": (_("Reshares"), Q(kind__in=(OutreachKind.RESHARE, OutreachKind.TAKEDOWN))),
-    "rewards": (_("Rewards"), Q(kind=OutreachKind.DM)),
+    "rewards": (_("Rewards"), Q(kind__in=(OutreachKind.DM, OutreachKind.DISCLOSURE))),
 }
 _TAB_OF_KIND: dict[str, str] = {OutreachKind.REPLY: "thanks", OutreachKind.CONSENT: "thanks",
                 OutreachKind.RESHARE: "reshares", OutreachKind.TAKEDOWN: "reshares",
-                OutreachKind.DM: "rewards", OutreachKind.ANSWER: "answers"}
+                OutreachKind.DM: "rewards", OutreachKind.DISCLOSURE: "rewards",
+                OutreachKind.ANSWER: "answers"}
 
 
 @dataclass(frozen=True)
@@ -665,3 +668,18 @@ def detector_model_versions() -> list[DetectorModelVersion]:
     them, and they are the bulk of each row)."""
     return list(DetectorModelVersion.objects.defer("weights", "card")
                 .select_related("activated_by").order_by("-created_at", "-id"))
+
+
+def suppressed_identity_ids(*, identities: Iterable[SocialIdentity]) -> set[int]:
+    """The identities whose account an erased person left suppressed (one query).
+
+    An identity erased itself carries a hashed id ("erased-…") and never matches: it is the
+    same account arriving again, under its real id, that is recognised.
+    """
+    by_key = {Suppression.key_for(platform=i.platform, platform_user_id=i.platform_user_id):
+              i.pk for i in identities
+              if i.platform_user_id and not i.platform_user_id.startswith("erased-")}
+    if not by_key:
+        return set()
+    return {by_key[key] for key in Suppression.objects.filter(
+        key__in=list(by_key), lifted_at__isnull=True).values_list("key", flat=True)}

@@ -75,6 +75,12 @@ def outreach_unsnooze() -> int:
 
 
 @shared_task
+def consents_expire() -> int:
+    """Granted consents past their expiry become expired; their reshares are withdrawn."""
+    return services.consents_expire()
+
+
+@shared_task
 def outreach_deliver_sweep() -> int:
     """Re-enqueue approved outreach whose delivery task was lost (e.g. a broker outage)."""
     ids = services.outreach_stuck_ids()

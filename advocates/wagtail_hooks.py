@@ -15,6 +15,7 @@ from wagtail.admin.ui.tables import Column
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
+from advocates.admin.privacy import SuppressionViewSet
 from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import Advocate, IngestToken, Mention, SocialIdentity, TokenScope
 from advocates.services import api_token_revoke, ingest_token_issue
@@ -157,7 +158,8 @@ class PeopleGroup(SnippetViewSetGroup):
     menu_label = _("Advocates")
     menu_icon = "group"
     menu_order = 200
-    items = (MentionViewSet, AdvocateViewSet, SocialIdentityViewSet, IngestTokenViewSet)
+    items = (MentionViewSet, AdvocateViewSet, SocialIdentityViewSet, IngestTokenViewSet,
+             SuppressionViewSet)
 
 
 register_snippet(PeopleGroup)
@@ -274,6 +276,8 @@ def register_privacy_listing_buttons(snippet, user, next_url=None):
 def register_privacy_log_actions(actions):
     actions.register_action("kansha.advocate.erase", _("Erase personal data"),
                             _("Erased personal data (pseudonymised)"))
+    actions.register_action("kansha.suppression.lift", _("Lift suppression"),
+                            _("Lifted an erased account's suppression"))
 
 
 # --- Settings › Detector models (advocates/admin/detector.py) ---------------------------------

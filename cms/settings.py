@@ -170,6 +170,9 @@ CELERY_BEAT_SCHEDULE = {
     "outreach-unsnooze": {"task": "advocates.tasks.outreach_unsnooze", "schedule": 60.0},
     "outreach-deliver-sweep": {"task": "advocates.tasks.outreach_deliver_sweep",
                                "schedule": 300.0},
+    # Reshare consent lapses at its expires_at: the reshares it allowed are withdrawn
+    # (docs/compliance.md). Every 5 minutes, so a lapse is acted on within minutes.
+    "consents-expire": {"task": "advocates.tasks.consents_expire", "schedule": 300.0},
     "purge-raw-payloads": {"task": "advocates.tasks.raw_payloads_purge",
                            "schedule": 6 * 3600.0},
     # The detector learns from the day's decisions (promoted only if better; docs/detection.md).
@@ -181,6 +184,8 @@ CELERY_BEAT_SCHEDULE = {
     "rewards-housekeeping": {"task": "rewards.tasks.rewards_housekeeping", "schedule": 60.0},
     "rewards-stripe-events-sweep": {"task": "rewards.tasks.stripe_events_sweep",
                                     "schedule": 300.0},
+    # Rewarded advocates' new posts checked for a disclosure (#ad, #PR; docs/compliance.md).
+    "rewards-disclosures-check": {"task": "rewards.tasks.disclosures_check", "schedule": 600.0},
     "rewards-tiers-demote": {"task": "rewards.tasks.tiers_demote_lapsed", "schedule": 3600.0},
     "rewards-ledger-rescan": {"task": "rewards.tasks.ledger_rescan", "schedule": 86400.0},
     # Codes, grants and redemptions against Stripe, the last three UTC days (docs/finance.md).

@@ -11,11 +11,19 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 
-from advocates.models import AdvocacyEvent, Advocate, Mention, SocialIdentity
+from advocates.models import (
+    AdvocacyEvent,
+    Advocate,
+    Mention,
+    Outreach,
+    OutreachKind,
+    OutreachStatus,
+    SocialIdentity,
+)
 from advocates.sql import ids_in
-from rewards.models import FraudFlag, RewardsSettings
+from rewards.models import DisclosureCheck, FraudFlag, RewardsSettings
 
 # Short texts ("Great coffee!") are legitimately repeated by many people.
 DUPLICATE_TEXT_MIN_LENGTH = 20
@@ -35,6 +43,8 @@ class AdvocateFacts:
     account_created_at: datetime | None = None
     handles: set[str] = field(default_factory=set)
     open_flags: list[str] = field(default_factory=list)
+    # Disclosure reminders sent to them and followed by another undisclosed post.
+    ignored_reminders: int = 0
 
     def account_age_days(self, now: datetime) -> float | None:
         born = self.account_created_at or self.created_at
@@ -52,7 +62,8 @@ class AdvocateFacts:
 
 
 def advocate_facts(*, advocate_ids: Collection[int]) -> dict[int, AdvocateFacts]:
-    """Facts for these advocates in three queries (advocates, identities, open flags)."""
+    """Facts for these advocates in four queries (advocates, identities, open flags, ignored
+    disclosure reminders)."""
     facts = {
         row["id"]: AdvocateFacts(
             id=row["id"], is_employee=row["is_employee"],
@@ -78,6 +89,15 @@ def advocate_facts(*, advocate_ids: Collection[int]) -> dict[int, AdvocateFacts]
             "advocate_id", "reason"):
         if adv_id in facts:
             facts[adv_id].open_flags.append(reason)
+    ignored = Exists(DisclosureCheck.objects.filter(
+        advocate_id=OuterRef("advocate_id"), disclosed=False,
+        mention__posted_at__gt=OuterRef("sent_at")))
+    for adv_id in (Outreach.objects.filter(
+            advocate_id__any_ids=ids_in(advocate_ids), kind=OutreachKind.DISCLOSURE,
+            status=OutreachStatus.SENT, sent_at__isnull=False)
+            .filter(ignored).values_list("advocate_id", flat=True)):
+        if adv_id in facts:
+            facts[adv_id].ignored_reminders += 1
     return facts
 
 

@@ -32,6 +32,7 @@ from advocates.models import (
     AdvocacyEvent,
     AdvocacyKind,
     Advocate,
+    Mention,
     Outreach,
     ReplyTemplate,
     TemplatePurpose,
@@ -114,6 +115,17 @@ class RewardsSettings(BaseGenericSetting):
         max_length=12, choices=ClawbackPolicy.choices, default=ClawbackPolicy.NONE,
         help_text="When an order paid with an advocate's code is refunded or disputed: keep "
         "their points, or take back the points of the act that earned the reward.")
+    # Disclosure watch (rewards/services/disclosure.py, docs/compliance.md).
+    disclosure_window_days = models.PositiveIntegerField(
+        default=90, help_text="For this many days after a reward, the advocate's new posts "
+        "about the brand are checked for a disclosure such as #ad or #PR; 0 = never.")
+    disclosure_markers_en = models.TextField(
+        default="#ad\n#sponsored\n#PR\n#gifted\n#partner",
+        help_text="One per line: what counts as a disclosure in posts in English (and in "
+        "languages without their own list). Case does not matter.")
+    disclosure_markers_ja = models.TextField(
+        default="#PR\n#提供\n#プロモーション\n広告",
+        help_text="One per line: what counts as a disclosure in posts in Japanese.")
 
     panels = [
         MultiFieldPanel([FieldPanel("points_praise"), FieldPanel("points_checkin"),
@@ -127,7 +139,18 @@ class RewardsSettings(BaseGenericSetting):
                         heading=gettext_lazy("Fraud guards")),
         FieldPanel("low_stock_threshold"),
         FieldPanel("refund_points_clawback"),
+        MultiFieldPanel([FieldPanel("disclosure_window_days"), FieldPanel("disclosure_markers_en"),
+                         FieldPanel("disclosure_markers_ja")],
+                        heading=gettext_lazy("Disclosure watch")),
     ]
+
+    def disclosure_markers(self, language: str) -> list[str]:
+        """The markers that count as a disclosure in a post in `language` (English's list for
+        a language without its own), plus the other list: a Japanese post saying "#ad" has
+        disclosed too."""
+        ja = [m.strip() for m in self.disclosure_markers_ja.splitlines() if m.strip()]
+        en = [m.strip() for m in self.disclosure_markers_en.splitlines() if m.strip()]
+        return [*ja, *en] if language.startswith("ja") else [*en, *ja]
 
     base_form_class = RewardsSettingsForm
 
@@ -448,6 +471,9 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     # Eligibility (the fraud guards and `Advocate.flagged` send grants to review instead)
     min_account_age_days = models.PositiveIntegerField(default=0)
     min_followers = models.PositiveIntegerField(default=0)
+    pause_after_ignored_reminders = models.BooleanField(
+        default=False, help_text="No reward from this rule for an advocate who ignored two "
+        "disclosure reminders (posted again without #ad / #PR after each).")
     # Reward
     reward_kind = models.CharField(max_length=10, choices=RewardKind.choices,
                                    default=RewardKind.DISCOUNT)
@@ -484,7 +510,8 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
             FieldPanel("trigger_count"), FieldPanel("trigger_days")]),
             FieldPanel("trigger_event_kind"), FieldPanel("trigger_tier"),
             FieldPanel("trigger_min_rating")], heading=gettext_lazy("Trigger")),
-        MultiFieldPanel([FieldPanel("min_account_age_days"), FieldPanel("min_followers")],
+        MultiFieldPanel([FieldPanel("min_account_age_days"), FieldPanel("min_followers"),
+                         FieldPanel("pause_after_ignored_reminders")],
                         heading=gettext_lazy("Eligibility")),
         MultiFieldPanel([FieldPanel("reward_kind"), FieldPanel("discount_type"),
                          FieldRowPanel([FieldPanel("percent_off"),
@@ -1324,3 +1351,28 @@ class PointsAdjustment(MoneyChangeRequest):
         super().clean()
         if self.points == 0:
             raise ValidationError({"points": _("An adjustment of 0 points changes nothing.")})
+
+
+class DisclosureCheck(models.Model):
+    """One post by a rewarded advocate, checked once for a disclosure (#ad, #PR, 広告…).
+
+    The unique mention is the exactly-once claim: a re-run of the watch checks nothing twice.
+    An undisclosed post may have proposed a reminder (at most one per advocate per week).
+    """
+
+    mention = models.OneToOneField(Mention, on_delete=models.CASCADE, related_name="+")
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="+")
+    grant = models.ForeignKey(RewardGrant, on_delete=models.CASCADE, related_name="+",
+                              help_text="The latest reward before the post.")
+    disclosed = models.BooleanField()
+    marker = models.CharField(max_length=60, blank=True, help_text="The marker found.")
+    reminder = models.ForeignKey(Outreach, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["advocate", "checked_at"], name="disclosure_advocate")]
+
+    def __str__(self) -> str:
+        return f"disclosure check of mention {self.mention_id}: {self.disclosed}"

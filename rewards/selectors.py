@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypedDict
 
 from django.contrib.contenttypes.models import ContentType
@@ -13,6 +13,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from wagtail.models import WorkflowState
 
+from advocates.models import AdvocacyEvent, AdvocacyKind
+from advocates.policies import platform_label, review_incentive_free_platforms
 from rewards.models import (
     AdvocateTier,
     DiscountCode,
@@ -25,6 +27,7 @@ from rewards.models import (
     RewardsSettings,
     StripeCustomer,
     Tier,
+    TriggerKind,
 )
 
 
@@ -231,3 +234,84 @@ def ambassador_program(*, language: str) -> dict:
     config = points_rules()
     earn = [(label, config.get(kind, "")) for kind, label in t["kinds"]]
     return {"t": t, "tiers": tiers, "perks": perks, "earn": earn}
+
+
+# --- Compliance: past grants the platform policy and the review rule would refuse ------------
+
+
+@dataclass(frozen=True)
+class GrantRefusal:
+    grant: RewardGrant
+    reasons: tuple[str, ...]
+
+
+def grants_refused_by_policy(*, since: datetime | None = None) -> list[GrantRefusal]:
+    """Grants made before the review-incentive checks that those checks would have refused.
+
+    For finance to review (docs/compliance.md); nothing is changed. A grant is listed when its
+    rule depends on a review (16 CFR 465.4), when a review fired it, or when it needed reviews
+    on a platform that forbids review incentives (Google): an "N in D days" rule short of N
+    without them, a tier short of its threshold without their points. The rule is read as it
+    is now (an edited rule is judged by its current trigger), which is what finance asks:
+    "would today's Kansha have paid this?"
+    """
+    no_incentive = review_incentive_free_platforms()
+    grants = (RewardGrant.objects.select_related("rule", "rule__trigger_tier", "trigger_event",
+                                                 "advocate").order_by("created_at", "id"))
+    if since is not None:
+        grants = grants.filter(created_at__gte=since)
+    # Only these advocates can have leaned on a forbidden review: one query, then the few
+    # per-grant counts below are for them alone.
+    reviewers = set(AdvocacyEvent.objects.filter(
+        kind=AdvocacyKind.REVIEW, platform__in=no_incentive)
+        .values_list("advocate_id", flat=True).distinct()) if no_incentive else set()
+    refused = []
+    for grant in grants.iterator(chunk_size=500):
+        reasons = _grant_refusal_reasons(grant, no_incentive=no_incentive,
+                                         leaned_on_reviews=grant.advocate_id in reviewers)
+        if reasons:
+            refused.append(GrantRefusal(grant=grant, reasons=tuple(reasons)))
+    return refused
+
+
+def _grant_refusal_reasons(grant: RewardGrant, *, no_incentive: list[str],
+                           leaned_on_reviews: bool) -> list[str]:
+    rule, event = grant.rule, grant.trigger_event
+    reasons = []
+    if rule.compliance_refusal():
+        reasons.append("the rule depends on a review or its rating (FTC 16 CFR 465.4)")
+    if event is not None and event.kind == AdvocacyKind.REVIEW:
+        where = platform_label(event.platform)
+        reasons.append(f"a review on {where} fired it (FTC 16 CFR 465.4"
+                       + (f"; {where} forbids review incentives)"
+                          if event.platform in no_incentive else ")"))
+    if not leaned_on_reviews:
+        return reasons
+    forbidden = Q(kind=AdvocacyKind.REVIEW, platform__in=no_incentive)
+    if rule.trigger == TriggerKind.EVENTS_IN_DAYS:
+        window = AdvocacyEvent.objects.filter(
+            advocate_id=grant.advocate_id, occurred_at__lte=grant.created_at,
+            occurred_at__gte=grant.created_at - timedelta(days=rule.trigger_days))
+        if rule.trigger_event_kind:
+            window = window.filter(kind=rule.trigger_event_kind)
+        counts = window.aggregate(all=Count("id"), forbidden=Count("id", filter=forbidden))
+        if counts["forbidden"] and counts["all"] - counts["forbidden"] < rule.trigger_count:
+            reasons.append(
+                f"{counts['forbidden']} review(s) where the platform forbids review incentives "
+                f"counted toward it: {counts['all'] - counts['forbidden']} of "
+                f"{rule.trigger_count} acts without them")
+    elif rule.trigger == TriggerKind.TIER_REACHED and rule.trigger_tier is not None:
+        tier = rule.trigger_tier
+        entries = PointsEntry.objects.filter(advocate_id=grant.advocate_id,
+                                             occurred_at__lte=grant.created_at)
+        if tier.window_days:
+            entries = entries.filter(
+                occurred_at__gte=grant.created_at - timedelta(days=tier.window_days))
+        points = entries.aggregate(all=Sum("points"), forbidden=Sum("points", filter=forbidden))
+        earned, forbidden_points = points["all"] or 0, points["forbidden"] or 0
+        if forbidden_points > 0 and earned - forbidden_points < tier.threshold:
+            reasons.append(
+                f"{forbidden_points} of its points came from reviews where the platform forbids "
+                f"review incentives: {earned - forbidden_points} of {tier.threshold} for "
+                f"{tier.name} without them")
+    return reasons

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from rewards import services
+from rewards.services import disclosure
 from rewards.stripe_client import StripeTransientError
 
 # Each periodic run does a bounded amount of work, then re-enqueues itself while there is more.
@@ -112,3 +113,9 @@ from rewards.reports.tasks import (  # noqa: E402, F401  (reports queue)
     report_rollups_rescan,
     report_weekly_email,
 )
+
+
+@shared_task
+def disclosures_check() -> dict:
+    """Rewarded advocates' new posts: checked for #ad / #PR, reminders proposed."""
+    return disclosure.disclosures_check()

@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
+from wagtail.admin.ui.tables import Column
 
 from advocates.admin.menu import PermissionButton
 from advocates.admin.queue import forbidden
-from advocates.models import Advocate, Mention
-from advocates.services.privacy import advocate_erase, advocate_export
+from advocates.admin.snippets import KanshaSnippetViewSet
+from advocates.models import Advocate, Mention, Suppression
+from advocates.services.privacy import advocate_erase, advocate_export, suppression_lift
 
 EXPORT_PERMISSION = "advocates.change_advocate"
 ERASE_PERMISSION = "advocates.delete_advocate"
@@ -60,8 +64,56 @@ def advocate_erase_view(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+@require_http_methods(["GET", "POST"])
+def suppression_lift_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what lifting means, and a note; POST: lift (the account may be proposed to)."""
+    if not request.user.has_perm(ERASE_PERMISSION):
+        return forbidden(request)
+    suppression = get_object_or_404(Suppression, pk=pk)
+    if request.method == "POST":
+        try:
+            if suppression_lift(suppression_id=pk, user=request.user,
+                                note=request.POST.get("note", "")):
+                messages.success(request, _("Suppression lifted: Kansha may propose replies "
+                                            "to this account again."))
+            else:
+                messages.warning(request, _("This suppression was already lifted."))
+            return redirect(reverse("wagtailsnippets_advocates_suppression:list"))
+        except ValidationError:
+            messages.error(request, _("Say why it is lifted: where and when the person asked "
+                                      "to hear from the brand again."))
+    return TemplateResponse(request, "advocates/admin/suppression_lift_confirm.html", {
+        "page_title": _("Lift suppression"), "suppression": suppression})
+
+
+def _suppression_status(suppression: Suppression) -> str:
+    if suppression.lifted_at is not None:
+        return format_html('<span class="w-status w-status--label">{}</span>',
+                           _("lifted %(when)s") % {
+                               "when": f"{suppression.lifted_at:%Y-%m-%d %H:%M}"})
+    return format_html('<a class="button button-small button-secondary" href="{}">{}</a>',
+                       reverse("kansha_suppression_lift", args=[suppression.pk]), _("Lift…"))
+
+
+class SuppressionViewSet(KanshaSnippetViewSet):
+    """Accounts of erased people, known only by a keyed hash; listed, and lifted one by one
+    through `suppression_lift_view`, never edited."""
+
+    model = Suppression
+    icon = "lock"
+    menu_label = _("Suppressed accounts")
+    refused = frozenset({"add", "change", "delete"})
+    empty_message = _("No suppressed accounts. Erasing an advocate suppresses their accounts "
+                      "so that nothing is proposed to them again.")
+    list_display = ["platform", "reason", "created_at",
+                    Column("lift", label=_("Status"), accessor=_suppression_status)]
+    list_filter = ["platform"]
+
+
 def admin_urls():
     return [
+        path("advocates/suppressions/<int:pk>/lift/", suppression_lift_view,
+             name="kansha_suppression_lift"),
         path("advocates/privacy/<int:pk>/export/", advocate_export_view,
              name="kansha_advocate_export"),
         path("advocates/privacy/<int:pk>/erase/", advocate_erase_view,

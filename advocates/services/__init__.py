@@ -10,6 +10,7 @@ from advocates.services.consent import (
     advocate_opt_out_by_handle,
     consent_grant,
     consent_revoke,
+    consents_expire,
 )
 from advocates.services.detection import mentions_detect, mentions_undetected_ids
 from advocates.services.ingest import (
@@ -48,6 +49,7 @@ __all__ = [
     "advocate_opt_out_by_handle",
     "consent_grant",
     "consent_revoke",
+    "consents_expire",
     "BulkResult",
     "DeliveryDeferred",
     "OutreachTransitionError",

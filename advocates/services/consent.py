@@ -33,7 +33,10 @@ from advocates.models import (
     OutreachLog,
     OutreachStatus,
     SocialIdentity,
+    TemplatePurpose,
 )
+from advocates.policies import policy_for
+from advocates.services.templates import template_render
 
 # A reply that is only a command (plus handles, punctuation, "please"), so "don't stop making
 # this latte" is not an opt-out.
@@ -181,7 +184,8 @@ def consent_grant(*, record: ConsentRecord, method: str, evidence: dict | None =
 
             outreach_propose(
                 kind=OutreachKind.RESHARE, advocate=record.advocate, identity=record.identity,
-                platform=record.mention.platform, dedupe_key=f"reshare:{record.mention_id}",
+                platform=record.mention.platform,
+                dedupe_key=_key_once(f"reshare:{record.mention_id}", record),
                 text="", mention=record.mention,
                 reasons=[f"consent granted ({method}, terms {record.terms_version})"],
             )
@@ -201,29 +205,106 @@ def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict | None 
         record.revoked_at = now
         record.evidence = {**record.evidence, "revoked": {"method": method, **(evidence or {})}}
         record.save()
-        mention = record.mention
-        if mention is None:
-            return record
-        pending = (OutreachStatus.PROPOSED, OutreachStatus.SNOOZED, OutreachStatus.APPROVED)
-        reshares = Outreach.objects.filter(mention=mention, kind=OutreachKind.RESHARE)
-        waiting = list(reshares.filter(status__in=pending).values_list("id", flat=True))
-        if waiting:
-            reshares.filter(pk__in=waiting, status__in=pending).update(
-                status=OutreachStatus.REJECTED, reject_reason="consent revoked",
-                decided_at=now, updated_at=now)
-            OutreachLog.objects.bulk_create(
-                [OutreachLog(outreach_id=i, action="rejected", at=now,
-                             detail={"reason": "consent revoked"}) for i in waiting])
-        if reshares.filter(status__in=(OutreachStatus.SENT, OutreachStatus.SENDING)).exists():
-            from advocates.services.outreach import outreach_propose
-
-            outreach_propose(
-                kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
-                platform=mention.platform, dedupe_key=f"takedown:{mention.pk}",
-                text="", mention=mention, priority=80,
-                reasons=[f"consent revoked ({method}): take the reshare down"],
-            )
+        _reshares_withdraw(record=record, why=f"consent revoked ({method})",
+                           reject_reason="consent revoked", now=now)
     return record
+
+
+def _reshares_withdraw(*, record: ConsentRecord, why: str, reject_reason: str,
+                       now: datetime) -> None:
+    """The reshares that relied on a consent that ended: reject the ones waiting, propose the
+    take-down of one already posted. The caller holds the record's row lock."""
+    mention = record.mention
+    if mention is None:
+        return
+    pending = (OutreachStatus.PROPOSED, OutreachStatus.SNOOZED, OutreachStatus.APPROVED)
+    reshares = Outreach.objects.filter(mention=mention, kind=OutreachKind.RESHARE)
+    waiting = list(reshares.filter(status__in=pending).values_list("id", flat=True))
+    if waiting:
+        reshares.filter(pk__in=waiting, status__in=pending).update(
+            status=OutreachStatus.REJECTED, reject_reason=reject_reason,
+            decided_at=now, updated_at=now)
+        OutreachLog.objects.bulk_create(
+            [OutreachLog(outreach_id=i, action="rejected", at=now,
+                         detail={"reason": reject_reason}) for i in waiting])
+    if reshares.filter(status__in=(OutreachStatus.SENT, OutreachStatus.SENDING)).exists():
+        from advocates.services.outreach import outreach_propose
+
+        outreach_propose(
+            kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
+            platform=mention.platform, dedupe_key=_key_once(f"takedown:{mention.pk}", record),
+            text="", mention=mention, priority=80,
+            reasons=[f"{why}: take the reshare down"],
+        )
+
+
+def _key_once(key: str, record: ConsentRecord) -> str:
+    """The dedupe key of a reshare or take-down resting on `record`: the plain key the first
+    time; after a re-consent the same post may be reshared (and taken down) again, so later
+    rounds carry the record's id."""
+    return f"{key}:{record.pk}" if Outreach.objects.filter(dedupe_key=key).exists() else key
+
+
+def consents_expire(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Mark granted consents past `expires_at` EXPIRED and withdraw the reshares they allowed.
+
+    The periodic task calls this. Each record moves in its own short transaction, claimed with
+    a row lock that skips rows another worker holds, so two beat runs never expire one record
+    twice, and a revocation racing the expiry wins or loses cleanly (only GRANTED moves).
+    After expiry the person's post is not reshared again until they consent again: delivery
+    refuses an expired consent (`selectors.consent_granted`), an expired record cannot be
+    granted (`consent_grant`), and routing asks anew for each new post. Returns how many
+    expired.
+    """
+    now = now or timezone.now()
+    due = list(ConsentRecord.objects.filter(
+        status=ConsentStatus.GRANTED, expires_at__lte=now).order_by("expires_at")
+        .values_list("id", flat=True)[:batch])
+    expired = 0
+    for record_id in due:
+        with transaction.atomic():
+            record = (ConsentRecord.objects.select_for_update(of=("self",), skip_locked=True)
+                      .select_related("mention", "identity", "advocate")
+                      .filter(pk=record_id, status=ConsentStatus.GRANTED, expires_at__lte=now)
+                      .first())
+            if record is None:
+                continue
+            record.status = ConsentStatus.EXPIRED
+            record.evidence = {**record.evidence, "expired": {"at": now.isoformat()}}
+            record.save(update_fields=["status", "evidence"])
+            _reshares_withdraw(record=record, why="consent expired",
+                               reject_reason="consent expired", now=now)
+            _consent_ask_again(record=record, now=now)
+            expired += 1
+    return expired
+
+
+def _consent_ask_again(*, record: ConsentRecord, now: datetime) -> None:
+    """Offer a new yes for the post an expired consent covered: a consent request (a reply to
+    the post with a fresh page link) that staff approve or reject like the first one. Not where
+    the platform allows one reply per post (it would refuse a second), nor without a live
+    consent template."""
+    from advocates.services.outreach import outreach_propose
+
+    mention = record.mention
+    if mention is None or policy_for(mention.platform).one_reply_per_post:
+        return
+    language = "ja" if mention.language == "ja" else "en"
+    fresh = consent_request_record(mention=mention)
+    rendered = template_render(
+        purpose=TemplatePurpose.CONSENT, language=language, advocate_id=record.advocate_id,
+        identity=record.identity, mention=mention, brand=settings.KANSHA_BRAND_NAME, now=now,
+        extra={"consent_url": consent_url(urls=consent_page_urls(), token=fresh.token,
+                                          language=language)})
+    if rendered is None:
+        return
+    asked = outreach_propose(
+        kind=OutreachKind.CONSENT, advocate=record.advocate, identity=record.identity,
+        platform=mention.platform, dedupe_key=f"reconsent:{record.pk}", text=rendered.text,
+        mention=mention, template_key=rendered.template_key,
+        template_variant=rendered.variant, reasons=["consent expired: ask again"])
+    if asked is not None:
+        fresh.save()
 
 
 def consent_by_token(token: str) -> ConsentRecord | None:

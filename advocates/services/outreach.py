@@ -50,7 +50,11 @@ from advocates.platforms.base import (
     TransientError,
 )
 from advocates.policies import POLICIES, PlatformPolicy
-from advocates.selectors import consent_granted, reply_sent_elsewhere
+from advocates.selectors import (
+    consent_granted,
+    reply_sent_elsewhere,
+    suppressed_identity_ids,
+)
 from advocates.services.learning import (
     CARE_KINDS,
     THANK_KINDS,
@@ -66,7 +70,9 @@ logger = logging.getLogger(__name__)
 S = OutreachStatus
 # Kinds whose words go out on the platform, so approving them needs text.
 TEXT_KINDS = frozenset({OutreachKind.REPLY, OutreachKind.DM, OutreachKind.CARE,
-                        OutreachKind.ANSWER, OutreachKind.CONSENT})
+                        OutreachKind.ANSWER, OutreachKind.CONSENT, OutreachKind.DISCLOSURE})
+# Kinds that only ever go to the person privately.
+_PRIVATE_KINDS = (OutreachKind.DM, OutreachKind.DISCLOSURE)
 # Kinds that answer a mention publicly (or, without a mention, message the person).
 _REPLY_KINDS = (OutreachKind.REPLY, OutreachKind.CARE, OutreachKind.ANSWER)
 MAX_ATTEMPTS = 5
@@ -190,6 +196,11 @@ def outreach_propose(
         raise ValidationError("dedupe_key is required")
     advocate.refresh_from_db(fields=["opted_out_at"])
     if advocate.opted_out_at is not None and kind != OutreachKind.TAKEDOWN:
+        return None
+    # Proposals made outside routing (a reshare after consent, a reward message) honour an
+    # erased person's suppression too; a take-down only removes what we posted.
+    if identity is not None and kind != OutreachKind.TAKEDOWN and \
+            suppressed_identity_ids(identities=[identity]):
         return None
     now = timezone.now()
     try:
@@ -496,7 +507,7 @@ def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
             return f"policy: {reason} ({mention.external_id})"
         if policy.one_reply_per_post and reply_sent_elsewhere(outreach=outreach):
             return f"policy: already replied to post {mention.external_id}"
-    elif outreach.kind in (OutreachKind.DM, *_REPLY_KINDS):
+    elif outreach.kind in (*_PRIVATE_KINDS, *_REPLY_KINDS):
         if not policy.direct_messages:
             return f"policy: {policy.label} has no direct messages"
     elif outreach.kind == OutreachKind.RESHARE and mention is not None \
@@ -513,8 +524,9 @@ def _call_platform(client: Messenger, outreach: Outreach) -> PostResult:
     kind = outreach.kind
     if kind in _REPLY_KINDS and mention is not None:
         return client.reply(in_reply_to=mention.external_id, text=text, idempotency_key=key)
-    if kind in (OutreachKind.DM, *_REPLY_KINDS):
-        # A reward message with no mention to answer goes to the person directly.
+    if kind in (*_PRIVATE_KINDS, *_REPLY_KINDS):
+        # A reward message or a disclosure reminder (never a public reply: it would name the
+        # person's reward to everyone) goes to the person directly.
         return client.send_dm(recipient_id=outreach.identity.platform_user_id, text=text,
                               idempotency_key=key)
     if mention is None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -32,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Model, QuerySet
@@ -52,6 +54,7 @@ from advocates.models import (
     OutreachLog,
     SandboxPost,
     SocialIdentity,
+    Suppression,
     WebhookDelivery,
 )
 
@@ -156,7 +159,8 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
       cleared, opted out with source "erased" so nothing is ever proposed to them again;
     - identities: handle → pseudonym, name, profile URL, follower count and account dates
       cleared, platform user id → keyed hash (a later post by the same account arrives as a
-      new, unknown person);
+      new, unknown person), and the account is suppressed: a `Suppression` row keyed by a
+      hash of (platform, platform user id) stops any proposal to it until staff lift it;
     - mentions: text, URL, venue, raw payload and detection reasons cleared, external id →
       keyed hash; labels and intents stay (they are not personal and feed the counts);
     - outreach: proposed and final texts, reasons, result URL and errors blanked; history
@@ -176,6 +180,7 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
         identities = list(SocialIdentity.objects.select_for_update()
                           .filter(advocate_id__in=ids).order_by("pk"))
         handles = [i.handle for i in identities if i.handle]
+        counts["suppressions"] = _suppress_accounts(identities, now=now)
         for identity in identities:
             identity.handle = pseudonym
             identity.display_name = ""
@@ -184,8 +189,12 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
             identity.verified = False
             identity.account_created_at = None
             if not identity.platform_user_id.startswith("erased-"):
+                # The row's id is in the hash: an account erased, back, and erased again has
+                # two erased rows, which must not collide on (platform, platform_user_id). The
+                # account itself is recognised through its `Suppression`, not through this.
                 identity.platform_user_id = _erased_value(
-                    kind=f"user:{identity.platform}", value=identity.platform_user_id)
+                    kind=f"user:{identity.platform}:{identity.pk}",
+                    value=identity.platform_user_id)
             identity.updated_at = now
         SocialIdentity.objects.bulk_update(
             identities, ["handle", "display_name", "profile_url", "follower_count", "verified",
@@ -257,6 +266,36 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
     # Ids only: the log must not carry what was just erased.
     logger.info("advocate %s erased (%s)", advocate_id, counts)
     return ErasureResult(advocate_id=advocate_id, pseudonym=pseudonym, counts=counts)
+
+
+def _suppress_accounts(identities: Sequence[SocialIdentity], *, now: datetime) -> int:
+    """Remember each account only as a keyed hash, so that nothing is proposed to it again
+    (an erasure is also an objection to being contacted). Erasing again re-suppresses an
+    account whose suppression staff had lifted."""
+    accounts = {(i.platform, i.platform_user_id) for i in identities
+                if i.platform_user_id and not i.platform_user_id.startswith("erased-")}
+    for platform, user_id in sorted(accounts):
+        Suppression.objects.update_or_create(
+            key=Suppression.key_for(platform=platform, platform_user_id=user_id),
+            defaults={"platform": platform, "reason": ERASED_SOURCE, "created_at": now,
+                      "lifted_at": None, "lifted_by": None, "lift_note": ""})
+    return len(accounts)
+
+
+def suppression_lift(*, suppression_id: int, user, note: str,
+                     now: datetime | None = None) -> bool:
+    """Lift a suppression: the account may be proposed to again (e.g. the person wrote to the
+    brand asking for it). Returns False if it was already lifted. Audited with the note."""
+    if not note.strip():
+        raise ValidationError("Say why the suppression is lifted (where the person asked).")
+    now = now or timezone.now()
+    with transaction.atomic():
+        lifted = Suppression.objects.filter(pk=suppression_id, lifted_at__isnull=True).update(
+            lifted_at=now, lifted_by=user, lift_note=note.strip())
+        if lifted:
+            log(instance=Suppression.objects.get(pk=suppression_id),
+                action="kansha.suppression.lift", user=user, data={"note": note.strip()})
+    return bool(lifted)
 
 
 def _search_reindex(obj: Model) -> None:

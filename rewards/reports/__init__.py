@@ -65,6 +65,13 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
                             frames.tier_movement(queries.tier_movement(params))),
         "top": Section("top", "Top advocates (by confirmed advocacy events)",
                        frames.top_advocates(source.top_advocates(params))),
+        # Compliance: rewarded advocates' posts and their disclosure (docs/compliance.md).
+        "disclosure": Section("disclosure", "Compliance: rewarded advocates' posts and "
+                              "disclosure", frames.disclosure_summary(
+                                  queries.disclosure_by_period(params))),
+        "offenders": Section("offenders", "Compliance: repeat undisclosed posters",
+                             frames.repeat_offenders(
+                                 queries.disclosure_repeat_offenders(params))),
     }
     by_period = trend.groupby("period", as_index=False)[
         ["mentions", "positive", "thanks_sent", "active_advocates"]].sum()

@@ -169,6 +169,26 @@ def tier_movement(changes: pd.DataFrame) -> pd.DataFrame:
     return out[list(columns)].sort_values(["period", "tier"]).reset_index(drop=True)
 
 
+def disclosure_summary(checks: pd.DataFrame) -> pd.DataFrame:
+    """period, platform, rewarded_posts, disclosed, disclosed_share, reminders, reminders_sent."""
+    counts = ["rewarded_posts", "disclosed", "reminders", "reminders_sent"]
+    if checks.empty:
+        return _empty({"period": "object", "platform": "object",
+                       **dict.fromkeys(counts, "int64"), "disclosed_share": "float64"})
+    out = _counts(checks[["period", "platform", *counts]].copy(), counts)
+    out.insert(4, "disclosed_share", _share(out["disclosed"], out["rewarded_posts"]))
+    return out.sort_values(["period", "platform"], kind="stable").reset_index(drop=True)
+
+
+def repeat_offenders(rows: pd.DataFrame) -> pd.DataFrame:
+    """advocate_id, advocate, undisclosed, reminders_sent — as ranked by the query."""
+    if rows.empty:
+        return _empty({"advocate_id": "int64", "advocate": "object", "undisclosed": "int64",
+                       "reminders_sent": "int64"})
+    return _counts(rows[["advocate_id", "advocate", "undisclosed", "reminders_sent"]].copy(),
+                   ["advocate_id", "undisclosed", "reminders_sent"]).reset_index(drop=True)
+
+
 def top_advocates(top: pd.DataFrame) -> pd.DataFrame:
     """rank, advocate_id, name, reach, events, redemptions — as ranked by the query."""
     columns = ["rank", "advocate_id", "name", "reach", "events", "redemptions"]

@@ -38,6 +38,7 @@ from advocates.models import (
 )
 from rewards.models import (
     AdvocateTier,
+    DisclosureCheck,
     DiscountCode,
     Perk,
     PerkFulfilment,
@@ -72,6 +73,7 @@ T = {
     "fulfilment": PerkFulfilment._meta.db_table,
     "points": PointsEntry._meta.db_table,
     "stripeevent": StripeEvent._meta.db_table,
+    "disclosure": DisclosureCheck._meta.db_table,
 }
 
 # Indexes the report queries and the rollup refresh lean on (bench/reports.py prints them).
@@ -305,6 +307,40 @@ def consents_granted(p: ReportParams) -> pd.DataFrame:
         FROM {T["consent"]} c JOIN {T["identity"]} i ON i.id = c.identity_id
         WHERE c.granted_at >= %s AND c.granted_at < %s{extra}
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def disclosure_by_period(p: ReportParams) -> pd.DataFrame:
+    """period, platform, rewarded_posts, disclosed, reminders, reminders_sent — rewarded
+    advocates' posts checked by the disclosure watch, by the post's time."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "m", params)
+    return _fetch(f"""
+        SELECT {_bucket("m.posted_at", p.period)} AS period, m.platform AS platform,
+               COUNT(*) AS rewarded_posts,
+               SUM(CASE WHEN d.disclosed THEN 1 ELSE 0 END) AS disclosed,
+               SUM(CASE WHEN d.reminder_id IS NOT NULL THEN 1 ELSE 0 END) AS reminders,
+               SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END) AS reminders_sent
+        FROM {T["disclosure"]} d JOIN {T["mention"]} m ON m.id = d.mention_id
+             LEFT JOIN {T["outreach"]} o ON o.id = d.reminder_id
+        WHERE m.posted_at >= %s AND m.posted_at < %s{extra}
+        GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:
+    """advocate_id, advocate, undisclosed, reminders_sent — advocates with two or more
+    undisclosed posts in the range, most first."""
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "m", params)
+    return _fetch(f"""
+        SELECT d.advocate_id AS advocate_id, a.display_name AS advocate,
+               COUNT(*) AS undisclosed,
+               SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END) AS reminders_sent
+        FROM {T["disclosure"]} d JOIN {T["mention"]} m ON m.id = d.mention_id
+             JOIN {T["advocate"]} a ON a.id = d.advocate_id
+             LEFT JOIN {T["outreach"]} o ON o.id = d.reminder_id
+        WHERE NOT d.disclosed AND m.posted_at >= %s AND m.posted_at < %s{extra}
+        GROUP BY d.advocate_id, a.display_name HAVING COUNT(*) >= 2
+        ORDER BY 3 DESC, 1 LIMIT {int(limit)}""", params)
 
 
 def tier_distribution() -> pd.DataFrame:

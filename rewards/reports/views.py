@@ -177,12 +177,18 @@ COLUMN_LABELS = {
     "discount_reversed_minor": _("Discount reversed"), "discount_net_minor": _("Discount (net)"),
     "order_revenue_reversed_minor": _("Order revenue reversed"),
     "order_revenue_net_minor": _("Order revenue (net)"),
+    "rewarded_posts": _("Rewarded advocates' posts"), "disclosed": _("Disclosed"),
+    "disclosed_share": _("Disclosed share"), "reminders": _("Reminders proposed"),
+    "reminders_sent": _("Reminders sent"), "undisclosed": _("Undisclosed posts"),
 }
 SECTION_TITLES = {
     "Activity by period and platform": _("Activity by period and platform"),
     "Thank-you replies rejected, by reason": _("Thank-you replies rejected, by reason"),
     "Tier distribution (today)": _("Tier distribution (today)"),
     "Tier movement": _("Tier movement"),
+    "Compliance: rewarded advocates' posts and disclosure": _(
+        "Compliance: rewarded advocates' posts and disclosure"),
+    "Compliance: repeat undisclosed posters": _("Compliance: repeat undisclosed posters"),
     "Top advocates (by confirmed advocacy events)": _(
         "Top advocates (by confirmed advocacy events)"),
     "By month, rule, tier and currency": _("By month, rule, tier and currency"),

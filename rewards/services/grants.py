@@ -162,6 +162,8 @@ def _eligible(rule: RewardRule, f: fraud.AdvocateFacts | None, now: datetime) ->
         return "employee"
     if f.opted_out:
         return "opted out"
+    if rule.pause_after_ignored_reminders and f.ignored_reminders >= 2:
+        return "paused: ignored two disclosure reminders"
     if rule.min_followers and (f.followers or 0) < rule.min_followers:
         return f"fewer than {rule.min_followers} followers"
     age = f.account_age_days(now)

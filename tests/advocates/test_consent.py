@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from advocates.models import (
     AdvocacyEvent,
@@ -15,7 +17,7 @@ from advocates.models import (
     SandboxPost,
 )
 from advocates.services import outreach_approve
-from advocates.services.consent import mention_command
+from advocates.services.consent import consent_grant, consents_expire, mention_command
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.routing_helpers import brand_settings, ingest_and_detect, item
 
@@ -190,3 +192,147 @@ def test_consent_page_without_a_token_explains_how_consent_works(client, db, url
         assert text in html
     assert "not valid" not in html
     assert 'name="answer"' not in html  # nothing to answer without a request
+
+
+# --- Consent that expires ---------------------------------------------------------------------
+
+def _lapse(record: ConsentRecord) -> None:
+    ConsentRecord.objects.filter(pk=record.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1))
+
+
+def test_a_lapsed_consent_expires_its_reshare_is_taken_down_and_it_is_asked_again(
+        asked, staff, django_capture_on_commit_callbacks):
+    from advocates import tasks
+
+    mention, request = asked
+    brand_settings(reshare_requires_consent=True, cooldown_days=0)
+    _answer(2, "#yes", request)
+    reshare = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE)
+    with django_capture_on_commit_callbacks(execute=True):
+        outreach_approve(outreach_id=reshare.pk, user=staff)
+    record = ConsentRecord.objects.get(mention=mention)
+    assert tasks.consents_expire() == 0  # not yet due
+    _lapse(record)
+
+    assert tasks.consents_expire() == 1
+
+    record.refresh_from_db()
+    assert record.status == ConsentStatus.EXPIRED
+    assert record.revoked_at is None  # expiry is not a revocation; the export shows which
+    takedown = Outreach.objects.get(mention=mention, kind=OutreachKind.TAKEDOWN)
+    assert takedown.reasons == ["consent expired: take the reshare down"]
+    assert takedown.priority == 80
+    assert tasks.consents_expire() == 0  # once
+    assert Outreach.objects.filter(kind=OutreachKind.TAKEDOWN).count() == 1
+    # The expired consent cannot be granted again: a new request is needed.
+    with pytest.raises(ValidationError, match="expired; ask again"):
+        consent_grant(record=record, method="page")
+
+    # Their next post: a consent request, no reshare, until they say yes again.
+    (later,) = ingest_and_detect([item(5, "Another lovely flat white @kanshacoffee, thank "
+                                          "you! ☕", author_id="author-r1")])
+    assert not Outreach.objects.filter(mention=later, kind=OutreachKind.RESHARE).exists()
+    ask_again = Outreach.objects.get(mention=later, kind=OutreachKind.CONSENT)
+    with django_capture_on_commit_callbacks(execute=True):
+        outreach_approve(outreach_id=ask_again.pk, user=staff)
+    ask_again.refresh_from_db()
+    _answer(6, "#yes", ask_again)
+    assert ConsentRecord.objects.get(mention=later).status == ConsentStatus.GRANTED
+    assert Outreach.objects.filter(mention=later, kind=OutreachKind.RESHARE).exists()
+
+
+def test_a_reshare_waiting_when_consent_lapses_is_rejected_and_never_sent(asked, staff):
+    mention, request = asked
+    _answer(2, "#yes", request)
+    reshare = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE)
+    _lapse(ConsentRecord.objects.get(mention=mention))
+
+    assert consents_expire() == 1
+
+    reshare.refresh_from_db()
+    assert (reshare.status, reshare.reject_reason) == (OutreachStatus.REJECTED,
+                                                       "consent expired")
+    assert not Outreach.objects.filter(kind=OutreachKind.TAKEDOWN).exists()
+    assert not SandboxPost.objects.filter(kind="reshare").exists()
+
+
+def test_the_consents_expire_task_is_on_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["consents-expire"]
+    assert entry["task"] == "advocates.tasks.consents_expire"
+    assert entry["schedule"] <= 3600
+
+
+@pytest.mark.parametrize(("url", "valid", "expired"), [
+    ("/consent/", "Your yes is valid until", "Your yes expired on this day"),
+    ("/consent-ja/", "同意の有効期限", "同意の有効期限が切れました"),
+])
+def test_the_consent_page_shows_the_expiry(asked, client, url, valid, expired):
+    mention, request = asked
+    _answer(2, "#yes", request)
+    record = ConsentRecord.objects.get(mention=mention)
+
+    html = client.get(f"{url}?token={record.token}").content.decode()
+    assert f"{valid}: {record.expires_at:%Y-%m-%d}" in html
+
+    _lapse(record)
+    consents_expire()
+    record.refresh_from_db()
+    html = client.get(f"{url}?token={record.token}").content.decode()
+    assert expired in html
+    assert f"{record.expires_at:%Y-%m-%d}" in html
+    assert 'value="yes"' not in html  # a new request asks again
+
+
+def test_expiry_and_revocation_are_in_the_advocates_export(asked):
+    from advocates.services.privacy import advocate_export
+
+    mention, request = asked
+    _answer(2, "#yes", request)
+    record = ConsentRecord.objects.get(mention=mention)
+    _lapse(record)
+    consents_expire()
+    later = ConsentRecord.objects.create(advocate=record.advocate, identity=record.identity,
+                                         status=ConsentStatus.REVOKED,
+                                         revoked_at=timezone.now())
+
+    rows = {row["id"]: row for row in
+            advocate_export(advocate_id=record.advocate_id)["consents"]}
+
+    assert rows[record.pk]["status"] == "expired"
+    assert rows[record.pk]["expires_at"]
+    assert rows[record.pk]["evidence"]["expired"]["at"]
+    assert rows[later.pk]["status"] == "revoked"
+    assert rows[later.pk]["revoked_at"]
+
+
+def test_an_expired_consent_is_asked_again_and_a_new_yes_reshares_the_post_again(
+        asked, staff, django_capture_on_commit_callbacks):
+    mention, request = asked
+    _answer(2, "#yes", request)
+    first = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE)
+    with django_capture_on_commit_callbacks(execute=True):
+        outreach_approve(outreach_id=first.pk, user=staff)
+    old = ConsentRecord.objects.get(mention=mention)
+    _lapse(old)
+
+    consents_expire()
+
+    again = Outreach.objects.get(mention=mention, dedupe_key=f"reconsent:{old.pk}")
+    assert (again.kind, again.status, again.reasons) == (
+        OutreachKind.CONSENT, OutreachStatus.PROPOSED, ["consent expired: ask again"])
+    fresh = ConsentRecord.objects.get(mention=mention, status=ConsentStatus.REQUESTED)
+    assert fresh.token != old.token
+    assert str(fresh.token) in again.proposed_text  # the new link, not the expired one
+    assert consents_expire() == 0  # asked once
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outreach_approve(outreach_id=again.pk, user=staff)
+    again.refresh_from_db()
+    _answer(7, "#yes, share it again", again)
+
+    fresh.refresh_from_db()
+    assert fresh.status == ConsentStatus.GRANTED
+    second = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE,
+                                  status=OutreachStatus.PROPOSED)
+    assert second.dedupe_key == f"reshare:{mention.pk}:{fresh.pk}"

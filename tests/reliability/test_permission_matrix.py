@@ -19,7 +19,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from advocates.models import Conversation, DeadLetter, IngestToken, ReplyTemplate
+from advocates.models import Conversation, DeadLetter, IngestToken, ReplyTemplate, Suppression
 from rewards.models import ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from tests.factories import OutreachFactory
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
@@ -66,6 +66,9 @@ SNIPPETS: dict[str, dict[str, set[str]]] = {
     "rewards.pointssettingschange": {"read": {M, F, SU}, "change": set(), "delete": set()},
     # Dead letters (issue 17): operators (admins) fix the payload; nobody deletes one.
     "advocates.deadletter": {"read": {SU}, "change": {SU}, "delete": set()},
+    # Suppressed accounts of erased people (issue 13): admins list them and lift one through
+    # kansha_suppression_lift; nobody edits or deletes the record of an objection.
+    "advocates.suppression": {"read": {SU}, "change": set(), "delete": set()},
 }
 ACTION_CLASS = {"list": "read", "list_results": "read", "inspect": "read",
                 "add": "change", "edit": "change", "copy": "change", "history": "change",
@@ -101,12 +104,14 @@ PAGES: dict[str, set[str]] = {
     "kansha_api_token_revoke": {SU},
     "kansha_deadletter_replay": {SU},
     "kansha_deadletter_discard": {SU},
+    "kansha_suppression_lift": {SU},
 }
 # Pages and actions whose id is not an outreach item's: the object each one takes.
 OBJECT_FOR: dict[str, str] = {
     "kansha_api_token_revoke": "advocates.ingesttoken",
     "kansha_deadletter_replay": "advocates.deadletter",
     "kansha_deadletter_discard": "advocates.deadletter",
+    "kansha_suppression_lift": "advocates.suppression",
     "kansha_reports:reconciliation_item": "rewards.reconciliationitem",
     **{f"kansha_conversations:{name}": "advocates.conversation" for name in (
         "detail", "reply", "note", "assign", "status", "resolve", "tags")},
@@ -129,6 +134,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_api_token_revoke": {SU},
     "kansha_deadletter_replay": {SU},
     "kansha_deadletter_discard": {SU},
+    "kansha_suppression_lift": {SU},
 }
 SETTINGS: dict[str, set[str]] = {
     "advocates.detectorsettings": {M, SU},
@@ -220,6 +226,9 @@ def _objects() -> dict[str, int]:
         "advocates.deadletter": DeadLetter.objects.create(
             task="detect", key=str(outreach.mention_id),
             payload={"mention_id": outreach.mention_id}, error="matrix").pk,
+        "advocates.suppression": Suppression.objects.create(
+            key=Suppression.key_for(platform="sandbox", platform_user_id="matrix"),
+            platform="sandbox").pk,
     }
     template = ReplyTemplate.objects.first()
     if template:

@@ -145,3 +145,68 @@ def test_google_policy_is_what_the_ledger_asks():
     assert not event_may_earn_incentive(kind="review", platform="google")
     assert event_may_earn_incentive(kind="checkin", platform="google")
     assert event_may_earn_incentive(kind="review", platform="sandbox")
+
+
+def _google(event):
+    AdvocacyEvent.objects.filter(pk=event.pk).update(platform="google")
+    event.refresh_from_db()
+    return event
+
+
+def test_the_command_lists_past_grants_the_policy_would_refuse_and_touches_none(config, now):
+    """Grants made before the checks: finance gets the ones today's rules would refuse."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from rewards.models import GrantStatus
+
+    def grant(advocate, rule, event, key):
+        return RewardGrant.objects.create(
+            advocate=advocate, rule=rule, period_key=key, status=GrantStatus.ISSUED,
+            reward={}, reward_kind="discount", currency="jpy", cost_minor=200,
+            trigger_event=event, created_at=now)
+
+    regulars = make_rule(name="Regulars", trigger_count=3, trigger_days=30)
+    demo = make_rule(name="First check-in at a store", trigger="first_checkin")
+    gold = Tier.objects.create(name="Gold", threshold=30)
+    tiered = make_rule(name="Gold reward", trigger="tier_reached", trigger_tier=gold)
+    leaner, honest, reviewer = make_advocate(), make_advocate(), make_advocate()
+    # Two Google reviews made up the three acts.
+    reviews = [_google(make_event(leaner, "review", rating=5, at=now)) for _ in range(2)]
+    last = make_event(leaner, "praise", at=now)
+    leaned = grant(leaner, regulars, last, "2026-12")
+    # Three check-ins, no review: nothing to refuse.
+    for _ in range(3):
+        make_event(honest, "checkin", venue="Shibuya", at=now)
+    fine = grant(honest, regulars, None, "2026-12")
+    # The old demo rule, rewritten to first check-ins by the migration, paid for a review.
+    old_demo = grant(reviewer, demo, make_event(reviewer, "review", rating=4, at=now), "shibuya")
+    # Gold reached with points from Google reviews.
+    PointsEntry.objects.create(advocate=leaner, event=reviews[0], kind="review",
+                               platform="google", points=25, reason="review", occurred_at=now,
+                               day=now.date())
+    PointsEntry.objects.create(advocate=leaner, event=last, kind="praise", platform="sandbox",
+                               points=10, reason="praise", occurred_at=now, day=now.date())
+    golden = grant(leaner, tiered, last, "ever")
+    before = list(RewardGrant.objects.order_by("id").values())
+
+    out = StringIO()
+    call_command("grants_policy_review", stdout=out)
+
+    text = out.getvalue()
+    assert f"grant #{leaned.pk} " in text
+    assert "2 review(s) where the platform forbids review incentives counted toward it: " \
+           "1 of 3 acts without them" in text
+    assert f"grant #{old_demo.pk} " in text
+    assert "a review on Sandbox fired it (FTC 16 CFR 465.4)" in text
+    assert f"grant #{golden.pk} " in text
+    assert "25 of its points came from reviews" in text
+    assert "10 of 30 for Gold" in text
+    assert f"grant #{fine.pk} " not in text
+    assert text.strip().endswith("3 grant(s) the current policy would have refused.")
+    assert list(RewardGrant.objects.order_by("id").values()) == before  # nothing touched
+
+    later = StringIO()
+    call_command("grants_policy_review", "--since", f"{now.year + 1}-01-01", stdout=later)
+    assert later.getvalue().strip() == "0 grant(s) the current policy would have refused."

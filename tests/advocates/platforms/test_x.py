@@ -376,3 +376,58 @@ def test_a_keyword_only_post_is_not_proposed_and_delivery_would_refuse_it_too(fa
     assert client.reply_policy(in_reply_to=keyword_only["id"]) == (
         f"policy: {X_RULE} (post {keyword_only['id']})")
     assert client.reply_policy(in_reply_to=at_mention["id"]) == ""
+
+
+def test_the_queue_delivery_and_the_client_ask_the_one_x_policy_object(fake, account,
+                                                                      monkeypatch):
+    """Routing's guard, delivery's check and the X client's check each ask
+    `PlatformPolicy.reply_refusal` on the one `policies.X` object: a refusal invented here
+    reaches all three. A side that kept a list or a rule of its own would let the post through,
+    and this test would fail."""
+    from advocates import policies
+    from advocates.models import Outreach, OutreachStatus
+    from advocates.services import mentions_detect
+    from advocates.services.outreach import outreach_approve, outreach_deliver
+    from tests.advocates.routing_helpers import brand_settings
+
+    invented = "invented by the test"
+    asked: list[policies.PlatformPolicy] = []
+    refuse = False
+    real = policies.PlatformPolicy.reply_refusal
+
+    def spy(self, target):
+        asked.append(self)
+        return invented if refuse else real(self, target)
+
+    monkeypatch.setattr(policies.PlatformPolicy, "reply_refusal", spy)
+    brand_settings(cooldown_days=0, tracked_handles=f"@{BRAND}")
+    fake.mentions = [tweet(n, text=f"@{BRAND} has the best cortado in town, thank you! #{n}")
+                     for n in (1, 2)]
+    brand_account_poll(account_id=account.pk)
+    first, second = Mention.objects.order_by("external_id")
+
+    refuse = True  # routing
+    mentions_detect(mention_ids=[first.pk])
+    first.refresh_from_db()
+    assert (first.route, first.skip_reason) == ("none", invented)
+    assert not Outreach.objects.filter(mention=first).exists()
+    assert asked
+    assert all(policy is policies.X for policy in asked)
+
+    refuse = False
+    mentions_detect(mention_ids=[second.pk])
+    thanks = Outreach.objects.get(mention=second, dedupe_key__startswith="thank:")
+    outreach_approve(outreach_id=thanks.pk, user=None)
+    client = brand_account_client(reloaded(account))
+    assert client.reply_policy(in_reply_to=second.external_id) == ""
+
+    asked.clear()
+    refuse = True  # delivery, then the client itself
+    failed = outreach_deliver(outreach_id=thanks.pk)
+    assert failed.status == OutreachStatus.FAILED
+    assert invented in failed.last_error
+    assert client.reply_policy(in_reply_to=second.external_id) == (
+        f"policy: {invented} (post {second.external_id})")
+    assert len(asked) == 2
+    assert all(policy is policies.X for policy in asked)
+    assert not fake.calls("POST", "/2/tweets")  # nothing was sent
