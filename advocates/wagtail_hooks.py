@@ -15,6 +15,7 @@ from wagtail.admin.ui.tables import Column
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
+from advocates.admin.advocate_list import LIST_DISPLAY, AdvocateFilterSet, AdvocateIndexView
 from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import Advocate, IngestToken, Mention, SocialIdentity, TokenScope
 from advocates.services import api_token_revoke, ingest_token_issue
@@ -58,8 +59,13 @@ class AdvocateViewSet(KanshaSnippetViewSet):
     refused = frozenset({"add", "delete"})
     empty_message = _("No advocates yet. Kansha adds one for each person whose mentions "
                       "arrive.")
-    list_display = ["__str__", "created_at", "opted_out_at", "flagged", "is_employee"]
-    list_filter = ["flagged", "is_employee"]
+    # Handles, last mention, open care items, and rewards' tier and points (hook):
+    # advocates/admin/advocate_list.py.
+    index_view_class = AdvocateIndexView
+    list_display = LIST_DISPLAY
+    filterset_class = AdvocateFilterSet
+    # Searched by name, handle (with or without "@") and platform user id: the index view's
+    # `search_queryset` (selectors.advocate_search); these fields only switch the box on.
     search_fields = ["display_name"]
     search_backend_name = DATABASE_SEARCH
     inspect_view_enabled = True

@@ -26,12 +26,14 @@ from wagtail.snippets.views.snippets import (
     WorkflowActionView,
 )
 
+from advocates.admin.advocate_list import AdvocateListExtension
 from advocates.admin.snippets import KanshaSnippetViewSet
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
     selectors,
     services,
 )
+from rewards.admin import profile
 from rewards.forms import PerkForm, RewardRuleForm
 from rewards.models import (
     ChangeStatus,
@@ -657,3 +659,23 @@ def points_settings_wait_for_finance(request, instance):
 def register_rewards_log_actions(actions):
     actions.register_action("kansha.perk.fulfilment", _("Perk fulfilment"),
                             _("Changed a perk's fulfilment"))
+
+
+# --- People: rewards' columns on the advocates list, the profile (rewards/admin/profile.py) ---
+
+
+@hooks.register("kansha_advocate_list")
+def advocate_list_standing() -> AdvocateListExtension:
+    return AdvocateListExtension(
+        annotate=selectors.advocates_with_standing,
+        columns=[Column("tier", label=_("Tier"), accessor=lambda a: a.tier_name or "—"),
+                 Column("points", label=_("Points"), accessor="points_balance",
+                        classname="kansha-num")],
+        filters={"tier": django_filters.ModelChoiceFilter(
+            label=_("Tier"), field_name="reward_tier__tier",
+            queryset=Tier.objects.filter(live=True).order_by("threshold"))})
+
+
+@hooks.register("register_admin_urls")
+def register_profile_urls():
+    return profile.admin_urls()

@@ -84,6 +84,8 @@ PAGES: dict[str, set[str]] = {
     # Opting someone out on their behalf is a queue decision; merging is for admins.
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
+    # The profile (issue 15): whoever sees advocates; codes masked unless the role sees codes.
+    "kansha_advocate_profile": {S, SU},
     # Reports (rewards): finance and marketing read them (the view_reports permission).
     "kansha_reports:ambassador": {M, F, SU},
     "kansha_reports:ambassador_results": {M, F, SU},
