@@ -79,7 +79,8 @@ def _open_care(advocate: Advocate) -> str:
     n = getattr(advocate, "open_care", 0)
     if not n:
         return "—"
-    return format_html('<span class="w-status w-status--primary">{}</span>', n)
+    return format_html('<span class="kansha-care-count" title="{}">{}</span>',
+                       _("Care items waiting for an answer"), n)
 
 
 class AdvocateIndexView(KanshaIndexView):
