@@ -196,6 +196,8 @@ def register_dead_letter_urls():
 def register_log_actions(actions):
     actions.register_action("kansha.advocate.merge", _("Merge advocates"),
                             _("Merged advocates"))
+    actions.register_action("kansha.advocate.unmerge", _("Undo a merge"),
+                            _("Undid a merge of advocates"))
     actions.register_action("kansha.advocate.opt_out", _("Opt out"),
                             _("Opted out of all contact"))
     actions.register_action("kansha.token.revoke", _("Revoke API token"),

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from advocates.admin.advocate_list import PROFILE_URL_NAME
 from advocates.admin.queue import permission_required
 from advocates.models import Advocate
+from advocates.services import advocate_unmergeable
 from rewards import selectors
 from rewards.money import money_display
 
@@ -46,6 +47,8 @@ def advocate_profile_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_see_redemptions": user.has_perm(REDEMPTIONS_PERMISSION),
         "can_opt_out": user.has_perm("advocates.change_outreach"),
         "can_merge": user.has_perm("advocates.change_advocate"),
+        "can_unmerge": user.has_perm("advocates.change_advocate")
+        and advocate_unmergeable(absorbed=profile.advocate),
         "can_erase": user.has_perm("advocates.delete_advocate"),
         "can_adjust": user.has_perm("rewards.add_pointsadjustment"),
         "can_use_queue": user.has_perm("advocates.change_outreach"),

@@ -130,6 +130,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_advocate_erase": {SU},
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
+    "kansha_advocate_unmerge": {SU},
     "kansha_api_token_revoke": {SU},
     "kansha_deadletter_replay": {SU},
     "kansha_deadletter_discard": {SU},
