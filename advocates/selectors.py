@@ -32,7 +32,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Abs, Coalesce
+from django.db.models.functions import Abs, Coalesce, Lower, Replace
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -751,3 +751,64 @@ def advocate_activity(*, advocate_id: int, rows: int = PROFILE_ROWS) -> Advocate
         open_care=counts["open_care"],
         absorbed=list(Advocate.objects.filter(merged_into_id=advocate_id)),
     )
+
+
+# --- Merge suggestions ---------------------------------------------------------------------
+
+SAME_PROFILE_LINK = _("Same profile link")
+SAME_NAME_ELSEWHERE = _("Same display name on another network")
+# A display name shared by more people than this is a common name, not a clue.
+COMMON_NAME_PEOPLE = 3
+
+
+@dataclass(frozen=True)
+class MergeSuggestion:
+    survivor: Advocate  # the older record: it keeps its number
+    absorbed: Advocate
+    reasons: tuple[str, ...]
+
+
+def merge_suggestions(*, limit: int = 100) -> list[MergeSuggestion]:
+    """Pairs of advocates (neither merged) that look like one person, for a person to review:
+    identities with the same profile link, or the same display name (ignoring case and
+    spaces) on different networks, unless the name is common. Grouped in SQL; only the
+    groups' identities are read."""
+    active = SocialIdentity.objects.filter(advocate__merged_into__isnull=True)
+    reasons: dict[tuple[int, int], list[str]] = {}
+
+    def add(groups: dict[str, list[tuple[int, str]]], reason: object, *,
+            platforms_differ: bool) -> None:
+        for members in groups.values():
+            people = sorted({advocate for advocate, _platform in members})
+            if len(people) < 2 or (platforms_differ and len(people) > COMMON_NAME_PEOPLE):
+                continue
+            for i, a in enumerate(people):
+                for b in people[i + 1:]:
+                    if platforms_differ and {p for x, p in members if x == a} == {
+                            p for x, p in members if x == b}:
+                        continue  # two accounts on the same network: not this clue
+                    reasons.setdefault((a, b), []).append(str(reason))
+
+    links = (active.exclude(profile_url="").values("profile_url")
+             .annotate(n=Count("advocate", distinct=True)).filter(n__gt=1)
+             .values("profile_url"))
+    by_link: dict[str, list[tuple[int, str]]] = {}
+    for url, advocate, platform in active.filter(profile_url__in=links).values_list(
+            "profile_url", "advocate_id", "platform"):
+        by_link.setdefault(url, []).append((advocate, platform))
+    add(by_link, SAME_PROFILE_LINK, platforms_differ=False)
+
+    named = active.exclude(display_name="").annotate(key=Lower(Replace(
+        "display_name", Value(" "), Value(""))))
+    names = (named.values("key").annotate(n=Count("advocate", distinct=True),
+                                          p=Count("platform", distinct=True))
+             .filter(n__gt=1, n__lte=COMMON_NAME_PEOPLE, p__gt=1).values("key"))
+    by_name: dict[str, list[tuple[int, str]]] = {}
+    for key, advocate, platform in named.filter(key__in=names).values_list(
+            "key", "advocate_id", "platform"):
+        by_name.setdefault(key, []).append((advocate, platform))
+    add(by_name, SAME_NAME_ELSEWHERE, platforms_differ=True)
+
+    pairs = sorted(reasons)[:limit]
+    people = Advocate.objects.in_bulk({pk for pair in pairs for pk in pair})
+    return [MergeSuggestion(people[a], people[b], tuple(reasons[(a, b)])) for a, b in pairs]

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
@@ -16,6 +16,8 @@ from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
 from advocates.admin.advocate_list import LIST_DISPLAY, AdvocateFilterSet, AdvocateIndexView
+from advocates.admin.menu import PermissionMenuItem
+from advocates.admin.people import MERGE_PERMISSION
 from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import Advocate, IngestToken, Mention, SocialIdentity, TokenScope
 from advocates.services import api_token_revoke, ingest_token_issue
@@ -304,3 +306,10 @@ def register_detector_models_menu_item():
     return PermissionMenuItem(_("Detector models"), reverse_lazy("kansha_detector:models"),
                               name="detector-models", icon_name="cogs", order=1000,
                               permission=PERMISSION)
+
+
+@hooks.register("register_admin_menu_item")
+def register_merge_suggestions_menu_item():
+    return PermissionMenuItem(_("Merge suggestions"), reverse_lazy("kansha_merge_suggestions"),
+                              name="merge-suggestions", icon_name="resubmit", order=205,
+                              permission=MERGE_PERMISSION)

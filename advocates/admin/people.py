@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from advocates import selectors
 from advocates.admin.advocate_list import PROFILE_URL_NAME
@@ -138,6 +139,19 @@ def advocate_unmerge_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse(PROFILE_URL_NAME, args=[absorbed.pk]))
 
 
+@require_GET
+def merge_suggestions_view(request: HttpRequest) -> HttpResponse:
+    """People who look like one person (selectors.merge_suggestions), each with a link to the
+    merge preview; nothing merges from here."""
+    if not request.user.has_perm(MERGE_PERMISSION):
+        return forbidden(request)
+    suggestions = selectors.merge_suggestions()
+    prefetch_related_objects([p for s in suggestions for p in (s.survivor, s.absorbed)],
+                             "identities")
+    return TemplateResponse(request, "advocates/admin/merge_suggestions.html", {
+        "page_title": _("Merge suggestions"), "suggestions": suggestions})
+
+
 def admin_urls():
     return [
         path("advocates/people/<int:pk>/opt-out/", advocate_opt_out_view,
@@ -146,6 +160,8 @@ def admin_urls():
              name="kansha_advocate_merge"),
         path("advocates/people/<int:pk>/unmerge/", advocate_unmerge_view,
              name="kansha_advocate_unmerge"),
+        path("advocates/people/merge-suggestions/", merge_suggestions_view,
+             name="kansha_merge_suggestions"),
     ]
 
 

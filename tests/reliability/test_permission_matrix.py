@@ -84,6 +84,7 @@ PAGES: dict[str, set[str]] = {
     # Opting someone out on their behalf is a queue decision; merging is for admins.
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
+    "kansha_merge_suggestions": {SU},
     # The profile (issue 15): whoever sees advocates; codes masked unless the role sees codes.
     "kansha_advocate_profile": {S, SU},
     # The till (issue 15): store staff, who see nothing else, and finance.
