@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from wagtail.log_actions import log
 from wagtail.models import ModelLogEntry
@@ -97,9 +98,12 @@ def advocates_unmerge(*, absorbed: Advocate, user=None, now: datetime | None = N
                              f"{UNMERGE_WITHIN.days} days; it can no longer be undone.")
         survivor = Advocate.objects.select_for_update().get(pk=absorbed.merged_into_id)
         data = entry.data
-        SocialIdentity.objects.filter(pk__in=data.get("identities", []),
-                                      advocate=survivor).update(advocate=absorbed)
-        Outreach.objects.filter(pk__in=data.get("outreach", []),
+        identities = data.get("identities", [])
+        SocialIdentity.objects.filter(pk__in=identities, advocate=survivor).update(
+            advocate=absorbed)
+        # What moved, and what their identities were offered since: outreach follows its
+        # identity, so no reply ends up owned by one person and addressed to the other's.
+        Outreach.objects.filter(Q(pk__in=data.get("outreach", [])) | Q(identity__in=identities),
                                 advocate=survivor).update(advocate=absorbed)
         before = data.get("survivor_before")
         if before:

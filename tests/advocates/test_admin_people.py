@@ -15,7 +15,7 @@ from advocates.services import (
     advocates_unmerge,
 )
 from tests.advocates.outreach_helpers import default_data, propose  # noqa: F401
-from tests.factories import MentionFactory, SocialIdentityFactory
+from tests.factories import MentionFactory, OutreachFactory, SocialIdentityFactory
 from tests.roles import FINANCE, SOCIAL_STAFF, user_in_role
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_data")]
@@ -204,6 +204,20 @@ def test_merge_then_unmerge_restores_the_same_rows(client, duplicate):
     assert _owners(survivor, absorbed) == before
     assert "is a person of their own again" in response.content.decode()
     assert _logged(survivor, "kansha.advocate.unmerge").count() == 1
+
+
+def test_unmerge_gives_back_what_their_identities_were_offered_since(duplicate):
+    survivor, absorbed, _ = duplicate
+    advocates_merge(survivor=survivor, absorbed=absorbed)
+    on_x = SocialIdentity.objects.get(handle="@aiko")
+    # (merged, they are opted out, so routing proposes nothing: a DM staff wrote by hand)
+    later = OutreachFactory(kind="dm", mention=MentionFactory(author=on_x), identity=on_x,
+                            advocate=survivor)
+    absorbed.refresh_from_db()
+
+    advocates_unmerge(absorbed=absorbed)
+
+    assert Outreach.objects.get(pk=later.pk).advocate_id == absorbed.pk
 
 
 def test_a_merge_older_than_30_days_cannot_be_undone(duplicate):
