@@ -721,6 +721,7 @@ class AdvocateActivity:
     outreach: list[Outreach]  # replies, DMs, reshares, care: the newest PROFILE_ROWS
     conversations: list[Conversation]
     consents: list[ConsentRecord]
+    events: list[AdvocacyEvent]  # the newest acts of advocacy
     event_count: int
     open_care: int
     absorbed: list[Advocate]  # advocates merged into this one
@@ -747,6 +748,8 @@ def advocate_activity(*, advocate_id: int, rows: int = PROFILE_ROWS) -> Advocate
                            .order_by("-last_message_at")[:rows]),
         consents=list(ConsentRecord.objects.filter(advocate_id=advocate_id)
                       .select_related("identity").order_by("-requested_at")[:rows]),
+        events=list(AdvocacyEvent.objects.filter(advocate_id=advocate_id)
+                    .order_by("-occurred_at", "-id")[:rows]),
         event_count=AdvocacyEvent.objects.filter(advocate_id=advocate_id).count(),
         open_care=counts["open_care"],
         absorbed=list(Advocate.objects.filter(merged_into_id=advocate_id)),

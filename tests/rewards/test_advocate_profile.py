@@ -12,11 +12,11 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from advocates.models import Mention
+from advocates.models import AdvocacyEvent, Mention
 from rewards import services
 from rewards.models import AdvocateTier, DiscountCode, GrantStatus, PointsEntry, Tier
 from tests.factories import OutreachFactory
-from tests.rewards.conftest import make_advocate, make_rule
+from tests.rewards.conftest import make_advocate, make_event, make_rule
 from tests.roles import FINANCE, SOCIAL_STAFF, user_in_role
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def _url(advocate) -> str:
 
 
 def _grow(advocate, *, mentions: int, entries: int) -> None:
-    """Give the advocate a long history, in bulk."""
+    """Give the advocate a long history (mentions, acts of advocacy, points), in bulk."""
     identity = advocate.identities.get()
     now = datetime.now(UTC)
     Mention.objects.bulk_create([
@@ -36,6 +36,10 @@ def _grow(advocate, *, mentions: int, entries: int) -> None:
                 text=f"Great coffee #{n}", posted_at=now - timedelta(minutes=n), source="api",
                 detection_label="positive", detection_intent="praise",
                 detection_confidence=0.9, route="thank") for n in range(mentions)])
+    AdvocacyEvent.objects.bulk_create([
+        AdvocacyEvent(advocate=advocate, kind="praise", platform="sandbox",
+                      occurred_at=now - timedelta(hours=n),
+                      dedupe_key=f"grow-{advocate.pk}-{n}") for n in range(entries)])
     PointsEntry.objects.bulk_create([
         PointsEntry(advocate=advocate, points=10, reason=f"praise {n}",
                     occurred_at=now - timedelta(hours=n), day=(now - timedelta(hours=n)).date())
@@ -52,6 +56,7 @@ def regular():
     Tier.objects.create(name="Gold", level=2, threshold=500, live=True)
     AdvocateTier.objects.create(advocate=advocate, tier=silver, points=300)
     _grow(advocate, mentions=3, entries=3)
+    make_event(advocate, "checkin", venue="Kansha Coffee Shibuya")
     identity = advocate.identities.get()
     for _ in range(2):
         OutreachFactory(kind="care", advocate=advocate, identity=identity,
@@ -75,7 +80,7 @@ def test_social_staff_see_the_whole_person_with_codes_masked(client, regular):
     for text in ("2 open care items: answer before you reward.", "@regular",
                  "https://x.com/regular", "4200", "Silver", "200 points to Gold",
                  "Great coffee #0", "Positive", "Praise", "praise 0", "Delivered",
-                 "•••-••••-••9QRT"):
+                 "•••-••••-••9QRT", "Kansha Coffee Shibuya"):
         assert text in html, text
     assert CODE not in html
     assert "Redemptions" not in html  # amounts are finance's
