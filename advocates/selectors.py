@@ -18,17 +18,21 @@ from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
     Min,
     OrderBy,
+    OuterRef,
+    Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Abs
+from django.db.models.functions import Abs, Coalesce, Lower, Replace
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -683,3 +687,148 @@ def suppressed_identity_ids(*, identities: Iterable[SocialIdentity]) -> set[int]
         return set()
     return {by_key[key] for key in Suppression.objects.filter(
         key__in=list(by_key), lifted_at__isnull=True).values_list("key", flat=True)}
+
+
+# --- People: the advocates list and profile ---------------------------------------------------
+
+# A care item is open while nobody has answered it: proposed, or snoozed for later. Answers to
+# questions count too: both are a person waiting on us.
+OPEN_CARE = Q(kind__in=CARE_KINDS, status__in=(OutreachStatus.PROPOSED, OutreachStatus.SNOOZED))
+
+
+def advocate_list_annotate(qs: QuerySet[Advocate]) -> QuerySet[Advocate]:
+    """The advocates list's columns as subqueries (last mention, open care items) and the
+    identities prefetched: a page of 50 rows costs the same few queries as a page of 5."""
+    last_mention = (Mention.objects.filter(author__advocate=OuterRef("pk"))
+                    .order_by("-posted_at").values("posted_at")[:1])
+    open_care = (Outreach.objects.filter(OPEN_CARE, advocate=OuterRef("pk"))
+                 .values("advocate").annotate(n=Count("id")).values("n"))
+    return qs.annotate(
+        last_mention_at=Subquery(last_mention),
+        open_care=Coalesce(Subquery(open_care, output_field=IntegerField()), 0),
+    ).prefetch_related(Prefetch("identities",
+                                queryset=SocialIdentity.objects.order_by("platform", "handle")))
+
+
+def advocate_search(qs: QuerySet[Advocate], query: str) -> QuerySet[Advocate]:
+    """Advocates whose name, or any identity's handle, display name or platform user id,
+    contains `query`. A handle is found with or without its "@"; an EXISTS keeps one row per
+    person however many of their identities match."""
+    query = query.strip()
+    if not query:
+        return qs
+    bare = query.lstrip("@") or query
+    identities = SocialIdentity.objects.filter(
+        Q(handle__icontains=bare) | Q(display_name__icontains=query)
+        | Q(platform_user_id=query), advocate=OuterRef("pk"))
+    return qs.filter(Q(display_name__icontains=query) | Exists(identities))
+
+
+PROFILE_ROWS = 50  # per section: the newest; the full history is in the lists and exports
+
+
+@dataclass(frozen=True)
+class AdvocateActivity:
+    """The advocates side of a profile: every section bounded, a fixed number of queries."""
+
+    advocate: Advocate
+    identities: list[SocialIdentity]
+    mentions: list[Mention]  # the newest PROFILE_ROWS
+    mention_count: int
+    outreach: list[Outreach]  # replies, DMs, reshares, care: the newest PROFILE_ROWS
+    conversations: list[Conversation]
+    consents: list[ConsentRecord]
+    events: list[AdvocacyEvent]  # the newest acts of advocacy
+    event_count: int
+    open_care: int
+    absorbed: list[Advocate]  # advocates merged into this one
+
+
+def advocate_activity(*, advocate_id: int, rows: int = PROFILE_ROWS) -> AdvocateActivity:
+    """One advocate's identities, newest mentions (with the detector's call), our outreach,
+    conversations and consent, and their open care items. Raises Advocate.DoesNotExist."""
+    advocate = Advocate.objects.select_related("merged_into").get(pk=advocate_id)
+    identities = list(advocate.identities.order_by("platform", "handle"))
+    mentions_qs = Mention.objects.filter(author__advocate_id=advocate_id)
+    counts = Outreach.objects.filter(advocate_id=advocate_id).aggregate(
+        open_care=Count("id", filter=OPEN_CARE))
+    return AdvocateActivity(
+        advocate=advocate,
+        identities=identities,
+        mentions=list(mentions_qs.select_related("author").order_by("-posted_at", "-id")[:rows]),
+        mention_count=mentions_qs.count(),
+        outreach=list(Outreach.objects.filter(advocate_id=advocate_id)
+                      .select_related("identity", "decided_by")
+                      .order_by("-created_at", "-id")[:rows]),
+        conversations=list(Conversation.objects.filter(advocate_id=advocate_id)
+                           .select_related("identity", "assignee")
+                           .order_by("-last_message_at")[:rows]),
+        consents=list(ConsentRecord.objects.filter(advocate_id=advocate_id)
+                      .select_related("identity").order_by("-requested_at")[:rows]),
+        events=list(AdvocacyEvent.objects.filter(advocate_id=advocate_id)
+                    .order_by("-occurred_at", "-id")[:rows]),
+        event_count=AdvocacyEvent.objects.filter(advocate_id=advocate_id).count(),
+        open_care=counts["open_care"],
+        absorbed=list(Advocate.objects.filter(merged_into_id=advocate_id)),
+    )
+
+
+# --- Merge suggestions ---------------------------------------------------------------------
+
+SAME_PROFILE_LINK = _("Same profile link")
+SAME_NAME_ELSEWHERE = _("Same display name on another network")
+# A display name shared by more people than this is a common name, not a clue.
+COMMON_NAME_PEOPLE = 3
+
+
+@dataclass(frozen=True)
+class MergeSuggestion:
+    survivor: Advocate  # the older record: it keeps its number
+    absorbed: Advocate
+    reasons: tuple[str, ...]
+
+
+def merge_suggestions(*, limit: int = 100) -> list[MergeSuggestion]:
+    """Pairs of advocates (neither merged) that look like one person, for a person to review:
+    identities with the same profile link, or the same display name (ignoring case and
+    spaces) on different networks, unless the name is common. Grouped in SQL; only the
+    groups' identities are read."""
+    active = SocialIdentity.objects.filter(advocate__merged_into__isnull=True)
+    reasons: dict[tuple[int, int], list[str]] = {}
+
+    def add(groups: dict[str, list[tuple[int, str]]], reason: object, *,
+            platforms_differ: bool) -> None:
+        for members in groups.values():
+            people = sorted({advocate for advocate, _platform in members})
+            if len(people) < 2 or (platforms_differ and len(people) > COMMON_NAME_PEOPLE):
+                continue
+            for i, a in enumerate(people):
+                for b in people[i + 1:]:
+                    if platforms_differ and {p for x, p in members if x == a} == {
+                            p for x, p in members if x == b}:
+                        continue  # two accounts on the same network: not this clue
+                    reasons.setdefault((a, b), []).append(str(reason))
+
+    links = (active.exclude(profile_url="").values("profile_url")
+             .annotate(n=Count("advocate", distinct=True)).filter(n__gt=1)
+             .values("profile_url"))
+    by_link: dict[str, list[tuple[int, str]]] = {}
+    for url, advocate, platform in active.filter(profile_url__in=links).values_list(
+            "profile_url", "advocate_id", "platform"):
+        by_link.setdefault(url, []).append((advocate, platform))
+    add(by_link, SAME_PROFILE_LINK, platforms_differ=False)
+
+    named = active.exclude(display_name="").annotate(key=Lower(Replace(
+        "display_name", Value(" "), Value(""))))
+    names = (named.values("key").annotate(n=Count("advocate", distinct=True),
+                                          p=Count("platform", distinct=True))
+             .filter(n__gt=1, n__lte=COMMON_NAME_PEOPLE, p__gt=1).values("key"))
+    by_name: dict[str, list[tuple[int, str]]] = {}
+    for key, advocate, platform in named.filter(key__in=names).values_list(
+            "key", "advocate_id", "platform"):
+        by_name.setdefault(key, []).append((advocate, platform))
+    add(by_name, SAME_NAME_ELSEWHERE, platforms_differ=True)
+
+    pairs = sorted(reasons)[:limit]
+    people = Advocate.objects.in_bulk({pk for pair in pairs for pk in pair})
+    return [MergeSuggestion(people[a], people[b], tuple(reasons[(a, b)])) for a, b in pairs]

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
@@ -15,6 +15,9 @@ from wagtail.admin.ui.tables import Column
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
+from advocates.admin.advocate_list import LIST_DISPLAY, AdvocateFilterSet, AdvocateIndexView
+from advocates.admin.menu import PermissionMenuItem
+from advocates.admin.people import MERGE_PERMISSION
 from advocates.admin.privacy import SuppressionViewSet
 from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import Advocate, IngestToken, Mention, SocialIdentity, TokenScope
@@ -59,8 +62,13 @@ class AdvocateViewSet(KanshaSnippetViewSet):
     refused = frozenset({"add", "delete"})
     empty_message = _("No advocates yet. Kansha adds one for each person whose mentions "
                       "arrive.")
-    list_display = ["__str__", "created_at", "opted_out_at", "flagged", "is_employee"]
-    list_filter = ["flagged", "is_employee"]
+    # Handles, last mention, open care items, and rewards' tier and points (hook):
+    # advocates/admin/advocate_list.py.
+    index_view_class = AdvocateIndexView
+    list_display = LIST_DISPLAY
+    filterset_class = AdvocateFilterSet
+    # Searched by name, handle (with or without "@") and platform user id: the index view's
+    # `search_queryset` (selectors.advocate_search); these fields only switch the box on.
     search_fields = ["display_name"]
     search_backend_name = DATABASE_SEARCH
     inspect_view_enabled = True
@@ -192,6 +200,8 @@ def register_dead_letter_urls():
 def register_log_actions(actions):
     actions.register_action("kansha.advocate.merge", _("Merge advocates"),
                             _("Merged advocates"))
+    actions.register_action("kansha.advocate.unmerge", _("Undo a merge"),
+                            _("Undid a merge of advocates"))
     actions.register_action("kansha.advocate.opt_out", _("Opt out"),
                             _("Opted out of all contact"))
     actions.register_action("kansha.token.revoke", _("Revoke API token"),
@@ -300,3 +310,10 @@ def register_detector_models_menu_item():
     return PermissionMenuItem(_("Detector models"), reverse_lazy("kansha_detector:models"),
                               name="detector-models", icon_name="cogs", order=1000,
                               permission=PERMISSION)
+
+
+@hooks.register("register_admin_menu_item")
+def register_merge_suggestions_menu_item():
+    return PermissionMenuItem(_("Merge suggestions"), reverse_lazy("kansha_merge_suggestions"),
+                              name="merge-suggestions", icon_name="resubmit", order=205,
+                              permission=MERGE_PERMISSION)

@@ -26,7 +26,9 @@ from collections.abc import Iterable
 SOCIAL_STAFF = "Social staff"
 MARKETING = "Marketing"
 FINANCE = "Finance"
-ROLES = (SOCIAL_STAFF, MARKETING, FINANCE)
+# Shop staff at the till: look codes up and record redemptions, nothing else (rewards 0016).
+STORE_STAFF = "Store staff"
+ROLES = (SOCIAL_STAFF, MARKETING, FINANCE, STORE_STAFF)
 
 PAGE_ACTIONS = ("add", "change", "publish", "lock", "unlock")
 

@@ -837,6 +837,9 @@ class Redemption(models.Model):
                                                name="redemption_unique_source")]
         indexes = [models.Index(fields=["redeemed_at"], name="redemption_time"),
                    models.Index(fields=["rule", "redeemed_at"], name="redemption_rule")]
+        # The till (rewards/admin/till.py): look a code up and record its use. Not
+        # `add_redemption`, which would also open the snippet's add form.
+        permissions = [("use_till", "Can look up codes and record redemptions at the till")]
 
     def __str__(self) -> str:
         return f"{self.code_id} via {self.source} {self.source_id}"

@@ -8,18 +8,31 @@ from datetime import datetime, timedelta
 from typing import TypedDict
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import Cast
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone, translation
 from wagtail.models import WorkflowState
 
-from advocates.models import AdvocacyEvent, AdvocacyKind
+from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate
 from advocates.policies import platform_label, review_incentive_free_platforms
+from advocates.selectors import AdvocateActivity, advocate_activity
 from rewards.models import (
     AdvocateTier,
     DiscountCode,
+    FraudFlag,
     GrantStatus,
     Perk,
+    PointsAdjustment,
     PointsEntry,
     Redemption,
     RewardGrant,
@@ -27,6 +40,7 @@ from rewards.models import (
     RewardsSettings,
     StripeCustomer,
     Tier,
+    TierChange,
     TriggerKind,
 )
 
@@ -315,3 +329,94 @@ def _grant_refusal_reasons(grant: RewardGrant, *, no_incentive: list[str],
                 f"review incentives: {earned - forbidden_points} of {tier.threshold} for "
                 f"{tier.name} without them")
     return reasons
+
+
+# --- People: the advocates list and the profile ---------------------------------------------
+
+
+def advocates_with_standing(qs: QuerySet[Advocate], *, now: datetime | None = None
+                            ) -> QuerySet[Advocate]:
+    """`tier_name` and `points_balance` (unexpired points) on each row, as subqueries: the
+    advocates list shows them for a page of people without a query per row."""
+    now = now or timezone.now()
+    balance = (PointsEntry.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+                                          advocate=OuterRef("pk"))
+               .values("advocate").annotate(s=Sum("points")).values("s"))
+    return qs.annotate(
+        tier_name=Subquery(AdvocateTier.objects.filter(advocate=OuterRef("pk"))
+                           .values("tier__name")[:1]),
+        points_balance=Coalesce(Subquery(balance, output_field=IntegerField()), 0))
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    tier: Tier | None
+    points: int  # tier points when last evaluated
+    next_tier: Tier | None
+    to_next: int  # points still needed for the next tier (0 at the top)
+    percent: int  # of the way from this tier's threshold to the next one's
+
+
+def tier_progress(*, advocate_id: int) -> TierProgress:
+    """Where the advocate stands on the ladder of live tiers (two queries)."""
+    row = AdvocateTier.objects.select_related("tier").filter(advocate_id=advocate_id).first()
+    tier, points = (row.tier, row.points) if row else (None, 0)
+    next_tier = Tier.objects.filter(live=True, threshold__gt=points).order_by("threshold").first()
+    if next_tier is None:
+        return TierProgress(tier, points, None, 0, 100)
+    floor = tier.threshold if tier is not None and tier.threshold < next_tier.threshold else 0
+    span = max(next_tier.threshold - floor, 1)
+    percent = max(0, min(100, (points - floor) * 100 // span))
+    return TierProgress(tier, points, next_tier, next_tier.threshold - points, percent)
+
+
+@dataclass(frozen=True)
+class AdvocateProfile:
+    """Everything the profile page shows, each section bounded (PROFILE_ROWS newest)."""
+
+    activity: AdvocateActivity
+    points: PointsSummary
+    entries: list[PointsEntry]
+    entry_count: int
+    tier: TierProgress
+    tier_changes: list[TierChange]
+    grants: list[RewardGrant]  # with their code and perk fulfilment
+    redemptions: list[Redemption]
+    fraud_flags: list[FraudFlag]
+    adjustments: list[PointsAdjustment]
+
+    @property
+    def advocate(self) -> Advocate:
+        return self.activity.advocate
+
+
+def advocate_profile(*, advocate_id: int, now: datetime | None = None,
+                     rows: int = 50) -> AdvocateProfile:
+    """An advocate's whole story for the profile page, in a number of queries that does not
+    grow with their history. Raises Advocate.DoesNotExist."""
+    activity = advocate_activity(advocate_id=advocate_id, rows=rows)
+    entries = PointsEntry.objects.filter(advocate_id=advocate_id)
+    return AdvocateProfile(
+        activity=activity,
+        points=points_summaries(advocate_ids=[advocate_id], now=now)[advocate_id],
+        entries=list(entries.select_related("adjustment")[:rows]),
+        entry_count=entries.count(),
+        tier=tier_progress(advocate_id=advocate_id),
+        tier_changes=list(TierChange.objects.filter(advocate_id=advocate_id)
+                          .select_related("from_tier", "to_tier")[:rows]),
+        grants=list(RewardGrant.objects.filter(advocate_id=advocate_id)
+                    .select_related("rule", "perk", "code", "fulfilment")[:rows]),
+        redemptions=list(Redemption.objects.filter(advocate_id=advocate_id)
+                         .select_related("code")[:rows]),
+        fraud_flags=list(FraudFlag.objects.filter(advocate_id=advocate_id)[:rows]),
+        adjustments=list(PointsAdjustment.objects.filter(advocate_id=advocate_id)
+                         .select_related("made_by", "decided_by")[:rows]),
+    )
+
+
+def code_masked(code: str) -> str:
+    """`KAN-7XK2-MP9QRT` → `KAN-••••-••9QRT`: enough to match what the advocate reads out,
+    not enough to spend it."""
+    keep = 4
+    return "".join(ch if ch == "-" or i >= len(code) - keep else "•"
+                   for i, ch in enumerate(code)) if len(code) > keep else "•" * len(code)

@@ -7,7 +7,7 @@ import django_filters
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
@@ -26,12 +26,15 @@ from wagtail.snippets.views.snippets import (
     WorkflowActionView,
 )
 
+from advocates.admin.advocate_list import AdvocateListExtension
+from advocates.admin.menu import PermissionMenuItem
 from advocates.admin.snippets import KanshaSnippetViewSet
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
     selectors,
     services,
 )
+from rewards.admin import profile, till
 from rewards.forms import PerkForm, RewardRuleForm
 from rewards.models import (
     ChangeStatus,
@@ -657,3 +660,37 @@ def points_settings_wait_for_finance(request, instance):
 def register_rewards_log_actions(actions):
     actions.register_action("kansha.perk.fulfilment", _("Perk fulfilment"),
                             _("Changed a perk's fulfilment"))
+
+
+# --- People: rewards' columns on the advocates list, the profile (rewards/admin/profile.py) ---
+
+
+@hooks.register("kansha_advocate_list")
+def advocate_list_standing() -> AdvocateListExtension:
+    return AdvocateListExtension(
+        annotate=selectors.advocates_with_standing,
+        columns=[Column("tier", label=_("Tier"), accessor=lambda a: a.tier_name or "—"),
+                 Column("points", label=_("Points"), accessor="points_balance",
+                        classname="kansha-num")],
+        filters={"tier": django_filters.ModelChoiceFilter(
+            label=_("Tier"), field_name="reward_tier__tier",
+            queryset=Tier.objects.filter(live=True).order_by("threshold"))})
+
+
+@hooks.register("register_admin_urls")
+def register_profile_urls():
+    return profile.admin_urls()
+
+
+# --- The till (rewards/admin/till.py): store staff and finance --------------------------------
+
+
+@hooks.register("register_admin_urls")
+def register_till_urls():
+    return till.admin_urls()
+
+
+@hooks.register("register_admin_menu_item")
+def register_till_menu_item():
+    return PermissionMenuItem(_("Till"), reverse_lazy("kansha_till"), name="till",
+                              icon_name="tag", order=170, permission=till.TILL_PERMISSION)

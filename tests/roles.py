@@ -6,9 +6,10 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from cms.roles import FINANCE, MARKETING, SOCIAL_STAFF
+from cms.roles import FINANCE, MARKETING, SOCIAL_STAFF, STORE_STAFF
 
-__all__ = ["FINANCE", "MARKETING", "SOCIAL_STAFF", "roles_ensure", "user_in_role"]
+__all__ = ["FINANCE", "MARKETING", "SOCIAL_STAFF", "STORE_STAFF", "roles_ensure",
+           "user_in_role"]
 
 
 def roles_ensure() -> None:

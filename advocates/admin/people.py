@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.db.models import prefetch_related_objects
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
+from advocates import selectors
+from advocates.admin.advocate_list import PROFILE_URL_NAME
 from advocates.admin.menu import PermissionButton
 from advocates.admin.queue import QUEUE_PERMISSION, forbidden
-from advocates.models import Advocate, Outreach, OutreachStatus
-from advocates.services import advocate_opt_out, advocates_merge
+from advocates.models import Advocate, Mention, Outreach, OutreachStatus
+from advocates.services import advocate_opt_out, advocates_merge, advocates_unmerge
 
 OPT_OUT_PERMISSION = QUEUE_PERMISSION
 MERGE_PERMISSION = "advocates.change_advocate"
@@ -50,11 +53,12 @@ def advocate_opt_out_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class MergeForm(forms.Form):
+    """The person to merge in, picked from a search (never typed as a number); sent back
+    hidden with the preview's confirmation."""
+
     absorbed = forms.ModelChoiceField(
         queryset=Advocate.objects.filter(merged_into__isnull=True),
-        label=_("Advocate to merge into this one"), widget=forms.NumberInput,
-        help_text=_("Their number (Advocate #…). Their identities, mentions and outreach move "
-                    "here; they stay as a pointer to this advocate."),
+        label=_("Advocate to merge into this one"), widget=forms.HiddenInput,
         error_messages={"invalid_choice": _("No such advocate, or already merged.")})
 
     def __init__(self, *args, survivor: Advocate, **kwargs):
@@ -68,22 +72,84 @@ class MergeForm(forms.Form):
         return absorbed
 
 
+def _handles(advocate: Advocate) -> str:
+    return ", ".join(f"{i.handle or i.platform_user_id} ({i.get_platform_display()})"
+                     for i in advocate.identities.all()) or "—"
+
+
+def _merge_candidates(survivor: Advocate, query: str) -> list[Advocate]:
+    if not query.strip():
+        return []
+    qs = Advocate.objects.filter(merged_into__isnull=True).exclude(pk=survivor.pk)
+    return list(selectors.advocate_search(qs, query).prefetch_related("identities")[:20])
+
+
 @require_http_methods(["GET", "POST"])
 def advocate_merge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET ?q=: find the other person by name or handle; GET ?absorbed=: a preview of what
+    moves; POST: merge, and say who went where."""
     if not request.user.has_perm(MERGE_PERMISSION):
         return forbidden(request)
     survivor = get_object_or_404(Advocate, pk=pk, merged_into__isnull=True)
-    form = MergeForm(request.POST or None, survivor=survivor)
+    data = request.POST if request.method == "POST" else (
+        request.GET if "absorbed" in request.GET else None)
+    form = MergeForm(data, survivor=survivor)
     if request.method == "POST" and form.is_valid():
         absorbed = form.cleaned_data["absorbed"]
+        handles = _handles(absorbed)
         advocates_merge(survivor=survivor, absorbed=absorbed, user=request.user)
-        messages.success(request, _("%(absorbed)s was merged into %(survivor)s.")
-                         % {"absorbed": absorbed, "survivor": survivor})
-        return redirect(_advocate_list())
+        messages.success(request, _(
+            "%(absorbed)s (#%(absorbed_id)d) was merged into %(survivor)s (#%(survivor_id)d): "
+            "%(handles)s now belong to %(survivor)s. To undo it, open %(absorbed)s's profile "
+            "within 30 days.") % {"absorbed": absorbed, "absorbed_id": absorbed.pk,
+                                  "survivor": survivor, "survivor_id": survivor.pk,
+                                  "handles": handles})
+        return redirect(reverse(PROFILE_URL_NAME, args=[survivor.pk]))
+    preview = None
+    if data is not None and form.is_valid():
+        absorbed = form.cleaned_data["absorbed"]
+        preview = {"advocate": absorbed, "identities": absorbed.identities.all(),
+                   "mentions": Mention.objects.filter(author__advocate=absorbed).count(),
+                   "outreach": absorbed.outreach.count()}
+    query = request.GET.get("q", "")
     return TemplateResponse(request, "advocates/admin/advocate_merge.html", {
         "page_title": _("Merge advocates"), "advocate": survivor, "form": form,
-        "identities": survivor.identities.all(),
+        "identities": survivor.identities.all(), "query": query,
+        "candidates": _merge_candidates(survivor, query), "preview": preview,
     })
+
+
+def advocate_unmerge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Undo a merge from the merged person's profile (within 30 days; the service checks).
+    POST only, after the permission check, so a role without it reads 403 either way."""
+    if not request.user.has_perm(MERGE_PERMISSION):
+        return forbidden(request)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    absorbed = get_object_or_404(Advocate, pk=pk, merged_into__isnull=False)
+    try:
+        survivor = advocates_unmerge(absorbed=absorbed, user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("%(absorbed)s (#%(absorbed_id)d) is a person of their own "
+                                    "again; what moved to %(survivor)s came back.")
+                         % {"absorbed": absorbed, "absorbed_id": absorbed.pk,
+                            "survivor": survivor})
+    return redirect(reverse(PROFILE_URL_NAME, args=[absorbed.pk]))
+
+
+@require_GET
+def merge_suggestions_view(request: HttpRequest) -> HttpResponse:
+    """People who look like one person (selectors.merge_suggestions), each with a link to the
+    merge preview; nothing merges from here."""
+    if not request.user.has_perm(MERGE_PERMISSION):
+        return forbidden(request)
+    suggestions = selectors.merge_suggestions()
+    prefetch_related_objects([p for s in suggestions for p in (s.survivor, s.absorbed)],
+                             "identities")
+    return TemplateResponse(request, "advocates/admin/merge_suggestions.html", {
+        "page_title": _("Merge suggestions"), "suggestions": suggestions})
 
 
 def admin_urls():
@@ -92,6 +158,10 @@ def admin_urls():
              name="kansha_advocate_opt_out"),
         path("advocates/people/<int:pk>/merge/", advocate_merge_view,
              name="kansha_advocate_merge"),
+        path("advocates/people/<int:pk>/unmerge/", advocate_unmerge_view,
+             name="kansha_advocate_unmerge"),
+        path("advocates/people/merge-suggestions/", merge_suggestions_view,
+             name="kansha_merge_suggestions"),
     ]
 
 

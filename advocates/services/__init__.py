@@ -38,7 +38,14 @@ from advocates.services.outreach import (
     outreach_unsnooze_due,
     outreach_wrong_call,
 )
-from advocates.services.people import advocates_merge, api_token_revoke, ingest_token_issue
+from advocates.services.people import (
+    advocate_merge_entry,
+    advocate_unmergeable,
+    advocates_merge,
+    advocates_unmerge,
+    api_token_revoke,
+    ingest_token_issue,
+)
 from advocates.services.templates import Rendered, template_context, template_render
 
 __all__ = [
@@ -70,7 +77,10 @@ __all__ = [
     "outreach_wrong_call",
     "IngestResult",
     "InvalidItem",
+    "advocate_merge_entry",
+    "advocate_unmergeable",
     "advocates_merge",
+    "advocates_unmerge",
     "api_token_revoke",
     "ingest_token_issue",
     "mentions_detect",

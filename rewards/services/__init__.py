@@ -49,7 +49,10 @@ from rewards.services.reconciliation import (
     stripe_reconcile_recent,
 )
 from rewards.services.redemptions import (
+    CodeCheck,
+    CodeState,
     RedemptionError,
+    code_check,
     code_redeem,
     stripe_event_process,
     stripe_event_store,
@@ -60,7 +63,8 @@ __all__ = [
     "ApprovalError", "points_adjustment_create", "points_adjustment_decide",
     "points_settings_change_decide", "points_settings_change_propose",
     "BatchResult", "Candidate", "GrantError", "IssueError", "ReconciliationError",
-    "RedemptionError", "stripe_reconcile", "stripe_reconcile_recent",
+    "CodeCheck", "CodeState", "RedemptionError", "code_check", "stripe_reconcile",
+    "stripe_reconcile_recent",
     "budget_release", "budget_reserve_units", "code_redeem", "events_process_batch",
     "events_unprocessed_exist", "grant_approve", "grant_code_deactivate", "grant_create",
     "grant_issue", "grants_revoked_code_active_ids",

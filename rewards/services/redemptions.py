@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -126,6 +128,66 @@ def _discount_for(code: DiscountCode, order_amount_minor: int) -> int:
     return max(0, min(discount, order_amount_minor))
 
 
+class CodeState(StrEnum):
+    """What a till is told about a code before the order is rung up."""
+
+    VALID = "valid"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    NOT_ACTIVE = "not_active"  # its reward still waits for approval
+
+
+def _refusal(code: DiscountCode, grant: RewardGrant, *, at: datetime,
+             used: int) -> tuple[CodeState, str] | None:
+    """Why this code cannot be used now, as (state, message), or None. One place for the till's
+    check and the redemption itself, so what the till shows is what redeeming does."""
+    if grant.status == GrantStatus.REVOKED:
+        return CodeState.REVOKED, "This code is revoked."
+    if grant.status == GrantStatus.PENDING_APPROVAL:
+        return CodeState.NOT_ACTIVE, "This code is pending approval."
+    if grant.status == GrantStatus.EXPIRED:
+        return CodeState.EXPIRED, "This code is expired."
+    if code.expires_at and code.expires_at < at:
+        return CodeState.EXPIRED, f"This code expired on {code.expires_at:%Y-%m-%d}."
+    if code.max_redemptions and used >= code.max_redemptions:
+        return CodeState.USED, "This code was already used."
+    return None
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """A code as the till sees it: its state and, when it exists, whose it is and what it
+    gives. `first_name` only: the person at the till needs a name to greet, not more."""
+
+    state: CodeState
+    message: str
+    code: DiscountCode | None = None
+    first_name: str = ""
+    last_used_at: datetime | None = None
+
+
+def code_check(*, code: str, at: datetime | None = None) -> CodeCheck:
+    """Look a typed or scanned code up without using it (reads only)."""
+    at = at or timezone.now()
+    try:
+        text_clean(code, field="The code")
+    except MoneyError as exc:
+        return CodeCheck(CodeState.UNKNOWN, str(exc))
+    found = (DiscountCode.objects.select_related("grant__advocate", "grant__perk")
+             .alias(key=codes.code_key()).filter(key=codes.code_normalise(code)).first())
+    if found is None:
+        return CodeCheck(CodeState.UNKNOWN, "Unknown code.")
+    redemptions = list(found.redemptions.order_by("-redeemed_at")
+                       .values_list("redeemed_at", flat=True))
+    refusal = _refusal(found, found.grant, at=at, used=len(redemptions))
+    state, message = refusal or (CodeState.VALID, "Valid.")
+    name = (found.grant.advocate.display_name or "").split()
+    return CodeCheck(state, message, found, first_name=name[0] if name else "",
+                     last_used_at=redemptions[0] if redemptions else None)
+
+
 def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref: str = "",
                 at: datetime | None = None) -> tuple[Redemption, bool]:
     """Redeem a local code at a till or through the API; return (redemption, created).
@@ -161,14 +223,10 @@ def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref:
     with transaction.atomic():
         locked = DiscountCode.objects.select_for_update().get(pk=found.pk)
         grant = RewardGrant.objects.get(pk=locked.grant_id)
-        if grant.status in (GrantStatus.REVOKED, GrantStatus.EXPIRED,
-                            GrantStatus.PENDING_APPROVAL):
-            raise RedemptionError(f"This code is {grant.get_status_display().lower()}.")
-        if locked.expires_at and locked.expires_at < at:
-            raise RedemptionError(f"This code expired on {locked.expires_at:%Y-%m-%d}.")
         used = locked.redemptions.count()
-        if locked.max_redemptions and used >= locked.max_redemptions:
-            raise RedemptionError("This code was already used.")
+        refusal = _refusal(locked, grant, at=at, used=used)
+        if refusal is not None:
+            raise RedemptionError(refusal[1])
         if locked.discount_type == DiscountType.AMOUNT and locked.currency != currency:
             raise RedemptionError(f"This code is in {locked.currency.upper()}, "
                                   f"the order in {currency.upper()}.")

@@ -22,12 +22,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from advocates.models import Conversation, DeadLetter, IngestToken, ReplyTemplate, Suppression
 from rewards.models import ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from tests.factories import OutreachFactory
-from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
+from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, STORE_STAFF, user_in_role
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", SOCIAL_STAFF, MARKETING, FINANCE, "superuser")
-S, M, F, SU = SOCIAL_STAFF, MARKETING, FINANCE, "superuser"
+ROLES = ("anonymous", SOCIAL_STAFF, MARKETING, FINANCE, STORE_STAFF, "superuser")
+S, M, F, ST, SU = SOCIAL_STAFF, MARKETING, FINANCE, STORE_STAFF, "superuser"
 
 # Who may open each snippet model's admin views. "read": list, inspect (view perm);
 # "change": add, edit, copy, and the history/usage pages (Wagtail shows those to editors);
@@ -87,6 +87,11 @@ PAGES: dict[str, set[str]] = {
     # Opting someone out on their behalf is a queue decision; merging is for admins.
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
+    "kansha_merge_suggestions": {SU},
+    # The profile (issue 15): whoever sees advocates; codes masked unless the role sees codes.
+    "kansha_advocate_profile": {S, SU},
+    # The till (issue 15): store staff, who see nothing else, and finance.
+    "kansha_till": {ST, F, SU},
     # Reports (rewards): finance and marketing read them (the view_reports permission).
     "kansha_reports:ambassador": {M, F, SU},
     "kansha_reports:ambassador_results": {M, F, SU},
@@ -131,6 +136,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_advocate_erase": {SU},
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
+    "kansha_advocate_unmerge": {SU},
     "kansha_api_token_revoke": {SU},
     "kansha_deadletter_replay": {SU},
     "kansha_deadletter_discard": {SU},
