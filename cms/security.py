@@ -1,15 +1,17 @@
 """Login throttling for the Wagtail (and Django) admin.
 
-Failed sign-ins are counted in the cache (Redis in production) per (username, client IP) and
-per IP alone. After `KANSHA_LOGIN_MAX_FAILURES` failures within `KANSHA_LOGIN_WINDOW_MINUTES`
-the pair is refused until the window ends: the middleware answers a sign-in POST with 429 and a
-clear message, and the authentication backend refuses too (so no other code path that calls
-`authenticate()` can be used to keep guessing). The per-IP counter, with a higher limit, stops
-one address spraying many usernames. A successful sign-in clears the pair's counter.
+Sign-in attempts are counted in the cache (Redis in production) per (username, client IP)
+and per IP alone, atomically and before the password is checked (a successful attempt gives
+its count back, so the counters hold failures). After `KANSHA_LOGIN_MAX_FAILURES` failures
+within `KANSHA_LOGIN_WINDOW_MINUTES` the pair is refused until the window ends: the
+middleware answers a sign-in POST with 429 and a clear message, and the authentication
+backend refuses too (so no other code path that calls `authenticate()` can be used to keep
+guessing). The per-IP counter, with a higher limit, stops one address spraying many
+usernames. A successful sign-in clears the pair's counter.
 
-Counting uses Django's `user_login_failed` signal, which `authenticate()` sends for every
-failure; the receivers are connected when this module is imported (settings name it in
-MIDDLEWARE and AUTHENTICATION_BACKENDS, so it always is).
+Counting happens in the authentication backend (settings name it in AUTHENTICATION_BACKENDS,
+so every `authenticate()` goes through it); the `user_logged_in` receiver that clears the
+pair's counter is connected when this module is imported.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
@@ -57,19 +59,45 @@ def _keys(username: str, ip: str) -> tuple[str, str]:
     return _key("pair", (username or "").strip().lower(), ip), _key("ip", ip)
 
 
-def login_failures_record(*, username: str, ip: str) -> int:
-    """Count one failure for (username, ip) and for ip; return the pair's count."""
+def _count(key: str, delta: int, window: int) -> int:
+    """Add `delta` to a counter and return its new value, in one atomic cache step.
+
+    `add` creates the counter only if it is missing (Redis SET NX; the window starts at the
+    first attempt), and `incr` is Redis INCR: two attempts can never read the same value.
+    """
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key, delta)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 0, timeout=window)
+        return cache.incr(key, delta)
+
+
+def login_attempt_reserve(*, username: str, ip: str) -> tuple[bool, int]:
+    """Count one sign-in attempt for (username, ip) and for ip, and say whether it may go on.
+
+    Counting and checking are one step: the counter is incremented *before* the password is
+    checked, and the attempt may proceed only if its own increment stayed within the limit.
+    Checking first and counting after the (slow) password hash let 40 concurrent attempts get
+    16 password checks with a limit of 5. A successful attempt gives its count back
+    (`login_attempt_release`), so the counters hold failures (and attempts in flight).
+    Returns (allowed, the pair's count).
+    """
     pair, per_ip = _keys(username, ip)
     window = _window_seconds()
-    counts = []
+    limit = _max_failures()
+    pair_count = _count(pair, 1, window)
+    ip_count = _count(per_ip, 1, window)
+    return pair_count <= limit and ip_count <= limit * 4, pair_count
+
+
+def login_attempt_release(*, username: str, ip: str) -> None:
+    """Give back the count of an attempt that succeeded."""
+    pair, per_ip = _keys(username, ip)
+    window = _window_seconds()
     for key in (pair, per_ip):
-        cache.add(key, 0, timeout=window)  # the window starts at the first failure
-        try:
-            counts.append(cache.incr(key))
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
-            counts.append(1)
-    return counts[0]
+        if (cache.get(key) or 0) > 0:
+            _count(key, -1, window)
 
 
 def login_locked(*, username: str, ip: str) -> bool:
@@ -81,16 +109,6 @@ def login_locked(*, username: str, ip: str) -> bool:
 
 def login_failures_clear(*, username: str, ip: str) -> None:
     cache.delete(_keys(username, ip)[0])
-
-
-@receiver(user_login_failed, dispatch_uid="kansha_login_failed")
-def _on_login_failed(sender, credentials, request=None, **kwargs):
-    username = str(credentials.get("username", ""))
-    count = login_failures_record(username=username, ip=client_ip(request))
-    if count == _max_failures():
-        # No username in the log (personal data); the address is what an operator acts on.
-        logger.warning("admin sign-in locked for a user after %s failures from %s",
-                       count, client_ip(request))
 
 
 @receiver(user_logged_in, dispatch_uid="kansha_logged_in")
@@ -108,10 +126,19 @@ class ThrottledModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None:
             username = kwargs.get(self._username_field(), "")
-        if login_locked(username=str(username or ""), ip=client_ip(request)):
+        username, ip = str(username or ""), client_ip(request)
+        allowed, count = login_attempt_reserve(username=username, ip=ip)
+        if not allowed:
             # PermissionDenied stops authenticate() at once; it still sends user_login_failed.
             raise PermissionDenied(LOCKED_MESSAGE.format(minutes=_window_seconds() // 60))
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None:
+            login_attempt_release(username=username, ip=ip)
+        elif count == _max_failures():
+            # No username in the log (personal data); the address is what an operator acts on.
+            logger.warning("admin sign-in locked for a user after %s failures from %s",
+                           count, ip)
+        return user
 
     @staticmethod
     def _username_field() -> str:

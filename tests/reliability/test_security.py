@@ -88,6 +88,65 @@ def test_a_successful_sign_in_clears_the_count(clean_cache, settings):
     assert _login(client, "boss", "right-horse-battery").status_code == 302
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_failed_sign_ins_get_at_most_the_limit_of_password_checks(
+        clean_cache, settings, monkeypatch):
+    """Count and check are one step: of 40 simultaneous wrong guesses at most the limit reach
+    the password check, and the right password is refused afterwards.
+
+    Every attempt that reaches the password check waits there until each of the 40 has either
+    arrived at the check too or been answered, so all the checks overlap (the worst case for a
+    check-then-record throttle) without any sleep."""
+    import threading
+
+    from django.db import connection
+
+    settings.KANSHA_LOGIN_MAX_FAILURES = 5
+    attempts = 40
+    user_model = get_user_model()
+    user_model.objects.create_superuser("boss", "b@example.com", "right-horse-battery")
+    state = {"checking": 0, "answered": 0}
+    changed = threading.Condition()
+    real_check = user_model.check_password
+
+    def check_password(self, raw_password):
+        with changed:
+            state["checking"] += 1
+            changed.notify_all()
+            assert changed.wait_for(
+                lambda: state["checking"] + state["answered"] >= attempts, timeout=60)
+        return real_check(self, raw_password)
+
+    monkeypatch.setattr(user_model, "check_password", check_password)
+    start = threading.Barrier(attempts)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def attempt():
+        try:
+            start.wait(timeout=60)
+            statuses.append(_login(Client(), "boss", "wrong").status_code)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            with changed:
+                state["answered"] += 1
+                changed.notify_all()
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert len(statuses) == attempts
+    assert state["checking"] <= settings.KANSHA_LOGIN_MAX_FAILURES
+    assert 302 not in statuses
+    monkeypatch.setattr(user_model, "check_password", real_check)
+    assert _login(Client(), "boss", "right-horse-battery").status_code == 429
+
+
 @pytest.mark.django_db
 def test_throttle_keys_do_not_hold_usernames(clean_cache):
     from cms.security import _keys
