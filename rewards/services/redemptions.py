@@ -213,15 +213,40 @@ def code_redeem(*, code: str, order_amount_minor: int, currency: str, order_ref:
     if found is None:
         raise RedemptionError("Unknown code.")
     source_id = order_ref.strip() or ""
-    if source_id:
-        again = Redemption.objects.filter(source=RedemptionSource.LOCAL,
-                                          source_id=source_id).first()
-        if again is not None:
-            if again.code_id != found.pk:
-                raise RedemptionError(f"Order {source_id} already used another code.")
-            return again, False
+    if source_id and (again := _order_redeemed(source_id, code_id=found.pk)) is not None:
+        return again, False
+    try:
+        return _code_redeem_locked(found, source_id=source_id,
+                                   order_amount_minor=order_amount_minor, currency=currency,
+                                   at=at)
+    except IntegrityError:
+        # A concurrent retry of the same order with another code wrote the row first
+        # (redemption_unique_source); answer as a retry would be answered.
+        again = _order_redeemed(source_id, code_id=found.pk) if source_id else None
+        if again is None:
+            raise
+        return again, False
+
+
+def _order_redeemed(source_id: str, *, code_id: int) -> Redemption | None:
+    """The redemption already recorded for this order reference, if any. Raises
+    RedemptionError if the order used another code."""
+    again = Redemption.objects.filter(source=RedemptionSource.LOCAL,
+                                      source_id=source_id).first()
+    if again is not None and again.code_id != code_id:
+        raise RedemptionError(f"Order {source_id} already used another code.")
+    return again
+
+
+def _code_redeem_locked(found: DiscountCode, *, source_id: str, order_amount_minor: int,
+                        currency: str, at: datetime) -> tuple[Redemption, bool]:
     with transaction.atomic():
         locked = DiscountCode.objects.select_for_update().get(pk=found.pk)
+        # Checked again under the code's lock: concurrent retries of one order all passed the
+        # check above before the first committed; they must get the first redemption, not
+        # "already used" (the first one used the code up).
+        if source_id and (again := _order_redeemed(source_id, code_id=found.pk)) is not None:
+            return again, False
         grant = RewardGrant.objects.get(pk=locked.grant_id)
         used = locked.redemptions.count()
         refusal = _refusal(locked, grant, at=at, used=used)

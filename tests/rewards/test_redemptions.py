@@ -287,3 +287,67 @@ def test_bad_redemptions_change_nothing(config, amount, currency, message):
 def test_unknown_code(config):
     with pytest.raises(CommandError, match="Unknown code"):
         call_command("redeem_code", "NOPE-NOPE", "--order-amount", "100", "--currency", "jpy")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_of_one_order_all_get_the_first_redemption(config, monkeypatch):
+    """Retries of one order that arrive together (a till that times out and retries) are all
+    answered with the first redemption, and only one row is written. Each call is held just
+    after the unlocked "seen this order?" check until all have passed it, so they overlap
+    whatever the machine's speed."""
+    import threading
+
+    from django.db import connection, transaction
+    from django.test import Client
+
+    from rewards.services import redemptions as module
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks")
+    # Outside a test transaction the grant's issue task would run at once and make its own code.
+    monkeypatch.setattr("rewards.services.grants.grants_enqueue_issue", lambda *a, **k: None)
+    grant = _grant_with_code(provider="local", percent_off=10)  # max_redemptions=1
+    _, secret = ingest_token_issue(name="till", scopes=["redeem"])
+    calls = 6
+    passed_check = threading.Barrier(calls)
+    local = threading.local()
+
+    class HeldTransaction:
+        def __getattr__(self, name):
+            return getattr(transaction, name)
+
+        def atomic(self, *args, **kwargs):
+            if not getattr(local, "held", False):
+                local.held = True
+                passed_check.wait(timeout=60)
+            return transaction.atomic(*args, **kwargs)
+
+    monkeypatch.setattr(module, "transaction", HeldTransaction())
+    payload = {"code": "KAN-TEST-2345", "order_amount_minor": 4200, "currency": "JPY",
+               "order_ref": "POS-RETRY"}
+    answers: list = []
+    errors: list[BaseException] = []
+
+    def redeem():
+        try:
+            response = Client().post("/api/v1/rewards/redemptions", payload,
+                                     content_type="application/json",
+                                     HTTP_AUTHORIZATION=f"Bearer {secret}")
+            answers.append((response.status_code, response.json()))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=redeem) for _ in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert [status for status, _ in answers] == [200] * calls, answers
+    assert Redemption.objects.count() == 1
+    first = Redemption.objects.get()
+    assert {body["redemption_id"] for _, body in answers} == {first.pk}
+    assert sorted(body["created"] for _, body in answers) == [False] * (calls - 1) + [True]
+    assert {body["grant_id"] for _, body in answers} == {grant.pk}
