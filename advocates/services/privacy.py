@@ -253,7 +253,8 @@ def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
                                        "opted_out_at", "opt_out_source"])
         counts["advocates"] = len(ids)
 
-        # Queryset updates bypass Wagtail's search signals; re-index so no old text lingers.
+        # Queryset updates bypass Wagtail's search signals; re-index so no old text lingers
+        # (a no-op for models that are not in the search index).
         for obj in [*Advocate.objects.filter(pk__in=ids), *identities, *mentions]:
             _search_reindex(obj)
         # Earlier audit entries (merges, opt-outs) carry the old name as their label.
@@ -299,6 +300,14 @@ def suppression_lift(*, suppression_id: int, user, note: str,
 
 
 def _search_reindex(obj: Model) -> None:
+    """Refresh `obj` in the search index, if its model is indexed at all.
+
+    Advocates, identities and mentions are not `index.Indexed` (the admin searches them in the
+    database, so nothing of theirs is in the index); asking Wagtail to index them raised
+    AttributeError('... has no attribute get_indexed_instance') and logged a traceback per
+    erased row."""
+    if not index.class_is_indexed(type(obj)):
+        return
     try:
         index.insert_or_update_object(obj)
     except Exception:  # the search index is a cache of the rows; never fail erasure on it
