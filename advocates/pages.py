@@ -37,6 +37,7 @@ STRINGS = {
         "stop": "Stop all contact",
         "confirm_stop": "Stop all replies, reshares and messages to",
         "stopped": "Done. We will not reply to, reshare or message you again.",
+        "too_many": "Too many requests from your address. Please try again in an hour.",
         "terms_version": "Terms version",
         "status": "Current answer",
         "valid_until": "Your yes is valid until",
@@ -70,6 +71,7 @@ STRINGS = {
         "confirm_stop": "次のアカウントへの返信・シェア・メッセージをすべて停止します：",
         "stopped": "停止しました。今後こちらから返信・シェア・メッセージを"
                    "お送りすることはありません。",
+        "too_many": "このアドレスからのリクエストが多すぎます。1時間後にもう一度お試しください。",
         "terms_version": "規約バージョン",
         "status": "現在の回答",
         "valid_until": "同意の有効期限",
@@ -150,6 +152,22 @@ class OptOutForm(forms.Form):
     handle = forms.CharField(max_length=200)
 
 
+OPT_OUT_WINDOW_SECONDS = 60 * 60
+
+
+def _opt_out_by_handle_allowed(request) -> bool:
+    """Opting out by handle takes no proof, so it is rate-limited per client address
+    (`KANSHA_OPT_OUT_MAX_PER_HOUR`, default 10): one address cannot opt out a list of
+    handles. The signed link is proof of its own and is not limited."""
+    from django.conf import settings
+
+    from cms.security import client_ip, rate_limit_take
+
+    return rate_limit_take(scope="opt-out-handle", ip=client_ip(request),
+                           limit=getattr(settings, "KANSHA_OPT_OUT_MAX_PER_HOUR", 10),
+                           window_seconds=OPT_OUT_WINDOW_SECONDS)
+
+
 def opt_out_page_serve(page, request):
     """A signed ?token= link confirms with one POST; otherwise the visitor gives handle and
     platform. The answer is the same whether or not we know the handle."""
@@ -162,6 +180,10 @@ def opt_out_page_serve(page, request):
         if advocate is not None:
             advocate_opt_out(advocate=advocate, source="page", evidence={"via": "link"})
             return _render(page, request, done=True, message=strings["stopped"])
+        if not _opt_out_by_handle_allowed(request):
+            response = _render(page, request, status=429, too_many=True, form=OptOutForm())
+            response["Retry-After"] = str(OPT_OUT_WINDOW_SECONDS)
+            return response
         form = OptOutForm(request.POST)
         if form.is_valid():
             advocate_opt_out_by_handle(platform=form.cleaned_data["platform"],

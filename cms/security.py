@@ -73,6 +73,12 @@ def _count(key: str, delta: int, window: int) -> int:
         return cache.incr(key, delta)
 
 
+def rate_limit_take(*, scope: str, ip: str, limit: int, window_seconds: int) -> bool:
+    """Count one request of `scope` from `ip` and say whether it is within `limit` per window
+    (the window starts at the first request). Counting and checking are one atomic step."""
+    return _count(_key("rate", scope, ip), 1, window_seconds) <= limit
+
+
 def login_attempt_reserve(*, username: str, ip: str) -> tuple[bool, int]:
     """Count one sign-in attempt for (username, ip) and for ip, and say whether it may go on.
 

@@ -1,6 +1,7 @@
 """Opt-out: a reply, the public page (EN/JA, handle or signed link) or staff."""
 
 import pytest
+from django.core.cache import cache
 
 from advocates.models import Outreach, OutreachStatus, Route
 from advocates.services import advocate_opt_out
@@ -11,6 +12,15 @@ from tests.advocates.routing_helpers import brand_settings, ingest_and_detect, i
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_data")]
 
 PRAISE = "Best flat white in town, thank you @kanshacoffee! ☕"
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limit_leftovers():
+    """The opt-out rate limit counts in the cache (the Redis db of the test run, which
+    outlives a run): start and end each test with no counts."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -89,4 +99,26 @@ def test_staff_opt_out_is_recorded(fan, django_user_model):
 
 def test_a_stop_reply_opts_out(fan):
     ingest_and_detect([item(2, "@kanshacoffee stop", author_id="author-r1", kind="reply")])
+    _never_again(fan)
+
+
+def test_opt_out_by_handle_is_rate_limited_per_address(fan, client, settings):
+    """Opting out by handle needs no proof, so one address may only try a few handles."""
+    settings.KANSHA_OPT_OUT_MAX_PER_HOUR = 3
+    for n in range(3):
+        answer = client.post("/opt-out/", {"platform": "x", "handle": f"@nobody{n}"},
+                             REMOTE_ADDR="203.0.113.20")
+        assert answer.status_code == 200
+    refused = client.post("/opt-out/", {"platform": "sandbox", "handle": "aiko_coffee"},
+                          REMOTE_ADDR="203.0.113.20")
+    assert refused.status_code == 429
+    assert "Too many requests" in refused.content.decode()
+    assert int(refused["Retry-After"]) > 0
+    fan.refresh_from_db()
+    assert not fan.opted_out
+    # Another address is not held back, and a signed link is never limited.
+    other = client.post("/opt-out-ja/", {"platform": "x", "handle": "@nobody"},
+                        REMOTE_ADDR="198.51.100.20")
+    assert other.status_code == 200
+    client.post("/opt-out/", {"token": opt_out_token_make(fan)}, REMOTE_ADDR="203.0.113.20")
     _never_again(fan)
