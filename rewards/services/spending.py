@@ -15,8 +15,8 @@ from django.utils import timezone
 from wagtail.log_actions import log
 
 from advocates.models import Advocate
-from rewards.models import Perk, PerkFulfilment, PointsEntry
-from rewards.selectors import points_balance
+from rewards.models import PerkFulfilment, PointsEntry
+from rewards.selectors import perks_for_sale, points_balance
 from rewards.services.grants import perk_stock_reserve
 
 
@@ -37,12 +37,6 @@ class Spend:
     entry: PointsEntry
     fulfilment: PerkFulfilment
     repeated: bool  # the same request came again (a double click): nothing new happened
-
-
-def perks_for_sale():
-    """Live perks with a points price, cheapest first."""
-    return Perk.objects.filter(live=True, points_price__isnull=False).order_by(
-        "points_price", "name")
 
 
 def points_spend(*, advocate_id: int, perk_id: int, key: str,
