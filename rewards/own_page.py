@@ -68,5 +68,7 @@ def own_page_view(request: HttpRequest, token: str) -> HttpResponse:
                                     status=400 if error else 200)
         response.render()  # inside the language override
     response["Cache-Control"] = "no-store, private"
-    response["Referrer-Policy"] = "no-referrer"
+    # The token must not leak to other sites; "no-referrer" would also make the browser send
+    # `Origin: null` on the page's own form, which CSRF rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     return response
