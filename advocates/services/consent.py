@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from advocates.models import (
@@ -379,6 +380,12 @@ OWN_PAGE_MAX_AGE = timedelta(days=90)
 def own_page_token_make(advocate: Advocate) -> str:
     """A signed, timestamped token for the advocate's own page (the link in our DMs)."""
     return signing.dumps(advocate.pk, salt=_OWN_PAGE_SALT, compress=True)
+
+
+def own_page_url(advocate: Advocate) -> str:
+    """The whole link to the advocate's own page, for a DM ({page_url} in reward messages)."""
+    path = reverse("own-page", kwargs={"token": own_page_token_make(advocate)})
+    return settings.WAGTAILADMIN_BASE_URL.rstrip("/") + path
 
 
 def own_page_token_read(token: str) -> Advocate | None:

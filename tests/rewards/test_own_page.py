@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core import signing
 
-from advocates.services.consent import own_page_token_make
+from advocates.services.consent import own_page_token_make, own_page_url
 from rewards.models import PerkFulfilment
 from rewards.selectors import points_balance
 from tests.rewards.conftest import make_advocate
@@ -75,3 +75,11 @@ def test_bad_spends_are_refused_clearly_and_change_nothing(client, perk, key, sa
     assert says in response.content
     assert points_balance(advocate_id=advocate.pk) == 50
     assert not PerkFulfilment.objects.exists()
+
+
+def test_the_link_for_a_dm_opens_the_page(client, settings):
+    settings.WAGTAILADMIN_BASE_URL = "https://kansha.example/"
+    advocate = make_advocate()
+    link = own_page_url(advocate)
+    assert link.startswith("https://kansha.example/me/")
+    assert client.get(link.removeprefix("https://kansha.example")).status_code == 200
