@@ -8,9 +8,9 @@ import pytest
 from django.core import signing
 
 from advocates.services.consent import own_page_token_make, own_page_url
-from rewards.models import PerkFulfilment
+from rewards.models import DiscountCode, PerkFulfilment, RewardGrant
 from rewards.selectors import points_balance
-from tests.rewards.conftest import make_advocate
+from tests.rewards.conftest import make_advocate, make_rule
 from tests.rewards.test_points_spend import give_points, make_perk
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +83,16 @@ def test_the_link_for_a_dm_opens_the_page(client, settings):
     link = own_page_url(advocate)
     assert link.startswith("https://kansha.example/me/")
     assert client.get(link.removeprefix("https://kansha.example")).status_code == 200
+
+
+@pytest.mark.parametrize(("status", "shown"), [("delivered", True), ("revoked", False),
+                                               ("expired", False)])
+def test_only_a_usable_code_is_on_the_page(client, status, shown):
+    advocate = make_advocate()
+    grant = RewardGrant.objects.create(
+        advocate=advocate, rule=make_rule(trigger_count=1), period_key="2026-12", status=status,
+        reward={"discount_type": "percent", "percent_off": 10}, reward_kind="discount",
+        currency="jpy")
+    DiscountCode.objects.create(grant=grant, provider="local", code="KAN-7XK2-MP9QRT",
+                                discount_type="percent", percent_off=10, currency="jpy")
+    assert (b"KAN-7XK2-MP9QRT" in client.get(url(advocate)).content) is shown
