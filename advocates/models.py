@@ -770,7 +770,8 @@ class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMi
     """Words Kansha proposes, per purpose and language, in several rotated variants.
 
     Variables: {first_name} {handle} {venue} {platform} {brand}, and for rewards {code}
-    {reward} {expires}. An unknown variable is a validation error when saving.
+    {reward} {expires} {page_url} (their own page). An unknown variable is a validation error
+    when saving.
     """
 
     name = models.CharField(max_length=100)

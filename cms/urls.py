@@ -7,6 +7,7 @@ from wagtail.documents import urls as wagtaildocs_urls
 
 from cms import views
 from cms.api import api
+from rewards.own_page import own_page_view
 from rewards.webhooks import stripe_webhook
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
     # For load balancers and orchestrators (docs/operations.md); public, no personal data.
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    # The advocate's own page, from the signed link in our DMs (public; the token is the key).
+    path("me/<str:token>/", own_page_view, name="own-page"),
 ]
 
 if settings.DEBUG:

@@ -220,6 +220,9 @@ class PointsEntry(models.Model):
     # A manual adjustment a finance approver approved: at most one entry per adjustment.
     adjustment = models.OneToOneField("PointsAdjustment", null=True, blank=True,
                                       on_delete=models.PROTECT, related_name="points_entry")
+    # Points the advocate spent on a perk (or got back when it was cancelled): the key from
+    # their request makes a double click one spend (`rewards/services/spending.py`).
+    spend_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
     kind = models.CharField(max_length=10, choices=AdvocacyKind.choices, blank=True)
     platform = models.CharField(max_length=20, blank=True)
     points = models.IntegerField()
@@ -278,12 +281,16 @@ class Perk(WorkflowMixin, DraftStateMixin, RevisionMixin, index.Indexed, models.
     currency = CurrencyField(default="jpy", validators=[validate_currency],
                              help_text="ISO 4217, e.g. JPY or USD.")
     public = models.BooleanField(default=True, help_text="Show on the ambassador page.")
+    points_price = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Points an advocate spends on one on their own page; "
+        "empty = not for sale.")
 
     search_fields = [index.SearchField("name"), index.FilterField("kind")]
     panels = [FieldPanel("name"), FieldPanel("name_ja"), FieldPanel("description"),
               FieldPanel("description_ja"), FieldPanel("image"), FieldPanel("kind"),
               FieldRowPanel([FieldPanel("stock"), FieldPanel("unit_cost_minor"),
-                             FieldPanel("currency")]), FieldPanel("public")]
+                             FieldPanel("currency")]), FieldPanel("public"),
+              FieldPanel("points_price")]
 
     class Meta:
         ordering = ["name"]
@@ -989,7 +996,11 @@ class PerkFulfilment(models.Model):
         REDEEMED = "redeemed", gettext_lazy("Redeemed")
         CANCELLED = "cancelled", gettext_lazy("Cancelled (stock released)")
 
-    grant = models.OneToOneField(RewardGrant, on_delete=models.PROTECT, related_name="fulfilment")
+    # From a rule's grant, or bought with points on the advocate's own page (the spend).
+    grant = models.OneToOneField(RewardGrant, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="fulfilment")
+    points_entry = models.OneToOneField(PointsEntry, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="fulfilment")
     perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.GRANTED)
     notes = models.TextField(blank=True)
@@ -1000,8 +1011,13 @@ class PerkFulfilment(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["perk", "status"], name="fulfilment_perk_status")]
+        constraints = [models.CheckConstraint(
+            condition=models.Q(grant__isnull=False) | models.Q(points_entry__isnull=False),
+            name="fulfilment_grant_or_spend")]
 
     def __str__(self) -> str:
+        if self.grant_id is None:
+            return f"{self.perk} for points entry #{self.points_entry_id} ({self.status})"
         return f"{self.perk} for grant #{self.grant_id} ({self.status})"
 
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+
 from rewards.models import (
     AdvocateTier,
     DiscountCode,
@@ -45,7 +47,8 @@ def advocate_export(*, advocate_ids: Sequence[int]) -> dict[str, Any]:
         "grants": _rows(grants),
         "codes": _rows(DiscountCode.objects.filter(grant__in=grants)),
         "redemptions": _rows(Redemption.objects.filter(advocate_id__in=advocate_ids)),
-        "perk_fulfilments": _rows(PerkFulfilment.objects.filter(grant__in=grants)),
+        "perk_fulfilments": _rows(PerkFulfilment.objects.filter(
+            Q(grant__in=grants) | Q(points_entry__advocate_id__in=advocate_ids))),
         "fraud_flags": _rows(FraudFlag.objects.filter(advocate_id__in=advocate_ids)),
         "stripe_customer": _rows(StripeCustomer.objects.filter(advocate_id__in=advocate_ids)),
     }
@@ -69,7 +72,8 @@ def advocate_erase(*, advocate_ids: Sequence[int], pseudonym: str) -> dict[str, 
         "stripe_customers": customers,
         "codes": DiscountCode.objects.filter(grant__in=grants).update(stripe_customer_id=""),
         "grants": grants.update(last_error=""),
-        "perk_fulfilments": PerkFulfilment.objects.filter(grant__in=grants).update(notes=""),
+        "perk_fulfilments": PerkFulfilment.objects.filter(
+            Q(grant__in=grants) | Q(points_entry__advocate_id__in=advocate_ids)).update(notes=""),
         "fraud_flags": FraudFlag.objects.filter(advocate_id__in=advocate_ids).update(detail={}),
         "redemptions_kept": Redemption.objects.filter(advocate_id__in=advocate_ids).count(),
     }

@@ -23,7 +23,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone, translation
 from wagtail.models import WorkflowState
 
-from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate
+from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate, ConsentRecord
 from advocates.policies import platform_label, review_incentive_free_platforms
 from advocates.selectors import AdvocateActivity, advocate_activity
 from rewards.models import (
@@ -32,6 +32,7 @@ from rewards.models import (
     FraudFlag,
     GrantStatus,
     Perk,
+    PerkFulfilment,
     PointsAdjustment,
     PointsEntry,
     Redemption,
@@ -84,6 +85,12 @@ def tiers_public() -> QuerySet[Tier]:
 
 def perks_public() -> QuerySet[Perk]:
     return Perk.objects.filter(live=True, public=True).select_related("image").order_by("name")
+
+
+def perks_for_sale() -> QuerySet[Perk]:
+    """Live perks with a points price, cheapest first (the advocate's own page)."""
+    return Perk.objects.filter(live=True, points_price__isnull=False).order_by(
+        "points_price", "name")
 
 
 def perks_low_stock(*, threshold: int | None = None) -> QuerySet[Perk]:
@@ -420,3 +427,33 @@ def code_masked(code: str) -> str:
     keep = 4
     return "".join(ch if ch == "-" or i >= len(code) - keep else "•"
                    for i, ch in enumerate(code)) if len(code) > keep else "•" * len(code)
+
+
+@dataclass(frozen=True)
+class OwnPage:
+    """What the advocate sees on their own page (each list bounded to its newest rows)."""
+
+    points: PointsSummary
+    entries: list[PointsEntry]
+    tier: TierProgress
+    grants: list[RewardGrant]  # with their code and perk fulfilment
+    bought: list[PerkFulfilment]  # perks bought with points
+    perks: list[Perk]  # for sale, cheapest first
+    consents: list[ConsentRecord]
+
+
+def own_page(*, advocate_id: int, now: datetime | None = None, rows: int = 30) -> OwnPage:
+    """The advocate's own page, in a fixed number of queries."""
+    return OwnPage(
+        points=points_summaries(advocate_ids=[advocate_id], now=now)[advocate_id],
+        entries=list(PointsEntry.objects.filter(advocate_id=advocate_id)[:rows]),
+        tier=tier_progress(advocate_id=advocate_id),
+        grants=list(RewardGrant.objects.filter(advocate_id=advocate_id)
+                    .exclude(status=GrantStatus.PENDING_APPROVAL)
+                    .select_related("perk", "code")[:rows]),
+        bought=list(PerkFulfilment.objects.filter(points_entry__advocate_id=advocate_id)
+                    .select_related("perk", "points_entry").order_by("-created_at")[:rows]),
+        perks=list(perks_for_sale()),
+        consents=list(ConsentRecord.objects.filter(advocate_id=advocate_id)
+                      .select_related("identity")[:rows]),
+    )

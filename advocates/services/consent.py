@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from advocates.models import (
@@ -368,3 +369,38 @@ def opt_out_token_read(token: str) -> Advocate | None:
     except signing.BadSignature:
         return None
     return Advocate.objects.filter(pk=advocate_id).first()
+
+
+_OWN_PAGE_SALT = "kansha.advocates.own-page"
+# A link in a DM is a key to someone's points: it stops working after this long, and the
+# next DM carries a fresh one.
+OWN_PAGE_MAX_AGE = timedelta(days=90)
+
+
+def own_page_token_make(advocate: Advocate) -> str:
+    """A signed, timestamped token for the advocate's own page (the link in our DMs)."""
+    return signing.dumps(advocate.pk, salt=_OWN_PAGE_SALT, compress=True)
+
+
+def own_page_url(advocate: Advocate) -> str:
+    """The whole link to the advocate's own page, for a DM ({page_url} in reward messages)."""
+    path = reverse("own-page", kwargs={"token": own_page_token_make(advocate)})
+    return settings.WAGTAILADMIN_BASE_URL.rstrip("/") + path
+
+
+def own_page_token_read(token: str) -> Advocate | None:
+    """The advocate a token names (the one they were merged into, if so), or None if the
+    token is forged, cut short or older than OWN_PAGE_MAX_AGE."""
+    try:
+        advocate_id = signing.loads(token, salt=_OWN_PAGE_SALT,
+                                    max_age=OWN_PAGE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(advocate_id, int):
+        return None
+    for _ in range(5):  # merge chains are short; follow them to the survivor
+        advocate = Advocate.objects.filter(pk=advocate_id).first()
+        if advocate is None or advocate.merged_into_id is None:
+            return advocate
+        advocate_id = advocate.merged_into_id
+    return None

@@ -28,7 +28,7 @@ from advocates.policies import platform_label
 
 BASE_VARIABLES = frozenset({"first_name", "handle", "venue", "platform", "brand"})
 PURPOSE_VARIABLES: dict[str, frozenset[str]] = {
-    "reward": frozenset({"code", "reward", "expires"}),
+    "reward": frozenset({"code", "reward", "expires", "page_url"}),
     "consent": frozenset({"consent_url"}),
 }
 # How far back rotation looks; older use does not matter for "repeating itself".
@@ -328,6 +328,7 @@ _SAMPLES: dict[str, dict[str, Any]] = {
                        "venue": "渋谷店", "platform": "X", "brand": "カンシャ珈琲"}},
 }
 PURPOSE_SAMPLES = {"code": "THANKS-7QX2", "reward": "a free pastry", "expires": "2026-12-31",
+                   "page_url": "https://example.com/me/sample/",
                    "consent_url": "https://example.com/consent/?token=sample"}
 
 

@@ -58,6 +58,7 @@ from rewards.services.redemptions import (
     stripe_event_store,
     stripe_events_unprocessed_ids,
 )
+from rewards.services.spending import Spend, SpendError, points_spend
 
 __all__ = [
     "ApprovalError", "points_adjustment_create", "points_adjustment_decide",
@@ -73,4 +74,5 @@ __all__ = [
     "grants_message_missing", "ledger_rescan", "perk_fulfilment_update", "perk_stock_release",
     "perk_stock_reserve", "period_key", "stripe_event_process", "stripe_event_store",
     "stripe_events_unprocessed_ids", "tiers_demote_lapsed",
+    "Spend", "SpendError", "points_spend",
 ]

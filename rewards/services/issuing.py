@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity
 from advocates.policies import dm_platforms
+from advocates.services.consent import own_page_url
 from advocates.sql import copy_instances, ids_in
 from rewards import codes, selectors, stripe_client
 from rewards.models import (
@@ -243,7 +244,8 @@ def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
     language = "ja" if (mention is not None and mention.language == "ja") else "en"
     code = getattr(grant, "code", None) if grant.reward_kind == RewardKind.DISCOUNT else None
     extra = {"code": code.code if code else "", "reward": grant.describe(language),
-             "expires": f"{grant.expires_at:%Y-%m-%d}" if grant.expires_at else ""}
+             "expires": f"{grant.expires_at:%Y-%m-%d}" if grant.expires_at else "",
+             "page_url": own_page_url(grant.advocate)}
     brand = settings.KANSHA_BRAND_NAME
     context = template_context(identity=identity, mention=mention, brand=brand, extra=extra)
     needs_code = grant.reward_kind == RewardKind.DISCOUNT

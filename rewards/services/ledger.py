@@ -184,7 +184,9 @@ def _points_entries(events: list[dict], *, config: RewardsSettings,
     days = {e["occurred_at"].astimezone(UTC).date() for e in events}
     used: dict[tuple[int, object], int] = defaultdict(int)
     if config.daily_cap:
-        for row in (PointsEntry.objects.filter(advocate_id__any_ids=ids_in(advocates), day__in=days)
+        # Spending does not make room under the cap (spend entries carry a spend key).
+        earned = PointsEntry.objects.filter(spend_key__isnull=True)
+        for row in (earned.filter(advocate_id__any_ids=ids_in(advocates), day__in=days)
                     .values("advocate_id", "day").annotate(total=Sum("points"))):
             used[row["advocate_id"], row["day"]] = row["total"] or 0
     expiry = timedelta(days=config.expiry_days) if config.expiry_days else None

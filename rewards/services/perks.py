@@ -8,6 +8,7 @@ from wagtail.log_actions import log
 
 from rewards.models import GrantStatus, PerkFulfilment, RewardGrant
 from rewards.services.grants import GrantError, budget_release, perk_stock_release
+from rewards.services.spending import points_refund
 
 S = PerkFulfilment.Status
 # Keyed by the stored status (a str, as Status members are), so any row's status looks up.
@@ -22,7 +23,8 @@ def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
                            user=None) -> PerkFulfilment:
     """Move a perk's fulfilment forward (with a note). Cancelling releases the reserved unit
     of stock, revokes the grant and gives its cost back to the rule's monthly budget;
-    redeeming marks the grant redeemed. Audited.
+    redeeming marks the grant redeemed. A perk bought with points has no grant; cancelling
+    it gives the points back. Audited.
 
     Locks the grant, then the fulfilment: the order `grant_revoke` takes them in, so the two
     never deadlock, and whichever revokes the grant first is the one that releases its
@@ -32,7 +34,9 @@ def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
     with transaction.atomic():
         grant_id = PerkFulfilment.objects.values_list("grant_id", flat=True).get(
             pk=fulfilment_id)
-        grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
+        # A perk bought with points has no grant: only its fulfilment row to lock.
+        grant = (RewardGrant.objects.select_for_update().get(pk=grant_id)
+                 if grant_id is not None else None)
         f = PerkFulfilment.objects.select_for_update().get(pk=fulfilment_id)
         if status == f.status:
             return f
@@ -45,14 +49,18 @@ def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
         f.save(update_fields=["status", "updated_at", "notes"])
         if status == S.CANCELLED:
             perk_stock_release(perk_id=f.perk_id)
-            revoked = RewardGrant.objects.filter(pk=f.grant_id).exclude(
+        if grant is None:
+            if status == S.CANCELLED:
+                points_refund(fulfilment=f, now=now)
+        elif status == S.CANCELLED:
+            revoked = RewardGrant.objects.filter(pk=grant.pk).exclude(
                 status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
                 status=GrantStatus.REVOKED, closed_at=now)
             if revoked:
                 budget_release(rule_id=grant.rule_id, month=grant.budget_month,
                                amount_minor=grant.cost_minor)
         elif status == S.REDEEMED:
-            RewardGrant.objects.filter(pk=f.grant_id).exclude(
+            RewardGrant.objects.filter(pk=grant.pk).exclude(
                 status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
                 status=GrantStatus.REDEEMED, redeemed_at=now)
         log(instance=f, action="kansha.perk.fulfilment", user=user,

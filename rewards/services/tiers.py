@@ -47,7 +47,9 @@ def tier_points(*, advocate_ids: Collection[int], tiers: list[Tier],
         return out
     # The stubs type each row from values() alone; the annotate(**aggregates) keys are dynamic.
     rows = cast("QuerySet[PointsEntry, dict[str, Any]]",
-                PointsEntry.objects.filter(advocate_id__any_ids=ids_in(advocate_ids))
+                # Spending (and its refunds) does not lower a tier: tiers measure advocacy.
+                PointsEntry.objects.filter(advocate_id__any_ids=ids_in(advocate_ids),
+                                           spend_key__isnull=True)
                 .values("advocate_id").annotate(**aggregates).order_by())
     for row in rows:
         out[row["advocate_id"]] = {

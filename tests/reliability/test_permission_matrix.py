@@ -154,6 +154,7 @@ API = [
     ("get", "/api/v1/rewards/reports/redemptions?from=2026-11-01&to=2026-11-30", None, 401),
     ("get", "/api/v1/openapi.json", None, 200),
     ("post", "/stripe/webhook/", {"id": "evt_x"}, 400),  # no signature
+    ("get", "/me/not-a-signed-token/", None, 404),  # the advocate's own page
 ]
 
 
