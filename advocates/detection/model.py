@@ -68,11 +68,6 @@ class LinearModel:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
-    def contributions(self, columns: np.ndarray, values: np.ndarray, cls: int) -> np.ndarray:
-        """What each (column, value) of one row adds to class `cls`'s logit, against the
-        other classes' mean: positive pushes toward `cls`."""
-        return values * self.pushes()[columns, cls]
-
     def pushes(self) -> np.ndarray:
         """(features.COLUMNS, 3): each column's weight for a class minus its mean weight for
         the other two (a brand model's base folded in). Computed once: reasons read it for
