@@ -6,11 +6,13 @@
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from modelcluster.fields import ParentalKey
@@ -22,6 +24,7 @@ from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixi
 
 from advocates.detection.types import DEFAULT_THANK_THRESHOLD
 from advocates.policies import PLATFORM_CHOICES, ReplyTarget, as_handles
+from advocates.template_text import sample_mention_text, template_preview, template_text_validate
 
 
 class Advocate(models.Model):
@@ -798,8 +801,6 @@ class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMi
         return "advocates/reply_template_preview.html"
 
     def get_preview_context(self, request, mode_name):
-        from advocates.services.templates import sample_mention_text, template_preview
-
         context = super().get_preview_context(request, mode_name)
         context["sample_mention"] = sample_mention_text(self.language)
         context["variants"] = template_preview(template=self)
@@ -820,10 +821,6 @@ class ReplyTemplateVariant(models.Model):
     def clean(self) -> None:
         # An unknown variable or a broken brace is caught here, when marketing saves, so a
         # reply never fails to render when it is sent.
-        from django.core.exceptions import ValidationError
-
-        from advocates.services.templates import template_text_validate
-
         # Inside the admin form the parent may not be attached yet; the form then checks
         # the purpose-specific variables itself (advocates/admin/templates.py).
         template = getattr(self, "template", None)
@@ -909,6 +906,11 @@ class PublicPageLanguage(models.TextChoices):
     JA = "ja", "日本語"
 
 
+# The views behind the public pages live in `advocates.pages`, an entry point above the
+# models: `AdvocatesConfig.ready` fills this in, so a page model never imports its own view.
+PUBLIC_PAGE_VIEWS: dict[str, Callable[[Page, HttpRequest], HttpResponse]] = {}
+
+
 class ConsentPage(Page):
     """The public page where an advocate answers a consent request (link carries a token).
 
@@ -931,9 +933,7 @@ class ConsentPage(Page):
         verbose_name = "consent page"
 
     def serve(self, request, *args, **kwargs):
-        from advocates.pages import consent_page_serve
-
-        return consent_page_serve(self, request)
+        return PUBLIC_PAGE_VIEWS["consent"](self, request)
 
 
 class OptOutPage(Page):
@@ -951,6 +951,4 @@ class OptOutPage(Page):
         verbose_name = "opt-out page"
 
     def serve(self, request, *args, **kwargs):
-        from advocates.pages import opt_out_page_serve
-
-        return opt_out_page_serve(self, request)
+        return PUBLIC_PAGE_VIEWS["opt_out"](self, request)

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
+from advocates.counters import client_ip, rate_limit_take
+from advocates.models import PUBLIC_PAGE_VIEWS, OptOutPage
 from advocates.policies import PLATFORM_CHOICES
 from advocates.services.consent import (
     advocate_opt_out,
@@ -140,8 +143,6 @@ def consent_page_serve(page, request):
 
 def _opt_out_page(page):
     """The opt-out page in the consent page's language (else any), for the explanation."""
-    from advocates.models import OptOutPage
-
     pages = OptOutPage.objects.live().public()
     return pages.filter(language=page.language).first() or pages.first()
 
@@ -159,10 +160,6 @@ def _opt_out_by_handle_allowed(request) -> bool:
     """Opting out by handle takes no proof, so it is rate-limited per client address
     (`KANSHA_OPT_OUT_MAX_PER_HOUR`, default 10): one address cannot opt out a list of
     handles. The signed link is proof of its own and is not limited."""
-    from django.conf import settings
-
-    from cms.security import client_ip, rate_limit_take
-
     return rate_limit_take(scope="opt-out-handle", ip=client_ip(request),
                            limit=getattr(settings, "KANSHA_OPT_OUT_MAX_PER_HOUR", 10),
                            window_seconds=OPT_OUT_WINDOW_SECONDS)
@@ -191,3 +188,8 @@ def opt_out_page_serve(page, request):
             return _render(page, request, done=True, message=strings["stopped"])
         return _render(page, request, status=400, form=form)
     return _render(page, request, form=OptOutForm(), advocate=advocate, token=token)
+
+
+def public_page_views_register() -> None:
+    """Give the page models their views (see `advocates.models.PUBLIC_PAGE_VIEWS`)."""
+    PUBLIC_PAGE_VIEWS.update(consent=consent_page_serve, opt_out=opt_out_page_serve)

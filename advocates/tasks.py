@@ -1,12 +1,19 @@
-"""Thin Celery tasks: take ids, call one service, retry only transient errors."""
+"""Thin Celery tasks: take ids, call one service, retry only transient errors.
+
+The platform tasks (polls and webhook deliveries) are routed to the `ingest` queue by name.
+"""
 
 import threading
 import time
 from collections.abc import Sequence
 
 from celery import shared_task
+from django.db import DatabaseError
 
 from advocates import services
+from advocates.platforms.base import RateLimited, TransientError
+from advocates.services import platforms as platform_services
+from advocates.signals import mentions_stored, outreach_ready, webhook_batch_due, webhook_stored
 
 DETECT_BATCH = 500
 
@@ -87,9 +94,6 @@ def outreach_deliver_sweep() -> int:
     for outreach_id in ids:
         outreach_deliver.delay(outreach_id)
     return len(ids)
-from advocates.platforms import tasks as platforms_tasks  # noqa: E402, F401  (autodiscovery)
-
-
 @shared_task
 def raw_payloads_purge() -> dict:
     """Retention: drop raw payloads older than KANSHA_RAW_RETENTION_DAYS (beat, every 6 h)."""
@@ -114,3 +118,81 @@ def detector_retrain(*, nightly: bool = False) -> dict:
         return {"skipped": str(exc)}
     return {"candidate": result.candidate.version, "promoted": result.promoted,
             "figures": result.figures}
+
+
+# Platform connectors: polls and webhook deliveries.
+
+RETRY_BACKOFF_MAX = 600
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def webhooks_process(self) -> int:
+    """Claim and ingest stored webhook deliveries in batches (queued by the webhook view at
+    most once at a time; see services.platforms.webhook_batch_schedule)."""
+    try:
+        return platform_services.webhooks_process_pending().claimed
+    except DatabaseError as exc:  # a deadlock or a lost connection: the batch rolled back
+        raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def webhook_process(self, delivery_id: int) -> int:
+    """Parse one stored webhook delivery into mentions (platforms that fetch the content, and
+    retries after a transient error)."""
+    try:
+        return platform_services.webhook_process(delivery_id=delivery_id)
+    except RateLimited as exc:
+        raise self.retry(exc=exc, eta=exc.reset_at) from exc
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries * 10,
+                                                RETRY_BACKOFF_MAX)) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def account_poll(self, account_id: int) -> dict:
+    """Poll one connected account from its saved cursor."""
+    try:
+        return platform_services.brand_account_poll(account_id=account_id).as_dict()
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries * 30,
+                                                RETRY_BACKOFF_MAX)) from exc
+
+
+@shared_task
+def platforms_poll() -> int:
+    """Beat entry `platforms-poll`: fan out one poll per active account whose quota allows it,
+    and re-enqueue webhook deliveries whose task was lost."""
+    ids = platform_services.brand_accounts_poll_due()
+    for account_id in ids:
+        account_poll.delay(account_id)
+    batch_left, singles = platform_services.webhook_unprocessed()
+    if batch_left:
+        webhooks_process.delay()
+    for delivery_id in singles:
+        webhook_process.delay(delivery_id)
+    return len(ids)
+
+
+def receivers_connect() -> None:
+    """Queue the work services hand off by signal (advocates/signals.py); called once from
+    `AdvocatesConfig.ready`."""
+    mentions_stored.connect(_mentions_stored, dispatch_uid="advocates.tasks.mentions_stored")
+    outreach_ready.connect(_outreach_ready, dispatch_uid="advocates.tasks.outreach_ready")
+    webhook_stored.connect(_webhook_stored, dispatch_uid="advocates.tasks.webhook_stored")
+    webhook_batch_due.connect(_webhook_batch_due, dispatch_uid="advocates.tasks.webhook_batch")
+
+
+def _mentions_stored(sender, *, mention_ids, **kwargs) -> None:
+    mentions_detect_enqueue(mention_ids)
+
+
+def _outreach_ready(sender, *, outreach_id, **kwargs) -> None:
+    outreach_deliver.delay(outreach_id)
+
+
+def _webhook_stored(sender, *, delivery_id, countdown, **kwargs) -> None:
+    webhook_process.apply_async((delivery_id,), countdown=countdown or None)
+
+
+def _webhook_batch_due(sender, *, countdown, **kwargs) -> None:
+    webhooks_process.apply_async(countdown=countdown)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from advocates.platforms.webhooks import platform_webhook
+from advocates.webhooks import platform_webhook
 
 app_name = "advocates"
 

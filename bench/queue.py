@@ -168,7 +168,7 @@ def _staff_client():
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    from cms.roles import SOCIAL_STAFF
+    from advocates.roles import SOCIAL_STAFF
 
     user, created = get_user_model().objects.get_or_create(
         username="bench-staff", defaults={"first_name": "Bench", "last_name": "Staff"})

@@ -16,7 +16,6 @@ pair's counter is connected when this module is imported.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.conf import settings
@@ -26,6 +25,8 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+
+from advocates.counters import client_ip, counter_add, counter_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,43 +41,8 @@ def _window_seconds() -> int:
     return 60 * getattr(settings, "KANSHA_LOGIN_WINDOW_MINUTES", 15)
 
 
-def client_ip(request: HttpRequest | None) -> str:
-    """The client address. Behind a proxy, REMOTE_ADDR is the proxy's unless the deployment
-    rewrites it (gunicorn --forwarded-allow-ips); we never trust X-Forwarded-For ourselves,
-    since a client can set it to anything and dodge the counter."""
-    if request is None:
-        return "-"
-    return request.META.get("REMOTE_ADDR") or "-"
-
-
-def _key(*parts: str) -> str:
-    # Hashed: usernames are personal data and cache keys show up in monitoring tools.
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-    return f"login-fail:{digest}"
-
-
 def _keys(username: str, ip: str) -> tuple[str, str]:
-    return _key("pair", (username or "").strip().lower(), ip), _key("ip", ip)
-
-
-def _count(key: str, delta: int, window: int) -> int:
-    """Add `delta` to a counter and return its new value, in one atomic cache step.
-
-    `add` creates the counter only if it is missing (Redis SET NX; the window starts at the
-    first attempt), and `incr` is Redis INCR: two attempts can never read the same value.
-    """
-    cache.add(key, 0, timeout=window)
-    try:
-        return cache.incr(key, delta)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 0, timeout=window)
-        return cache.incr(key, delta)
-
-
-def rate_limit_take(*, scope: str, ip: str, limit: int, window_seconds: int) -> bool:
-    """Count one request of `scope` from `ip` and say whether it is within `limit` per window
-    (the window starts at the first request). Counting and checking are one atomic step."""
-    return _count(_key("rate", scope, ip), 1, window_seconds) <= limit
+    return counter_key("pair", (username or "").strip().lower(), ip), counter_key("ip", ip)
 
 
 def login_attempt_reserve(*, username: str, ip: str) -> tuple[bool, int]:
@@ -92,8 +58,8 @@ def login_attempt_reserve(*, username: str, ip: str) -> tuple[bool, int]:
     pair, per_ip = _keys(username, ip)
     window = _window_seconds()
     limit = _max_failures()
-    pair_count = _count(pair, 1, window)
-    ip_count = _count(per_ip, 1, window)
+    pair_count = counter_add(pair, 1, window)
+    ip_count = counter_add(per_ip, 1, window)
     return pair_count <= limit and ip_count <= limit * 4, pair_count
 
 
@@ -103,7 +69,7 @@ def login_attempt_release(*, username: str, ip: str) -> None:
     window = _window_seconds()
     for key in (pair, per_ip):
         if (cache.get(key) or 0) > 0:
-            _count(key, -1, window)
+            counter_add(key, -1, window)
 
 
 def login_locked(*, username: str, ip: str) -> bool:

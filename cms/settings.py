@@ -150,9 +150,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # A queue per concern, so each can be scaled (and stalled) on its own.
 CELERY_TASK_QUEUE_NAMES = ["default", "ingest", "detect", "deliver", "rewards", "reports"]
 CELERY_TASK_ROUTES = {
-    "advocates.platforms.tasks.*": {"queue": "ingest"},
     "advocates.tasks.ingest_*": {"queue": "ingest"},
     "advocates.tasks.webhook_*": {"queue": "ingest"},
+    "advocates.tasks.webhooks_*": {"queue": "ingest"},
+    "advocates.tasks.account_poll": {"queue": "ingest"},
+    "advocates.tasks.platforms_poll": {"queue": "ingest"},
     "advocates.tasks.mentions_*": {"queue": "detect"},
     "advocates.tasks.outreach_*": {"queue": "deliver"},
     # Training takes a core for a minute: kept off the queues that carry live work.
@@ -166,7 +168,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-undetected-mentions": {"task": "advocates.tasks.mentions_detect_sweep",
                                   "schedule": 60.0},
-    "platforms-poll": {"task": "advocates.platforms.tasks.platforms_poll", "schedule": 120.0},
+    "platforms-poll": {"task": "advocates.tasks.platforms_poll", "schedule": 120.0},
     "outreach-unsnooze": {"task": "advocates.tasks.outreach_unsnooze", "schedule": 60.0},
     "outreach-deliver-sweep": {"task": "advocates.tasks.outreach_deliver_sweep",
                                "schedule": 300.0},

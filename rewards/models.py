@@ -582,7 +582,7 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
 
     def _clean_message_template(self) -> None:
         """The message must be a reward message, and show the code exactly when there is one."""
-        from advocates.services.templates import template_text_variables
+        from advocates.template_text import template_text_variables
 
         template = self.message_template
         if template is None:

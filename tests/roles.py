@@ -6,7 +6,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from cms.roles import FINANCE, MARKETING, SOCIAL_STAFF, STORE_STAFF
+from advocates.roles import FINANCE, MARKETING, SOCIAL_STAFF, STORE_STAFF
 
 __all__ = ["FINANCE", "MARKETING", "SOCIAL_STAFF", "STORE_STAFF", "roles_ensure",
            "user_in_role"]

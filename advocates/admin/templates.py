@@ -15,7 +15,7 @@ from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePan
 
 from advocates.admin.snippets import KanshaSnippetViewSet
 from advocates.models import ReplyTemplate
-from advocates.services.templates import (
+from advocates.template_text import (
     BASE_VARIABLES,
     PURPOSE_VARIABLES,
     template_text_validate,

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from advocates.models import Advocate, Mention, SocialIdentity
 from advocates.schemas import MentionIn
+from advocates.signals import mentions_stored
 from advocates.sql import copy_rows, is_deadlock
 
 logger = logging.getLogger(__name__)
@@ -300,12 +301,10 @@ def _mentions_ingest_once(
             result.created = len(result.mention_ids)
             result.duplicate += len(fresh) - result.created
         if detect and result.mention_ids:
-            from advocates.tasks import mentions_detect_enqueue
-
             # A def binding the ids now: mypy cannot type a lambda's default argument, and a
             # partial has no __qualname__, which Django logs when a robust hook fails.
             def detect_enqueue(ids: list[int] = result.mention_ids) -> None:
-                mentions_detect_enqueue(ids)
+                mentions_stored.send(sender=Mention, mention_ids=ids)
 
             # Robust: the mentions are committed whatever happens next. A broker outage (or,
             # with eager tasks, a detector error) is logged, and the sweeper catches up later.

@@ -62,7 +62,7 @@ from advocates.services.learning import (
     example_record,
 )
 from advocates.services.platforms import brand_account_client
-from advocates.signals import advocacy_recorded
+from advocates.signals import advocacy_recorded, outreach_ready
 from advocates.sql import copy_instances
 
 logger = logging.getLogger(__name__)
@@ -156,9 +156,7 @@ def _past(verb: str) -> str:
 
 
 def _enqueue_delivery(outreach_id: int) -> None:
-    from advocates.tasks import outreach_deliver as task
-
-    transaction.on_commit(lambda: task.delay(outreach_id))
+    transaction.on_commit(lambda: outreach_ready.send(sender=Outreach, outreach_id=outreach_id))
 
 
 def _user_id(user) -> int | None:

@@ -44,8 +44,10 @@ from advocates.platforms.credentials import credentials_decrypt, credentials_enc
 from advocates.platforms.http import SHAPE_ERRORS
 from advocates.platforms.registry import client_class
 from advocates.policies import POLICIES, platforms_where
+from advocates.services.detection import mentions_detect
 from advocates.services.ingest import mentions_ingest
 from advocates.services.threads import messages_receive
+from advocates.signals import mentions_stored, webhook_batch_due, webhook_stored
 from advocates.sql import is_deadlock, text_storable
 
 logger = logging.getLogger(__name__)
@@ -365,8 +367,6 @@ def webhook_accept(*, account: BrandAccount, dedupe_key: str,
     Precondition: the signature was checked. Returns (delivery id, created); a redelivery with
     the same dedupe key returns the stored row's id and enqueues nothing.
     """
-    from advocates.platforms.tasks import webhook_process
-
     key = dedupe_key[:191]
     delivery_id = _delivery_insert(account=account, dedupe_key=key, body=body)
     if delivery_id is None:
@@ -376,7 +376,8 @@ def webhook_accept(*, account: BrandAccount, dedupe_key: str,
     # logged and platforms_poll's sweep finds the delivery later; it must not turn into a 500
     # that makes the platform retry (tests/reliability/test_faults.py::test_broker_outage_...).
     if account.platform not in _batched_platforms():
-        transaction.on_commit(lambda: webhook_process.delay(delivery_id), robust=True)
+        transaction.on_commit(lambda: webhook_stored.send(
+            sender=WebhookDelivery, delivery_id=delivery_id, countdown=0), robust=True)
     else:
         transaction.on_commit(webhook_batch_schedule, robust=True)
     return delivery_id, True
@@ -467,12 +468,10 @@ def webhook_batch_schedule() -> bool:
     and one committed after it finds the flag clear (or set by another delivery that queued a
     newer task) and is claimed by the next task.
     """
-    from advocates.platforms.tasks import webhooks_process
-
     if not _pending_set():
         return False
     try:
-        webhooks_process.apply_async(countdown=WEBHOOK_BATCH_WINDOW)
+        webhook_batch_due.send(sender=WebhookDelivery, countdown=WEBHOOK_BATCH_WINDOW)
     except Exception:
         _pending_clear()  # nothing was queued: let the next delivery try again
         raise
@@ -501,10 +500,6 @@ def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
     queues a follow-up task instead of holding the worker. Transient parse failures are handed
     to `webhook_process` (one task each, with backoff) once the batch is committed.
     """
-    from advocates.platforms.tasks import webhook_process
-    from advocates.services.detection import mentions_detect
-    from advocates.tasks import mentions_detect_enqueue
-
     _pending_clear()
     total = WebhookBatchOutcome()
     for _ in range(max_batches):
@@ -514,14 +509,14 @@ def webhooks_process_pending(*, batch_size: int = WEBHOOK_BATCH,
         total.failed += outcome.failed
         total.retrying += outcome.retrying
         for pk in outcome.retrying:
-            webhook_process.apply_async((pk,), countdown=10)
+            webhook_stored.send(sender=WebhookDelivery, delivery_id=pk, countdown=10)
         if outcome.mention_ids:
             try:
                 mentions_detect(mention_ids=outcome.mention_ids)
             except DatabaseError:  # e.g. a deadlock: leave it to the detect queue
                 logger.warning("webhook batch: detection failed; queued for the detect worker",
                                exc_info=True)
-                mentions_detect_enqueue(outcome.mention_ids)
+                mentions_stored.send(sender=Mention, mention_ids=outcome.mention_ids)
         if outcome.claimed < batch_size:
             break
     else:

@@ -1,13 +1,13 @@
 """The staff roles: Social staff (the queue), Marketing (templates, settings, pages), Finance.
 
 The permission lists are frozen here (not imported) so that re-running this migration on a
-fresh database always grants the same thing. Later apps add theirs with `cms.roles.group_grant`
+fresh database always grants the same thing. Later apps add theirs with `advocates.roles.group_grant`
 from their own migrations (perks, tiers and rules to Marketing; reports to Finance).
 """
 
 from django.db import migrations
 
-from cms.roles import FINANCE, MARKETING, SOCIAL_STAFF, group_grant, group_grant_pages
+from advocates.roles import FINANCE, MARKETING, SOCIAL_STAFF, group_grant, group_grant_pages
 
 SOCIAL_STAFF_PERMISSIONS = [
     "wagtailadmin.access_admin",

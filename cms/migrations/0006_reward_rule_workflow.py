@@ -15,7 +15,7 @@ reversible: backwards removes the assignment and moves the permission back.
 
 from django.db import migrations
 
-from cms.roles import FINANCE, MARKETING, group_grant
+from advocates.roles import FINANCE, MARKETING, group_grant
 
 WORKFLOW = "Reward rule approval"
 TASK = "Finance sign-off"

@@ -3,7 +3,7 @@ redemptions they reverse. The rows are written only by Stripe's events (read-onl
 
 from django.db import migrations
 
-from cms.roles import FINANCE, group_grant
+from advocates.roles import FINANCE, group_grant
 
 
 def grant(apps, schema_editor):

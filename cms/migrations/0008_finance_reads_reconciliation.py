@@ -3,7 +3,7 @@ Reports › Reconciliation. Both are written only by the runs (read-only for eve
 
 from django.db import migrations
 
-from cms.roles import FINANCE, group_grant
+from advocates.roles import FINANCE, group_grant
 
 
 def grant(apps, schema_editor):

@@ -15,7 +15,7 @@ Idempotent; backwards puts the group approval task back and the permissions wher
 
 from django.db import migrations
 
-from cms.roles import FINANCE, MARKETING, group_grant
+from advocates.roles import FINANCE, MARKETING, group_grant
 
 OLD_WORKFLOW = "Reward rule approval"
 WORKFLOW = "Money change approval"

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from cms.roles import FINANCE, MARKETING, group_grant
+from advocates.roles import FINANCE, MARKETING, group_grant
 
 # Finance and marketing read the reports; finance also sets the weekly e-mail's recipients.
 REPORT_PERMISSIONS = {

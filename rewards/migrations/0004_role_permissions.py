@@ -3,7 +3,7 @@ approves grants and reads the money, social staff see grants (their messages are
 
 from django.db import migrations
 
-from cms.roles import FINANCE, MARKETING, SOCIAL_STAFF, group_grant
+from advocates.roles import FINANCE, MARKETING, SOCIAL_STAFF, group_grant
 
 PROGRAM = ["rewardrule", "tier", "perk", "perkfulfilment"]
 WAGTAIL_ACTIONS = {"rewardrule": ["publish", "lock", "unlock"], "perk": ["publish"]}

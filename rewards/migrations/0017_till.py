@@ -6,7 +6,7 @@ Backwards removes the role; the permission goes with the model option.
 
 from django.db import migrations
 
-from cms.roles import FINANCE, STORE_STAFF, group_grant
+from advocates.roles import FINANCE, STORE_STAFF, group_grant
 
 TILL = "rewards.redemption:use_till"
 

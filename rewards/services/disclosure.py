@@ -24,7 +24,8 @@ from django.utils import timezone
 from advocates.models import DetectionLabel, Mention, Outreach, OutreachKind
 from advocates.policies import dm_platforms
 from advocates.services import outreach_propose
-from advocates.services.templates import template_context, template_text_render
+from advocates.services.templates import template_context
+from advocates.template_text import template_text_render
 from rewards.models import DisclosureCheck, GrantStatus, RewardGrant, RewardsSettings
 from rewards.services.issuing import _private_identity_for
 

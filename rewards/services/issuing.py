@@ -237,9 +237,8 @@ def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
         TemplateBook,
         template_context,
         template_render,
-        template_text_render,
-        template_text_variables,
     )
+    from advocates.template_text import template_text_render, template_text_variables
 
     language = "ja" if (mention is not None and mention.language == "ja") else "en"
     code = getattr(grant, "code", None) if grant.reward_kind == RewardKind.DISCOUNT else None

@@ -23,7 +23,7 @@ from advocates.routing import mentions_route
 from advocates.routing_rules import route_decide
 from advocates.selectors import outreach_sla_state
 from advocates.services import outreach_approve, outreach_deliver
-from advocates.services.templates import keyword_normal
+from advocates.template_text import keyword_normal
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.routing_helpers import brand_settings, ingest_and_detect, item
 from tests.factories import MentionFactory, OutreachFactory

@@ -10,11 +10,8 @@ from django.utils import timezone
 from wagtail.test.utils.form_data import inline_formset, nested_form_data
 
 from advocates.models import Outreach, ReplyTemplate, ReplyTemplateVariant
-from advocates.services.templates import (
-    TemplateBook,
-    template_text_render,
-    template_text_validate,
-)
+from advocates.services.templates import TemplateBook
+from advocates.template_text import template_text_render, template_text_validate
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.factories import AdvocateFactory
 

@@ -5,7 +5,7 @@ from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
 from wagtail.models import GroupPagePermission
 
-from cms.roles import FINANCE, MARKETING, SOCIAL_STAFF, group_grant
+from advocates.roles import FINANCE, MARKETING, SOCIAL_STAFF, group_grant
 from tests.roles import user_in_role
 
 pytestmark = pytest.mark.django_db

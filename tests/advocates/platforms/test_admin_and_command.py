@@ -12,8 +12,8 @@ from advocates.models import BrandAccount, Mention
 from advocates.platforms.base import PermanentError, RateLimited, TransientError
 from advocates.platforms.credentials import credentials_decrypt
 from advocates.platforms.http import ApiSession, QuotaHeaders
-from advocates.platforms.tasks import platforms_poll
 from advocates.services.platforms import AccountStore
+from advocates.tasks import platforms_poll
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.mastodon_server import FakeMastodon, notification
 from tests.fakes.platform_server import FakeServer, Reply

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from advocates.models import Mention, WebhookDelivery
-from advocates.platforms.tasks import platforms_poll
 from advocates.services.platforms import brand_account_connect
+from advocates.tasks import platforms_poll
 from tests.conftest import wait_for
 from tests.fakes.mastodon_server import FakeMastodon, notification
 

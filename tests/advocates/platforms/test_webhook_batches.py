@@ -11,11 +11,10 @@ import pytest
 from django.db import DatabaseError
 from django.utils import timezone
 
+from advocates import tasks
 from advocates.models import Mention, WebhookDelivery
-from advocates.platforms import tasks
 from advocates.platforms.base import TransientError
 from advocates.platforms.x import XClient
-from advocates.services import detection as detection_service
 from advocates.services import platforms as services
 
 SECRET = "batch-consumer-secret"
@@ -67,8 +66,8 @@ def test_many_deliveries_queue_one_task_and_are_ingested_and_detected_by_it(
     assert not Mention.objects.exists()
 
     detected = []
-    original = detection_service.mentions_detect
-    monkeypatch.setattr(detection_service, "mentions_detect",
+    original = services.mentions_detect  # the batch task detects through this name
+    monkeypatch.setattr(services, "mentions_detect",
                         lambda *, mention_ids: detected.append(mention_ids) or original(
                             mention_ids=mention_ids))
     outcome = services.webhooks_process_pending()

@@ -31,7 +31,7 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
-from cms.roles import ROLES
+from advocates.roles import ROLES
 from tests.roles import user_in_role
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,10 +1,13 @@
 """Staff roles (auth Groups) and helpers that grant them permissions from data migrations.
 
+This module lives in `advocates`, the bottom app, so that every app (and its migrations) can
+import it without an import arrow pointing up the app order cms → rewards → advocates.
+
 The groups are created by `cms/migrations/0003_roles.py`. Apps that arrive later (the
 rewards' perks, tiers and rules; the finance reports) add their permissions to a role from
 their own data migration, with the migration's historical `apps`:
 
-    from cms.roles import FINANCE, group_grant
+    from advocates.roles import FINANCE, group_grant
 
     def grant(apps, schema_editor):
         group_grant(apps, FINANCE, ["rewards.view_redemption"])
