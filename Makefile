@@ -46,11 +46,13 @@ test: install compilemessages
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy advocates rewards cms
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy advocates rewards cms
 
 ## worker / beat: production-style processes (need REDIS_URL and DATABASE_URL).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from advocates.signals import advocacy_recorded
 from rewards import services
 from rewards.services import disclosure
+from rewards.signals import grant_code_revoked, grants_approved, stripe_event_stored
 from rewards.stripe_client import StripeTransientError
 
 # Each periodic run does a bounded amount of work, then re-enqueues itself while there is more.
@@ -119,3 +121,33 @@ from rewards.reports.tasks import (  # noqa: E402, F401  (reports queue)
 def disclosures_check() -> dict:
     """Rewarded advocates' new posts: checked for #ad / #PR, reminders proposed."""
     return disclosure.disclosures_check()
+
+
+def receivers_connect() -> None:
+    """Queue the work services and `advocates` hand off by signal; called once from
+    `RewardsConfig.ready`."""
+    advocacy_recorded.connect(_advocacy_recorded, dispatch_uid="rewards.events_process")
+    grants_approved.connect(_grants_approved, dispatch_uid="rewards.tasks.grants_approved")
+    grant_code_revoked.connect(_grant_code_revoked, dispatch_uid="rewards.tasks.code_revoked")
+    stripe_event_stored.connect(_stripe_event_stored, dispatch_uid="rewards.tasks.stripe_event")
+
+
+def _advocacy_recorded(sender, **kwargs) -> None:
+    """New advocacy was committed: process it now rather than at the next sweep (10 s).
+
+    The ledger takes one batch at a time; a task that finds it busy does nothing, and the
+    sweep (`events_sweep`) picks up whatever a running batch did not claim.
+    """
+    events_process.delay()
+
+
+def _grants_approved(sender, *, grant_ids, **kwargs) -> None:
+    grants_issue.delay(grant_ids)
+
+
+def _grant_code_revoked(sender, *, grant_id, **kwargs) -> None:
+    grant_code_deactivate.delay(grant_id)
+
+
+def _stripe_event_stored(sender, *, stripe_event_id, **kwargs) -> None:
+    stripe_event_process.delay(stripe_event_id)

@@ -37,6 +37,7 @@ from rewards.models import (
     RuleBudget,
     TriggerKind,
 )
+from rewards.signals import grant_code_revoked, grants_approved
 
 logger = logging.getLogger(__name__)
 
@@ -360,15 +361,13 @@ def perk_stock_release(*, perk_id: int) -> None:
 
 def grants_enqueue_issue(grants: Collection[RewardGrant]) -> None:
     """After commit, queue the approved grants for issuing (codes and messages), in chunks."""
-    from rewards import tasks
-
     ids = [g.pk for g in grants if g.status == GrantStatus.APPROVED]
     for start in range(0, len(ids), ISSUE_CHUNK):
         chunk = ids[start:start + ISSUE_CHUNK]
 
         # A def binding this chunk now (mypy cannot type a lambda's default argument).
         def issue(chunk: list[int] = chunk) -> None:
-            tasks.grants_issue.delay(chunk)
+            grants_approved.send(sender=RewardGrant, grant_ids=chunk)
 
         transaction.on_commit(issue)
 
@@ -399,8 +398,6 @@ def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
     A code already given out stays in the ledger (finance sees it was revoked); a local code
     is refused at the till from now on (`code_redeem` checks the grant's status).
     """
-    from rewards import tasks
-
     now = timezone.now()
     with transaction.atomic():
         grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
@@ -420,7 +417,8 @@ def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
         if grant.reward_kind == RewardKind.DISCOUNT:
             # Robust: a broker outage must not undo the revocation; the housekeeping sweep
             # (grants_revoked_code_active_ids) switches the code off later.
-            transaction.on_commit(lambda: tasks.grant_code_deactivate.delay(grant_id),
+            transaction.on_commit(lambda: grant_code_revoked.send(sender=RewardGrant,
+                                                                  grant_id=grant_id),
                                   robust=True)
     return grant
 

@@ -30,6 +30,7 @@ from rewards.models import (
     RewardKind,
     StripeCoupon,
 )
+from rewards.signals import grant_code_revoked
 
 logger = logging.getLogger(__name__)
 
@@ -156,9 +157,8 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
             code.provider == CodeProvider.STRIPE:
         # Revoked while Stripe was making the code: the revocation's own switch-off found no
         # promotion code yet, so this one is switched off now.
-        from rewards import tasks
-
-        transaction.on_commit(lambda: tasks.grant_code_deactivate.delay(grant_id), robust=True)
+        transaction.on_commit(lambda: grant_code_revoked.send(sender=RewardGrant,
+                                                              grant_id=grant_id), robust=True)
     return grant
 
 

@@ -38,6 +38,7 @@ from rewards.models import (
     StripeEvent,
 )
 from rewards.services import reversals
+from rewards.signals import stripe_event_stored
 
 logger = logging.getLogger(__name__)
 
@@ -285,12 +286,10 @@ def stripe_event_store(*, payload: bytes, sig_header: str | None) -> tuple[Strip
             event = StripeEvent.objects.create(
                 event_id=data["id"], type=data["type"], livemode=bool(data.get("livemode")),
                 payload=data)
-            from rewards import tasks
-
             # Robust: a broker outage must not answer Stripe 500 for a stored event; the
             # stripe_events_sweep picks it up (tests/reliability/test_faults.py).
-            transaction.on_commit(lambda: tasks.stripe_event_process.delay(event.pk),
-                                  robust=True)
+            transaction.on_commit(lambda: stripe_event_stored.send(
+                sender=StripeEvent, stripe_event_id=event.pk), robust=True)
             return event, True
     except IntegrityError:
         return StripeEvent.objects.get(event_id=data["id"]), False
