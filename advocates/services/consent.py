@@ -31,12 +31,12 @@ from advocates.models import (
     Mention,
     Outreach,
     OutreachKind,
-    OutreachLog,
     OutreachStatus,
     SocialIdentity,
     TemplatePurpose,
 )
 from advocates.policies import policy_for
+from advocates.services.outreach_states import outreach_transition
 from advocates.services.templates import template_render
 
 # A reply that is only a command (plus handles, punctuation, "please"), so "don't stop making
@@ -222,12 +222,9 @@ def _reshares_withdraw(*, record: ConsentRecord, why: str, reject_reason: str,
     reshares = Outreach.objects.filter(mention=mention, kind=OutreachKind.RESHARE)
     waiting = list(reshares.filter(status__in=pending).values_list("id", flat=True))
     if waiting:
-        reshares.filter(pk__in=waiting, status__in=pending).update(
-            status=OutreachStatus.REJECTED, reject_reason=reject_reason,
-            decided_at=now, updated_at=now)
-        OutreachLog.objects.bulk_create(
-            [OutreachLog(outreach_id=i, action="rejected", at=now,
-                         detail={"reason": reject_reason}) for i in waiting])
+        outreach_transition(waiting, from_=pending, to=OutreachStatus.REJECTED,
+                            action="rejected", detail={"reason": reject_reason}, now=now,
+                            reject_reason=reject_reason, decided_at=now)
     if reshares.filter(status__in=(OutreachStatus.SENT, OutreachStatus.SENDING)).exists():
         from advocates.services.outreach import outreach_propose
 

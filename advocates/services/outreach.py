@@ -61,6 +61,7 @@ from advocates.services.learning import (
     example_from_outreach,
     example_record,
 )
+from advocates.services.outreach_states import outreach_transition
 from advocates.services.platforms import brand_account_client
 from advocates.signals import advocacy_recorded, outreach_ready
 from advocates.sql import copy_instances
@@ -132,12 +133,9 @@ def _transition(
     change commit together.
     """
     allowed = tuple(allowed)
-    now = timezone.now()
-    query = Outreach.objects.filter(pk=outreach_id, status__in=allowed)
-    if extra_q is not None:
-        query = query.filter(extra_q)
-    changed = query.update(status=to, updated_at=now, **fields)
-    if changed != 1:
+    moved = outreach_transition([outreach_id], from_=allowed, to=to, action=_past(verb),
+                                actor=user, detail=detail, extra_q=extra_q, **fields)
+    if not moved:
         current = Outreach.objects.filter(pk=outreach_id).values_list("status", flat=True).first()
         if current is None:
             raise OutreachTransitionError(f"cannot {verb} outreach #{outreach_id}: it does not "
@@ -146,7 +144,6 @@ def _transition(
             f"cannot {verb} outreach #{outreach_id}: it is {current}, and only "
             f"{' or '.join(allowed)} outreach can be {_past(verb)}"
         )
-    _log(outreach_id, _past(verb), user, **(detail or {}))
     return Outreach.objects.get(pk=outreach_id)
 
 
@@ -434,11 +431,9 @@ def outreach_unsnooze_due(*, now: datetime | None = None) -> int:
                    .values_list("id", flat=True)[:5000])
         if not ids:
             return 0
-        Outreach.objects.filter(pk__in=ids, status=S.SNOOZED).update(
-            status=S.PROPOSED, snoozed_until=None, updated_at=now)
-        OutreachLog.objects.bulk_create(
-            [OutreachLog(outreach_id=i, action="unsnoozed", at=now) for i in ids])
-    return len(ids)
+        moved = outreach_transition(ids, from_=(S.SNOOZED,), to=S.PROPOSED, action="unsnoozed",
+                                    now=now, snoozed_until=None)
+    return len(moved)
 
 
 def outreach_reject_pending_for(*, advocate_id: int, reason: str, user=None) -> int:
@@ -453,13 +448,10 @@ def outreach_reject_pending_for(*, advocate_id: int, reason: str, user=None) -> 
                .exclude(kind=OutreachKind.TAKEDOWN).values_list("id", flat=True))
     if not ids:
         return 0
-    changed = Outreach.objects.filter(pk__in=ids, status__in=pending).update(
-        status=S.REJECTED, reject_reason=reason, decided_by_id=_user_id(user), decided_at=now,
-        updated_at=now)
-    OutreachLog.objects.bulk_create(
-        [OutreachLog(outreach_id=i, action="rejected", actor=user, at=now,
-                     detail={"reason": reason}) for i in ids])
-    return changed
+    moved = outreach_transition(ids, from_=pending, to=S.REJECTED, action="rejected", actor=user,
+                                detail={"reason": reason}, now=now, reject_reason=reason,
+                                decided_by_id=_user_id(user), decided_at=now)
+    return len(moved)
 
 
 # --- delivering ---------------------------------------------------------------------------
@@ -481,10 +473,9 @@ def brand_account_for(platform: str) -> BrandAccount | None:
 def _claim(outreach_id: int) -> bool:
     """approved (or stale sending) -> sending, without counting an attempt yet."""
     now = timezone.now()
-    return Outreach.objects.filter(
-        Q(status=S.APPROVED) | Q(status=S.SENDING, updated_at__lt=now - STALE_SENDING),
-        pk=outreach_id,
-    ).update(status=S.SENDING, updated_at=now) == 1
+    return bool(outreach_transition(
+        [outreach_id], from_=(S.APPROVED, S.SENDING), to=S.SENDING, now=now,
+        extra_q=Q(status=S.APPROVED) | Q(updated_at__lt=now - STALE_SENDING)))
 
 
 def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
@@ -562,10 +553,8 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
         pk=outreach_id)
 
     if outreach.advocate.opted_out_at is not None and outreach.kind != OutreachKind.TAKEDOWN:
-        with transaction.atomic():
-            Outreach.objects.filter(pk=outreach_id, status=S.SENDING).update(
-                status=S.REJECTED, reject_reason="opted out", updated_at=timezone.now())
-            _log(outreach_id, "rejected", None, reason="opted out")
+        outreach_transition([outreach_id], from_=(S.SENDING,), to=S.REJECTED, action="rejected",
+                            detail={"reason": "opted out"}, reject_reason="opted out")
         return Outreach.objects.get(pk=outreach_id)
 
     account = brand_account_for(outreach.platform)
@@ -594,8 +583,8 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
         _log(outreach_id, "attempt", None, attempt=attempt, outcome="transient", error=str(exc))
         if attempt >= MAX_ATTEMPTS:
             return _fail(outreach, f"gave up after {attempt} attempts: {exc}", logged=True)
-        Outreach.objects.filter(pk=outreach_id, status=S.SENDING).update(
-            status=S.APPROVED, last_error=str(exc), updated_at=timezone.now())
+        outreach_transition([outreach_id], from_=(S.SENDING,), to=S.APPROVED,
+                            last_error=str(exc))
         raise DeliveryDeferred(outreach_id, _backoff_seconds(attempt), str(exc), True) from exc
     except (PermanentError, PlatformError) as exc:
         _log(outreach_id, "attempt", None, attempt=attempt, outcome="permanent", error=str(exc))
@@ -603,10 +592,10 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
 
     now = timezone.now()
     with transaction.atomic():
-        Outreach.objects.filter(pk=outreach_id).update(
-            status=S.SENT, platform_result_id=result.id[:191],
-            platform_result_url=(result.url or "")[:500], last_error="", sent_at=now,
-            updated_at=now)
+        outreach_transition(
+            [outreach_id], from_=(S.SENDING,), to=S.SENT, now=now,
+            platform_result_id=result.id[:191], platform_result_url=(result.url or "")[:500],
+            last_error="", sent_at=now)
         _log(outreach_id, "attempt", None, attempt=attempt, outcome="sent",
              platform_result_id=result.id, url=result.url)
         _recognise(outreach, now)
@@ -616,17 +605,14 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
 def _defer(outreach: Outreach, wait: float, reason: str, until: datetime | None = None):
     now = timezone.now()
     until = until or now + timedelta(seconds=wait)
-    Outreach.objects.filter(pk=outreach.pk, status=S.SENDING).update(
-        status=S.APPROVED, updated_at=now)
-    _log(outreach.pk, "deferred", None, reason=reason, until=until.isoformat())
+    outreach_transition([outreach.pk], from_=(S.SENDING,), to=S.APPROVED, action="deferred",
+                        detail={"reason": reason, "until": until.isoformat()}, now=now)
     raise DeliveryDeferred(outreach.pk, wait, reason, False)
 
 
 def _fail(outreach: Outreach, error: str, *, logged: bool = False) -> Outreach:
-    with transaction.atomic():
-        Outreach.objects.filter(pk=outreach.pk, status=S.SENDING).update(
-            status=S.FAILED, last_error=error, updated_at=timezone.now())
-        _log(outreach.pk, "failed", None, error=error)
+    outreach_transition([outreach.pk], from_=(S.SENDING,), to=S.FAILED, action="failed",
+                        detail={"error": error}, last_error=error)
     return Outreach.objects.get(pk=outreach.pk)
 
 
