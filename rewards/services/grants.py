@@ -37,6 +37,7 @@ from rewards.models import (
     RuleBudget,
     TriggerKind,
 )
+from rewards.services.grant_states import grant_transition
 from rewards.signals import grant_code_revoked, grants_approved
 
 logger = logging.getLogger(__name__)
@@ -376,9 +377,9 @@ def grant_approve(*, grant_id: int, user=None) -> RewardGrant:
     """pending_approval → approved (finance or fraud review passed); queues the issue."""
     now = timezone.now()
     with transaction.atomic():
-        moved = RewardGrant.objects.filter(
-            pk=grant_id, status=GrantStatus.PENDING_APPROVAL).update(
-            status=GrantStatus.APPROVED, approved_at=now,
+        moved = grant_transition(
+            [grant_id], from_=(GrantStatus.PENDING_APPROVAL,), to=GrantStatus.APPROVED,
+            approved_at=now,
             approved_by=user if user is not None and user.is_authenticated else None)
         grant = RewardGrant.objects.get(pk=grant_id)
         if not moved:
@@ -403,9 +404,9 @@ def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
         grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
         if grant.status not in REVOCABLE:
             raise GrantError(f"Grant #{grant_id} is {grant.get_status_display()}.")
-        grant.status, grant.closed_at = GrantStatus.REVOKED, now
-        grant.review_reasons = [*grant.review_reasons, f"revoked: {reason}"]
-        grant.save(update_fields=["status", "closed_at", "review_reasons"])
+        grant_transition([grant_id], from_=REVOCABLE, to=GrantStatus.REVOKED, closed_at=now,
+                         review_reasons=[*grant.review_reasons, f"revoked: {reason}"])
+        grant.refresh_from_db(fields=["status", "closed_at", "review_reasons"])
         budget_release(rule_id=grant.rule_id, month=grant.budget_month,
                        amount_minor=grant.cost_minor)
         if grant.perk_id:
@@ -478,15 +479,14 @@ def grants_mark_delivered(*, now: datetime | None = None) -> int:
                .values_list("id", "outreach__sent_at"))
     done = 0
     for grant_id, sent_at in ids:
-        done += RewardGrant.objects.filter(pk=grant_id, status=GrantStatus.ISSUED).update(
-            status=GrantStatus.DELIVERED, delivered_at=sent_at or now)
+        done += grant_transition([grant_id], from_=(GrantStatus.ISSUED,),
+                                 to=GrantStatus.DELIVERED, delivered_at=sent_at or now)
     return done
 
 
 def grants_expire_due(*, now: datetime | None = None) -> int:
     """Periodic: unredeemed codes past their expiry close as expired."""
     now = now or timezone.now()
-    return RewardGrant.objects.filter(
-        status__in=(GrantStatus.ISSUED, GrantStatus.DELIVERED), expires_at__lt=now,
-    ).update(status=GrantStatus.EXPIRED, closed_at=now)
+    return grant_transition(None, from_=(GrantStatus.ISSUED, GrantStatus.DELIVERED),
+                            to=GrantStatus.EXPIRED, where={"expires_at__lt": now}, closed_at=now)
 

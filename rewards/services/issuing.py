@@ -30,6 +30,7 @@ from rewards.models import (
     RewardKind,
     StripeCoupon,
 )
+from rewards.services.grant_states import grant_transition
 from rewards.signals import grant_code_revoked
 
 logger = logging.getLogger(__name__)
@@ -147,9 +148,9 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
             stripe_promotion_code_id=result.id, stripe_coupon_id=result.coupon_id)
 
     with transaction.atomic():
-        moved = RewardGrant.objects.filter(pk=grant_id, status=GrantStatus.APPROVED).update(
-            status=GrantStatus.ISSUED, issued_at=now, last_error="",
-            expires_at=code.expires_at if code is not None else None)
+        moved = grant_transition(
+            [grant_id], from_=(GrantStatus.APPROVED,), to=GrantStatus.ISSUED, issued_at=now,
+            last_error="", expires_at=code.expires_at if code is not None else None)
     grant.refresh_from_db()
     if moved:
         grant_message_propose(grant=grant, now=now)
@@ -196,8 +197,8 @@ def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = Non
             raise IssueError("code clash inside one batch; run again")
         copy_instances(DiscountCode, rows)
         for expires_at, ids in by_expiry.items():
-            RewardGrant.objects.filter(pk__any_ids=ids_in(ids)).update(
-                status=GrantStatus.ISSUED, issued_at=now, expires_at=expires_at)
+            grant_transition(ids, from_=(GrantStatus.APPROVED,), to=GrantStatus.ISSUED,
+                             issued_at=now, expires_at=expires_at)
     return len(grants)
 
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from wagtail.log_actions import log
 
 from rewards.models import GrantStatus, PerkFulfilment, RewardGrant
+from rewards.services.grant_states import GRANT_OPEN, grant_transition
 from rewards.services.grants import GrantError, budget_release, perk_stock_release
 from rewards.services.spending import points_refund
 
@@ -53,16 +54,14 @@ def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
             if status == S.CANCELLED:
                 points_refund(fulfilment=f, now=now)
         elif status == S.CANCELLED:
-            revoked = RewardGrant.objects.filter(pk=grant.pk).exclude(
-                status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
-                status=GrantStatus.REVOKED, closed_at=now)
+            revoked = grant_transition([grant.pk], from_=GRANT_OPEN, to=GrantStatus.REVOKED,
+                                       closed_at=now)
             if revoked:
                 budget_release(rule_id=grant.rule_id, month=grant.budget_month,
                                amount_minor=grant.cost_minor)
         elif status == S.REDEEMED:
-            RewardGrant.objects.filter(pk=grant.pk).exclude(
-                status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
-                status=GrantStatus.REDEEMED, redeemed_at=now)
+            grant_transition([grant.pk], from_=GRANT_OPEN, to=GrantStatus.REDEEMED,
+                             redeemed_at=now)
         log(instance=f, action="kansha.perk.fulfilment", user=user,
             data={"from": previous, "to": status, "notes": notes})
     return f

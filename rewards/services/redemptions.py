@@ -38,6 +38,7 @@ from rewards.models import (
     StripeEvent,
 )
 from rewards.services import reversals
+from rewards.services.grant_states import GRANT_OPEN, grant_transition
 from rewards.signals import stripe_event_stored
 
 logger = logging.getLogger(__name__)
@@ -109,9 +110,7 @@ def redemption_record(*, code: DiscountCode, source: str, source_id: str,
         used = code.redemptions.count()
         DiscountCode.objects.filter(pk=code.pk, times_redeemed__lt=used).update(
             times_redeemed=used)
-        RewardGrant.objects.filter(pk=grant.pk).exclude(
-            status__in=(GrantStatus.REDEEMED, GrantStatus.REVOKED)).update(
-            status=GrantStatus.REDEEMED, redeemed_at=at)
+        grant_transition([grant.pk], from_=GRANT_OPEN, to=GrantStatus.REDEEMED, redeemed_at=at)
         if customer_id:
             stripe_customer_learn(advocate_id=grant.advocate_id, customer_id=customer_id,
                                   source_id=source_id)
