@@ -926,7 +926,6 @@ class ConsentPage(Page):
     content_panels = [*Page.content_panels, FieldPanel("language"), FieldPanel("intro"),
                       FieldPanel("terms"), FieldPanel("terms_version")]
     template = "advocates/consent_page.html"
-    parent_page_types = ["cms.HomePage"]
     subpage_types: list[str] = []
 
     class Meta:
@@ -944,7 +943,6 @@ class OptOutPage(Page):
 
     content_panels = [*Page.content_panels, FieldPanel("language"), FieldPanel("intro")]
     template = "advocates/opt_out_page.html"
-    parent_page_types = ["cms.HomePage"]
     subpage_types: list[str] = []
 
     class Meta:

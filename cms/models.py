@@ -12,6 +12,8 @@ class HomePage(Page):
 
     content_panels = [*Page.content_panels, FieldPanel("intro")]
     max_count = 1
+    # The site's public pages live under the home page; the apps below cms never name it.
+    subpage_types = ["cms.AmbassadorPage", "advocates.ConsentPage", "advocates.OptOutPage"]
 
     class Meta:
         verbose_name = "home page"
