@@ -69,8 +69,9 @@ def credentials_decrypt(ciphertext: str) -> dict[str, Any]:
     """The secrets dict for a stored ciphertext ({} when nothing is stored)."""
     if not ciphertext:
         return {}
-    return json.loads(_plaintext(ciphertext, tuple(_configured_keys()), settings.SECRET_KEY,
-                                 settings.DEBUG))
+    secrets: dict[str, Any] = json.loads(_plaintext(
+        ciphertext, tuple(_configured_keys()), settings.SECRET_KEY, settings.DEBUG))
+    return secrets
 
 
 @functools.lru_cache(maxsize=256)

@@ -210,7 +210,7 @@ class GoogleClient(JsonWebhooks, HttpPlatformClient):
     def _review_name(self, review_id: str) -> str:
         raw = self.state.stored_post(review_id)
         if raw and raw.get("name"):
-            return raw["name"]
+            return str(raw["name"])
         raise PermanentError(f"review {review_id} is not known to Kansha")
 
 

@@ -140,9 +140,9 @@ class MastodonClient(HttpPlatformClient):
     # --- outbound -----------------------------------------------------------------------------
     def _status(self, status_id: str) -> dict[str, Any]:
         raw = self.state.stored_post(status_id)
-        if raw and raw.get("status"):
-            return raw["status"]
-        return self.api.get(f"/api/v1/statuses/{status_id}")
+        status: dict[str, Any] = (raw["status"] if raw and raw.get("status")
+                                  else self.api.get(f"/api/v1/statuses/{status_id}"))
+        return status
 
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
         original = self._status(in_reply_to)

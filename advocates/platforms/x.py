@@ -279,7 +279,8 @@ class XClient(JsonWebhooks, HttpPlatformClient):
     def _tweet_for_policy(self, tweet_id: str) -> dict[str, Any]:
         raw = self.state.stored_post(tweet_id)
         if raw:
-            return raw.get("tweet", raw)
+            tweet: dict[str, Any] = raw.get("tweet", raw)
+            return tweet
         body = self.api.get(f"/2/tweets/{tweet_id}",
                             params={"tweet.fields": "entities,author_id,text"})
         return body.get("data") or {}
