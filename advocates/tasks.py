@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from celery import shared_task
 
 from advocates import services
+from advocates.services import care_alerts
 
 DETECT_BATCH = 500
 
@@ -72,6 +73,14 @@ def outreach_deliver(self, outreach_id: int) -> str:
 def outreach_unsnooze() -> int:
     """Snoozed outreach whose time has come goes back to the queue."""
     return services.outreach_unsnooze_due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def care_alerts_send() -> int:
+    """SLA alerts (due soon, overdue) for care items and answers: Slack and e-mail, once per
+    item and stage. Returns how many messages went out."""
+    sent = care_alerts.care_alerts_send()
+    return sent.slack + sent.emails
 
 
 @shared_task
