@@ -3,12 +3,8 @@ fake X: a complaint arrives by signed webhook and becomes a care item in a conve
 reply in public asking for a DM; the customer's DM arrives by webhook into the same
 conversation; staff answer by DM; the conversation is resolved with its outcome."""
 
-import base64
-import hashlib
-import hmac
-import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
@@ -27,7 +23,7 @@ from advocates.services.platforms import brand_account_connect
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.routing_helpers import brand_settings
 from tests.conftest import wait_for
-from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, dm_event
+from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, dm_event, signed, tweet_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("default_data")]
@@ -50,25 +46,11 @@ def fake():
 
 
 def _signed_post(client, url: str, payload: dict):
-    body = json.dumps(payload).encode()
-    signature = "sha256=" + base64.b64encode(
-        hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    body, signature = signed(payload, SECRET)
     response = client.post(url, body, content_type="application/json",
                            headers={"x-twitter-webhooks-signature": signature})
     assert response.status_code == 200, response.content
     return response
-
-
-def _complaint() -> dict:
-    now = datetime.now(UTC)
-    return {"for_user_id": BRAND_ID, "tweet_create_events": [{
-        "created_at": now.strftime("%a %b %d %H:%M:%S +0000 %Y"),
-        "timestamp_ms": str(int(now.timestamp() * 1000)), "id_str": "1870000000000000001",
-        "text": f"@{BRAND} my order was wrong and cold, terrible service. Charged twice too!",
-        "user": {"id_str": CUSTOMER_ID, "screen_name": CUSTOMER, "name": "Coffee Fan",
-                 "followers_count": 321},
-        "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": BRAND}]},
-    }]}
 
 
 def test_an_x_complaint_is_answered_in_public_then_by_dm_and_resolved(
@@ -84,7 +66,9 @@ def test_an_x_complaint_is_answered_in_public_then_by_dm_and_resolved(
     url = f"/webhooks/x/{account.pk}/"
 
     # 1. The complaint arrives; the worker ingests, detects and routes it: a care item.
-    _signed_post(client, url, _complaint())
+    _signed_post(client, url, tweet_event(
+        "1870000000000000001", text=f"@{BRAND} my order was wrong and cold, terrible service. "
+        "Charged twice too!"))
     care = wait_for(lambda: Outreach.objects.filter(kind=OutreachKind.CARE).first(), 60)
     assert care.status == OutreachStatus.PROPOSED
     assert care.sla_due_at == care.mention.posted_at + timedelta(minutes=60)  # from posting

@@ -6,6 +6,9 @@ webhook bodies X sends (`dm_event`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -30,6 +33,26 @@ def tweet(n: int, *, author: str = "2244994945", mention: bool = True, text: str
     if reply_to:
         data["referenced_tweets"] = [{"type": "replied_to", "id": reply_to}]
     return data
+
+
+def tweet_event(tweet_id: str, *, text: str, user_id: str = "2244994945",
+                screen_name: str = "fan_of_coffee") -> dict[str, Any]:
+    """An Account Activity delivery with one tweet (v1.1 shape) mentioning the brand, now."""
+    now = time.time()
+    return {"for_user_id": BRAND_ID, "tweet_create_events": [{
+        "created_at": time.strftime("%a %b %d %H:%M:%S +0000 %Y", time.gmtime(now)),
+        "timestamp_ms": str(int(now * 1000)), "id_str": tweet_id, "text": text,
+        "user": {"id_str": user_id, "screen_name": screen_name, "name": "Coffee Fan",
+                 "followers_count": 321},
+        "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": BRAND}]},
+    }]}
+
+
+def signed(payload: dict[str, Any], consumer_secret: str) -> tuple[bytes, str]:
+    """(body, x-twitter-webhooks-signature) as X sends a delivery."""
+    body = json.dumps(payload).encode()
+    digest = hmac.new(consumer_secret.encode(), body, hashlib.sha256).digest()
+    return body, "sha256=" + base64.b64encode(digest).decode()
 
 
 def dm_event(n: int, *, sender: str = "2244994945", text: str = "", screen_name: str =

@@ -9,12 +9,7 @@ and the DM, each once.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
-from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -26,7 +21,7 @@ from advocates.models import Conversation, MessageKind, Outreach, OutreachKind, 
 from advocates.services.platforms import brand_account_connect
 from tests.advocates.routing_helpers import brand_settings
 from tests.conftest import wait_for
-from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, dm_event
+from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, dm_event, signed, tweet_event
 from tests.roles import SOCIAL_STAFF
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -46,24 +41,10 @@ def _credentials_key(settings, monkeypatch):
 
 
 def _signed_post(url: str, payload: dict) -> None:
-    body = json.dumps(payload).encode()
-    signature = "sha256=" + base64.b64encode(
-        hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    body, signature = signed(payload, SECRET)
     response = requests.post(url, data=body, timeout=30, headers={
         "Content-Type": "application/json", "X-Twitter-Webhooks-Signature": signature})
     assert response.status_code == 200, response.text
-
-
-def _complaint() -> dict:
-    now = datetime.now(UTC)
-    return {"for_user_id": BRAND_ID, "tweet_create_events": [{
-        "created_at": now.strftime("%a %b %d %H:%M:%S +0000 %Y"),
-        "timestamp_ms": str(int(now.timestamp() * 1000)), "id_str": "1870000000000000042",
-        "text": COMPLAINT,
-        "user": {"id_str": CUSTOMER_ID, "screen_name": "fan_of_coffee", "name": "Coffee Fan",
-                 "followers_count": 321},
-        "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": BRAND}]},
-    }]}
 
 
 def test_social_staff_answer_an_x_complaint_in_public_then_by_dm_and_resolve_it(
@@ -78,7 +59,7 @@ def test_social_staff_answer_an_x_complaint_in_public_then_by_dm_and_resolve_it(
             config={"base_url": fake.url})
         ratelimit.reset(account)
         webhook = f"{live_server.url}/webhooks/x/{account.pk}/"
-        _signed_post(webhook, _complaint())
+        _signed_post(webhook, tweet_event("1870000000000000042", text=COMPLAINT))
         care = wait_for(lambda: Outreach.objects.filter(kind=OutreachKind.CARE).first(), 60)
 
         # The queue's care item opens its conversation.
