@@ -11,6 +11,7 @@ from advocates.models import CareAlert, Outreach, OutreachKind
 from advocates.services import outreach_approve, outreach_deliver
 from advocates.services.care_alerts import care_alerts_send
 from advocates.services.conversations import conversation_assign, conversation_resolve
+from cms.celery import app as celery_app
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.routing_helpers import brand_settings, ingest_and_detect, item
 from tests.fakes.platform_server import Reply
@@ -140,3 +141,14 @@ def test_slack_down_for_now_is_retried_without_a_second_email_and_a_revoked_hook
     assert "404" in alert.last_error
     assert len(slack.calls("POST", PATH)) == 4  # the revoked hook was tried once
     assert first.pk != second.pk
+
+
+def test_beat_runs_the_sweep_every_minute(settings, slack):
+    entry = settings.CELERY_BEAT_SCHEDULE["care-alerts"]
+    assert entry["schedule"] == 60.0
+    _complaint(9, datetime.now(UTC) - timedelta(hours=2))
+
+    sent = celery_app.tasks[entry["task"]].apply().get()
+
+    assert sent == 2  # one Slack message, one e-mail
+    assert celery_app.tasks[entry["task"]].apply().get() == 0
