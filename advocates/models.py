@@ -426,6 +426,51 @@ class ConversationMessage(models.Model):
         return f"{self.kind} in conversation #{self.conversation_id}"
 
 
+class CareAlertStage(models.TextChoices):
+    DUE_SOON = "due_soon", gettext_lazy("Due soon")
+    BREACHED = "breached", gettext_lazy("Overdue")
+
+
+class AlertChannelState(models.TextChoices):
+    PENDING = "pending", "pending"
+    SENT = "sent", "sent"
+    SKIPPED = "skipped", "skipped"  # the channel is not configured: nothing to send
+    FAILED = "failed", "failed"  # refused for good (a revoked Slack webhook, a bad address)
+
+
+class CareAlert(models.Model):
+    """One SLA alert for one care item or answer at one stage (due soon, overdue).
+
+    Unique per (outreach, stage): a stage is alerted once, however often the sweep runs.
+    Each channel (Slack, e-mail) has its own state, so one that failed for now is retried
+    without sending the other again. Written only by `advocates/services/care_alerts.py`.
+    """
+
+    outreach = models.ForeignKey(Outreach, on_delete=models.CASCADE, related_name="alerts")
+    stage = models.CharField(max_length=10, choices=CareAlertStage.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    slack = models.CharField(max_length=8, choices=AlertChannelState.choices,
+                             default=AlertChannelState.PENDING)
+    slack_sent_at = models.DateTimeField(null=True, blank=True)
+    email = models.CharField(max_length=8, choices=AlertChannelState.choices,
+                             default=AlertChannelState.PENDING)
+    email_to = models.CharField(max_length=254, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    # A sender holds the alert until this moment, so two sweeps never send it both.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # Set when the item was answered or withdrawn before its alert went out.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["outreach", "stage"],
+                                               name="care_alert_one_per_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.stage} alert for outreach #{self.outreach_id}"
+
+
 class AdvocacyKind(models.TextChoices):
     PRAISE = "praise", gettext_lazy("Praise")
     CHECKIN = "checkin", gettext_lazy("Check-in")
@@ -872,6 +917,18 @@ class DetectorSettings(BaseGenericSetting):
         default=240, verbose_name=gettext_lazy("answer SLA minutes"),
         help_text=gettext_lazy("How soon a question must get an answer, counted from when "
                                "it was posted."))
+    care_alert_soon_minutes = models.PositiveIntegerField(
+        default=15, verbose_name=gettext_lazy("alert minutes before due"),
+        help_text=gettext_lazy("Alert when a care item or an answer is this close to its SLA "
+                               "without a response (0: only when it is overdue)."))
+    care_alert_email = models.EmailField(
+        blank=True, verbose_name=gettext_lazy("care alert e-mail"),
+        help_text=gettext_lazy("Where SLA alerts go when the item has no assignee with an "
+                               "e-mail address (the care team's shared address)."))
+    care_slack_webhook_url = models.URLField(
+        blank=True, max_length=500, verbose_name=gettext_lazy("Slack webhook URL"),
+        help_text=gettext_lazy("A Slack incoming webhook (https://hooks.slack.com/services/…) "
+                               "for SLA alerts in the care channel; blank: no Slack alerts."))
     reshare_enabled = models.BooleanField(
         default=True, help_text="Propose reshares of praise (with consent where needed).")
     reshare_requires_consent = models.BooleanField(

@@ -12,6 +12,7 @@ from django.db import DatabaseError
 
 from advocates import services
 from advocates.platforms.base import RateLimited, TransientError
+from advocates.services import care_alerts
 from advocates.services import platforms as platform_services
 from advocates.signals import mentions_stored, outreach_ready, webhook_batch_due, webhook_stored
 
@@ -79,6 +80,14 @@ def outreach_deliver(self, outreach_id: int) -> str:
 def outreach_unsnooze() -> int:
     """Snoozed outreach whose time has come goes back to the queue."""
     return services.outreach_unsnooze_due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def care_alerts_send() -> int:
+    """SLA alerts (due soon, overdue) for care items and answers: Slack and e-mail, once per
+    item and stage. Returns how many messages went out."""
+    sent = care_alerts.care_alerts_send()
+    return sent.slack + sent.emails
 
 
 @shared_task

@@ -170,6 +170,8 @@ CELERY_BEAT_SCHEDULE = {
                                   "schedule": 60.0},
     "platforms-poll": {"task": "advocates.tasks.platforms_poll", "schedule": 120.0},
     "outreach-unsnooze": {"task": "advocates.tasks.outreach_unsnooze", "schedule": 60.0},
+    # SLA alerts (Slack, e-mail) when a care item or an answer is due soon or overdue.
+    "care-alerts": {"task": "advocates.tasks.care_alerts_send", "schedule": 60.0},
     "outreach-deliver-sweep": {"task": "advocates.tasks.outreach_deliver_sweep",
                                "schedule": 300.0},
     # Reshare consent lapses at its expires_at: the reshares it allowed are withdrawn

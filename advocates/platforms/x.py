@@ -1,4 +1,5 @@
-"""X (API v2): mentions timeline, filtered stream, Account Activity webhooks, replies, retweets.
+"""X (API v2): mentions timeline, filtered stream, Account Activity webhooks (posts and direct
+messages), replies, retweets, direct messages.
 
 Account: `platform_user_id` = the brand's user id, `handle` = its @username.
 config: `base_url` (default https://api.x.com).
@@ -26,6 +27,7 @@ from django.utils import timezone
 from advocates import policies
 from advocates.platforms.base import (
     AccountState,
+    MessageIn,
     PermanentError,
     PollPage,
     PostResult,
@@ -33,6 +35,7 @@ from advocates.platforms.base import (
     WebhookItems,
 )
 from advocates.platforms.http import (
+    SHAPE_ERRORS,
     ApiSession,
     HttpPlatformClient,
     JsonWebhooks,
@@ -47,6 +50,7 @@ from advocates.platforms.http import (
     ledger_target_taken,
     outbound_once,
     same,
+    shape_error_reason,
     signed_body_read,
 )
 from advocates.schemas import MentionIn, MentionKindName
@@ -358,14 +362,23 @@ class XClient(JsonWebhooks, HttpPlatformClient):
             check_events_fresh(self.webhook_body(request))
 
     def webhook_dedupe_key(self, body: dict[str, Any]) -> str:
-        events = body.get("tweet_create_events")
-        raw_ids = [t.get("id_str") for t in events if isinstance(t, dict)] \
-            if isinstance(events, list) else []
-        # An id that is not a non-empty string (a forged or broken event) falls back to the
-        # content hash, so the delivery is still stored once.
-        ids = sorted(i for i in raw_ids if isinstance(i, str) and i)
-        if ids and len(ids) == len(raw_ids):
-            return f"{self.platform}:{body.get('for_user_id', '')}:tweets:{','.join(ids)}"
+        keyed = (("tweet_create_events", "id_str", "tweets"),
+                 ("direct_message_events", "id", "dms"))
+        parts = []
+        for field_name, id_field, label in keyed:
+            events = body.get(field_name)
+            if events is None:
+                continue
+            raw_ids = [e.get(id_field) for e in events if isinstance(e, dict)] \
+                if isinstance(events, list) else [None]
+            # An id that is not a non-empty string (a forged or broken event) falls back to
+            # the content hash, so the delivery is still stored once.
+            ids = sorted(i for i in raw_ids if isinstance(i, str) and i)
+            if not ids or len(ids) != len(raw_ids):
+                return super().webhook_dedupe_key(body)
+            parts.append(f"{label}:{','.join(ids)}")
+        if parts:
+            return f"{self.platform}:{body.get('for_user_id', '')}:{':'.join(parts)}"
         return super().webhook_dedupe_key(body)
 
     def webhook_items(self, body: dict[str, Any]) -> WebhookItems:
@@ -378,7 +391,64 @@ class XClient(JsonWebhooks, HttpPlatformClient):
                 return None
             return v1_tweet_item(tweet), tweet
 
-        return WebhookItems(*items_read(body.get("tweet_create_events"), read))
+        items, raws, rejected = items_read(body.get("tweet_create_events"), read)
+        messages, unread = direct_messages_read(body, brand_id=me)
+        return WebhookItems(items=items, raw_payloads=raws, rejected=rejected + unread,
+                            messages=messages)
+
+
+def direct_messages_read(body: dict[str, Any], *, brand_id: str
+                         ) -> tuple[list[MessageIn], list[str]]:
+    """The direct messages people sent the brand in an Account Activity delivery.
+
+    `direct_message_events` holds `message_create` events both ways (what the brand sends
+    comes back through the same feed: those are skipped); `users` names the senders by id.
+    """
+    events = body.get("direct_message_events")
+    if events in (None, []):
+        return [], []
+    if not isinstance(events, list):
+        return [], [f"malformed payload: expected a list, got {type(events).__name__}"]
+    users: dict[str, Any] = body["users"] if isinstance(body.get("users"), dict) else {}
+    messages: list[MessageIn] = []
+    rejected: list[str] = []
+    for event in events:
+        try:
+            message = _direct_message(event, users=users, brand_id=brand_id)
+        except _Unreadable as exc:
+            rejected.append(str(exc))
+            continue
+        except SHAPE_ERRORS as exc:  # one odd event never costs the others
+            rejected.append(shape_error_reason(exc))
+            continue
+        if message is not None:
+            messages.append(message)
+    return messages, rejected
+
+
+class _Unreadable(ValueError):
+    """An event whose missing field says why it was skipped (no contents in the words)."""
+
+
+def _direct_message(event: Any, *, users: dict[str, Any], brand_id: str) -> MessageIn | None:
+    """One `message_create` event from a person as a message (None: not one for us)."""
+    if not isinstance(event, dict) or event.get("type") != "message_create":
+        return None  # typing indicators and read receipts come under other keys or types
+    create = event.get("message_create") or {}
+    sender, sent_at = create.get("sender_id"), event_time(event)
+    if not isinstance(sender, str) or not sender or not isinstance(event.get("id"), str) \
+            or sent_at is None:
+        raise _Unreadable("direct message without an id, a sender or a time")
+    if sender == brand_id:
+        return None  # what the brand sends comes back through the same feed
+    data = create.get("message_data") or {}
+    person: dict[str, Any] = users[sender] if isinstance(users.get(sender), dict) else {}
+    name = person.get("screen_name") or ""
+    return MessageIn(
+        external_id=event["id"], author_id=sender, sent_at=sent_at,
+        text=str(data.get("text") or ""), author_handle=f"@{name}" if name else "",
+        author_name=str(person.get("name") or ""),
+        raw={"recipient_id": str((create.get("target") or {}).get("recipient_id") or "")})
 
 
 def event_time(event: dict[str, Any]) -> datetime | None:

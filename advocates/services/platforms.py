@@ -588,7 +588,8 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                 errors[delivery.pk] = str(exc)[:2000]
                 outcome.retrying.append(delivery.pk)
             else:
-                if found.rejected and not found.items:  # nothing in it could be read
+                if found.rejected and not found.items and not found.messages:
+                    # nothing in it could be read
                     errors[delivery.pk] = _items_rejected_note(found)
                     continue
                 parsed.append((delivery, found))

@@ -52,12 +52,21 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
         active=source.advocates_active(params), consents=queries.consents_granted(params))
     balance = frames.outbound_balance(outreach)
     tiers = frames.tier_distribution(queries.tier_distribution())
+    care = queries.care_conversations(params)
     sections = {
         "trend": Section("trend", "Activity by period and platform", trend),
         "balance": Section("balance", "Outbound balance (sent): replies / conversations / "
                            "broadcasts", balance,
                            note="Rule of thumb: about 50% replies, 30% conversations (care, "
                            "consent requests, DMs), 20% broadcasts (consented reshares)."),
+        "care_platform": Section("care_platform", "Care by platform",
+                                 frames.care_summary(care, "platform"),
+                                 note="Times from the person's first post or message to our "
+                                 "first response, and to the resolution. SLA hit: the first "
+                                 "response went out by the SLA's due time. Became advocates: "
+                                 "an act of advocacy within 90 days of the resolution."),
+        "care_staff": Section("care_staff", "Care by staff member",
+                              frames.care_summary(care, "staff")),
         "rejections": Section("rejections", "Thank-you replies rejected, by reason",
                               frames.rejection_reasons(_reasons(outreach))),
         "tiers": Section("tiers", "Tier distribution (today)", tiers),

@@ -414,3 +414,54 @@ def reconciliation_items(items: list[dict]) -> pd.DataFrame:
     for column in ("grant_id", "redemption_id"):
         frame[column] = frame[column].astype("Int64")
     return frame[list(columns)].reset_index(drop=True)
+
+
+# --- Care ------------------------------------------------------------------------------------
+
+CARE_OUTCOMES = ("fixed", "refunded", "explained", "no_reply", "not_our_fault")
+CARE_COLUMNS = {
+    "resolved": "int64", "first_response_median_minutes": "float64",
+    "first_response_p90_minutes": "float64", "resolution_median_minutes": "float64",
+    "resolution_p90_minutes": "float64", "sla_hit_rate": "float64",
+    **{outcome: "int64" for outcome in CARE_OUTCOMES}, "became_advocates": "int64",
+}
+
+
+def care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
+    """One row per `by` ("platform" or "staff") and a last row "all": conversations resolved,
+    first-response and resolution times (median and p90, minutes; p90 interpolated linearly
+    between the two nearest conversations), the SLA hit rate among those with an SLA, each
+    outcome's count, and how many of the people later became advocates.
+
+    conversations: platform, staff, outcome, first_response_seconds, resolution_seconds,
+    sla_hit (1/0/None), became_advocate (0/1): `queries.care_conversations`.
+    """
+    if conversations.empty:
+        return _empty({by: "object", **CARE_COLUMNS})
+    rows = conversations.copy()
+    for column in ("first_response_seconds", "resolution_seconds", "sla_hit"):
+        rows[column] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
+    rows["became_advocate"] = rows["became_advocate"].astype("int64")
+
+    def summarise(group: pd.DataFrame) -> dict:
+        first, done = group["first_response_seconds"] / 60, group["resolution_seconds"] / 60
+        outcomes = group["outcome"].value_counts()
+        return {
+            "resolved": len(group),
+            "first_response_median_minutes": first.median(),
+            "first_response_p90_minutes": first.quantile(0.9),
+            "resolution_median_minutes": done.median(),
+            "resolution_p90_minutes": done.quantile(0.9),
+            "sla_hit_rate": group["sla_hit"].mean(),  # NaN rows (no SLA) are left out
+            **{outcome: int(outcomes.get(outcome, 0)) for outcome in CARE_OUTCOMES},
+            "became_advocates": int(group["became_advocate"].sum()),
+        }
+
+    table = [{by: key, **summarise(group)} for key, group in rows.groupby(by, sort=True)]
+    table.append({by: "all", **summarise(rows)})
+    out = pd.DataFrame(table)
+    for column, dtype in CARE_COLUMNS.items():
+        out[column] = out[column].astype(dtype)
+        if dtype == "float64":
+            out[column] = out[column].round(4 if column.endswith("_rate") else 1)
+    return out[[by, *CARE_COLUMNS]]

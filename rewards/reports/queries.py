@@ -26,12 +26,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pandas as pd
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from advocates.models import (
     AdvocacyEvent,
     Advocate,
     ConsentRecord,
+    Conversation,
+    ConversationMessage,
     Mention,
     Outreach,
     SocialIdentity,
@@ -74,6 +77,9 @@ T = {
     "points": PointsEntry._meta.db_table,
     "stripeevent": StripeEvent._meta.db_table,
     "disclosure": DisclosureCheck._meta.db_table,
+    "conversation": Conversation._meta.db_table,
+    "message": ConversationMessage._meta.db_table,
+    "user": get_user_model()._meta.db_table,
 }
 
 # Indexes the report queries and the rollup refresh lean on (bench/reports.py prints them).
@@ -324,6 +330,59 @@ def disclosure_by_period(p: ReportParams) -> pd.DataFrame:
              LEFT JOIN {T["outreach"]} o ON o.id = d.reminder_id
         WHERE m.posted_at >= %s AND m.posted_at < %s{extra}
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+# --- Care ------------------------------------------------------------------------------------
+
+# A complainer "became an advocate" when Kansha recorded an act of advocacy by them (a post it
+# thanked) within this many days after their conversation was resolved.
+ADVOCATE_AFTER_CARE_DAYS = 90
+
+
+def care_conversations(p: ReportParams) -> pd.DataFrame:
+    """One row per conversation resolved in the range: platform, staff (who resolved it),
+    outcome, first_response_seconds, resolution_seconds, sla_hit (1, 0, or None without an
+    SLA), became_advocate (0/1).
+
+    Times count from the person's first post or message in the thread (when they spoke, as
+    the SLA does): the first response is the first of our outreach in the conversation that
+    was sent; the SLA was hit when it was sent by the earliest due time of its care items and
+    answers. Conversations are few beside mentions, so the medians and p90s are taken in
+    pandas from these rows (`frames.care_summary`), the same on both databases.
+    """
+    params: list = [_dt(p.start), _dt(p.end)]
+    extra = _where_platform(p, "c", params)
+    started = (f"(SELECT MIN(cm.at) FROM {T['message']} cm WHERE cm.conversation_id = c.id "
+               "AND cm.kind IN ('mention', 'dm_in'))")
+    responded = (f"(SELECT MIN(o.sent_at) FROM {T['outreach']} o WHERE o.conversation_id = c.id"
+                 " AND o.status = 'sent')")
+    due = (f"(SELECT MIN(o.sla_due_at) FROM {T['outreach']} o WHERE o.conversation_id = c.id "
+           "AND o.kind IN ('care', 'answer'))")
+    horizon = (f"c.resolved_at + INTERVAL '{ADVOCATE_AFTER_CARE_DAYS} days'" if _pg() else
+               f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', c.resolved_at, "
+               f"'+{ADVOCATE_AFTER_CARE_DAYS} days')")
+    return _fetch(f"""
+        SELECT x.platform, x.staff, x.outcome,
+               {_seconds("x.responded", "x.started")} AS first_response_seconds,
+               {_seconds("x.resolved_at", "x.started")} AS resolution_seconds,
+               CASE WHEN x.due IS NULL THEN NULL
+                    WHEN x.responded IS NOT NULL AND x.responded <= x.due THEN 1
+                    ELSE 0 END AS sla_hit,
+               x.became_advocate
+        FROM (
+            SELECT c.platform AS platform, COALESCE(u.username, '') AS staff,
+                   c.outcome AS outcome, c.resolved_at AS resolved_at,
+                   COALESCE({started}, c.opened_at) AS started, {responded} AS responded,
+                   {due} AS due,
+                   CASE WHEN EXISTS (SELECT 1 FROM {T["event"]} e
+                                     WHERE e.advocate_id = c.advocate_id
+                                       AND e.occurred_at > c.resolved_at
+                                       AND e.occurred_at <= {horizon})
+                        THEN 1 ELSE 0 END AS became_advocate
+            FROM {T["conversation"]} c LEFT JOIN {T["user"]} u ON u.id = c.resolved_by_id
+            WHERE c.status = 'resolved' AND c.resolved_at >= %s AND c.resolved_at < %s{extra}
+        ) x
+        ORDER BY x.platform, x.staff""", params)
 
 
 def disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:

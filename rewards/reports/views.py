@@ -180,9 +180,19 @@ COLUMN_LABELS = {
     "rewarded_posts": _("Rewarded advocates' posts"), "disclosed": _("Disclosed"),
     "disclosed_share": _("Disclosed share"), "reminders": _("Reminders proposed"),
     "reminders_sent": _("Reminders sent"), "undisclosed": _("Undisclosed posts"),
+    "staff": _("Staff member"), "resolved": _("Resolved"),
+    "first_response_median_minutes": _("First response: median minutes"),
+    "first_response_p90_minutes": _("First response: p90 minutes"),
+    "resolution_median_minutes": _("Resolution: median minutes"),
+    "resolution_p90_minutes": _("Resolution: p90 minutes"), "sla_hit_rate": _("SLA hit rate"),
+    "fixed": _("Fixed"), "refunded": _("Refunded"), "explained": _("Explained"),
+    "no_reply": _("No reply"), "not_our_fault": _("Not our fault"),
+    "became_advocates": _("Became advocates"),
 }
 SECTION_TITLES = {
     "Activity by period and platform": _("Activity by period and platform"),
+    "Care by platform": _("Care by platform"),
+    "Care by staff member": _("Care by staff member"),
     "Thank-you replies rejected, by reason": _("Thank-you replies rejected, by reason"),
     "Tier distribution (today)": _("Tier distribution (today)"),
     "Tier movement": _("Tier movement"),
@@ -240,6 +250,12 @@ REPORT_NOTES = {
         "Orders without a code are the completed Stripe Checkout sessions with no discount "
         "among the stored Stripe webhook events; orders paid elsewhere are not in Kansha and "
         "are not shown."),
+    "Times from the person's first post or message to our first response, and to the "
+    "resolution. SLA hit: the first response went out by the SLA's due time. Became "
+    "advocates: an act of advocacy within 90 days of the resolution.": _(
+        "Times from the person's first post or message to our first response, and to the "
+        "resolution. SLA hit: the first response went out by the SLA's due time. Became "
+        "advocates: an act of advocacy within 90 days of the resolution."),
 }
 LIABILITY_AS_OF = _("Codes issued and delivered, not expired, revoked or used up; perks "
                     "granted but not yet delivered.")

@@ -143,3 +143,22 @@ def test_a_file_that_cannot_be_read_is_a_clear_error(tmp_path, content, name, me
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="File not found"):
         _classify(tmp_path / "nope.jsonl")
+
+
+def test_questions_print_the_answer_route_in_both_languages(tmp_path):
+    brand_settings()
+    path = _write_jsonl(tmp_path / "questions.jsonl", [
+        {"text": "is the Shibuya store open on the 31st? @kanshacoffee"},
+        {"text": "カンシャ珈琲の渋谷店、Wi-Fiありますか？", "language": "ja"},
+        {"text": COMPLAINT},
+    ])
+
+    rows, err = _classify(path)
+
+    hours, wifi, complaint = rows
+    assert (hours["intent"], hours["route"]) == ("question", "answer")
+    assert (wifi["language"], wifi["intent"], wifi["route"]) == ("ja", "question", "answer")
+    assert hours["priority"] is not None
+    assert complaint["route"] == "care"  # an angry question is a complaint
+    assert "questions.jsonl: 3 rows: 0 thank, 1 care, 2 answer, 0 none, 0 error." in err
+    assert not Outreach.objects.exists()

@@ -1,9 +1,14 @@
 """A fake X API v2 serving the documented shapes: mentions timeline (since_id, pagination_token,
-next_token, includes.users, meta), POST /2/tweets, retweets, stream rules, the filtered stream,
-OAuth 2.0 token refresh, with x-rate-limit-* headers on every answer."""
+next_token, includes.users, meta), POST /2/tweets, retweets, direct messages
+(POST /2/dm_conversations/with/:participant_id/messages), stream rules, the filtered stream,
+OAuth 2.0 token refresh, with x-rate-limit-* headers on every answer; and the Account Activity
+webhook bodies X sends (`dm_event`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -30,6 +35,51 @@ def tweet(n: int, *, author: str = "2244994945", mention: bool = True, text: str
     return data
 
 
+def tweet_event(tweet_id: str, *, text: str, user_id: str = "2244994945",
+                screen_name: str = "fan_of_coffee") -> dict[str, Any]:
+    """An Account Activity delivery with one tweet (v1.1 shape) mentioning the brand, now."""
+    now = time.time()
+    return {"for_user_id": BRAND_ID, "tweet_create_events": [{
+        "created_at": time.strftime("%a %b %d %H:%M:%S +0000 %Y", time.gmtime(now)),
+        "timestamp_ms": str(int(now * 1000)), "id_str": tweet_id, "text": text,
+        "user": {"id_str": user_id, "screen_name": screen_name, "name": "Coffee Fan",
+                 "followers_count": 321},
+        "entities": {"user_mentions": [{"id_str": BRAND_ID, "screen_name": BRAND}]},
+    }]}
+
+
+def signed(payload: dict[str, Any], consumer_secret: str) -> tuple[bytes, str]:
+    """(body, x-twitter-webhooks-signature) as X sends a delivery."""
+    body = json.dumps(payload).encode()
+    digest = hmac.new(consumer_secret.encode(), body, hashlib.sha256).digest()
+    return body, "sha256=" + base64.b64encode(digest).decode()
+
+
+def dm_event(n: int, *, sender: str = "2244994945", text: str = "", screen_name: str =
+             "fan_of_coffee", timestamp_ms: int | None = None) -> dict[str, Any]:
+    """An Account Activity delivery with one direct message to the brand, as X sends it."""
+    stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    return {
+        "for_user_id": BRAND_ID,
+        "direct_message_events": [{
+            "type": "message_create", "id": str(1861500000000000000 + n),
+            "created_timestamp": str(stamp),
+            "message_create": {"target": {"recipient_id": BRAND_ID}, "sender_id": sender,
+                               "source_app_id": "268278",
+                               "message_data": {"text": text or f"my order number is 44{n}",
+                                                "entities": {"hashtags": [], "symbols": [],
+                                                             "user_mentions": [], "urls": []}}},
+        }],
+        "users": {
+            sender: {"id": sender, "created_timestamp": "1422556069340", "name": "Coffee Fan",
+                     "screen_name": screen_name, "protected": False, "verified": False,
+                     "followers_count": 321, "friends_count": 10, "statuses_count": 99},
+            BRAND_ID: {"id": BRAND_ID, "created_timestamp": "1322556069340",
+                       "name": "Kansha Coffee", "screen_name": BRAND},
+        },
+    }
+
+
 def user(user_id: str = "2244994945", username: str = "fan_of_coffee") -> dict[str, Any]:
     return {"id": user_id, "name": "Coffee Fan", "username": username,
             "public_metrics": {"followers_count": 321, "following_count": 10,
@@ -44,6 +94,7 @@ class FakeX(FakeServer):
         self.rules: list[dict[str, str]] = []
         self.stream_frames: list[str] = []
         self.posted: list[dict[str, Any]] = []
+        self.dms: list[dict[str, Any]] = []
         self.rate_remaining = 450
         self.rate_reset = int(time.time()) + 900
         self.on("GET", rf"/2/users/{BRAND_ID}/mentions", self._mentions)
@@ -57,6 +108,7 @@ class FakeX(FakeServer):
         self.on("GET", r"/2/users/me",
                 lambda r, m: self._rl(Reply(200, {"data": {"id": BRAND_ID, "name": "Kansha",
                                                            "username": BRAND}})))
+        self.on("POST", r"/2/dm_conversations/with/(\d+)/messages", self._post_dm)
         self.on("GET", r"/2/tweets/search/stream/rules", self._rules_get)
         self.on("POST", r"/2/tweets/search/stream/rules", self._rules_post)
         self.on("GET", r"/2/tweets/search/stream",
@@ -101,6 +153,13 @@ class FakeX(FakeServer):
         self.posted.append({"id": new_id, **payload})
         return self._rl(Reply(201, {"data": {"id": new_id, "text": payload["text"],
                                              "edit_history_tweet_ids": [new_id]}}))
+
+    def _post_dm(self, req: Recorded, match) -> Reply:
+        payload = req.json()
+        event_id = str(1862000000000000000 + len(self.dms) + 1)
+        self.dms.append({"id": event_id, "to": match.group(1), **payload})
+        return self._rl(Reply(201, {"data": {
+            "dm_conversation_id": f"{BRAND_ID}-{match.group(1)}", "dm_event_id": event_id}}))
 
     def _own_tweets(self, req: Recorded, match) -> Reply:
         data = [{"id": p["id"], "text": p["text"], "referenced_tweets": [

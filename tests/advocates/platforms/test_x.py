@@ -5,15 +5,27 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from advocates.models import BrandAccount, Mention, SocialIdentity, WebhookDelivery
+from advocates.models import (
+    BrandAccount,
+    Conversation,
+    ConversationMessage,
+    Mention,
+    MessageKind,
+    OutreachStatus,
+    SocialIdentity,
+    WebhookDelivery,
+)
 from advocates.platforms.base import PermanentError
 from advocates.platforms.credentials import credentials_decrypt
 from advocates.platforms.x import event_time
+from advocates.services import outreach_deliver
+from advocates.services.conversations import conversation_reply
 from advocates.services.platforms import (
     brand_account_client,
     brand_account_poll,
@@ -22,7 +34,8 @@ from advocates.services.platforms import (
 from advocates.services.streams import stream_consume
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.platform_server import Reply
-from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, tweet
+from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, dm_event, tweet
+from tests.roles import SOCIAL_STAFF, user_in_role
 
 CONSUMER_SECRET = "x-consumer-secret"
 
@@ -431,3 +444,65 @@ def test_the_queue_delivery_and_the_client_ask_the_one_x_policy_object(fake, acc
     assert len(asked) == 2
     assert all(policy is policies.X for policy in asked)
     assert not fake.calls("POST", "/2/tweets")  # nothing was sent
+
+
+# --- direct messages (Account Activity `direct_message_events`) --------------------------------
+
+def _dm(n: int, **kwargs) -> bytes:
+    return json.dumps(dm_event(n, **kwargs)).encode()
+
+
+def test_a_direct_message_event_lands_in_the_senders_conversation_once(deliver, account):
+    url = f"/webhooks/x/{account.pk}/"
+    body = _dm(1, text="Order 4411, the latte was cold")
+
+    assert deliver(url, body).status_code == 403  # unsigned
+    assert deliver(url, body, headers={"x-twitter-webhooks-signature": _signature(body)}
+                   ).json()["stored"] is True
+    assert deliver(url, body, headers={"x-twitter-webhooks-signature": _signature(body)}
+                   ).json()["stored"] is False
+
+    message = ConversationMessage.objects.get()
+    assert (message.kind, message.platform, message.text) == (
+        MessageKind.DM_IN, "x", "Order 4411, the latte was cold")
+    assert message.external_id == "1861500000000000001"
+    identity = message.conversation.identity
+    assert (identity.platform_user_id, identity.handle, identity.display_name) == (
+        "2244994945", "@fan_of_coffee", "Coffee Fan")
+    assert Mention.objects.count() == 0
+    assert WebhookDelivery.objects.get().error == ""
+
+
+def test_the_brands_own_direct_messages_and_other_events_store_nothing(deliver, account):
+    own = dm_event(2, sender=BRAND_ID)
+    own["direct_message_events"].append({"type": "message_create", "id": "x-3"})  # no sender
+    body = json.dumps(own).encode()
+    stale = _dm(4, timestamp_ms=int((time.time() - 8 * 24 * 3600) * 1000))
+
+    response = deliver(f"/webhooks/x/{account.pk}/", body,
+                       headers={"x-twitter-webhooks-signature": _signature(body)})
+    assert response.status_code == 200
+    assert deliver(f"/webhooks/x/{account.pk}/", stale,
+                   headers={"x-twitter-webhooks-signature": _signature(stale)}
+                   ).status_code == 400
+    assert not ConversationMessage.objects.exists()
+    assert "direct message without an id, a sender or a time" in \
+        WebhookDelivery.objects.get().error
+
+
+def test_a_staff_dm_goes_to_the_dm_endpoint_once(deliver, account, fake):
+    body = _dm(5)
+    deliver(f"/webhooks/x/{account.pk}/", body,
+            headers={"x-twitter-webhooks-signature": _signature(body)})
+    staff = user_in_role(SOCIAL_STAFF, username="dm-staff")
+    dm = conversation_reply(conversation_id=Conversation.objects.get().pk, user=staff,
+                            text="Sorry! A new latte is on us.", channel="dm",
+                            token=str(uuid.uuid4()))
+
+    outreach_deliver(outreach_id=dm.pk)
+    outreach_deliver(outreach_id=dm.pk)
+
+    dm.refresh_from_db()
+    assert dm.status == OutreachStatus.SENT
+    assert fake.dms == [{"id": dm.platform_result_id, "to": "2244994945",
+                         "text": "Sorry! A new latte is on us."}]
