@@ -22,6 +22,7 @@ from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 from wagtail.fields import RichTextField
 from wagtail.models import DraftStateMixin, LockableMixin, Page, PreviewableMixin, RevisionMixin
 
+from advocates.detection import DetectorConfig
 from advocates.detection.types import DEFAULT_THANK_THRESHOLD
 from advocates.policies import PLATFORM_CHOICES, ReplyTarget, as_handles
 from advocates.template_text import sample_mention_text, template_preview, template_text_validate
@@ -943,8 +944,6 @@ class DetectorSettings(BaseGenericSetting):
         return (*as_handles(_lines(self.tracked_handles)), *_lines(self.tracked_terms))
 
     def to_config(self):  # -> advocates.detection.DetectorConfig
-        from advocates.detection import DetectorConfig
-
         return DetectorConfig(
             brand_name=self.brand_name,
             tracked_terms=_lines(self.tracked_terms),

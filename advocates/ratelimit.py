@@ -66,6 +66,7 @@ def _key(account: BrandAccount) -> str:
 
 class _RedisBuckets:
     def __init__(self, url: str) -> None:
+        # Only with REDIS_URL: the embedded demo runs without the redis client.
         import redis
 
         self.client = redis.Redis.from_url(url)

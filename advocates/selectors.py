@@ -9,12 +9,14 @@ cap (COUNT(*) over 100,000 pending rows would cost more than the page).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db.models import (
     Case,
     Count,
@@ -480,8 +482,6 @@ def outreach_assignable_users() -> QuerySet:
 
 
 def _permission_ids(condition: Q) -> QuerySet:
-    from django.contrib.auth.models import Permission
-
     return Permission.objects.filter(condition).values("id")
 
 
@@ -516,8 +516,6 @@ def sandbox_timeline_page(*, page: int = 1, per_page: int = QUEUE_PAGE_SIZE) -> 
 
 
 def _outreach_by_idempotency_key(keys: Sequence[str]) -> dict[str, Outreach]:
-    import uuid
-
     uuids = {}
     for key in keys:
         # The client may suffix the key (e.g. "<uuid>:reply"); the row's key is the uuid.

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
+from advocates.models import MentionSource
+from advocates.schemas import MentionIn
+from advocates.services import mentions_ingest
+
 BRAND_HANDLE = "@kanshacoffee"
 PLATFORM = "sandbox"
 LANGUAGES = ("en", "ja")
@@ -337,10 +341,6 @@ class StreamBatch:
 
 def sandbox_mentions_ingest(*, items: Iterable[dict]):  # -> IngestResult
     """Validate simulated items and ingest them as the ingest API would (source "api")."""
-    from advocates.models import MentionSource
-    from advocates.schemas import MentionIn
-    from advocates.services import mentions_ingest
-
     items = list(items)
     return mentions_ingest(items=[MentionIn.model_validate(i) for i in items],
                            source=MentionSource.API, raw_payloads=items)

@@ -122,6 +122,7 @@ def xlsx_bytes(sheets: Iterable[Sheet]) -> bytes:
     """An XLSX workbook with one sheet per table: the heading row bold, frozen and with an
     autofilter, each column as wide as its content (6–60), dates and datetimes as real dates
     with a format, text neutralised against formulas."""
+    # openpyxl loads only when a workbook is written (exports, reports), not for every CSV.
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font

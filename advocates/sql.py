@@ -72,6 +72,7 @@ def insert_rows(model: type[models.Model], attnames: Sequence[str],
         model._default_manager.bulk_create(
             [model(**dict(zip(attnames, r, strict=True))) for r in rows], batch_size=1000)
         return
+    # PostgreSQL only: psycopg is not needed by the SQLite demo.
     from psycopg.types.json import Jsonb
 
     meta = model._meta

@@ -11,9 +11,14 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from advocates import services
+from advocates.models import DetectorSettings
 from advocates.platforms.base import RateLimited, TransientError
 from advocates.services import care_alerts
 from advocates.services import platforms as platform_services
+from advocates.services.learning import RetrainError
+from advocates.services.learning import detector_retrain as retrain
+from advocates.services.outreach import DeliveryDeferred
+from advocates.services.privacy import raw_payloads_purge as purge
 from advocates.signals import mentions_stored, outreach_ready, webhook_batch_due, webhook_stored
 
 DETECT_BATCH = 500
@@ -64,8 +69,6 @@ def _eager_wait(seconds: float) -> bool:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def outreach_deliver(self, outreach_id: int) -> str:
     """Deliver one approved outreach; attempts are counted on the row, not by Celery."""
-    from advocates.services.outreach import DeliveryDeferred
-
     while True:
         try:
             return services.outreach_deliver(outreach_id=outreach_id).status
@@ -106,8 +109,6 @@ def outreach_deliver_sweep() -> int:
 @shared_task
 def raw_payloads_purge() -> dict:
     """Retention: drop raw payloads older than KANSHA_RAW_RETENTION_DAYS (beat, every 6 h)."""
-    from advocates.services.privacy import raw_payloads_purge as purge
-
     return purge()
 
 
@@ -115,10 +116,6 @@ def raw_payloads_purge() -> dict:
 def detector_retrain(*, nightly: bool = False) -> dict:
     """Train a candidate detector model and promote it if it is better (beat, nightly, when
     Settings › Detector › retrain nightly is on; on demand from Settings › Detector models)."""
-    from advocates.models import DetectorSettings
-    from advocates.services.learning import RetrainError
-    from advocates.services.learning import detector_retrain as retrain
-
     if nightly and not DetectorSettings.load().retrain_nightly:
         return {"skipped": "retrain nightly is off"}
     try:

@@ -6,6 +6,8 @@ from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 
+from rewards.selectors import ambassador_program
+
 
 class HomePage(Page):
     intro = RichTextField(blank=True)
@@ -51,8 +53,6 @@ class AmbassadorPage(Page):
         return response
 
     def get_context(self, request, *args, **kwargs):
-        from rewards.selectors import ambassador_program
-
         context = super().get_context(request, *args, **kwargs)
         context.update(ambassador_program(language=self.language))
         return context

@@ -9,8 +9,8 @@ the rule, tier, advocate and currency directly, with indexes on them.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -37,6 +37,7 @@ from advocates.models import (
     ReplyTemplate,
     TemplatePurpose,
 )
+from advocates.template_text import template_text_variables
 from rewards.codes import code_key
 from rewards.currencies import (
     CurrencyField,
@@ -582,8 +583,6 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
 
     def _clean_message_template(self) -> None:
         """The message must be a reward message, and show the code exactly when there is one."""
-        from advocates.template_text import template_text_variables
-
         template = self.message_template
         if template is None:
             return
@@ -1068,8 +1067,6 @@ class ReportSettings(BaseGenericSetting):
                         "reports")]
 
     def clean(self) -> None:
-        from django.core.validators import validate_email
-
         super().clean()
         for address in self.recipient_list():
             try:
@@ -1277,8 +1274,6 @@ class FinanceApprovalTask(AbstractGroupApprovalTask):
         # The views ask get_actions first; this holds for any other caller too.
         if action_name == "approve" and user.pk in change_makers(
                 task_state.workflow_state.content_object):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied(_("You made this change: another finance approver must "
                                      "approve it."))
         return super().on_action(task_state, user, action_name, **kwargs)

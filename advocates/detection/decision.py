@@ -11,13 +11,12 @@ from collections.abc import Sequence
 
 from advocates.detection.detector import Detector
 from advocates.detection.types import DetectionInput
+from advocates.routing_rules import route_decide
 
 ROUTE_DECISION = {"thank": "thank", "care": "care", "answer": "care", "none": "none"}
 
 
 def decisions_of(detector: Detector, items: Sequence[DetectionInput]) -> list[str]:
-    from advocates.routing_rules import route_decide
-
     detections = detector.detect_batch(items)
     return [ROUTE_DECISION[route_decide(item, detection, detector.config).route]
             for item, detection in zip(items, detections, strict=True)]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from advocates.detection import lexicon as lx
 from advocates.detection.backends import JapaneseBackend, OsetiBackend, VaderBackend
+from advocates.detection.learned import decide_batch
 from advocates.detection.types import (
     DETECTOR_VERSION,
     Detection,
@@ -148,8 +149,6 @@ class Detector:
         verdicts = [self.evaluate(item) for item in items]
         if self.model is None:
             return [verdict.detection for verdict in verdicts]
-        from advocates.detection.learned import decide_batch
-
         return decide_batch(self.model, items, verdicts, self.config.thank_threshold)
 
     def detect(self, item: DetectionInput) -> Detection:
@@ -241,6 +240,7 @@ class Detector:
 
     def _langid_classify(self, sample: str, configured: list[str]) -> tuple[str, float]:
         if self._langid is None:
+            # Loaded on first use: the language model file is read when the identifier is built.
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
             identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)

@@ -142,6 +142,7 @@ def gram_column(gram: str) -> int:
 def _normalized_counts(rows: np.ndarray, columns: np.ndarray, n_rows: int,
                        n_columns: int) -> sparse.csr_matrix:
     """How often each column occurs in each row, each row scaled to length 1 (L2)."""
+    # sklearn loads on first use; the web process and rules-only runs never pay for it.
     from sklearn.preprocessing import normalize
 
     # Built through COO, which sums the repeats; the indices stay unsorted (nothing needs
@@ -192,6 +193,7 @@ def word_columns(terms: list[str]) -> np.ndarray:
     cache = _TERM_COLUMNS
     found = list(map(cache.get, terms))
     if None in found:
+        # sklearn loads on first use; the web process and rules-only runs never pay for it.
         from sklearn.utils import murmurhash3_32
 
         if len(cache) > _TERM_CACHE_SIZE:

@@ -187,6 +187,7 @@ def prepare(examples: Sequence[Example], config: DetectorConfig | None = None) -
 # --- fitting --------------------------------------------------------------------------------
 
 def _fit_logistic(x, y: np.ndarray, weights: np.ndarray, c: float):
+    # Training only (a worker or a command): scipy and sklearn stay out of every other process.
     from sklearn.linear_model import LogisticRegression
 
     present = set(np.unique(y).tolist())
@@ -291,6 +292,7 @@ def train_base(data_dir: Path, *, version: str = "", c: float = BASE_C) -> Linea
 def train_stacked(base: LinearModel, examples: Sequence[Example], config: DetectorConfig, *,
                   version: str, c: float = STACK_C) -> LinearModel:
     """A brand's model: the base's logits plus what the brand's own decisions add."""
+    # Training only (a worker or a command): scipy and sklearn stay out of every other process.
     from scipy import sparse
 
     prepared = prepare(examples, config)

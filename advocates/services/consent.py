@@ -23,9 +23,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from wagtail.log_actions import log
 
 from advocates.models import (
     Advocate,
+    ConsentPage,
     ConsentRecord,
     ConsentStatus,
     Mention,
@@ -36,6 +38,7 @@ from advocates.models import (
     TemplatePurpose,
 )
 from advocates.policies import policy_for
+from advocates.services.outreach import outreach_propose, outreach_reject_pending_for
 from advocates.services.outreach_states import outreach_transition
 from advocates.services.templates import template_render
 
@@ -122,8 +125,6 @@ def _record_answered(records: list[ConsentRecord], mention_id: int | None,
 
 def consent_terms_version(language: str = "en") -> str:
     """The terms version currently shown on the live consent page (or the default)."""
-    from advocates.models import ConsentPage
-
     page = (ConsentPage.objects.live().filter(language=language).first()
             or ConsentPage.objects.live().first())
     if page is not None and page.terms_version:
@@ -133,8 +134,6 @@ def consent_terms_version(language: str = "en") -> str:
 
 def consent_page_urls() -> dict[str, str]:
     """language -> the public consent page's URL (one query); used to fill {consent_url}."""
-    from advocates.models import ConsentPage
-
     urls: dict[str, str] = {}
     for page in ConsentPage.objects.live().specific():
         url = page.get_full_url()
@@ -181,8 +180,6 @@ def consent_grant(*, record: ConsentRecord, method: str, evidence: dict | None =
         record.evidence = {**record.evidence, "granted": evidence or {}}
         record.save()
         if record.mention is not None:
-            from advocates.services.outreach import outreach_propose
-
             outreach_propose(
                 kind=OutreachKind.RESHARE, advocate=record.advocate, identity=record.identity,
                 platform=record.mention.platform,
@@ -226,8 +223,6 @@ def _reshares_withdraw(*, record: ConsentRecord, why: str, reject_reason: str,
                             action="rejected", detail={"reason": reject_reason}, now=now,
                             reject_reason=reject_reason, decided_at=now)
     if reshares.filter(status__in=(OutreachStatus.SENT, OutreachStatus.SENDING)).exists():
-        from advocates.services.outreach import outreach_propose
-
         outreach_propose(
             kind=OutreachKind.TAKEDOWN, advocate=record.advocate, identity=record.identity,
             platform=mention.platform, dedupe_key=_key_once(f"takedown:{mention.pk}", record),
@@ -282,8 +277,6 @@ def _consent_ask_again(*, record: ConsentRecord, now: datetime) -> None:
     the post with a fresh page link) that staff approve or reject like the first one. Not where
     the platform allows one reply per post (it would refuse a second), nor without a live
     consent template."""
-    from advocates.services.outreach import outreach_propose
-
     mention = record.mention
     if mention is None or policy_for(mention.platform).one_reply_per_post:
         return
@@ -321,15 +314,11 @@ def advocate_opt_out(*, advocate: Advocate, source: str, user=None,
     `source` is where it came from: "reply", "page", "staff". Idempotent: the first opt-out's
     time and source are kept. Returns how many pending proposals were rejected.
     """
-    from advocates.services.outreach import outreach_reject_pending_for
-
     now = now or timezone.now()
     with transaction.atomic():
         Advocate.objects.filter(pk=advocate.pk, opted_out_at__isnull=True).update(
             opted_out_at=now, opt_out_source=source[:40])
         advocate.refresh_from_db(fields=["opted_out_at", "opt_out_source"])
-        from wagtail.log_actions import log
-
         log(instance=advocate, action="kansha.advocate.opt_out", user=user,
             data={"source": source, **(evidence or {})})
         return outreach_reject_pending_for(advocate_id=advocate.pk, reason=OPT_OUT_REASON,

@@ -15,13 +15,15 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from advocates.models import Mention
+from advocates.detection import DetectionInput, Detector
+from advocates.models import DetectorSettings, Mention
 from advocates.services.deadletters import (
     dead_letter_error,
     dead_letter_open_keys,
     dead_letter_record,
     dead_letter_replayer_register,
 )
+from advocates.services.learning import live_model
 from advocates.sql import is_deadlock, rows_isolate
 
 logger = logging.getLogger(__name__)
@@ -31,10 +33,6 @@ def _detector():  # -> (Detector, DetectorConfig)
     """The detector for the current CMS settings and the live model, built once per distinct
     configuration and model version (a promotion or rollback takes effect on the next batch;
     each detection stores the version that made it)."""
-    from advocates.detection import Detector
-    from advocates.models import DetectorSettings
-    from advocates.services.learning import live_model
-
     config = DetectorSettings.load().to_config()
     model = live_model()
     key = (config, model.version)
@@ -49,8 +47,6 @@ _DETECTORS: dict[Any, Any] = {}
 
 
 def mention_detection_input(mention: Mention):  # -> DetectionInput
-    from advocates.detection import DetectionInput
-
     return DetectionInput(
         text=mention.text,
         platform=mention.platform,
@@ -127,6 +123,8 @@ def _mentions_detect_batch(mention_ids: Sequence[int]) -> int:
     `detected_at IS NULL`, so two workers given the same batch store and route each mention
     once. Routing (proposals) happens in the same transaction as storing the detection.
     """
+    # In the body: routing proposes outreach, whose delivery needs the platform services, whose
+    # webhook batches detect right away (services.platforms → this module): a real cycle.
     from advocates.routing import mentions_route
 
     detector, config = _detector()

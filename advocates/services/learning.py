@@ -27,6 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 from wagtail.log_actions import log
 
+from advocates.detection import DetectionInput, Detector
+from advocates.detection.model import LinearModel, ModelFileError, base_model
+from advocates.detection.training import Example, evaluate, train_stacked
 from advocates.models import (
     ConversationMessage,
     DetectorDecision,
@@ -222,8 +225,6 @@ def live_model():  # -> advocates.detection.model.LinearModel
 
     A live model this code cannot read (trained on features an upgrade changed, or damaged)
     never stops detection: the base decides, with one warning, until a retrain replaces it."""
-    from advocates.detection.model import LinearModel, ModelFileError, base_model
-
     row = (DetectorModelVersion.objects.filter(status=DetectorModelStatus.LIVE)
            .values("version").first())
     if row is None:
@@ -244,9 +245,6 @@ def live_model():  # -> advocates.detection.model.LinearModel
 
 
 def _example_inputs(examples: Iterable[DetectorExample]):
-    from advocates.detection import DetectionInput
-    from advocates.detection.training import Example
-
     now = timezone.now()
     return [Example(
         DetectionInput(text=e.text, platform=e.platform, kind=e.kind,
@@ -270,10 +268,6 @@ def detector_retrain(*, promote: bool = True, user=None) -> RetrainResult:
     Raises RetrainError when there are too few examples. The candidate is stored whatever
     the outcome (status "candidate" if not asked to promote, "refused" if it was worse).
     """
-    from advocates.detection import Detector
-    from advocates.detection.model import base_model
-    from advocates.detection.training import evaluate, train_stacked
-
     examples = list(DetectorExample.objects.order_by("decided_at", "pk"))
     held = max(HELD_BACK_MIN, int(len(examples) * HELD_BACK_SHARE))
     training, held_back = examples[:-held], examples[-held:]

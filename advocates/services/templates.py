@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from advocates.models import Outreach, ReplyTemplate
 from advocates.policies import platform_label
@@ -222,8 +222,6 @@ def template_render(*, purpose: str, language: str, advocate_id: int, identity,
 def template_usage_by_key() -> dict[str, dict[int, int]]:
     """How often each variant was proposed (for the snippet's inspect view)."""
     counts: dict[str, dict[int, int]] = defaultdict(dict)
-    from django.db.models import Count
-
     rows = (Outreach.objects.exclude(template_key="").values("template_key", "template_variant")
             .annotate(n=Count("id")))
     for row in rows:

@@ -10,6 +10,8 @@ from django.core.mail import EmailMessage
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from rewards.models import ReportSettings
+
 from . import ReportParams, report_build
 from .exports import report_filename, report_xlsx
 
@@ -30,8 +32,6 @@ def report_weekly_email_send(*, today: date | None = None) -> int:
     set in ReportSettings. Reads only (but for report_build bringing the report rollups up to
     date); returns the number of messages sent (0 when no recipients are set). Beat runs it on
     Mondays; running it twice sends it twice (a resend is harmless, a missed week is not)."""
-    from rewards.models import ReportSettings
-
     recipients = ReportSettings.load().recipient_list()
     if not recipients:
         logger.info("weekly report e-mail: no recipients set in Report settings")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .emails import report_weekly_email_send
+from .rollups import MARGIN, RESCAN_MARGIN, rollups_refresh
+
 
 @shared_task(name="rewards.tasks.report_weekly_email", acks_late=True,
              reject_on_worker_lost=True)
 def report_weekly_email() -> int:
     """Beat, Mondays: e-mail last week's reports to the ReportSettings list."""
-    from .emails import report_weekly_email_send
-
     return report_weekly_email_send()
 
 
@@ -18,8 +19,6 @@ def report_weekly_email() -> int:
 def report_rollups_refresh() -> int:
     """Beat, every minute: recount what changed (looking back MARGIN, for transactions that
     committed after a report's refresh had looked), so a report has little left to do."""
-    from .rollups import MARGIN, rollups_refresh
-
     return rollups_refresh(margin=MARGIN).periods
 
 
@@ -27,6 +26,4 @@ def report_rollups_refresh() -> int:
 def report_rollups_rescan() -> int:
     """Beat, daily: recount everything changed in the last day (a change that committed more
     than MARGIN after its timestamp is found here)."""
-    from .rollups import RESCAN_MARGIN, rollups_refresh
-
     return rollups_refresh(margin=RESCAN_MARGIN).periods

@@ -16,10 +16,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity
+from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity, TemplatePurpose
 from advocates.policies import dm_platforms
+from advocates.services import outreach_propose
 from advocates.services.consent import own_page_url
+from advocates.services.templates import (
+    TemplateBook,
+    template_context,
+    template_render,
+)
 from advocates.sql import copy_instances, ids_in
+from advocates.template_text import template_text_render, template_text_variables
 from rewards import codes, selectors, stripe_client
 from rewards.models import (
     CodeProvider,
@@ -233,14 +240,6 @@ def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
                        ) -> tuple[str, str, int | None]:
     """(text, template_key, variant) of the reward message, in the advocate's language (that
     of `mention`, the post that earned it)."""
-    from advocates.models import TemplatePurpose
-    from advocates.services.templates import (
-        TemplateBook,
-        template_context,
-        template_render,
-    )
-    from advocates.template_text import template_text_render, template_text_variables
-
     language = "ja" if (mention is not None and mention.language == "ja") else "en"
     code = getattr(grant, "code", None) if grant.reward_kind == RewardKind.DISCOUNT else None
     extra = {"code": code.code if code else "", "reward": grant.describe(language),
@@ -292,8 +291,6 @@ def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
     The queue's dedupe key `grant:<id>` makes a re-run propose nothing new; the outreach is
     linked and the hold cleared. Returns None when nothing is in the queue for the grant.
     """
-    from advocates.services import outreach_propose
-
     now = now or timezone.now()
     identity, mention, platform = _identity_for(grant)
     if identity is None:

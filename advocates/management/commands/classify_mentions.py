@@ -12,8 +12,10 @@ from django.db import DatabaseError
 
 from advocates.classify import rows_classify
 from advocates.detection import Detector
+from advocates.detection.model import base_model
 from advocates.importing import FORMATS, ImportFileError, file_rows
 from advocates.models import DetectorSettings
+from advocates.services.learning import live_model
 
 
 class Command(BaseCommand):
@@ -90,9 +92,6 @@ def _detector_config(stderr):  # -> DetectorConfig
 
 def _live_model(stderr):  # -> LinearModel
     """The model live in the database (a brand's, once promoted), else the shipped base."""
-    from advocates.detection.model import base_model
-    from advocates.services.learning import live_model
-
     try:
         return live_model()
     except DatabaseError:
