@@ -285,6 +285,12 @@ def outreach_approve(*, outreach_id: int, user, final_text: str | None = None) -
         text = (final_text if final_text is not None else current["proposed_text"]).strip()
         if current["kind"] in TEXT_KINDS and not text:
             raise ValidationError("the text to send cannot be empty")
+        # A reshare proposed with words carries a disclosure line (its author was rewarded):
+        # staff may add to it, not drop it.
+        line = current["proposed_text"].strip()
+        if current["kind"] == OutreachKind.RESHARE and line and line not in text:
+            raise ValidationError(f"a reshare of a rewarded advocate's post keeps its "
+                                  f"disclosure line: {line}")
         detail: dict[str, Any] = {"edited": edited}
         if edited:
             detail["final_text"] = text

@@ -12,6 +12,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from advocates import policies
 from advocates.models import (
@@ -162,3 +163,19 @@ def test_a_merge_keeps_the_reward_so_the_survivors_reshares_disclose_it():
 
     survivor.refresh_from_db()
     assert survivor.reward_received_at == datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_staff_may_add_to_the_disclosure_line_but_not_drop_it(staff):
+    _rewarded()
+    (mention,) = ingest_and_detect([item(1, PRAISE)])
+    reshare = _reshare(mention)
+
+    for text in ("Love this!", "", "#ad"):
+        with pytest.raises(ValidationError, match="keeps its disclosure line"):
+            outreach_approve(outreach_id=reshare.pk, user=staff, final_text=text)
+    reshare.refresh_from_db()
+    assert reshare.status == OutreachStatus.PROPOSED
+
+    approved = outreach_approve(outreach_id=reshare.pk, user=staff,
+                                final_text=f"Our favourite post this week!\n{LINE}")
+    assert approved.final_text == f"Our favourite post this week!\n{LINE}"
