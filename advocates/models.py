@@ -42,6 +42,10 @@ class Advocate(models.Model):
     # Set when two advocates are merged: the absorbed one points at the survivor.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="absorbed")
+    # When a reward from the brand last reached them (rewards sets it through
+    # `advocate_reward_received`). From then on a reshare of their posts carries a disclosure
+    # line (docs/compliance.md).
+    reward_received_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -812,6 +816,9 @@ class TemplatePurpose(models.TextChoices):
     ANSWER = "answer", gettext_lazy("Answer to a question")
     CONSENT = "consent", gettext_lazy("Consent request before a reshare")
     REWARD = "reward", gettext_lazy("Reward message (code or perk)")
+    DISCLOSURE = "disclosure", gettext_lazy("Disclosure reminder to a rewarded advocate")
+    RESHARE_PR = "reshare_pr", gettext_lazy("Disclosure line on a reshare of a rewarded "
+                                            "advocate's post")
 
 
 class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMixin,

@@ -113,6 +113,11 @@ class PlatformPolicy:
     # Whether the brand can reshare a post, and whether that needs the author's recorded consent.
     reshare: bool = False
     reshare_needs_consent: bool = False
+    # How a reshare can carry words of the brand's own, such as the disclosure line a reshare of
+    # a rewarded advocate's post must carry: "quote" (a quote post with text: X, Bluesky,
+    # Mastodon 4.5+), "caption" (the republished copy has a caption: Instagram, the sandbox), or
+    # "" (a plain repost carries no text: such a post is not reshared at all).
+    reshare_text: str = ""
     # The brand may reply to a post only once: then a consent request cannot follow the
     # thank-you, and routing proposes no consent-gated reshare.
     one_reply_per_post: bool = False
@@ -136,17 +141,35 @@ class PlatformPolicy:
             reason = f"{self.label} does not allow replies to a {target.kind}"
         return reason
 
+    def reshare_refusal(self, *, disclosure_needed: bool) -> str:
+        """Why the brand may not reshare a post here ("" when it may).
+
+        `disclosure_needed`: its author has received a reward from the brand, so the reshare
+        must say so in its text (FTC 16 CFR 255.5; Japan's stealth-marketing designation). Where
+        a reshare can carry no text it is refused rather than posted without a disclosure. Routing
+        (before proposing) and delivery (before calling the client) both ask this.
+        """
+        if not self.reshare:
+            return f"{self.label} does not allow reshares"
+        if disclosure_needed and not self.reshare_text:
+            return (f"{self.label} reshares carry no text, and the author has received a "
+                    "reward: no reshare without a disclosure")
+        return ""
+
 
 SANDBOX = PlatformPolicy(
     platform="sandbox", label="Sandbox", direct_messages=True, reshare=True,
-    rate_limit=(120, 60))
+    reshare_text="caption", rate_limit=(120, 60))
 X = PlatformPolicy(
     platform="x", label="X", polls=True, webhooks=True, streams=True, direct_messages=True,
-    reshare=True, one_reply_per_post=True, automation_rule=x_automation_rule,
+    # A retweet carries no text; a quote post (POST /2/tweets with quote_tweet_id) does.
+    reshare=True, reshare_text="quote", one_reply_per_post=True,
+    automation_rule=x_automation_rule,
     rate_limit=(50, 15 * 60))
 INSTAGRAM = PlatformPolicy(
     platform="instagram", label="Instagram", polls=True, webhooks=True, webhook_fetches=True,
     reply_kinds=frozenset({"post", "comment"}), reshare=True, reshare_needs_consent=True,
+    reshare_text="caption",
     automation_rule=instagram_automation_rule, rate_limit=(25, 60 * 60))
 FACEBOOK = PlatformPolicy(
     platform="facebook", label="Facebook", polls=True, webhooks=True,
@@ -162,10 +185,14 @@ FOURSQUARE = PlatformPolicy(
     reply_kinds=frozenset({"checkin"}), rate_limit=(30, 60 * 60))
 MASTODON = PlatformPolicy(
     platform="mastodon", label="Mastodon", polls=True, streams=True, direct_messages=True,
-    reshare=True, rate_limit=(30, 5 * 60))
+    # A reblog carries no text; a quote (quoted_status_id, Mastodon 4.5+) does, where the
+    # author's quote policy allows it (else the instance refuses and nothing is posted).
+    reshare=True, reshare_text="quote", rate_limit=(30, 5 * 60))
 BLUESKY = PlatformPolicy(
     platform="bluesky", label="Bluesky", polls=True, streams=True, reshare=True,
-    rate_limit=(50, 5 * 60))
+    # A repost record carries no text; a post embedding the original (app.bsky.embed.record)
+    # does.
+    reshare_text="quote", rate_limit=(50, 5 * 60))
 
 # LINE Official Account (Messaging API): no public posts to answer, only one-to-one chats with
 # the people who added the account as a friend. Webhooks name the sender by id only, so the

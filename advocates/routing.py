@@ -50,7 +50,11 @@ from advocates.services.conversations import (
 )
 from advocates.services.detection import mention_detection_input
 from advocates.services.outreach import outreach_bulk_propose
-from advocates.services.templates import TemplateBook, template_context
+from advocates.services.templates import (
+    TemplateBook,
+    reshare_disclosure_render,
+    template_context,
+)
 
 # An erased person's account posting again: their erasure is their objection on record, so
 # nothing is proposed until staff lift it (docs/compliance.md).
@@ -214,11 +218,26 @@ def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
         policy = policies[mention.platform]
         if not (prefs.reshare_enabled and mention.kind in RESHAREABLE_KINDS and policy.reshare):
             continue
+        # The same check delivery makes: a rewarded author's post is reshared only with a
+        # disclosure line, so not where a reshare carries no text.
+        refusal = policy.reshare_refusal(
+            disclosure_needed=advocate.reward_received_at is not None)
+        if refusal:
+            rows[-1].reasons.append(f"no reshare: {refusal}")
+            continue
         needs_consent = (prefs.reshare_requires_consent or policy.reshare_needs_consent
                          or mention.platform in consent_required_by_account)
         if not needs_consent:
+            line = reshare_disclosure_render(advocate=advocate, identity=author,
+                                             mention=mention, brand=config.brand_name, now=now,
+                                             book=book)
             rows.append(Outreach(kind=OutreachKind.RESHARE, dedupe_key=f"reshare:{mention.pk}",
-                                 reasons=[*reasons, "reshare: no consent needed here"],
+                                 proposed_text=line.text if line else "",
+                                 template_key=line.template_key if line else "",
+                                 template_variant=line.variant if line else None,
+                                 reasons=[*reasons, "reshare: no consent needed here",
+                                          *(["reshare: its author has received a reward: with "
+                                             "a disclosure line"] if line else [])],
                                  **common))
             continue
         if policy.one_reply_per_post:

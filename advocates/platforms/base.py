@@ -11,6 +11,9 @@ A client implements the protocols its policy promises: `Poller` (policy.polls), 
 (policy.webhooks), `Streamer` (policy.streams), and `Messenger` (every client: outbound calls the
 policy does not allow answer `PermanentError`).
 
+A reshare given `text` must carry it (a quote post, or a caption): a client whose policy has no
+`reshare_text` refuses such a call rather than repost without it.
+
 Outbound calls (reply, reshare, direct message, consent request) take the outreach row's
 idempotency key: a client must make a retried call with the same key post nothing twice, using
 the platform's own idempotency support where it has one, or by looking for its earlier post.
@@ -196,7 +199,10 @@ class Streamer(Protocol):
 class Messenger(Protocol):
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult: ...
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult: ...
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
+        """Reshare a post; with `text` (a disclosure line), as the policy's `reshare_text` says:
+        a quote post with that text, or the republished copy's caption led by it."""
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult: ...
 
@@ -223,7 +229,8 @@ class PlatformClient:
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:
         raise PermanentError(f"{self.platform} does not support replies")
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
         raise PermanentError(f"{self.platform} does not support reshares")
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:

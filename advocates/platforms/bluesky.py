@@ -52,6 +52,7 @@ from advocates.platforms.http import (
     HttpPlatformClient,
     QuotaHeaders,
     from_iso,
+    ledger_result_id,
     outbound_once,
     retry_after,
     shape_error_reason,
@@ -72,6 +73,7 @@ PAGE_SIZE = 50
 PROFILES_PER_CALL = 25  # app.bsky.actor.getProfiles: actors maxLength 25
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
+EMBED_RECORD = "app.bsky.embed.record"  # a quote: a post embedding another
 
 
 def _rkey(uri: str) -> str:
@@ -249,36 +251,54 @@ class BlueskyClient(HttpPlatformClient):
                              target=in_reply_to, send=lambda: self._create(POST, record),
                              find_earlier=lambda: self._earlier(POST, in_reply_to))
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
         subject = self._post_ref(external_id)
-        record = {"$type": REPOST, "subject": {"uri": subject["uri"], "cid": subject["cid"]},
-                  "createdAt": _now()}
+        ref = {"uri": subject["uri"], "cid": subject["cid"]}
+        if text:
+            # A repost record carries no text: a reshare that must say something (a disclosure
+            # line) is a quote post, a post of ours embedding theirs.
+            quote = {"$type": POST, "text": text, "createdAt": _now(),
+                     "embed": {"$type": EMBED_RECORD, "record": ref}}
+            return outbound_once(self.state, idempotency_key=idempotency_key, action="quote",
+                                 target=external_id, send=lambda: self._create(POST, quote),
+                                 find_earlier=lambda: self._earlier(POST, external_id,
+                                                                    quote=True))
+        record = {"$type": REPOST, "subject": ref, "createdAt": _now()}
         return outbound_once(self.state, idempotency_key=idempotency_key, action="repost",
                              target=external_id, send=lambda: self._create(REPOST, record),
                              find_earlier=lambda: self._earlier(REPOST, external_id))
 
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
-        repost_uri = next((e["id"] for e in self.state.ledger().values()
-                           if e.get("action") == "repost" and e.get("target") == external_id
-                           and e.get("id")), None)
-        if repost_uri is None:
-            earlier = self._earlier(REPOST, external_id)
-            if earlier is None:
-                return PostResult(id="", raw={"already_removed": True})
-            repost_uri = earlier.id
-        self.api.post("/xrpc/com.atproto.repo.deleteRecord", json={
-            "repo": self.did, "collection": REPOST, "rkey": _rkey(repost_uri)})
-        return PostResult(id=repost_uri, raw={"deleted": True})
+        for action, collection in (("quote", POST), ("repost", REPOST)):
+            uri = ledger_result_id(self.state, action=action, target=external_id)
+            if uri:
+                return self._delete(collection, uri)
+        earlier = self._earlier(REPOST, external_id)
+        if earlier is None:
+            return PostResult(id="", raw={"already_removed": True})
+        return self._delete(REPOST, earlier.id)
 
-    def _earlier(self, collection: str, target: str) -> PostResult | None:
-        """Our own recent record replying to / reposting `target`, if an earlier try made it."""
+    def _delete(self, collection: str, uri: str) -> PostResult:
+        self.api.post("/xrpc/com.atproto.repo.deleteRecord", json={
+            "repo": self.did, "collection": collection, "rkey": _rkey(uri)})
+        return PostResult(id=uri, raw={"deleted": True})
+
+    def _earlier(self, collection: str, target: str, *, quote: bool = False
+                 ) -> PostResult | None:
+        """Our own recent record replying to / quoting / reposting `target`, if an earlier try
+        made it."""
         body = self.api.get("/xrpc/com.atproto.repo.listRecords", params={
             "repo": self.did, "collection": collection, "limit": 100})
         for rec in body.get("records") or []:
             value = rec.get("value") or {}
-            ref = ((value.get("reply") or {}).get("parent") if collection == POST
-                   else value.get("subject")) or {}
-            if ref.get("uri") == target:
+            if collection == REPOST:
+                ref = value.get("subject")
+            elif quote:
+                ref = (value.get("embed") or {}).get("record")
+            else:
+                ref = (value.get("reply") or {}).get("parent")
+            if (ref or {}).get("uri") == target:
                 return PostResult(id=rec["uri"], url=self._record_url(collection, rec["uri"],
                                                                       value), raw=rec)
         return None

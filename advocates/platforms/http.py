@@ -281,6 +281,14 @@ def ledger_target_taken(state: AccountState, *, action: str, target: str,
     )
 
 
+def ledger_result_id(state: AccountState, *, action: str, target: str) -> str | None:
+    """The platform id of what we posted doing `action` on `target` (our quote of a post, our
+    repost of it), from the outbound ledger; None if we did not."""
+    return next((entry["id"] for entry in state.ledger().values()
+                 if entry.get("action") == action and entry.get("target") == target
+                 and entry.get("id")), None)
+
+
 def outbound_once(
     state: AccountState,
     *,

@@ -206,15 +206,19 @@ class InstagramClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
         return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=send)
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
         """Republish someone's photo on the brand's feed, crediting them. The policy needs the
-        author's consent, which delivery checks before calling (`outreach_deliver`)."""
+        author's consent, which delivery checks before calling (`outreach_deliver`). `text` (a
+        disclosure line) leads the caption, above the part Instagram folds away."""
         raw = self._origin(external_id)
         media = raw.get("media") or {}
         if not media.get("media_url") or media.get("media_type") not in {"IMAGE", None}:
             raise PermanentError(f"{external_id}: only photos with a media_url can be "
                                  "republished")
         caption = f"📸 @{media.get('username')} — thank you for sharing!"
+        if text:
+            caption = f"{text}\n\n{caption}"
 
         def send() -> PostResult:
             container = self.api.post(f"/{self.ig_user_id}/media", data={

@@ -36,6 +36,7 @@ from advocates.platforms.http import (
     QuotaHeaders,
     from_iso,
     items_read,
+    ledger_result_id,
     outbound_once,
     parse_link_header,
 )
@@ -158,7 +159,12 @@ class MastodonClient(HttpPlatformClient):
                                headers={"Idempotency-Key": idempotency_key})
         return PostResult(id=str(status["id"]), url=status.get("url") or "", raw=status)
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
+        if text:
+            return self._quote(external_id=external_id, text=text,
+                               idempotency_key=idempotency_key)
+
         def send() -> PostResult:
             status = self.api.post(f"/api/v1/statuses/{external_id}/reblog",
                                    headers={"Idempotency-Key": idempotency_key})
@@ -168,7 +174,24 @@ class MastodonClient(HttpPlatformClient):
         return outbound_once(self.state, idempotency_key=idempotency_key, action="reblog",
                              target=external_id, send=send)
 
+    def _quote(self, *, external_id: str, text: str, idempotency_key: str) -> PostResult:
+        """A reblog carries no text: a reshare that must say something (a disclosure line) is a
+        quote (Mastodon 4.5+). The instance refuses it (422, a `PermanentError`: nothing posted)
+        where the author's quote policy does not let the brand quote them."""
+        def send() -> PostResult:
+            status = self.api.post("/api/v1/statuses", json={
+                "status": text, "quoted_status_id": external_id, "visibility": "public"},
+                headers={"Idempotency-Key": idempotency_key})
+            return PostResult(id=str(status["id"]), url=status.get("url") or "", raw=status)
+
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="quote",
+                             target=external_id, send=send)
+
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        quote_id = ledger_result_id(self.state, action="quote", target=external_id)
+        if quote_id:
+            status = self.api.json("DELETE", f"/api/v1/statuses/{quote_id}")
+            return PostResult(id=quote_id, raw=status)
         status = self.api.post(f"/api/v1/statuses/{external_id}/unreblog")
         return PostResult(id=str(status.get("id", external_id)), url=status.get("url") or "",
                           raw=status)

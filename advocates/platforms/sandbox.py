@@ -52,8 +52,11 @@ class SandboxClient(PlatformClient):
         return self._post(kind="consent", text=text, idempotency_key=idempotency_key,
                           in_reply_to=in_reply_to, target_handle=_author_of(in_reply_to))
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
-        return self._post(kind="reshare", text=_text_of(external_id),
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
+        # The copy of the post, under the brand's own words (a disclosure line) if any.
+        original = _text_of(external_id)
+        return self._post(kind="reshare", text=f"{text}\n\n{original}" if text else original,
                           idempotency_key=idempotency_key, in_reply_to=external_id,
                           target_handle=_author_of(external_id))
 

@@ -47,6 +47,7 @@ from advocates.platforms.http import (
     from_iso,
     hmac_sha256,
     items_read,
+    ledger_result_id,
     ledger_target_taken,
     outbound_once,
     same,
@@ -302,18 +303,24 @@ class XClient(JsonWebhooks, HttpPlatformClient):
 
         return outbound_once(self.state, idempotency_key=idempotency_key, action="reply",
                              target=in_reply_to, send=send,
-                             find_earlier=lambda: self._earlier_reply(in_reply_to))
+                             find_earlier=lambda: self._earlier("replied_to", in_reply_to))
 
-    def _earlier_reply(self, in_reply_to: str) -> PostResult | None:
-        """Our own recent reply to this post, if an ambiguous earlier attempt did post it."""
+    def _earlier(self, reference: str, tweet_id: str) -> PostResult | None:
+        """Our own recent post replying to ("replied_to") or quoting ("quoted") this post, if an
+        ambiguous earlier attempt did post it."""
         body = self.api.get(f"/2/users/{self.user_id}/tweets",
                             params={"max_results": 100, "tweet.fields": "referenced_tweets"})
         for tweet in body.get("data") or []:
-            if _kind(tweet) == ("reply", in_reply_to):
+            if {"type": reference, "id": tweet_id} in (tweet.get("referenced_tweets") or []):
                 return PostResult(id=tweet["id"], url=self._url(tweet["id"]), raw=tweet)
         return None
 
-    def reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+    def reshare(self, *, external_id: str, idempotency_key: str,
+                text: str = "") -> PostResult:
+        if text:
+            return self._quote(external_id=external_id, text=text,
+                               idempotency_key=idempotency_key)
+
         def send() -> PostResult:
             body = self.api.post(f"/2/users/{self.user_id}/retweets",
                                  json={"tweet_id": external_id})
@@ -325,7 +332,23 @@ class XClient(JsonWebhooks, HttpPlatformClient):
         return outbound_once(self.state, idempotency_key=idempotency_key, action="retweet",
                              target=external_id, send=send)
 
+    def _quote(self, *, external_id: str, text: str, idempotency_key: str) -> PostResult:
+        """A retweet carries no text: a reshare that must say something (a disclosure line) is a
+        quote post, the text above the quoted post."""
+        def send() -> PostResult:
+            body = self.api.post("/2/tweets", json={"text": text, "quote_tweet_id": external_id})
+            data = body.get("data") or {}
+            return PostResult(id=data["id"], url=self._url(data["id"]), raw=body)
+
+        return outbound_once(self.state, idempotency_key=idempotency_key, action="quote",
+                             target=external_id, send=send,
+                             find_earlier=lambda: self._earlier("quoted", external_id))
+
     def undo_reshare(self, *, external_id: str, idempotency_key: str) -> PostResult:
+        quote_id = ledger_result_id(self.state, action="quote", target=external_id)
+        if quote_id:
+            body = self.api.json("DELETE", f"/2/tweets/{quote_id}")
+            return PostResult(id=quote_id, raw=body)
         body = self.api.json("DELETE", f"/2/users/{self.user_id}/retweets/{external_id}")
         return PostResult(id=external_id, raw=body)
 

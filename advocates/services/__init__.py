@@ -40,6 +40,7 @@ from advocates.services.outreach import (
 )
 from advocates.services.people import (
     advocate_merge_entry,
+    advocate_reward_received,
     advocate_unmergeable,
     advocates_merge,
     advocates_unmerge,
@@ -53,6 +54,7 @@ __all__ = [
     "template_context",
     "template_render",
     "advocate_opt_out",
+    "advocate_reward_received",
     "advocate_opt_out_by_handle",
     "consent_grant",
     "consent_revoke",

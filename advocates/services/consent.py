@@ -12,6 +12,7 @@ out; they are never proposed again and what was waiting for them is rejected ("o
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Sequence
@@ -40,7 +41,9 @@ from advocates.models import (
 from advocates.policies import policy_for
 from advocates.services.outreach import outreach_propose, outreach_reject_pending_for
 from advocates.services.outreach_states import outreach_transition
-from advocates.services.templates import template_render
+from advocates.services.templates import reshare_disclosure_render, template_render
+
+logger = logging.getLogger(__name__)
 
 # A reply that is only a command (plus handles, punctuation, "please"), so "don't stop making
 # this latte" is not an opt-out.
@@ -180,14 +183,30 @@ def consent_grant(*, record: ConsentRecord, method: str, evidence: dict | None =
         record.evidence = {**record.evidence, "granted": evidence or {}}
         record.save()
         if record.mention is not None:
-            outreach_propose(
-                kind=OutreachKind.RESHARE, advocate=record.advocate, identity=record.identity,
-                platform=record.mention.platform,
-                dedupe_key=_key_once(f"reshare:{record.mention_id}", record),
-                text="", mention=record.mention,
-                reasons=[f"consent granted ({method}, terms {record.terms_version})"],
-            )
+            _reshare_propose(record=record, mention=record.mention, method=method, now=now)
     return record
+
+
+def _reshare_propose(*, record: ConsentRecord, mention: Mention, method: str,
+                     now: datetime) -> None:
+    """The reshare a yes allows, with a disclosure line if its author has received a reward;
+    none where the platform's policy would refuse it (the check delivery makes)."""
+    refusal = policy_for(mention.platform).reshare_refusal(
+        disclosure_needed=record.advocate.reward_received_at is not None)
+    if refusal:
+        logger.info("consent %s granted, no reshare: %s", record.pk, refusal)
+        return
+    line = reshare_disclosure_render(advocate=record.advocate, identity=record.identity,
+                                     mention=mention, brand=settings.KANSHA_BRAND_NAME,
+                                     now=now)
+    outreach_propose(
+        kind=OutreachKind.RESHARE, advocate=record.advocate, identity=record.identity,
+        platform=mention.platform, dedupe_key=_key_once(f"reshare:{record.mention_id}", record),
+        text=line.text if line else "", mention=mention,
+        template_key=line.template_key if line else "",
+        template_variant=line.variant if line else None,
+        reasons=[f"consent granted ({method}, terms {record.terms_version})"],
+    )
 
 
 def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict | None = None,

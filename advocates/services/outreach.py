@@ -63,6 +63,7 @@ from advocates.services.learning import (
 )
 from advocates.services.outreach_states import outreach_transition
 from advocates.services.platforms import brand_account_client
+from advocates.services.templates import reshare_disclosure_render
 from advocates.signals import advocacy_recorded, outreach_ready
 from advocates.sql import copy_instances
 
@@ -279,6 +280,12 @@ def outreach_approve(*, outreach_id: int, user, final_text: str | None = None) -
         text = (final_text if final_text is not None else current["proposed_text"]).strip()
         if current["kind"] in TEXT_KINDS and not text:
             raise ValidationError("the text to send cannot be empty")
+        # A reshare proposed with words carries a disclosure line (its author was rewarded):
+        # staff may add to it, not drop it.
+        line = current["proposed_text"].strip()
+        if current["kind"] == OutreachKind.RESHARE and line and line not in text:
+            raise ValidationError(f"a reshare of a rewarded advocate's post keeps its "
+                                  f"disclosure line: {line}")
         detail: dict[str, Any] = {"edited": edited}
         if edited:
             detail["final_text"] = text
@@ -499,11 +506,31 @@ def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
     elif outreach.kind in (*_PRIVATE_KINDS, *_REPLY_KINDS):
         if not policy.direct_messages:
             return f"policy: {policy.label} has no direct messages"
-    elif outreach.kind == OutreachKind.RESHARE and mention is not None \
-            and policy.reshare_needs_consent and not consent_granted(mention_id=mention.pk):
-        return (f"policy: reshare of {mention.external_id} needs a granted ConsentRecord "
-                "from its author")
+    elif outreach.kind == OutreachKind.RESHARE and mention is not None:
+        reason = policy.reshare_refusal(
+            disclosure_needed=outreach.advocate.reward_received_at is not None)
+        if reason:
+            return f"policy: {reason} ({mention.external_id})"
+        if policy.reshare_needs_consent and not consent_granted(mention_id=mention.pk):
+            return (f"policy: reshare of {mention.external_id} needs a granted ConsentRecord "
+                    "from its author")
     return ""
+
+
+def _reshare_text(outreach: Outreach) -> str:
+    """A reshare's words: what staff approved, else (a reward reached the author after the
+    proposal, or staff cleared the line) the disclosure line, stored as the final text."""
+    text = outreach.final_text or outreach.proposed_text
+    if text:
+        return text
+    line = reshare_disclosure_render(advocate=outreach.advocate, identity=outreach.identity,
+                                     mention=outreach.mention,
+                                     brand=DetectorSettings.load().brand_name,
+                                     now=timezone.now())
+    if line is None:
+        return ""
+    Outreach.objects.filter(pk=outreach.pk).update(final_text=line.text)
+    return line.text
 
 
 def _call_platform(client: Messenger, outreach: Outreach) -> PostResult:
@@ -524,7 +551,8 @@ def _call_platform(client: Messenger, outreach: Outreach) -> PostResult:
         return client.request_consent(in_reply_to=mention.external_id, text=text,
                                       idempotency_key=key)
     if kind == OutreachKind.RESHARE:
-        return client.reshare(external_id=mention.external_id, idempotency_key=key)
+        return client.reshare(external_id=mention.external_id, idempotency_key=key,
+                              text=_reshare_text(outreach))
     if kind == OutreachKind.TAKEDOWN:
         return client.undo_reshare(external_id=mention.external_id, idempotency_key=key)
     raise PermanentError(f"don't know how to deliver a {kind}")

@@ -19,6 +19,14 @@ UNMERGE_WITHIN = timedelta(days=30)
 _FLAGS = ("opted_out_at", "opt_out_source", "is_employee", "flagged")
 
 
+def advocate_reward_received(*, advocate_id: int, at: datetime) -> None:
+    """Note that a reward from the brand reached this advocate at `at` (rewards calls it when a
+    grant is delivered). Keeps the latest time; from then on a reshare of their posts carries a
+    disclosure line (`templates.reshare_disclosure_render`)."""
+    Advocate.objects.filter(Q(reward_received_at__isnull=True) | Q(reward_received_at__lt=at),
+                            pk=advocate_id).update(reward_received_at=at)
+
+
 def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user=None) -> Advocate:
     """Move every identity (and with them their mentions) and outreach of `absorbed` onto
     `survivor`.
@@ -51,6 +59,10 @@ def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user=None) -> Adv
                 absorbed.opted_out_at, absorbed.opt_out_source)
         survivor.is_employee = survivor.is_employee or absorbed.is_employee
         survivor.flagged = survivor.flagged or absorbed.flagged
+        # A reward either of them received is theirs: reshares of the survivor disclose it.
+        survivor.reward_received_at = max(
+            (t for t in (survivor.reward_received_at, absorbed.reward_received_at) if t),
+            default=None)
         survivor.save()
         absorbed.merged_into = survivor
         absorbed.save(update_fields=["merged_into"])

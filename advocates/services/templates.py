@@ -23,6 +23,24 @@ from advocates.models import Outreach, ReplyTemplate
 from advocates.policies import platform_label
 from advocates.template_text import FALLBACK_LANGUAGE, keyword_normal, template_text_render
 
+# Words the law needs: a rewarded advocate is reminded to disclose the reward, and the brand's
+# reshare of their post says they were rewarded (docs/compliance.md). Marketing edits them as
+# reply templates (advocates migration 0015 ships them as live EN and JA templates); these
+# stand in when no template of that purpose is live, so the message never stops for want of one.
+BUILT_IN_TEXTS: dict[str, dict[str, str]] = {
+    "disclosure": {
+        "en": "Hi {first_name}, thank you for posting about {brand} again! As you received a "
+              "reward from us, please add #ad or #PR to your posts about us so your followers "
+              "know. Thank you for your support!",
+        "ja": "{first_name}さん、いつも{brand}について投稿してくださりありがとうございます！"
+              "以前に特典をお受け取りいただいているため、私たちについての投稿には「#PR」などの"
+              "表記を添えていただけますと幸いです。ご協力ありがとうございます！",
+    },
+    "reshare_pr": {
+        "en": "#ad {handle} has received a reward from {brand}.",
+        "ja": "#PR {handle}さんには{brand}から特典を提供しています。",
+    },
+}
 # How far back rotation looks; older use does not matter for "repeating itself".
 ROTATION_WINDOW = timedelta(days=60)
 
@@ -30,8 +48,8 @@ ROTATION_WINDOW = timedelta(days=60)
 @dataclass(frozen=True)
 class Rendered:
     text: str
-    template_key: str
-    variant: int  # 1-based position of the variant in its template
+    template_key: str  # "" for a built-in text
+    variant: int | None  # 1-based position of the variant in its template; None if built in
 
 
 def template_key(purpose: str, language: str) -> str:
@@ -140,6 +158,18 @@ class TemplateBook:
         return self.render_key(key=key, advocate_id=advocate_id, context=context,
                                accept=accept)
 
+    def render_required(self, *, purpose: str, language: str, advocate_id: int,
+                        context: Mapping[str, Any]) -> Rendered:
+        """Like `render`, for a purpose the law needs (`BUILT_IN_TEXTS`): with no live template
+        the built-in text, in the language (English where there is none)."""
+        rendered = self.render(purpose=purpose, language=language, advocate_id=advocate_id,
+                               context=context)
+        if rendered is not None:
+            return rendered
+        texts = BUILT_IN_TEXTS[purpose]
+        return Rendered(template_text_render(texts.get(language) or texts[FALLBACK_LANGUAGE],
+                                             context), "", None)
+
     def answer_topic(self, *, language: str, question: str) -> AnswerTopic | None:
         """The answer template whose keywords the question contains, in the question's
         language, else in English; the first by name wins."""
@@ -217,6 +247,23 @@ def template_render(*, purpose: str, language: str, advocate_id: int, identity,
     return book.render(purpose=purpose, language=language, advocate_id=advocate_id,
                        context=template_context(identity=identity, mention=mention,
                                                 brand=brand, extra=extra), accept=accept)
+
+
+def reshare_disclosure_render(*, advocate, identity, mention, brand: str, now: datetime,
+                              book: TemplateBook | None = None) -> Rendered | None:
+    """The disclosure line a reshare of this post carries, in the post's language; None when its
+    author has received no reward from the brand (`Advocate.reward_received_at`).
+
+    A reward is a material connection the audience of the brand's reshare must be told about
+    (FTC 16 CFR 255.5; Japan's stealth-marketing designation), however long ago it was.
+    """
+    if advocate.reward_received_at is None:
+        return None
+    book = book or TemplateBook(advocate_ids=[advocate.pk], now=now, purposes=["reshare_pr"])
+    return book.render_required(
+        purpose="reshare_pr", language=mention.language or FALLBACK_LANGUAGE,
+        advocate_id=advocate.pk,
+        context=template_context(identity=identity, mention=mention, brand=brand))
 
 
 def template_usage_by_key() -> dict[str, dict[int, int]]:

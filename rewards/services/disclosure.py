@@ -6,7 +6,8 @@ designation under the Premiums and Representations Act, in force since 1 October
 `RewardsSettings.disclosure_window_days` after a reward reached them, every new positive post of
 the advocate is checked once for a disclosure marker (#ad, #PR, 広告…; per language in
 Settings). An undisclosed one proposes a friendly private reminder, at most one per advocate
-per week, that staff approve like any message. See docs/compliance.md.
+per week, in the words of marketing's "disclosure" reply template (EN and JA), that staff
+approve like any message. See docs/compliance.md.
 """
 
 from __future__ import annotations
@@ -24,22 +25,13 @@ from django.utils import timezone
 from advocates.models import DetectionLabel, Mention, Outreach, OutreachKind
 from advocates.policies import dm_platforms
 from advocates.services import outreach_propose
-from advocates.services.templates import template_context
-from advocates.template_text import template_text_render
+from advocates.services.templates import TemplateBook, template_context
 from rewards.models import DisclosureCheck, GrantStatus, RewardGrant, RewardsSettings
 from rewards.services.issuing import _private_identity_for
 
 # Grants that reached the advocate: the reward is theirs from the moment it was delivered.
 _RECEIVED = (GrantStatus.DELIVERED, GrantStatus.REDEEMED, GrantStatus.EXPIRED)
 REMINDER_INTERVAL = timedelta(days=7)
-REMINDER_TEXT = {
-    "en": "Hi {first_name}, thank you for posting about {brand} again! As you received a "
-          "reward from us, please add #ad or #PR to your posts about us so your followers "
-          "know. Thank you for your support!",
-    "ja": "{first_name}さん、いつも{brand}について投稿してくださりありがとうございます！"
-          "以前に特典をお受け取りいただいているため、私たちについての投稿には「#PR」などの"
-          "表記を添えていただけますと幸いです。ご協力ありがとうございます！",
-}
 
 
 def disclosure_marker_found(text: str, markers: Sequence[str]) -> str:
@@ -138,12 +130,17 @@ def _reminder_propose(*, post: Mention, identity, now: datetime) -> Outreach | N
     advocate = post.author.advocate
     language = "ja" if post.language == "ja" else "en"
     context = template_context(identity=identity, mention=post, brand=settings.KANSHA_BRAND_NAME)
+    # Marketing's live "disclosure" template in the post's language, else the built-in words.
+    rendered = TemplateBook(advocate_ids=[advocate.pk], now=now, purposes=["disclosure"]
+                            ).render_required(purpose="disclosure", language=language,
+                                              advocate_id=advocate.pk, context=context)
     iso_year, iso_week, _ = now.isocalendar()
     return outreach_propose(
         kind=OutreachKind.DISCLOSURE, advocate=advocate, identity=identity,
         platform=identity.platform, mention=post, priority=10,
         # One per advocate per calendar week even if two watches race.
         dedupe_key=f"disclosure:{advocate.pk}:{iso_year}-W{iso_week:02d}",
-        text=template_text_render(REMINDER_TEXT[language], context),
+        text=rendered.text, template_key=rendered.template_key,
+        template_variant=rendered.variant,
         reasons=[f"disclosure reminder: post {post.external_id} after a reward, "
                  "no #ad / #PR"])

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, AdvocacyKind
 from advocates.policies import review_incentive_free_platforms
+from advocates.services import advocate_reward_received
 from advocates.sql import ids_in, insert_rows, is_postgres
 from rewards import fraud, stripe_client
 from rewards.models import (
@@ -476,11 +477,15 @@ def grants_mark_delivered(*, now: datetime | None = None) -> int:
     """Periodic: issued grants whose reward message was sent become delivered."""
     now = now or timezone.now()
     ids = list(RewardGrant.objects.filter(status=GrantStatus.ISSUED, outreach__status="sent")
-               .values_list("id", "outreach__sent_at"))
+               .values_list("id", "advocate_id", "outreach__sent_at"))
     done = 0
-    for grant_id, sent_at in ids:
-        done += grant_transition([grant_id], from_=(GrantStatus.ISSUED,),
-                                 to=GrantStatus.DELIVERED, delivered_at=sent_at or now)
+    for grant_id, advocate_id, sent_at in ids:
+        with transaction.atomic():
+            if grant_transition([grant_id], from_=(GrantStatus.ISSUED,),
+                                to=GrantStatus.DELIVERED, delivered_at=sent_at or now):
+                done += 1
+                # From now on the brand's reshares of their posts disclose the reward.
+                advocate_reward_received(advocate_id=advocate_id, at=sent_at or now)
     return done
 
 

@@ -41,3 +41,5 @@ def default_data():
     migration.forwards(apps, None)
     importlib.import_module("advocates.migrations.0007_answer_route_templates_and_sla") \
         .seed_answer_templates(apps, None)
+    importlib.import_module("advocates.migrations.0015_disclosure_templates_reward_received") \
+        .seed_disclosure_templates(apps, None)

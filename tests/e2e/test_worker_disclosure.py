@@ -64,5 +64,7 @@ def test_the_worker_reminds_the_undisclosed_post_once_and_not_the_disclosed_ones
     reminders = Outreach.objects.filter(kind=OutreachKind.DISCLOSURE)
     assert list(reminders.values_list("advocate_id", flat=True)) == [aiko.pk]
     assert reminders.get().mention.external_id in {"disc-1", "disc-2"}
+    # In marketing's words: the live "disclosure" reply template in the post's language.
+    assert reminders.get().template_key == "disclosure/en"
     disclosed = DisclosureCheck.objects.filter(advocate=ren)
     assert set(disclosed.values_list("disclosed", "marker")) == {(True, "#ad"), (True, "#PR")}

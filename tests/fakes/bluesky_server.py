@@ -108,6 +108,11 @@ class FakeBluesky(FakeServer):
 
     def _create_record(self, req: Recorded, match) -> Reply:
         body = req.json()
+        embed = body["record"].get("embed") or {}
+        if embed.get("$type") == "app.bsky.embed.record" and not {"uri", "cid"} <= set(
+                embed.get("record") or {}):
+            return Reply(400, {"error": "InvalidRequest",
+                               "message": "Invalid app.bsky.embed.record: strongRef needed"})
         rkey = f"3lbrand{len(self.records) + 1:04d}"
         uri = f"at://{body['repo']}/{body['collection']}/{rkey}"
         self.records[uri] = {"uri": uri, "cid": f"bafyreibrand{len(self.records) + 1}",

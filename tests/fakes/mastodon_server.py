@@ -46,6 +46,7 @@ class FakeMastodon(FakeServer):
         self.on("GET", r"/api/v1/notifications", self._notifications)
         self.on("POST", r"/api/v1/statuses", self._post_status)
         self.on("GET", r"/api/v1/statuses/(\d+)", self._get_status)
+        self.on("DELETE", r"/api/v1/statuses/(\d+)", self._delete_status)
         self.on("POST", r"/api/v1/statuses/(\d+)/reblog", self._reblog)
         self.on("POST", r"/api/v1/statuses/(\d+)/unreblog",
                 lambda r, m: self._rl(Reply(200, {"id": m.group(1), "reblogged": False})))
@@ -93,20 +94,40 @@ class FakeMastodon(FakeServer):
         if key and key in self.by_key:
             return self._rl(Reply(200, self.by_key[key]))
         payload = req.json()
+        quote = None
+        if payload.get("quoted_status_id"):
+            # Mastodon 4.5+: refused when the quoted author's policy does not let us quote.
+            quoted = self._find(payload["quoted_status_id"])
+            if quoted is None:
+                return self._rl(Reply(404, {"error": "Record not found"}))
+            if (quoted.get("quote_approval") or {}).get("current_user") == "denied":
+                return self._rl(Reply(422, {"error": "Validation failed: Quote is not "
+                                                     "allowed by the author"}))
+            quote = {"state": "accepted", "quoted_status": quoted}
         new_id = str(114000 + len(self.statuses) + 1)
         status = {"id": new_id, "url": f"https://social.example/@kansha/{new_id}",
                   "content": payload["status"], "in_reply_to_id": payload.get("in_reply_to_id"),
-                  "visibility": payload.get("visibility", "public")}
+                  "visibility": payload.get("visibility", "public"), "quote": quote}
         self.statuses[new_id] = status
         if key:
             self.by_key[key] = status
         return self._rl(Reply(200, status))
 
+    def _find(self, status_id: str) -> dict[str, Any] | None:
+        return next((n["status"] for n in self.notifications
+                     if n["status"]["id"] == status_id), None)
+
     def _get_status(self, req: Recorded, match) -> Reply:
-        for n in self.notifications:
-            if n["status"]["id"] == match.group(1):
-                return self._rl(Reply(200, n["status"]))
-        return self._rl(Reply(404, {"error": "Record not found"}))
+        status = self._find(match.group(1))
+        if status is None:
+            return self._rl(Reply(404, {"error": "Record not found"}))
+        return self._rl(Reply(200, status))
+
+    def _delete_status(self, req: Recorded, match) -> Reply:
+        status = self.statuses.pop(match.group(1), None)
+        if status is None:
+            return self._rl(Reply(404, {"error": "Record not found"}))
+        return self._rl(Reply(200, {**status, "text": status["content"]}))
 
     def _reblog(self, req: Recorded, match) -> Reply:
         new_id = str(115000 + len(self.statuses) + 1)

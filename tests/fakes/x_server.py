@@ -101,6 +101,7 @@ class FakeX(FakeServer):
         self.on("POST", r"/2/tweets", self._post_tweet)
         self.on("GET", rf"/2/users/{BRAND_ID}/tweets", self._own_tweets)
         self.on("GET", r"/2/tweets/(\d+)", self._get_tweet)
+        self.on("DELETE", r"/2/tweets/(\d+)", self._delete_tweet)
         self.on("POST", rf"/2/users/{BRAND_ID}/retweets",
                 lambda r, m: self._rl(Reply(200, {"data": {"retweeted": True}})))
         self.on("DELETE", rf"/2/users/{BRAND_ID}/retweets/(\d+)",
@@ -162,10 +163,21 @@ class FakeX(FakeServer):
             "dm_conversation_id": f"{BRAND_ID}-{match.group(1)}", "dm_event_id": event_id}}))
 
     def _own_tweets(self, req: Recorded, match) -> Reply:
-        data = [{"id": p["id"], "text": p["text"], "referenced_tweets": [
-            {"type": "replied_to", "id": p["reply"]["in_reply_to_tweet_id"]}]}
-            for p in reversed(self.posted) if p.get("reply")]
+        data = []
+        for p in reversed(self.posted):
+            if p.get("reply"):
+                ref = {"type": "replied_to", "id": p["reply"]["in_reply_to_tweet_id"]}
+            elif p.get("quote_tweet_id"):
+                ref = {"type": "quoted", "id": p["quote_tweet_id"]}
+            else:
+                continue
+            data.append({"id": p["id"], "text": p["text"], "referenced_tweets": [ref]})
         return self._rl(Reply(200, {"data": data, "meta": {"result_count": len(data)}}))
+
+    def _delete_tweet(self, req: Recorded, match) -> Reply:
+        before = len(self.posted)
+        self.posted = [p for p in self.posted if p["id"] != match.group(1)]
+        return self._rl(Reply(200, {"data": {"deleted": len(self.posted) < before}}))
 
     def _get_tweet(self, req: Recorded, match) -> Reply:
         for t in self.mentions:

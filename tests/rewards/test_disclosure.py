@@ -3,15 +3,31 @@ undisclosed one gets one friendly private reminder a week at most (docs/complian
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
 
-from advocates.models import Outreach, OutreachKind, OutreachStatus, SandboxPost
+from advocates.models import (
+    Advocate,
+    Outreach,
+    OutreachKind,
+    OutreachStatus,
+    ReplyTemplate,
+    ReplyTemplateVariant,
+    SandboxPost,
+)
 from advocates.services import outreach_approve, outreach_deliver
+from advocates.services.templates import BUILT_IN_TEXTS
 from rewards.models import DisclosureCheck, GrantStatus, RewardGrant, RewardsSettings
 from rewards.services.disclosure import disclosure_marker_found, disclosures_check
-from tests.advocates.outreach_helpers import default_data  # noqa: F401
+from rewards.services.grants import grants_mark_delivered
+from tests.advocates.outreach_helpers import (
+    default_data,  # noqa: F401
+    propose,
+)
 from tests.factories import MentionFactory
 from tests.rewards.conftest import make_advocate, make_rule
 
@@ -232,3 +248,83 @@ def test_the_ambassador_report_has_a_compliance_section(rewarded, now):
     (row,) = report.sections["offenders"].frame.to_dict("records")
     assert row == {"advocate_id": rewarded.pk, "advocate": rewarded.display_name,
                    "undisclosed": 2, "reminders_sent": 1}
+
+
+# --- the reminder's words are a reply template marketing edits --------------------------------
+@pytest.mark.usefixtures("db", "default_data")
+def test_the_reminder_is_marketings_disclosure_template_in_the_posts_language(rewarded, now):
+    ja = ReplyTemplate.objects.get(purpose="disclosure", language="ja", live=True)
+    assert ja.variants.get().text == BUILT_IN_TEXTS["disclosure"]["ja"]  # shipped as default
+    ReplyTemplateVariant.objects.filter(template=ja).update(
+        text="{first_name}さん、{brand}の特典について投稿に「#PR」を添えてください。")
+    _post(rewarded, "カンシャ珈琲のラテ最高でした", language="ja", at=now - timedelta(hours=1))
+
+    disclosures_check(now=now)
+
+    reminder = _reminders().get()
+    assert reminder.proposed_text == ("Aikoさん、Kansha Coffeeの特典について投稿に「#PR」を"
+                                      "添えてください。")
+    assert (reminder.template_key, reminder.template_variant) == ("disclosure/ja", 1)
+
+
+@pytest.mark.usefixtures("db", "default_data")
+def test_without_a_live_disclosure_template_the_built_in_words_remind(rewarded, now):
+    ReplyTemplate.objects.filter(purpose="disclosure").update(live=False)
+    _post(rewarded, at=now - timedelta(hours=1))
+
+    disclosures_check(now=now)
+
+    reminder = _reminders().get()
+    assert reminder.proposed_text == BUILT_IN_TEXTS["disclosure"]["en"].format(
+        first_name="Aiko", brand="Kansha Coffee")
+    assert (reminder.template_key, reminder.template_variant) == ("", None)
+
+
+def test_a_disclosure_template_with_an_unknown_variable_cannot_be_saved(db):
+    template = ReplyTemplate.objects.create(name="Nudge", purpose="disclosure", language="en")
+    variant = ReplyTemplateVariant(template=template, text="Hi {first_name}, code {code}")
+    with pytest.raises(ValidationError, match="Unknown variable"):
+        variant.full_clean()
+
+
+# --- a reshare of a rewarded advocate's post says so -----------------------------------------
+@pytest.mark.usefixtures("db", "default_data")
+def test_a_reward_delivered_after_a_reshare_was_proposed_still_puts_the_line_on_it(
+        db, now, django_user_model):
+    """The reshare was proposed before the reward (no line then); the reward's message is sent,
+    `grants_mark_delivered` notes it on the advocate, and delivery adds the disclosure line."""
+    aiko = make_advocate(display_name="Aiko Tanaka", handle="@aiko_cafe")
+    post = _post(aiko, "Best flat white in Shibuya @kanshacoffee", at=now - timedelta(hours=2))
+    reshare = propose(OutreachKind.RESHARE, mention=post, text="")
+    assert reshare.proposed_text == ""
+    message = propose(OutreachKind.DM, mention=post, text="Here is your code",
+                      dedupe_key="grant-message")
+    RewardGrant.objects.create(
+        advocate=aiko, rule=make_rule(), period_key="p", reward={}, reward_kind="discount",
+        currency="jpy", status=GrantStatus.ISSUED, outreach=message)
+    Outreach.objects.filter(pk=message.pk).update(status="sent", sent_at=now)
+
+    assert grants_mark_delivered(now=now) == 1
+    aiko.refresh_from_db()
+    assert aiko.reward_received_at == now
+
+    outreach_approve(outreach_id=reshare.pk, user=django_user_model.objects.create_user("sora"))
+    sent = outreach_deliver(outreach_id=reshare.pk)
+
+    assert sent.status == OutreachStatus.SENT
+    line = "#ad @aiko_cafe has received a reward from Kansha Coffee."
+    assert sent.final_text == line
+    assert SandboxPost.objects.get(kind="reshare").text == (
+        f"{line}\n\nBest flat white in Shibuya @kanshacoffee")
+
+
+def test_advocates_rewarded_before_the_upgrade_are_noted_by_the_backfill(rewarded, now):
+    Advocate.objects.update(reward_received_at=None)
+
+    importlib.import_module("rewards.migrations.0019_reward_received_backfill").backfill(
+        django_apps, None)
+
+    rewarded.refresh_from_db()
+    assert rewarded.reward_received_at == now - timedelta(days=1)
+    assert not Advocate.objects.exclude(pk=rewarded.pk).exclude(
+        reward_received_at=None).exists()

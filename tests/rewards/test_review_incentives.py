@@ -7,6 +7,7 @@ conditional on a positive review on every platform. See docs/compliance.md.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import pytest
@@ -145,6 +146,31 @@ def test_google_policy_is_what_the_ledger_asks():
     assert not event_may_earn_incentive(kind="review", platform="google")
     assert event_may_earn_incentive(kind="checkin", platform="google")
     assert event_may_earn_incentive(kind="review", platform="sandbox")
+
+
+def test_the_ledger_and_the_rules_ask_the_policy_not_a_list_of_their_own(config, advocate,
+                                                                         now, monkeypatch):
+    """Flip the policies: sandbox reviews forbidden, Google reviews allowed. A ledger or a rule
+    engine with its own list of platforms ("google") would still pay the one and not the other,
+    and this test would fail."""
+    from advocates import policies
+
+    monkeypatch.setitem(policies.POLICIES, "sandbox", dataclasses.replace(
+        policies.SANDBOX, review_incentives_allowed=False))
+    monkeypatch.setitem(policies.POLICIES, "google", dataclasses.replace(
+        policies.GOOGLE, review_incentives_allowed=True))
+    make_rule(trigger_count=2, trigger_days=30)
+    sandbox_review = make_event(advocate, "review", rating=5, at=now)
+    google_reviews = [_google(make_event(advocate, "review", rating=5, at=now))
+                      for _ in range(2)]
+
+    services.events_process_batch(now=now)
+
+    points = dict(PointsEntry.objects.values_list("event_id", "points"))
+    assert points[sandbox_review.pk] == 0
+    assert all(points[review.pk] > 0 for review in google_reviews)
+    # The two Google reviews count, the sandbox one does not (with a list: 1 of 2, no grant).
+    assert RewardGrant.objects.count() == 1
 
 
 def _google(event):

@@ -156,6 +156,29 @@ def test_repost_and_undo(fake, account):
     assert fake.records == {}
 
 
+def test_a_reshare_with_a_disclosure_line_is_a_quote_post_and_undo_deletes_it(fake, account):
+    # A repost record carries no text: the line rides on a post embedding the original.
+    fake.notifications = [note(1)]
+    client = brand_account_client(account)
+    line = "#ad @fan.bsky.social has received a reward from Kansha Coffee."
+    result = client.reshare(external_id=note(1)["uri"], idempotency_key="qp-1", text=line)
+
+    create = fake.calls("POST", "/xrpc/com.atproto.repo.createRecord")[0].json()
+    assert create["collection"] == "app.bsky.feed.post"
+    assert create["record"]["text"] == line
+    assert create["record"]["embed"] == {"$type": "app.bsky.embed.record", "record": {
+        "uri": note(1)["uri"], "cid": "bafyreicid00001"}}
+    assert client.reshare(external_id=note(1)["uri"], idempotency_key="qp-1",
+                          text=line).id == result.id
+    assert len(fake.records) == 1
+
+    client.undo_reshare(external_id=note(1)["uri"], idempotency_key="uqp-1")
+    delete = fake.calls("POST", "/xrpc/com.atproto.repo.deleteRecord")[0].json()
+    assert delete == {"repo": BRAND_DID, "collection": "app.bsky.feed.post",
+                      "rkey": result.id.rsplit("/", 1)[-1]}
+    assert fake.records == {}
+
+
 def test_jetstream_frames_mentioning_the_brand_become_mentions(fake, account):
     frames = [jetstream_frame(1), jetstream_frame(2, mention=False),
               jetstream_frame(3, did=BRAND_DID), jetstream_frame(4, operation="delete"),

@@ -27,7 +27,8 @@ def _approved(mention: Mention, kind: str = "reply") -> Outreach:
     return Outreach.objects.create(
         kind=kind, status="approved", mention=mention, advocate=mention.author.advocate,
         identity=mention.author, platform=mention.platform,
-        dedupe_key=f"test:{kind}:{mention.pk}", final_text=TEXT)
+        # A plain reshare has no words (with words it is a quote: test_reshare_disclosure.py).
+        dedupe_key=f"test:{kind}:{mention.pk}", final_text="" if kind == "reshare" else TEXT)
 
 
 def _delivered(outreach: Outreach) -> Outreach:

@@ -173,6 +173,19 @@ def test_reshare_is_a_republish_that_needs_consent(fake, account):
     assert result.platform_result_id == "179200000000001"
 
 
+def test_a_republish_with_a_disclosure_line_leads_its_caption_with_it(fake, account):
+    fake.tagged = [media(8)]
+    brand_account_poll(account_id=account.pk)
+    client = brand_account_client(reloaded(account))
+    line = "#ad @latte.art has received a reward from Kansha Coffee."
+
+    client.reshare(external_id=media(8)["id"], idempotency_key="rp-8", text=line)
+
+    caption = fake.calls("POST", f"/{IG_ID}/media")[0].form()["caption"][0]
+    assert caption.startswith(f"{line}\n\n")  # above the part Instagram folds away
+    assert "@latte.art" in caption.removeprefix(line)
+
+
 def test_graph_throttling_defers_polling(fake, account):
     fake.once("GET", f"/{IG_ID}/tags", Reply(400, {"error": {
         "message": "Application request limit reached", "code": 4, "type": "OAuthException"}},

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from advocates.models import Mention, SocialIdentity
+from advocates.platforms.base import PermanentError
 from advocates.services.platforms import brand_account_client, brand_account_poll
 from advocates.services.streams import stream_consume
 from tests.advocates.platforms.conftest import reloaded
@@ -95,6 +96,41 @@ def test_reblog_and_unreblog(fake, account):
     assert len(fake.calls("POST", "/api/v1/statuses/113001/reblog")) == 1
     client.undo_reshare(external_id="113001", idempotency_key="urb-1")
     assert fake.calls("POST", "/api/v1/statuses/113001/unreblog")
+
+
+def test_a_reshare_with_a_disclosure_line_is_a_quote_and_undo_deletes_it(fake, account):
+    # A reblog carries no text: the line rides on a quote (quoted_status_id, Mastodon 4.5+).
+    fake.notifications = [notification(1)]
+    client = brand_account_client(account)
+    line = "#ad @fan1 has received a reward from Kansha Coffee."
+    result = client.reshare(external_id="113001", idempotency_key="qt-1", text=line)
+
+    post = fake.calls("POST", "/api/v1/statuses")[0]
+    assert post.json() == {"status": line, "quoted_status_id": "113001", "visibility": "public"}
+    assert post.headers["idempotency-key"] == "qt-1"
+    assert fake.statuses[result.id]["quote"]["state"] == "accepted"
+    assert not fake.calls("POST", "/api/v1/statuses/113001/reblog")
+    assert client.reshare(external_id="113001", idempotency_key="qt-1", text=line).id \
+        == result.id
+    assert len(fake.calls("POST", "/api/v1/statuses")) == 1
+
+    client.undo_reshare(external_id="113001", idempotency_key="uqt-1")
+    assert fake.calls("DELETE", f"/api/v1/statuses/{result.id}")
+    assert not fake.calls("POST", "/api/v1/statuses/113001/unreblog")
+    assert fake.statuses == {}
+
+
+def test_a_quote_the_author_does_not_allow_is_refused_and_nothing_is_posted(fake, account):
+    denied = notification(1)
+    denied["status"]["quote_approval"] = {"automatic": [], "manual": [],
+                                          "current_user": "denied"}
+    fake.notifications = [denied]
+    client = brand_account_client(account)
+
+    with pytest.raises(PermanentError, match="422"):
+        client.reshare(external_id="113001", idempotency_key="qt-2", text="#ad")
+    assert fake.statuses == {}
+    assert "qt-2" not in client.state.ledger()
 
 
 def test_streaming_notification_events_become_mentions(fake, account):

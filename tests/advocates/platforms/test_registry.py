@@ -1,6 +1,7 @@
 """The platform registry and the policies: every policy has a client, every client implements
 what its policy promises, and nothing outside the policies and the clients names a platform."""
 
+import inspect
 import re
 import subprocess
 from pathlib import Path
@@ -41,6 +42,10 @@ def test_a_client_implements_the_protocols_its_policy_promises(name):
     assert (cls.send_dm is not PlatformClient.send_dm) == policy.direct_messages
     assert cls.reply is not PlatformClient.reply
     assert policy.webhook_fetches <= policy.webhooks
+    # A reshare that can carry words (a disclosure line) says how; only a resharing network can.
+    assert policy.reshare_text in {"", "quote", "caption"}
+    assert not policy.reshare_text or policy.reshare
+    assert "text" in inspect.signature(cls.reshare).parameters
 
 
 def test_policies_are_frozen():

@@ -21,7 +21,7 @@ from advocates.models import (
     SocialIdentity,
     WebhookDelivery,
 )
-from advocates.platforms.base import PermanentError
+from advocates.platforms.base import PermanentError, TransientError
 from advocates.platforms.credentials import credentials_decrypt
 from advocates.platforms.x import event_time
 from advocates.services import outreach_deliver
@@ -32,6 +32,7 @@ from advocates.services.platforms import (
     brand_accounts_poll_due,
 )
 from advocates.services.streams import stream_consume
+from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.platform_server import Reply
 from tests.fakes.x_server import BRAND, BRAND_ID, FakeX, dm_event, tweet
@@ -202,6 +203,44 @@ def test_retweet_and_undo(fake, account):
     assert result.id == "1460323737035677001"
     client.undo_reshare(external_id="1460323737035677001", idempotency_key="u-1")
     assert fake.calls("DELETE", f"/2/users/{BRAND_ID}/retweets/1460323737035677001")
+
+
+def test_a_reshare_with_a_disclosure_line_is_a_quote_post_and_undo_deletes_it(fake, account):
+    # A retweet carries no text: the line rides on a quote post (POST /2/tweets quote_tweet_id).
+    client = brand_account_client(account)
+    line = "#ad @fan_of_coffee has received a reward from Kansha Coffee."
+    result = client.reshare(external_id="1460323737035677001", idempotency_key="q-1",
+                            text=line)
+
+    assert fake.posted == [{"id": result.id, "text": line,
+                            "quote_tweet_id": "1460323737035677001"}]
+    assert not fake.calls("POST", f"/2/users/{BRAND_ID}/retweets")
+    assert result.url == f"https://x.com/{BRAND}/status/{result.id}"
+    # A retry with the same key posts nothing twice.
+    assert client.reshare(external_id="1460323737035677001", idempotency_key="q-1",
+                          text=line).id == result.id
+    assert len(fake.posted) == 1
+
+    client.undo_reshare(external_id="1460323737035677001", idempotency_key="uq-1")
+    assert fake.calls("DELETE", f"/2/tweets/{result.id}")
+    assert not fake.calls("DELETE", f"/2/users/{BRAND_ID}/retweets/1460323737035677001")
+    assert fake.posted == []
+
+
+def test_an_ambiguous_quote_failure_is_found_on_retry_not_posted_twice(fake, account):
+    def posted_then_failed(req, match):
+        fake._post_tweet(req, match)
+        return Reply(503, {"title": "Service Unavailable"})
+
+    fake.on("POST", "/2/tweets", posted_then_failed)
+    client = brand_account_client(account)
+    with pytest.raises(TransientError):
+        client.reshare(external_id="1460323737035677001", idempotency_key="q-2", text="#ad")
+
+    result = brand_account_client(reloaded(account)).reshare(
+        external_id="1460323737035677001", idempotency_key="q-2", text="#ad")
+    assert len(fake.posted) == 1
+    assert result.id == fake.posted[0]["id"]
 
 
 def test_expired_access_token_is_refreshed_and_stored_encrypted(fake, account):
@@ -506,3 +545,36 @@ def test_a_staff_dm_goes_to_the_dm_endpoint_once(deliver, account, fake):
     assert dm.status == OutreachStatus.SENT
     assert fake.dms == [{"id": dm.platform_result_id, "to": "2244994945",
                          "text": "Sorry! A new latte is on us."}]
+
+
+@pytest.mark.usefixtures("db", "default_data")
+def test_a_rewarded_advocates_post_is_reshared_on_x_as_a_quote_with_the_disclosure_line(
+        fake, account):
+    """Routing proposes the reshare with the line, delivery sends it through the X client, which
+    quotes the post (a retweet could not carry the line)."""
+    from advocates.models import Outreach, OutreachKind, OutreachStatus
+    from advocates.services import advocate_reward_received, mentions_detect
+    from advocates.services.outreach import outreach_approve, outreach_deliver
+    from tests.advocates.routing_helpers import brand_settings
+
+    brand_settings(cooldown_days=0, tracked_handles=f"@{BRAND}", reshare_enabled=True,
+                   reshare_requires_consent=False, brand_name="Kansha Coffee")
+    fake.mentions = [tweet(1, text=f"@{BRAND} has the best cortado in town, thank you!")]
+    brand_account_poll(account_id=account.pk)
+    mention = Mention.objects.get()
+    advocate_reward_received(advocate_id=mention.author.advocate_id, at=timezone.now())
+    mentions_detect(mention_ids=[mention.pk])
+    mention.refresh_from_db()
+    if mention.route != "thank":
+        pytest.skip(f"the detector did not call the post thankable: {mention.skip_reason}")
+
+    reshare = Outreach.objects.get(mention=mention, kind=OutreachKind.RESHARE)
+    line = "#ad @fan_of_coffee has received a reward from Kansha Coffee."
+    assert reshare.proposed_text == line
+    outreach_approve(outreach_id=reshare.pk, user=None)
+    sent = outreach_deliver(outreach_id=reshare.pk)
+
+    assert sent.status == OutreachStatus.SENT, sent.last_error
+    assert fake.posted == [{"id": sent.platform_result_id, "text": line,
+                            "quote_tweet_id": mention.external_id}]
+    assert not fake.calls("POST", f"/2/users/{BRAND_ID}/retweets")
