@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 
 from cms.celery import app as celery_app
 from rewards.models import ReportSettings
+from rewards.money import money_to_minor
 from rewards.reports.emails import last_week, report_weekly_email_send
 from tests.conftest import wait_for
 
@@ -54,7 +55,8 @@ def test_command_xlsx_and_json_hold_the_same_totals(program, tmp_path):
     run("liability", *ARGS, "--format", "json", "--out", str(tmp_path / "l.json"))
     sheet = load_workbook(tmp_path / "l.xlsx")["Totals per currency"]
     rows = list(sheet.iter_rows(values_only=True))
-    xlsx = {r[0]: r[rows[0].index("max_exposure_minor")] for r in rows[1:]}
+    # The workbook writes amounts in the currency's units ($5.00), JSON in minor units.
+    xlsx = {r[0]: money_to_minor(r[rows[0].index("max_exposure")], r[0]) for r in rows[1:]}
     data = json.loads((tmp_path / "l.json").read_text())["sections"]["totals"]
     from_json = {r[0]: r[data["columns"].index("max_exposure_minor")] for r in data["rows"]}
     assert xlsx == from_json == {"jpy": 2300, "usd": 500}
