@@ -10,6 +10,7 @@ this in before Wagtail's view, so all of them share advocates/spreadsheets.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -25,6 +26,14 @@ class SafeSpreadsheetExportMixin:
 
     # The sheet's name in the XLSX (shortened on a word boundary if needed).
     export_sheet_title = ""
+
+    # Wagtail makes aware datetimes naive before the XLSX writer sees them; `xlsx_bytes` wants
+    # them aware, to write them in UTC and say "(UTC)" in their column's heading.
+    @property
+    def custom_value_preprocess(self) -> dict:
+        preprocess = dict(super().custom_value_preprocess)  # type: ignore[misc]
+        preprocess[datetime] = {self.FORMAT_XLSX: None}  # type: ignore[attr-defined]
+        return preprocess
 
     def preprocess_field_value(self, field: str, value: Any, export_format: str) -> Any:
         value = super().preprocess_field_value(field, value, export_format)  # type: ignore[misc]

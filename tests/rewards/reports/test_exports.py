@@ -264,7 +264,7 @@ def test_a_list_xlsx_export_neutralises_formulas_and_is_ready_to_use(admin_clien
 def test_a_mention_list_export_has_real_posting_times(admin_client, program):
     workbook = _xlsx(admin_client.get(reverse(LISTS["mentions"][0]), {"export": "xlsx"}))
     rows = list(workbook.worksheets[0].iter_rows(values_only=True))
-    posted = rows[0].index("Posted at")
+    posted = rows[0].index("Posted at (UTC)")
     assert naive(at(3)) in {r[posted] for r in rows[1:]}
 
 
