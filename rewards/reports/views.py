@@ -320,10 +320,13 @@ REPORT_TITLES = {"ambassador": _("Ambassador program"), "redemptions": _("Redemp
 
 
 def _label(column: str) -> str:
-    """A column's heading on screen (exports keep the exact column names)."""
+    """A column's heading on screen (exports keep the exact column names); a time's says it
+    is UTC, as the queries write it."""
     if column in COLUMN_LABELS:
-        return str(COLUMN_LABELS[column])
-    return column.removesuffix("_minor").replace("_", " ").capitalize()
+        label = str(COLUMN_LABELS[column])
+    else:
+        label = column.removesuffix("_minor").replace("_", " ").capitalize()
+    return f"{label} (UTC)" if column.endswith("_at") else label
 
 
 def _title(title: str) -> str:

@@ -151,3 +151,10 @@ def test_exports_are_buttons_in_the_header_and_tables_scroll_in_their_box(client
     assert 'data-kansha-export="csv"' in html
     assert html.count('class="kansha-scroll') >= 2  # the sections and the main table
     assert "row" in html.split("Totals per currency")[1][:120]  # each table's own count
+
+
+def test_the_ledger_says_its_times_are_utc(client, program):
+    client.force_login(user_in_role(FINANCE))
+    page = client.get(reverse("kansha_reports:ledger"), FILTERS).text
+    assert "Created (UTC)" in page
+    assert "Issued (UTC)" in page
