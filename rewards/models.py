@@ -9,7 +9,7 @@ the rule, tier, advocate and currency directly, with indexes on them.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone, translation
@@ -1277,8 +1277,6 @@ class FinanceApprovalTask(AbstractGroupApprovalTask):
         # The views ask get_actions first; this holds for any other caller too.
         if action_name == "approve" and user.pk in change_makers(
                 task_state.workflow_state.content_object):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied(_("You made this change: another finance approver must "
                                      "approve it."))
         return super().on_action(task_state, user, action_name, **kwargs)
