@@ -213,7 +213,10 @@ def report_json(report: Report) -> str:
 
 
 def report_bytes(report: Report, fmt: str) -> bytes:
-    """The report in `fmt` (csv: every section; xlsx; json) as bytes to write or attach."""
+    """The report in `fmt` (csv: every section in one file; xlsx; json; zip: a CSV per
+    section; zip-bom: the same for Excel in Japanese) as bytes to write or attach."""
+    if fmt in ("zip", "zip-bom"):
+        return report_csv_zip(report, bom=fmt == "zip-bom")
     if fmt == "csv":
         return report_csv(report, sections=list(report.sections)).encode("utf-8")
     if fmt == "xlsx":

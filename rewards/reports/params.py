@@ -17,7 +17,7 @@ PERIODS = ("week", "month")
 # date arithmetic (the day after 9999-12-31 does not exist).
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
-FORMATS = ("csv", "xlsx", "json")
+FORMATS = ("csv", "xlsx", "json", "zip", "zip-bom")
 # The filters each report uses: a filter the report ignores is neither offered nor listed on
 # its cover (the liability is "as of now", so it takes no dates; redemptions are by month).
 REPORT_FILTERS = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import email
 import io
 import json
+import zipfile
 from datetime import date
 
 import pytest
@@ -39,6 +41,21 @@ def test_command_writes_csv_with_every_table_neutralised(program, tmp_path):
     text = out.read_text()
     assert "jpy" in text
     assert "usd" in text
+
+
+def test_command_writes_a_zip_of_one_csv_per_table(program, tmp_path):
+    out = tmp_path / "red.zip"
+    run("redemptions", *ARGS, "--format", "zip-bom", "--out", str(out))
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        assert [n.rsplit("/", 1)[1] for n in names] == [
+            "01-about.csv", "02-by-month-rule-tier-and-currency.csv", "03-totals-per-currency.csv",
+            "04-average-order-value-with-and-without-a-code.csv"]
+        totals = archive.read(names[2])
+    assert totals.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(totals.decode("utf-8-sig"))))
+    assert rows[0][0] == "currency"  # one table, starting at its heading
+    assert {r[0] for r in rows[1:]} == {"jpy", "usd"}
 
 
 def test_command_csv_neutralises_formulas(program, tmp_path):
