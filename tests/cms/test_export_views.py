@@ -9,6 +9,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 from openpyxl import load_workbook
 from wagtail.admin.views.mixins import SpreadsheetExportMixin
 from wagtail.log_actions import log
@@ -89,6 +90,9 @@ def test_wagtail_site_history_and_locked_pages_export_a_planted_title_as_text(ad
     log(page, "wagtail.edit", user=admin)
     for route in ("reports/site-history/", "reports/locked/"):
         assert route in WAGTAIL_EXPORT_VIEWS
-        cells = _cells(client.get(f"/admin/{route}", {"export": fmt}), fmt)
+        response = client.get(f"/admin/{route}", {"export": fmt})
+        # A real name: what it is and the day it was taken.
+        assert f'-{timezone.localdate():%Y-%m-%d}.{fmt}"' in response["Content-Disposition"]
+        cells = _cells(response, fmt)
         assert "'" + HYPERLINK in cells, route
         assert not any(c.startswith(FORMULA_STARTS) for c in cells), route
