@@ -110,7 +110,10 @@ class ReportDownloadsMixin(SafeSpreadsheetExportMixin):
 
     def as_spreadsheet(self, queryset, spreadsheet_format):
         report = self.export_report()
-        if report is None or spreadsheet_format == "csv":
+        if report is None:  # nothing to report yet (no reconciliation run): the empty listing
+            return super().as_spreadsheet(queryset, "csv" if spreadsheet_format == ZIP
+                                          else spreadsheet_format)
+        if spreadsheet_format == "csv":
             return super().as_spreadsheet(queryset, spreadsheet_format)
         name = self.get_filename()
         if spreadsheet_format == ZIP:

@@ -306,3 +306,10 @@ def test_the_reconciliation_exports_are_neutralised_too(finance):
              for c in _text_cells(csv.reader(io.StringIO(archive.read(name).decode())))]
     assert "'" + HYPERLINK in cells
     assert not any(c.startswith(FORMULA_STARTS) for c in cells)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "zip"])
+def test_reconciliation_downloads_work_before_the_first_run(finance, fmt):
+    response = finance.get(reverse("kansha_reports:reconciliation"), {"export": fmt})
+    assert response.status_code == 200
+    assert 'filename="kansha-reconciliation' in response["Content-Disposition"]
