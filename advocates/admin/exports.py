@@ -53,11 +53,20 @@ class SafeSpreadsheetExportMixin:
         model = getattr(getattr(self, "model", None), "_meta", None)
         return str(model.verbose_name_plural).capitalize() if model else "Export"
 
+    def xlsx_value(self, field: str, value: Any, item: Any) -> Any:
+        """A value as the XLSX holds it; a view may return a `Formatted` one (an amount)."""
+        return value
+
+    def xlsx_heading(self, field: str, heading: str) -> str:
+        return heading
+
     def write_xlsx(self, queryset: Any, output: Any) -> None:
         fields = list(self.list_export)  # type: ignore[attr-defined]
-        rows = ([self.preprocess_field_value(f, v, self.FORMAT_XLSX)  # type: ignore[attr-defined]
+        rows = ([self.xlsx_value(f, self.preprocess_field_value(  # type: ignore[attr-defined]
+                    f, v, self.FORMAT_XLSX), item)  # type: ignore[attr-defined]
                  for f, v in self.to_row_dict(item).items()]  # type: ignore[attr-defined]
                 for item in queryset)
         output.write(xlsx_bytes([Sheet(
             title=self.get_export_sheet_title(),
-            headings=[self.get_heading(queryset, f) for f in fields], rows=rows)]))
+            headings=[self.xlsx_heading(f, self.get_heading(queryset, f)) for f in fields],
+            rows=rows)]))

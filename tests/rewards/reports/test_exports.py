@@ -279,10 +279,27 @@ def test_refund_lists_keep_negative_amounts_as_numbers_and_escape_text(admin_cli
     sheet = _xlsx(admin_client.get(url, {"export": "xlsx"})).worksheets[0]
     header, row = list(sheet.iter_rows(values_only=True))
     assert row[header.index("Source id")] == "'" + DDE
-    assert row[header.index("Order amount minor")] == -4500
+    assert row[header.index("Order amount")] == -4500  # yen: the amount in its own units
+    assert sheet.cell(row=2, column=header.index("Order amount") + 1).number_format == "#,##0"
     header, row = _csv(admin_client.get(url, {"export": "csv"}))
     assert row[header.index("Source id")] == "'" + DDE
     assert row[header.index("Order amount minor")] == "-4500"
+
+
+def test_the_redemptions_list_xlsx_holds_amounts_in_their_currency(admin_client, program):
+    sheet = _xlsx(admin_client.get(reverse(LISTS["redemptions"][0]),
+                                   {"export": "xlsx"})).worksheets[0]
+    rows = list(sheet.iter_rows())
+    header = [c.value for c in rows[0]]
+    assert "Discount minor" not in header
+    by_currency = {r[header.index("Currency")].value: r for r in rows[1:]}
+    jpy = by_currency["jpy"][header.index("Discount")]
+    usd = by_currency["usd"][header.index("Discount")]
+    assert (jpy.value, jpy.number_format) == (500, "#,##0")
+    assert (usd.value, usd.number_format) == (5, "#,##0.00")
+    # The CSV keeps the stored minor units.
+    csv_rows = _csv(admin_client.get(reverse(LISTS["redemptions"][0]), {"export": "csv"}))
+    assert "Discount minor" in csv_rows[0]
 
 
 def test_the_reconciliation_exports_are_neutralised_too(finance):
