@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -36,7 +37,25 @@ _DANGLING = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", 
 DATE_FORMAT = "yyyy-mm-dd"
 MONTH_FORMAT = "yyyy-mm"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+PERCENT_FORMAT = "0.0%"
 WIDTH_MIN, WIDTH_MAX = 6, 60
+# Said in the heading of a column whose times were written in UTC.
+UTC_MARK = " (UTC)"
+
+
+def amount_format(exponent: int) -> str:
+    """Excel's number format for an amount with `exponent` decimals: `#,##0` for yen,
+    `#,##0.00` for dollars, `#,##0.000` for dinars."""
+    return "#,##0" + ("." + "0" * exponent if exponent > 0 else "")
+
+
+@dataclass(frozen=True)
+class Formatted:
+    """A cell value with a number format of its own, for a column whose format changes from
+    row to row (an amount, whose decimals follow the row's currency)."""
+
+    value: Any
+    number_format: str
 
 
 def cell_neutralise(value: Any) -> Any:
@@ -82,8 +101,9 @@ def _shorten(text: str, limit: int) -> str:
 
 @dataclass
 class Sheet:
-    """One table: a title, its headings and its rows of plain values. `formats` maps a column
-    index to an Excel number format for that column's cells (dates get one by default)."""
+    """One table: a title, its headings and its rows of plain values (or `Formatted` ones).
+    `formats` maps a column index to an Excel number format for that column's cells (dates
+    and datetimes get one by default)."""
 
     title: str
     headings: Sequence[str]
@@ -95,6 +115,14 @@ class Sheet:
 def _width(value: Any) -> int:
     """How many character widths a value takes in a cell (East Asian wide characters count
     two), the longest line of a multi-line text."""
+    if isinstance(value, Formatted):
+        number = value.value
+        if isinstance(number, int | float | Decimal) and value.number_format.startswith("#"):
+            decimals = value.number_format.partition(".")[2].count("0")
+            return len(f"{number:,.{decimals}f}")
+        if value.number_format == PERCENT_FORMAT and isinstance(number, int | float):
+            return len(f"{number:.1%}")
+        return _width(number)
     if value is None:
         return 0
     if isinstance(value, datetime):
@@ -112,16 +140,43 @@ def _width(value: Any) -> int:
 
 def _typed(value: Any) -> Any:
     """A value openpyxl can store as a typed cell. Aware datetimes become naive UTC: Excel
-    has no time zones, and every Kansha export states its times in UTC."""
+    has no time zones, so their column's heading says UTC."""
+    if isinstance(value, Formatted):
+        return Formatted(_typed(value.value), value.number_format)
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return cell_neutralise(value)
 
 
+def _number_format(value: Any, column_format: str | None) -> str | None:
+    """The cell's own format, else its column's, else a date's or a datetime's."""
+    if isinstance(value, Formatted):
+        return value.number_format
+    if column_format:
+        return column_format
+    if isinstance(value, datetime):
+        return DATETIME_FORMAT
+    if isinstance(value, date):
+        return DATE_FORMAT
+    return None
+
+
+def _is_aware(value: Any) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is not None
+
+
+def _heading(heading: Any, *, utc: bool) -> str:
+    text = str(heading)
+    if utc and "UTC" not in text:
+        text += UTC_MARK
+    return cell_neutralise(text)
+
+
 def xlsx_bytes(sheets: Iterable[Sheet]) -> bytes:
     """An XLSX workbook with one sheet per table: the heading row bold, frozen and with an
     autofilter, each column as wide as its content (6–60), dates and datetimes as real dates
-    with a format, text neutralised against formulas."""
+    with a format (a column of aware datetimes is written in UTC and its heading says so),
+    `Formatted` values with their own number format, text neutralised against formulas."""
     # openpyxl loads only when a workbook is written (exports, reports), not for every CSV.
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -135,18 +190,18 @@ def xlsx_bytes(sheets: Iterable[Sheet]) -> bytes:
         title = sheet_title(sheet.title, taken=taken)
         taken.append(title)
         worksheet = workbook.create_sheet(title)
-        headings = [cell_neutralise(str(h)) for h in sheet.headings]
         # Widths and formats are written before the rows (a write-only sheet streams them),
         # so the rows are read once here.
-        rows = [[_typed(v) for v in row] for row in sheet.rows]
+        raw = [list(row) for row in sheet.rows]
+        utc = {i for row in raw for i, v in enumerate(row)
+               if _is_aware(v.value if isinstance(v, Formatted) else v)}
+        headings = [_heading(h, utc=i in utc) for i, h in enumerate(sheet.headings)]
+        rows = [[_typed(v) for v in row] for row in raw]
         ncols = max([len(headings), *(len(r) for r in rows)]) if (headings or rows) else 0
         widths = [_width(h) for h in headings] + [0] * (ncols - len(headings))
-        formats = dict(sheet.formats)
         for row in rows:
             for i, value in enumerate(row):
                 widths[i] = max(widths[i], _width(value))
-                if i not in formats and isinstance(value, date):
-                    formats[i] = DATETIME_FORMAT if isinstance(value, datetime) else DATE_FORMAT
         for i, width in enumerate(widths):
             worksheet.column_dimensions[get_column_letter(i + 1)].width = \
                 min(WIDTH_MAX, max(WIDTH_MIN, width + 2))
@@ -165,11 +220,14 @@ def xlsx_bytes(sheets: Iterable[Sheet]) -> bytes:
         for row in rows:
             cells = []
             for i, value in enumerate(row):
+                number_format = _number_format(value, sheet.formats.get(i))
+                if isinstance(value, Formatted):
+                    value = value.value
                 cell = WriteOnlyCell(worksheet, value)
                 if cell.data_type == "f":  # cannot happen after neutralising; never a formula
                     cell.data_type = "s"
-                if i in formats and value is not None:
-                    cell.number_format = formats[i]
+                if number_format and value is not None:
+                    cell.number_format = number_format
                 cells.append(cell)
             worksheet.append(cells)
     if not taken:

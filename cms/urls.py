@@ -6,12 +6,15 @@ from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
 from cms import views
+from cms.admin_exports import safe_export_urls
 from cms.api import api
 from rewards.own_page import own_page_view
 from rewards.webhooks import stripe_webhook
 
 urlpatterns = [
     path("django-admin/", admin.site.urls),
+    # Wagtail's own list exports, formula-safe: before Wagtail's admin, which they replace.
+    *safe_export_urls(),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
     path("api/v1/", api.urls),

@@ -28,7 +28,8 @@ from wagtail.snippets.views.snippets import (
 
 from advocates.admin.advocate_list import AdvocateListExtension
 from advocates.admin.menu import PermissionMenuItem
-from advocates.admin.snippets import KanshaSnippetViewSet
+from advocates.admin.snippets import KanshaIndexView, KanshaSnippetViewSet
+from advocates.spreadsheets import Formatted, amount_format
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
     selectors,
@@ -57,7 +58,7 @@ from rewards.models import (
     Tier,
     TriggerKind,
 )
-from rewards.money import money_display
+from rewards.money import currency_exponent, money_display, money_to_units
 
 
 class RefusedFormMixin:
@@ -322,6 +323,22 @@ def _grant_delivery(grant: RewardGrant) -> str:
     return ""
 
 
+class MoneyIndexView(KanshaIndexView):
+    """A listing of rows with amounts (`*_minor` beside the row's `currency`): its XLSX holds
+    each amount in the currency's units with its ISO 4217 decimals (¥4,500, $25.00), and the
+    heading drops "minor". The CSV keeps minor units, as stored."""
+
+    def xlsx_value(self, field, value, item):
+        currency = getattr(item, "currency", "")
+        if field.endswith("_minor") and isinstance(value, int) and currency:
+            return Formatted(money_to_units(value, currency),
+                             amount_format(currency_exponent(currency)))
+        return value
+
+    def xlsx_heading(self, field, heading):
+        return heading.removesuffix(" minor") if field.endswith("_minor") else heading
+
+
 class RewardGrantViewSet(KanshaSnippetViewSet):
     """List, inspect and history only. A grant is money: it moves only through
     `grant_approve` and `grant_revoke` (the Review column, `grant_confirm` below), which check
@@ -331,6 +348,7 @@ class RewardGrantViewSet(KanshaSnippetViewSet):
     model = RewardGrant
     icon = "tag"
     menu_label = _("Grants")
+    index_view_class = MoneyIndexView
     refused = frozenset({"add", "change", "delete"})
     list_display = ["__str__", "rule", "advocate", "status",
                     _money_column("cost", _("Cost"), "cost_minor"),
@@ -375,6 +393,7 @@ class RedemptionViewSet(KanshaSnippetViewSet):
     model = Redemption
     icon = "tick"
     menu_label = _("Redemptions")
+    index_view_class = MoneyIndexView
     refused = frozenset({"add", "change", "delete"})
     list_display = ["code", "rule", "source",
                     _money_column("order", _("Order (paid)"), "order_amount_minor"),
@@ -395,6 +414,7 @@ class RedemptionReversalViewSet(KanshaSnippetViewSet):
     model = RedemptionReversal
     icon = "undo"
     menu_label = _("Refunds and disputes")
+    index_view_class = MoneyIndexView
     refused = frozenset({"add", "change", "delete"})
     list_display = ["redemption", "kind", "source_id",
                     _money_column("order", _("Order (paid)"), "order_amount_minor"),

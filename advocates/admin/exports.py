@@ -10,6 +10,7 @@ this in before Wagtail's view, so all of them share advocates/spreadsheets.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -25,6 +26,14 @@ class SafeSpreadsheetExportMixin:
 
     # The sheet's name in the XLSX (shortened on a word boundary if needed).
     export_sheet_title = ""
+
+    # Wagtail makes aware datetimes naive before the XLSX writer sees them; `xlsx_bytes` wants
+    # them aware, to write them in UTC and say "(UTC)" in their column's heading.
+    @property
+    def custom_value_preprocess(self) -> dict:
+        preprocess = dict(super().custom_value_preprocess)  # type: ignore[misc]
+        preprocess[datetime] = {self.FORMAT_XLSX: None}  # type: ignore[attr-defined]
+        return preprocess
 
     def preprocess_field_value(self, field: str, value: Any, export_format: str) -> Any:
         value = super().preprocess_field_value(field, value, export_format)  # type: ignore[misc]
@@ -44,11 +53,20 @@ class SafeSpreadsheetExportMixin:
         model = getattr(getattr(self, "model", None), "_meta", None)
         return str(model.verbose_name_plural).capitalize() if model else "Export"
 
+    def xlsx_value(self, field: str, value: Any, item: Any) -> Any:
+        """A value as the XLSX holds it; a view may return a `Formatted` one (an amount)."""
+        return value
+
+    def xlsx_heading(self, field: str, heading: str) -> str:
+        return heading
+
     def write_xlsx(self, queryset: Any, output: Any) -> None:
         fields = list(self.list_export)  # type: ignore[attr-defined]
-        rows = ([self.preprocess_field_value(f, v, self.FORMAT_XLSX)  # type: ignore[attr-defined]
+        rows = ([self.xlsx_value(f, self.preprocess_field_value(  # type: ignore[attr-defined]
+                    f, v, self.FORMAT_XLSX), item)  # type: ignore[attr-defined]
                  for f, v in self.to_row_dict(item).items()]  # type: ignore[attr-defined]
                 for item in queryset)
         output.write(xlsx_bytes([Sheet(
             title=self.get_export_sheet_title(),
-            headings=[self.get_heading(queryset, f) for f in fields], rows=rows)]))
+            headings=[self.xlsx_heading(f, self.get_heading(queryset, f)) for f in fields],
+            rows=rows)]))

@@ -13,16 +13,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, transaction
 
-from rewards.models import ReconciliationRun
+from rewards.models import ReconciliationRun, RewardRule
 
 from . import charts, frames, queries, rollups
-from .params import FORMATS, PERIODS, Report, ReportError, ReportParams, Section, parse_date
+from .params import (
+    FORMATS,
+    PERIODS,
+    REPORT_FILTERS,
+    Report,
+    ReportError,
+    ReportParams,
+    Section,
+    parse_date,
+)
 
-__all__ = ["FORMATS", "PERIODS", "REPORTS", "Report", "ReportError", "ReportParams",
-           "Section", "parse_date", "report_build"]
+__all__ = ["FORMATS", "PERIODS", "REPORTS", "REPORT_FILTERS", "Report", "ReportError",
+           "ReportParams", "Section", "filters_used", "parse_date", "report_build"]
+
+
+def filters_used(name: str, params: ReportParams) -> list[tuple[str, Any]]:
+    """The filters report `name` was run with, as (label, value) rows for an export's cover;
+    only those the report takes, an unset one as "all"."""
+    keep = REPORT_FILTERS.get(name, ())
+    rows: list[tuple[str, Any]] = []
+    if "date_range" in keep:
+        rows += [("From", params.date_from), ("To (inclusive)", params.date_to)]
+    if "period" in keep:
+        rows.append(("Group by", params.period))
+    if "platform" in keep:
+        rows.append(("Platform", params.platform or "all"))
+    if "rule" in keep:
+        rule = RewardRule.objects.filter(pk=params.rule_id).first() if params.rule_id else None
+        rows.append(("Reward rule", f"#{rule.pk} {rule.name}" if rule else
+                     f"#{params.rule_id}" if params.rule_id else "all"))
+    if "currency" in keep:
+        rows.append(("Currency", params.currency.upper() or "all"))
+    return rows
 
 
 def _reasons(outreach):
@@ -213,6 +243,7 @@ def reconciliation_report(run: ReconciliationRun) -> Report:
     mismatches = frames.reconciliation_items([i for i in items if i["kind"] != "matched"])
     params = ReportParams(date_from=run.date_from, date_to=run.date_to)
     return Report(
+        filters=[*filters_used("reconciliation", params), ("Run", f"#{run.pk}")],
         name="reconciliation", title=f"Reconciliation with Stripe (run #{run.pk})",
         params=params, primary="items", sections={
             "summary": Section("summary", "Compared objects by outcome", summary),
@@ -267,4 +298,6 @@ def report_build(*, name: str, params: ReportParams, direct: bool = False) -> Re
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         queries.session_tune(snapshot=outermost)
-        return builder(params, **kwargs)
+        report = builder(params, **kwargs)
+    report.filters = filters_used(name, params)
+    return report

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,7 +17,16 @@ PERIODS = ("week", "month")
 # date arithmetic (the day after 9999-12-31 does not exist).
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
-FORMATS = ("csv", "xlsx", "json")
+FORMATS = ("csv", "xlsx", "json", "zip", "zip-bom")
+# The filters each report uses: a filter the report ignores is neither offered nor listed on
+# its cover (the liability is "as of now", so it takes no dates; redemptions are by month).
+REPORT_FILTERS = {
+    "ambassador": ("date_range", "period", "platform"),
+    "redemptions": ("date_range", "rule", "currency"),
+    "ledger": ("date_range", "rule", "currency"),
+    "liability": ("rule", "currency"),
+    "reconciliation": ("date_range",),
+}
 
 
 class ReportError(ValueError):
@@ -95,6 +104,9 @@ class Report:
     primary: str
     notes: list[str] = field(default_factory=list)
     charts: list[tuple[str, str]] = field(default_factory=list)  # (title, svg markup)
+    # The filters used, as (label, value) for the export's cover (report_build fills it).
+    filters: list[tuple[str, Any]] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def main(self) -> Section:

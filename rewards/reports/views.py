@@ -36,8 +36,8 @@ from advocates.policies import PLATFORM_CHOICES
 from rewards.models import Perk, ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from rewards.money import money_display
 
-from . import ReportParams, reconciliation_report, report_build
-from .exports import _cell, report_filename, report_xlsx
+from . import REPORT_FILTERS, Report, ReportParams, reconciliation_report, report_build
+from .exports import _cell, is_share_column, report_csv_zip, report_filename, report_xlsx
 
 PERMISSION = "rewards.view_reports"
 DEFAULT_DAYS = 90
@@ -94,14 +94,54 @@ def _file_response(data: bytes, filename: str, content_type: str) -> FileRespons
                         content_type=content_type)
 
 
-# The filters each report uses: a filter the report ignores is not offered (the liability is
-# "as of now", so it takes no dates; redemptions are always by month).
-REPORT_FILTERS = {
-    "ambassador": ("date_range", "period", "platform"),
-    "redemptions": ("date_range", "rule", "currency"),
-    "ledger": ("date_range", "rule", "currency"),
-    "liability": ("rule", "currency"),
-}
+ZIP = "zip"
+
+
+class ReportDownloadsMixin(SafeSpreadsheetExportMixin):
+    """A report's downloads: `?export=xlsx` is the whole report as one workbook (a cover with
+    the filters, a sheet per table), `?export=zip` every table as its own CSV in a zip
+    (`&bom=1` for Excel in Japanese), `?export=csv` Wagtail's CSV of the main table; each
+    file named after the report and its dates."""
+
+    FORMATS = ("xlsx", "csv", ZIP)
+
+    def export_report(self) -> Report | None:
+        raise NotImplementedError
+
+    def as_spreadsheet(self, queryset, spreadsheet_format):
+        report = self.export_report()
+        if report is None:  # nothing to report yet (no reconciliation run): the empty listing
+            return super().as_spreadsheet(queryset, "csv" if spreadsheet_format == ZIP
+                                          else spreadsheet_format)
+        if spreadsheet_format == "csv":
+            return super().as_spreadsheet(queryset, spreadsheet_format)
+        name = self.get_filename()
+        if spreadsheet_format == ZIP:
+            bom = self.request.GET.get("bom") == "1"
+            return _file_response(report_csv_zip(report, bom=bom),
+                                  f"{name}{'-excel' if bom else ''}.zip", "application/zip")
+        return _file_response(report_xlsx(report), f"{name}.xlsx", XLSX_TYPE)
+
+    @property
+    def zip_export_url(self) -> str:
+        return self.get_export_url(ZIP)  # type: ignore[attr-defined]
+
+    @property
+    def zip_bom_export_url(self) -> str:
+        return f"{self.zip_export_url}&bom=1"
+
+    @cached_property
+    def header_more_buttons(self):  # the downloads sit in the header, not in the "…" menu
+        return []
+
+    @cached_property
+    def header_buttons(self):
+        return [HeaderButton(_("Download XLSX"), url=self.xlsx_export_url,
+                             icon_name="download", attrs={"data-kansha-export": "xlsx"}),
+                HeaderButton(_("Download CSV (zip)"), url=self.zip_export_url,
+                             icon_name="download", attrs={"data-kansha-export": "csv"}),
+                HeaderButton(_("CSV for Excel in Japanese (zip)"), url=self.zip_bom_export_url,
+                             icon_name="download", attrs={"data-kansha-export": "csv-bom"})]
 
 
 def _filterset_for(name: str) -> type[ReportFilterSet]:
@@ -112,10 +152,6 @@ def _filterset_for(name: str) -> type[ReportFilterSet]:
     return filterset
 
 
-def _is_share(column: str) -> bool:
-    return column == "share" or column.endswith(("_share", "_rate"))
-
-
 def _display(value, column: str, row: dict, money: dict[str, str]) -> str:
     """One number format per kind: money by currency and language, shares as percentages,
     counts with thousands separators, other measures with one decimal."""
@@ -124,7 +160,7 @@ def _display(value, column: str, row: dict, money: dict[str, str]) -> str:
         return "—"
     if column in money and isinstance(value, int | float):
         return money_display(int(value), row.get(money[column]) or "")
-    if _is_share(column) and isinstance(value, int | float):
+    if is_share_column(column) and isinstance(value, int | float):
         return f"{number_format(value * 100, 1, force_grouping=True)}%"
     if isinstance(value, float):
         return number_format(value, 1, force_grouping=True)
@@ -303,10 +339,13 @@ REPORT_TITLES = {"ambassador": _("Ambassador program"), "redemptions": _("Redemp
 
 
 def _label(column: str) -> str:
-    """A column's heading on screen (exports keep the exact column names)."""
+    """A column's heading on screen (exports keep the exact column names); a time's says it
+    is UTC, as the queries write it."""
     if column in COLUMN_LABELS:
-        return str(COLUMN_LABELS[column])
-    return column.removesuffix("_minor").replace("_", " ").capitalize()
+        label = str(COLUMN_LABELS[column])
+    else:
+        label = column.removesuffix("_minor").replace("_", " ").capitalize()
+    return f"{label} (UTC)" if column.endswith("_at") else label
 
 
 def _title(title: str) -> str:
@@ -325,7 +364,7 @@ def _rows(section) -> list[dict]:
     return rows
 
 
-class KanshaReportView(SafeSpreadsheetExportMixin, ReportView):
+class KanshaReportView(ReportDownloadsMixin, ReportView):
     """A report page for one of rewards.reports.REPORTS."""
 
     report_name = ""
@@ -367,28 +406,14 @@ class KanshaReportView(SafeSpreadsheetExportMixin, ReportView):
     def _numeric(self, column: str) -> bool:
         return str(self.report.main.frame[column].dtype) in ("int64", "float64")
 
-    # Export buttons in the header, not hidden in the "…" menu.
-    @cached_property
-    def header_more_buttons(self):
-        return []
-
-    @cached_property
-    def header_buttons(self):
-        return [HeaderButton(_("Download XLSX"), url=self.xlsx_export_url,
-                             icon_name="download", attrs={"data-kansha-export": "xlsx"}),
-                HeaderButton(_("Download CSV"), url=self.csv_export_url, icon_name="download",
-                             attrs={"data-kansha-export": "csv"})]
-
     def get_queryset(self):
         return _rows(self.report.main)
 
     def get_filename(self):
         return report_filename(self.report)
 
-    def write_xlsx_response(self, queryset):
-        """The whole report (every table, the filters and the notes), not only the listing."""
-        return _file_response(report_xlsx(self.report), f"{self.get_filename()}.xlsx",
-                              XLSX_TYPE)
+    def export_report(self):
+        return self.report
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -490,7 +515,7 @@ def _item_link(item: ReconciliationItem) -> str:
                        item.stripe_id or f"item #{item.pk}")
 
 
-class ReconciliationReportView(SafeSpreadsheetExportMixin, ReportView):
+class ReconciliationReportView(ReportDownloadsMixin, ReportView):
     """Finance's view of a reconciliation run: counts per outcome, then every item (filter by
     outcome or object), each opening a drill-down with both sides. The XLSX export is the
     run's workbook (rewards.reports.reconciliation_report)."""
@@ -538,11 +563,8 @@ class ReconciliationReportView(SafeSpreadsheetExportMixin, ReportView):
         return (f"kansha-reconciliation-{run.date_from:%Y-%m-%d}-{run.date_to:%Y-%m-%d}"
                 f"-run{run.pk}")
 
-    def write_xlsx_response(self, queryset):
-        if self.run is None:
-            return super().write_xlsx_response(queryset)
-        return _file_response(report_xlsx(reconciliation_report(self.run)),
-                              f"{self.get_filename()}.xlsx", XLSX_TYPE)
+    def export_report(self):
+        return reconciliation_report(self.run) if self.run is not None else None
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -70,7 +70,8 @@ def test_the_workbook_opens_typed_sized_frozen_and_filtered():
               [DDE, None, None, -2, "ありがとうございます、また来ます"]])])
     sheet = load_workbook(io.BytesIO(data))["Mentions with a very long"]
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("text", "posted_at", "day", "count", "'=heading")
+    # A column of aware times is written in UTC, and its heading says so.
+    assert rows[0] == ("text", "posted_at (UTC)", "day", "count", "'=heading")
     assert rows[1][0] == "'" + HYPERLINK
     assert rows[2][0] == "'" + DDE
     assert rows[2][3] == -2  # a number, not neutralised text

@@ -195,6 +195,56 @@ def test_finance_cannot_compare_revisions_of_what_it_is_not_asked_to_approve():
                        ).status_code == 403
 
 
+MONEY_SNIPPETS = {  # model → (its add form, a field holding money, a changed value)
+    "rewardrule": (RULE_FORM, "monthly_budget_minor", "70000"),
+    "tier": (TIER_FORM, "threshold", "650"),
+    "perk": (PERK_FORM, "unit_cost_minor", "1500"),
+}
+MODELS = {"rewardrule": RewardRule, "tier": Tier, "perk": Perk}
+
+
+@pytest.mark.parametrize("model", list(MONEY_SNIPPETS))
+def test_a_superuser_cannot_approve_their_own_rule_tier_or_perk(model):
+    form = MONEY_SNIPPETS[model][0]
+    root = _client(_superuser())
+    assert root.post(_url(model, "add"), {**form, "action-submit": "Submit"}).status_code == 302
+    obj = MODELS[model].objects.get()
+    assert _approve(root, model, obj).status_code == 403
+    obj.refresh_from_db()
+    assert not obj.live
+    response = _approve(_client(_superuser("root2")), model, obj)
+    obj.refresh_from_db()
+    assert obj.live
+    assert f"Approved: “{obj}” is live." in _messages(response)
+
+
+@pytest.mark.parametrize("model", list(MONEY_SNIPPETS))
+def test_finance_compares_a_changed_rule_tier_or_perk_with_the_live_one_then_approves(model):
+    form, field, value = MONEY_SNIPPETS[model]
+    marketing = _client(user_in_role(MARKETING))
+    marketing.post(_url(model, "add"), {**form, "action-submit": "Submit"})
+    obj = MODELS[model].objects.get()
+    finance = _client(user_in_role(FINANCE))
+    assert _approve(finance, model, obj).status_code == 302
+    obj.refresh_from_db()
+    live = obj.live_revision_id
+    # Marketing changes the money field of the live object; it waits for finance.
+    response = marketing.post(_url(model, "edit", obj.pk),
+                              {**form, field: value, "action-submit": "Submit"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    obj.refresh_from_db()
+    assert str(getattr(obj, field)) != value
+    revision = obj.current_workflow_state.current_task_state.revision
+    compare = finance.get(_url(model, "revisions_compare", obj.pk, live, revision.pk))
+    assert compare.status_code == 200
+    page = compare.content.decode()
+    assert value in page or f"{int(value):,}" in page
+    response = _approve(finance, model, obj)
+    obj.refresh_from_db()
+    assert str(getattr(obj, field)) == value
+    assert f"Approved: “{obj}” is live." in _messages(response)
+
+
 # --- Points settings: held back until another person approves ---------------------------------
 
 

@@ -118,6 +118,7 @@ def test_a_usd_amount_discount_is_bounded_in_cents(marketing, settings):
     response = marketing.post(reverse("wagtailsnippets_rewards_rewardrule:add"), form)
     assert response.status_code == 400
     assert "above the limit of 100.00 USD" in _errors(response)
+    assert not RewardRule.objects.exists()
 
 
 TIER_FORM = {"name": "Silver", "name_ja": "", "level": "2", "threshold": "500",

@@ -15,7 +15,8 @@ from rewards.reports.exports import report_bytes
 
 class Command(BaseCommand):
     help = ("Write a report for a date range as CSV (every table, formula-neutralised), XLSX "
-            "(one sheet per table) or JSON. Bad input writes nothing.")
+            "(a cover sheet, then one sheet per table), JSON, or a zip of one CSV per table "
+            "(zip-bom: with a UTF-8 BOM for Excel in Japanese). Bad input writes nothing.")
 
     def add_arguments(self, parser):
         parser.add_argument("report", choices=list(REPORTS))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import email
 import io
 import json
+import zipfile
 from datetime import date
 
 import pytest
@@ -17,6 +19,7 @@ from openpyxl import load_workbook
 
 from cms.celery import app as celery_app
 from rewards.models import ReportSettings
+from rewards.money import money_to_minor
 from rewards.reports.emails import last_week, report_weekly_email_send
 from tests.conftest import wait_for
 
@@ -40,6 +43,21 @@ def test_command_writes_csv_with_every_table_neutralised(program, tmp_path):
     assert "usd" in text
 
 
+def test_command_writes_a_zip_of_one_csv_per_table(program, tmp_path):
+    out = tmp_path / "red.zip"
+    run("redemptions", *ARGS, "--format", "zip-bom", "--out", str(out))
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        assert [n.rsplit("/", 1)[1] for n in names] == [
+            "01-about.csv", "02-by-month-rule-tier-and-currency.csv", "03-totals-per-currency.csv",
+            "04-average-order-value-with-and-without-a-code.csv"]
+        totals = archive.read(names[2])
+    assert totals.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(totals.decode("utf-8-sig"))))
+    assert rows[0][0] == "currency"  # one table, starting at its heading
+    assert {r[0] for r in rows[1:]} == {"jpy", "usd"}
+
+
 def test_command_csv_neutralises_formulas(program, tmp_path):
     out = tmp_path / "amb.csv"
     run("ambassador", *ARGS, "--format", "csv", "--out", str(out))
@@ -54,7 +72,8 @@ def test_command_xlsx_and_json_hold_the_same_totals(program, tmp_path):
     run("liability", *ARGS, "--format", "json", "--out", str(tmp_path / "l.json"))
     sheet = load_workbook(tmp_path / "l.xlsx")["Totals per currency"]
     rows = list(sheet.iter_rows(values_only=True))
-    xlsx = {r[0]: r[rows[0].index("max_exposure_minor")] for r in rows[1:]}
+    # The workbook writes amounts in the currency's units ($5.00), JSON in minor units.
+    xlsx = {r[0]: money_to_minor(r[rows[0].index("max_exposure")], r[0]) for r in rows[1:]}
     data = json.loads((tmp_path / "l.json").read_text())["sections"]["totals"]
     from_json = {r[0]: r[data["columns"].index("max_exposure_minor")] for r in data["rows"]}
     assert xlsx == from_json == {"jpy": 2300, "usd": 500}

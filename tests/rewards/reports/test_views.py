@@ -11,6 +11,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from rewards.money import money_display as money_format
+from rewards.money import money_to_minor
 from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
 
 FILTERS = {"date_range_from": "2026-11-01", "date_range_to": "2026-11-30"}
@@ -79,11 +80,12 @@ def test_xlsx_export_shows_the_same_totals_as_the_screen(client, program):
     totals = {row[header.index("currency")]: dict(zip(header, row, strict=True))
               for row in data}
     assert set(totals) == {"jpy", "usd"}
-    assert totals["jpy"]["discount_minor"] == 500
-    assert totals["usd"]["order_revenue_minor"] == 2500
+    # The workbook holds amounts in the currency's units (¥500, $25.00), the screen shows them.
+    assert totals["jpy"]["discount"] == 500
+    assert totals["usd"]["order_revenue"] == 25
     for currency, row in totals.items():
-        for column in ("discount_minor", "order_revenue_minor"):
-            assert money_format(row[column], currency) in page
+        for column in ("discount", "order_revenue"):
+            assert money_format(money_to_minor(row[column], currency), currency) in page
         assert f'<td class="kansha-num">{row["codes_issued"]:,}</td>' in page
 
 
@@ -97,7 +99,8 @@ def test_liability_xlsx_matches_the_screen(client, program):
     header = rows[0]
     for row in rows[1:]:
         record = dict(zip(header, row, strict=True))
-        assert money_format(record["max_exposure_minor"], record["currency"]) in page
+        minor = money_to_minor(record["max_exposure"], record["currency"])
+        assert money_format(minor, record["currency"]) in page
 
 
 def test_admin_csv_export_neutralises_formulas(client, program):
@@ -148,3 +151,10 @@ def test_exports_are_buttons_in_the_header_and_tables_scroll_in_their_box(client
     assert 'data-kansha-export="csv"' in html
     assert html.count('class="kansha-scroll') >= 2  # the sections and the main table
     assert "row" in html.split("Totals per currency")[1][:120]  # each table's own count
+
+
+def test_the_ledger_says_its_times_are_utc(client, program):
+    client.force_login(user_in_role(FINANCE))
+    page = client.get(reverse("kansha_reports:ledger"), FILTERS).text
+    assert "Created (UTC)" in page
+    assert "Issued (UTC)" in page
