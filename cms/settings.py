@@ -18,6 +18,9 @@ DATA_DIR = Path(env_str("KANSHA_DATA_DIR", str(BASE_DIR / "var")))
 
 DATABASE_URL = env_str("DATABASE_URL")
 REDIS_URL = env_str("REDIS_URL")
+# The Celery broker: REDIS_URL unless BROKER_URL names another (amqp:// for RabbitMQ; see
+# docs/reliability.md for which one holds through an outage).
+BROKER_URL = env_str("BROKER_URL")
 EMBEDDED = not DATABASE_URL and not REDIS_URL
 
 DEBUG = env_bool("DJANGO_DEBUG", default=not DATABASE_URL)
@@ -134,7 +137,11 @@ if REDIS_URL:
             f"REDIS_URL must start with redis:// or rediss://, got {REDIS_URL!r}")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL, "KEY_PREFIX": "kansha"}}
-    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_URL = BROKER_URL or REDIS_URL
+    if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise ImproperlyConfigured(  # the scheme only: the URL may hold a password
+            "BROKER_URL must start with redis://, rediss://, amqp:// or amqps://, got "
+            f"{CELERY_BROKER_URL.split(':', 1)[0]!r}:...")
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

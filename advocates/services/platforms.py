@@ -44,6 +44,7 @@ from advocates.platforms.credentials import credentials_decrypt, credentials_enc
 from advocates.platforms.http import SHAPE_ERRORS
 from advocates.platforms.registry import client_class
 from advocates.policies import POLICIES, platforms_where
+from advocates.services.broker import broker_send_on_commit
 from advocates.services.ingest import mentions_ingest
 from advocates.services.threads import messages_receive
 from advocates.sql import is_deadlock, text_storable
@@ -372,13 +373,14 @@ def webhook_accept(*, account: BrandAccount, dedupe_key: str,
     if delivery_id is None:
         existing = WebhookDelivery.objects.filter(dedupe_key=key).values_list("id", flat=True)
         return existing[0], False
-    # Robust: the delivery is committed whatever the broker (or the cache) says. The error is
-    # logged and platforms_poll's sweep finds the delivery later; it must not turn into a 500
-    # that makes the platform retry (tests/reliability/test_faults.py::test_broker_outage_...).
+    # The delivery is committed whatever the broker (or Redis) says: an outage is one warning
+    # (services/broker.py), the next delivery or platforms_poll's sweep picks this one up, and
+    # it never turns into a 500 that makes the platform retry
+    # (tests/reliability/test_broker_outage.py).
     if account.platform not in _batched_platforms():
-        transaction.on_commit(lambda: webhook_process.delay(delivery_id), robust=True)
+        broker_send_on_commit(lambda: webhook_process.delay(delivery_id), what="webhooks")
     else:
-        transaction.on_commit(webhook_batch_schedule, robust=True)
+        broker_send_on_commit(webhook_batch_schedule, what="webhooks")
     return delivery_id, True
 
 
