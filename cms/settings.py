@@ -168,11 +168,16 @@ CELERY_TASK_ROUTES = {
     "rewards.tasks.*": {"queue": "rewards"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Celery's consumer with one fix: a busy worker survives a broker outage (cms/celery.py).
+CELERY_WORKER_CONSUMER = "cms.celery:Consumer"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks are declared here, in one place; django-celery-beat copies them to the DB.
 CELERY_BEAT_SCHEDULE = {
+    # Stranded work (a broker outage, a killed worker) is picked up within 90 s: these sweeps
+    # run every 30 s for rows older than 60 s (docs/reliability.md section 2).
     "sweep-undetected-mentions": {"task": "advocates.tasks.mentions_detect_sweep",
-                                  "schedule": 60.0},
+                                  "schedule": 30.0},
+    "webhooks-sweep": {"task": "advocates.platforms.tasks.webhooks_sweep", "schedule": 30.0},
     "platforms-poll": {"task": "advocates.platforms.tasks.platforms_poll", "schedule": 120.0},
     "outreach-unsnooze": {"task": "advocates.tasks.outreach_unsnooze", "schedule": 60.0},
     "outreach-deliver-sweep": {"task": "advocates.tasks.outreach_deliver_sweep",

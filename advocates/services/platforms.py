@@ -300,7 +300,10 @@ WEBHOOK_BATCH_WINDOW = 0.1
 # stop later deliveries from queueing one, so it expires; a flag that expires while its task is
 # still queued only costs a spare, near-empty task.
 WEBHOOK_PENDING_TTL = 10
-WEBHOOK_SWEEP_AFTER_SECONDS = 300
+# A delivery unprocessed this long is presumed stranded and re-enqueued by `webhooks_sweep`
+# (every 30 s, cms/settings.py): picked up within 90 s of arriving, whatever happened to its task.
+# Processing is a conditional claim, so re-enqueueing one still in a queue costs a spare task.
+WEBHOOK_SWEEP_AFTER_SECONDS = 60
 
 
 def _pending_key() -> str:
@@ -374,7 +377,7 @@ def webhook_accept(*, account: BrandAccount, dedupe_key: str,
         existing = WebhookDelivery.objects.filter(dedupe_key=key).values_list("id", flat=True)
         return existing[0], False
     # The delivery is committed whatever the broker (or Redis) says: an outage is one warning
-    # (services/broker.py), the next delivery or platforms_poll's sweep picks this one up, and
+    # (services/broker.py), the next delivery or webhooks_sweep picks this one up, and
     # it never turns into a 500 that makes the platform retry
     # (tests/reliability/test_broker_outage.py).
     if account.platform not in _batched_platforms():

@@ -222,10 +222,10 @@ def test_broker_outage_loses_nothing_and_the_sweeper_finishes_the_work(own_broke
         earlier = timezone.now() - timedelta(minutes=10)
         Mention.objects.update(received_at=earlier)
         WebhookDelivery.objects.update(received_at=earlier)
-        from advocates.platforms.tasks import platforms_poll
+        from advocates.platforms.tasks import webhooks_sweep
         from advocates.tasks import mentions_detect_sweep
 
-        platforms_poll.delay()
+        webhooks_sweep.delay()
         wait_for(lambda: not WebhookDelivery.objects.filter(processed_at__isnull=True).exists(),
                  60)
         Mention.objects.filter(detected_at__isnull=True).update(received_at=earlier)
