@@ -170,6 +170,11 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Celery's consumer with one fix: a busy worker survives a broker outage (cms/celery.py).
 CELERY_WORKER_CONSUMER = "cms.celery:Consumer"
+# A worker keeps reconnecting however long the broker is away (Celery's default gives up after
+# 100 attempts, under an hour), and at start-up waits for a broker that is not up yet.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks are declared here, in one place; django-celery-beat copies them to the DB.
 CELERY_BEAT_SCHEDULE = {

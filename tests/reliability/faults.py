@@ -24,8 +24,8 @@ REDIS_PORT = int(os.environ.get("KANSHA_TEST_FAULT_REDIS_PORT", "6390"))
 def broker_switch(url: str | None) -> None:
     """Point this process's task producers at `url` (None: back to the configured broker).
 
-    The write URL, not `broker_url`: Celery reads `broker_url` through the Django settings
-    namespace, so assigning it does not reach the producers. The app caches its connection
+    The write URL is what producers read (it falls back to `broker_url`), whichever way the
+    installed Celery treats assignments to namespaced settings. The app caches its connection
     and producer pools (kombu keeps one per URL), so both are dropped.
     """
     from cms.celery import app
@@ -79,6 +79,13 @@ class OwnRedis:
             time.sleep(0.05)
 
 
+def rabbitmq_server() -> str | None:
+    """The node script itself, if RabbitMQ is installed: /usr/sbin's wrapper would switch to
+    the `rabbitmq` user, who cannot write our temp dir."""
+    binary = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    return str(binary) if binary.exists() else shutil.which("rabbitmq-server")
+
+
 class OwnRabbit:
     """A private RabbitMQ node (its own name, port and data directory under a temp dir) that a
     test may stop and start; the shared node on 5672 is never touched. Its data directory
@@ -93,11 +100,7 @@ class OwnRabbit:
         (self.base / "rabbitmq-env.conf").write_text("")  # not the machine's node settings
 
     def start(self, timeout: float = 120) -> OwnRabbit:
-        # The node script itself: /usr/sbin's wrapper would switch to the `rabbitmq` user, who
-        # cannot write our temp dir.
-        binary = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-        if not Path(binary).exists():
-            binary = shutil.which("rabbitmq-server") or binary
+        binary = rabbitmq_server()
         dist_port = free_port()
         env = {**os.environ,
                "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
@@ -112,6 +115,8 @@ class OwnRabbit:
                "RABBITMQ_PLUGINS_EXPAND_DIR": str(self.base / "plugins-expand"),
                "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
                "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config")}
+        if binary is None:
+            raise RuntimeError("rabbitmq-server is not installed (.ci/run installs it)")
         self.proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -21,7 +21,14 @@ from advocates.models import Mention, WebhookDelivery
 from advocates.services import platforms as platform_services
 from tests.advocates.outreach_helpers import default_data  # noqa: F401  (fixture)
 from tests.conftest import wait_for
-from tests.reliability.faults import OwnRabbit, OwnRedis, Worker, broker_switch, free_port
+from tests.reliability.faults import (
+    OwnRabbit,
+    OwnRedis,
+    Worker,
+    broker_switch,
+    free_port,
+    rabbitmq_server,
+)
 from tests.reliability.test_faults import _x_webhook, x_account  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
@@ -121,6 +128,7 @@ def test_worker_outlives_a_redis_outage_under_load(x_account, settings, caplog):
         redis.stop()
 
 
+@pytest.mark.skipif(rabbitmq_server() is None, reason="rabbitmq-server is not installed")
 @pytest.mark.usefixtures("default_data")
 def test_worker_outlives_a_rabbitmq_outage_under_load(x_account, settings, caplog):  # noqa: F811
     redis = OwnRedis(port=free_port()).start()
