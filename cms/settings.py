@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Stranded work (a broker outage, a killed worker) is picked up within 90 s: these sweeps
     # run every 30 s for rows older than 60 s (docs/reliability.md section 2).
+    # /readyz: a worker and beat seen lately (cms/health.py: HEARTBEAT_ENTRY, HEARTBEAT_EVERY).
+    "kansha-heartbeat": {"task": "cms.tasks.heartbeat", "schedule": 30.0},
     "sweep-undetected-mentions": {"task": "advocates.tasks.mentions_detect_sweep",
                                   "schedule": 30.0},
     "webhooks-sweep": {"task": "advocates.platforms.tasks.webhooks_sweep", "schedule": 30.0},

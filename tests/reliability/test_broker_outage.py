@@ -20,6 +20,7 @@ from django.test import Client
 from advocates.models import Mention, WebhookDelivery
 from advocates.services import platforms as platform_services
 from tests.advocates.outreach_helpers import default_data  # noqa: F401  (fixture)
+from tests.cms.test_health import heartbeats_seen
 from tests.conftest import wait_for
 from tests.reliability.faults import (
     OwnRabbit,
@@ -139,4 +140,26 @@ def test_worker_outlives_a_rabbitmq_outage_under_load(x_account, settings, caplo
                            redis_url=redis.url)
     finally:
         rabbit.remove()
+        redis.stop()
+
+
+def test_readyz_goes_unhealthy_while_redis_is_stopped_and_healthy_when_it_is_back(settings):
+    redis = OwnRedis(port=free_port()).start()
+    try:
+        settings.REDIS_URL = settings.CELERY_BROKER_URL = redis.url
+        heartbeats_seen()
+        client = Client()
+        assert client.get("/readyz").status_code == 200
+
+        redis.stop()
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        checks = response.json()["checks"]
+        assert checks["redis"]["error"] == "ConnectionError"
+        assert checks["broker"]["error"] == "OperationalError"
+        assert checks["database"]["ok"] is True
+
+        redis.start()
+        wait_for(lambda: client.get("/readyz").status_code == 200, 30)
+    finally:
         redis.stop()
