@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "cms.security.LoginThrottleMiddleware",  # 429 after repeated failed admin sign-ins
+    "cms.metrics.RequestMetricsMiddleware",  # entry points' counts and latencies, /metrics
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
@@ -129,6 +130,9 @@ else:
     }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 0, minimum=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# /metrics answers only with `Authorization: Bearer <this>`; unset, it answers 404.
+KANSHA_METRICS_TOKEN = env_str("KANSHA_METRICS_TOKEN")
 
 # --- Cache and Celery ---------------------------------------------------------------------
 if REDIS_URL:
