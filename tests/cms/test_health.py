@@ -29,6 +29,12 @@ def test_healthz_answers_head_and_refuses_post(client):
     assert client.post("/healthz").status_code == 405
 
 
+@pytest.fixture(autouse=True)
+def _no_heartbeat_left_behind():
+    yield
+    cache.delete(health.WORKER_HEARTBEAT_KEY)
+
+
 def heartbeats_seen(*, worker_age: float = 0, beat_age: float = 0) -> None:
     """Stamp a worker and a beat heartbeat, as the heartbeat task and beat do."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask

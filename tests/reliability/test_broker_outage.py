@@ -14,11 +14,13 @@ import threading
 import time
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
 from advocates.models import Mention, WebhookDelivery
 from advocates.services import platforms as platform_services
+from cms import health
 from tests.advocates.outreach_helpers import default_data  # noqa: F401  (fixture)
 from tests.cms.test_health import heartbeats_seen
 from tests.conftest import wait_for
@@ -163,3 +165,4 @@ def test_readyz_goes_unhealthy_while_redis_is_stopped_and_healthy_when_it_is_bac
         wait_for(lambda: client.get("/readyz").status_code == 200, 30)
     finally:
         redis.stop()
+        cache.delete(health.WORKER_HEARTBEAT_KEY)
