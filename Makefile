@@ -55,7 +55,8 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy advocates rewards cms
 
-## worker / beat: production-style processes (need REDIS_URL and DATABASE_URL).
+## worker / beat: production-style processes (need REDIS_URL and DATABASE_URL). Run them under
+## a supervisor that restarts them (deploy/systemd/, Procfile; README › Supervision).
 worker: install
 	$(BIN)/celery -A cms worker -l info -Q default,ingest,detect,deliver,rewards,reports
 
@@ -63,11 +64,12 @@ beat: install
 	$(BIN)/celery -A cms beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
 
 ## serve: gunicorn as measured by bench/load.py (docs/reliability.md section 8): threaded
-## workers with keep-alive and persistent database connections.
+## workers with keep-alive and persistent database connections; no control socket (gunicorn's
+## default path is shared by every gunicorn of the same user).
 serve: export DB_CONN_MAX_AGE := $(or $(DB_CONN_MAX_AGE),600)
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput
-	$(BIN)/gunicorn cms.wsgi -b 0.0.0.0:$(PORT) -k gthread -w $(or $(WEB_WORKERS),4) --threads 2 --keep-alive 30
+	$(BIN)/gunicorn cms.wsgi -b 0.0.0.0:$(PORT) -k gthread -w $(or $(WEB_WORKERS),4) --threads 2 --keep-alive 30 --no-control-socket
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var

@@ -166,17 +166,23 @@ def account_poll(self, account_id: int) -> dict:
 
 @shared_task
 def platforms_poll() -> int:
-    """Beat entry `platforms-poll`: fan out one poll per active account whose quota allows it,
-    and re-enqueue webhook deliveries whose task was lost."""
+    """Beat entry `platforms-poll`: fan out one poll per active account whose quota allows it."""
     ids = platform_services.brand_accounts_poll_due()
     for account_id in ids:
         account_poll.delay(account_id)
+    return len(ids)
+
+
+@shared_task
+def webhooks_sweep() -> int:
+    """Beat entry `webhooks-sweep`: re-enqueue stored webhook deliveries whose task was lost
+    (a broker outage, a worker killed); how many tasks it queued."""
     batch_left, singles = platform_services.webhook_unprocessed()
     if batch_left:
         webhooks_process.delay()
     for delivery_id in singles:
         webhook_process.delay(delivery_id)
-    return len(ids)
+    return int(batch_left) + len(singles)
 
 
 def receivers_connect() -> None:

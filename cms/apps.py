@@ -15,6 +15,7 @@ class CmsConfig(AppConfig):
         if settings.CELERY_TASK_ALWAYS_EAGER:
             tasks = "tasks run in-process (eager; set REDIS_URL for real workers)"
         else:
-            tasks = "tasks go to Celery workers via Redis"
+            broker = "RabbitMQ" if settings.CELERY_BROKER_URL.startswith("amqp") else "Redis"
+            tasks = f"tasks go to Celery workers via {broker}"
         logger.info("Kansha: database %s (%s); %s.", db["ENGINE"].rsplit(".", 1)[-1],
                     db.get("NAME"), tasks)

@@ -3,7 +3,8 @@
 `/healthz` says the process answers; it touches nothing else, so a database or Redis outage
 never makes an orchestrator restart healthy web processes. `/readyz` checks what a request
 needs — the database, Redis (the cache: sign-in throttling, rate limits) and the Celery broker
-(webhooks and the API enqueue work) — and is unhealthy when any of them cannot be reached.
+(webhooks and the API enqueue work) — and that a worker and beat were seen lately (their
+heartbeats), and is unhealthy when any of them fails.
 
 Both are public, so the answer names each check, whether it passed, how long it took and, on
 failure, only the error's type: hosts, ports and passwords in the message stay in the log.
@@ -18,7 +19,9 @@ from dataclasses import asdict, dataclass
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
+from django.utils import timezone
 from kombu import Connection
 
 logger = logging.getLogger(__name__)
@@ -80,10 +83,62 @@ def _broker() -> str:
     return ""
 
 
+# Heartbeats: beat sends `cms.tasks.heartbeat` every 30 s (the HEARTBEAT_ENTRY in
+# CELERY_BEAT_SCHEDULE) and a worker runs it. The worker's run is stamped in the cache (Redis,
+# which every process shares); beat's send is django-celery-beat's `last_run_at` for that
+# entry, which beat writes to the database at least every 3 minutes. Either one older than
+# HEARTBEAT_MAX_AGE (or never seen) makes /readyz unhealthy.
+HEARTBEAT_ENTRY = "kansha-heartbeat"
+HEARTBEAT_MAX_AGE = 300.0
+WORKER_HEARTBEAT_KEY = "kansha:heartbeat:worker"
+
+
+class HeartbeatMissingError(Exception):
+    """No heartbeat was ever recorded."""
+
+
+class HeartbeatStaleError(Exception):
+    """The last heartbeat is older than HEARTBEAT_MAX_AGE."""
+
+
+def heartbeat_record() -> None:
+    """A worker is alive: stamp the time (the heartbeat task calls this)."""
+    cache.set(WORKER_HEARTBEAT_KEY, time.time(), timeout=None)
+
+
+def _age_note(age: float) -> str:
+    if age > HEARTBEAT_MAX_AGE:
+        raise HeartbeatStaleError(f"last heartbeat {age:.0f} s ago")
+    return f"last heartbeat {age:.0f} s ago"
+
+
+def _worker() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "not configured: embedded mode runs tasks in-process"
+    seen = cache.get(WORKER_HEARTBEAT_KEY)
+    if seen is None:
+        raise HeartbeatMissingError("no worker heartbeat recorded")
+    return _age_note(time.time() - float(seen))
+
+
+def _beat() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "not configured: embedded mode runs periodic tasks in-process"
+    from django_celery_beat.models import PeriodicTask
+
+    last = (PeriodicTask.objects.filter(name=HEARTBEAT_ENTRY)
+            .values_list("last_run_at", flat=True).first())
+    if last is None:
+        raise HeartbeatMissingError("beat never sent the heartbeat")
+    return _age_note((timezone.now() - last).total_seconds())
+
+
 READINESS_CHECKS: dict[str, Callable[[], str]] = {
     "database": _database,
     "redis": _redis,
     "broker": _broker,
+    "worker": _worker,
+    "beat": _beat,
 }
 
 

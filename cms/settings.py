@@ -18,6 +18,9 @@ DATA_DIR = Path(env_str("KANSHA_DATA_DIR", str(BASE_DIR / "var")))
 
 DATABASE_URL = env_str("DATABASE_URL")
 REDIS_URL = env_str("REDIS_URL")
+# The Celery broker: REDIS_URL unless BROKER_URL names another (amqp:// for RabbitMQ; see
+# docs/reliability.md for which one holds through an outage).
+BROKER_URL = env_str("BROKER_URL")
 EMBEDDED = not DATABASE_URL and not REDIS_URL
 
 DEBUG = env_bool("DJANGO_DEBUG", default=not DATABASE_URL)
@@ -67,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "cms.security.LoginThrottleMiddleware",  # 429 after repeated failed admin sign-ins
+    "cms.metrics.RequestMetricsMiddleware",  # entry points' counts and latencies, /metrics
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
@@ -127,6 +131,9 @@ else:
 DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 0, minimum=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# /metrics answers only with `Authorization: Bearer <this>`; unset, it answers 404.
+KANSHA_METRICS_TOKEN = env_str("KANSHA_METRICS_TOKEN")
+
 # --- Cache and Celery ---------------------------------------------------------------------
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://")):
@@ -134,7 +141,11 @@ if REDIS_URL:
             f"REDIS_URL must start with redis:// or rediss://, got {REDIS_URL!r}")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL, "KEY_PREFIX": "kansha"}}
-    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_URL = BROKER_URL or REDIS_URL
+    if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise ImproperlyConfigured(  # the scheme only: the URL may hold a password
+            "BROKER_URL must start with redis://, rediss://, amqp:// or amqps://, got "
+            f"{CELERY_BROKER_URL.split(':', 1)[0]!r}:...")
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -163,11 +174,23 @@ CELERY_TASK_ROUTES = {
     "rewards.tasks.*": {"queue": "rewards"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Celery's consumer with one fix: a busy worker survives a broker outage (cms/celery.py).
+CELERY_WORKER_CONSUMER = "cms.celery:Consumer"
+# A worker keeps reconnecting however long the broker is away (Celery's default gives up after
+# 100 attempts, under an hour), and at start-up waits for a broker that is not up yet.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks are declared here, in one place; django-celery-beat copies them to the DB.
 CELERY_BEAT_SCHEDULE = {
+    # Stranded work (a broker outage, a killed worker) is picked up within 90 s: these sweeps
+    # run every 30 s for rows older than 60 s (docs/reliability.md section 2).
+    # /readyz: a worker and beat seen lately (cms/health.py: HEARTBEAT_ENTRY, HEARTBEAT_EVERY).
+    "kansha-heartbeat": {"task": "cms.tasks.heartbeat", "schedule": 30.0},
     "sweep-undetected-mentions": {"task": "advocates.tasks.mentions_detect_sweep",
-                                  "schedule": 60.0},
+                                  "schedule": 30.0},
+    "webhooks-sweep": {"task": "advocates.tasks.webhooks_sweep", "schedule": 30.0},
     "platforms-poll": {"task": "advocates.tasks.platforms_poll", "schedule": 120.0},
     "outreach-unsnooze": {"task": "advocates.tasks.outreach_unsnooze", "schedule": 60.0},
     # SLA alerts (Slack, e-mail) when a care item or an answer is due soon or overdue.

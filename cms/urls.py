@@ -22,6 +22,7 @@ urlpatterns = [
     # For load balancers and orchestrators (docs/operations.md); public, no personal data.
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     # The advocate's own page, from the signed link in our DMs (public; the token is the key).
     path("me/<str:token>/", own_page_view, name="own-page"),
 ]

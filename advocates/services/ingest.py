@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from advocates.models import Advocate, Mention, SocialIdentity
 from advocates.schemas import MentionIn
+from advocates.services.broker import broker_send_on_commit
 from advocates.signals import mentions_stored
 from advocates.sql import copy_rows, is_deadlock
 
@@ -306,9 +307,10 @@ def _mentions_ingest_once(
             def detect_enqueue(ids: list[int] = result.mention_ids) -> None:
                 mentions_stored.send(sender=Mention, mention_ids=ids)
 
-            # Robust: the mentions are committed whatever happens next. A broker outage (or,
-            # with eager tasks, a detector error) is logged, and the sweeper catches up later.
-            transaction.on_commit(detect_enqueue, robust=True)
+            # The mentions are committed whatever happens next. A broker outage is one warning
+            # (services/broker.py) and the sweeper catches up later; with eager tasks, a
+            # detector error is logged by Django.
+            broker_send_on_commit(detect_enqueue, what="mention detection")
     return result
 
 

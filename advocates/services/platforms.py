@@ -44,6 +44,7 @@ from advocates.platforms.credentials import credentials_decrypt, credentials_enc
 from advocates.platforms.http import SHAPE_ERRORS
 from advocates.platforms.registry import client_class
 from advocates.policies import POLICIES, platforms_where
+from advocates.services.broker import broker_send_on_commit
 from advocates.services.detection import mentions_detect
 from advocates.services.ingest import mentions_ingest
 from advocates.services.threads import messages_receive
@@ -301,7 +302,10 @@ WEBHOOK_BATCH_WINDOW = 0.1
 # stop later deliveries from queueing one, so it expires; a flag that expires while its task is
 # still queued only costs a spare, near-empty task.
 WEBHOOK_PENDING_TTL = 10
-WEBHOOK_SWEEP_AFTER_SECONDS = 300
+# A delivery unprocessed this long is presumed stranded and re-enqueued by `webhooks_sweep`
+# (every 30 s, cms/settings.py): picked up within 90 s of arriving, whatever happened to its task.
+# Processing is a conditional claim, so re-enqueueing one still in a queue costs a spare task.
+WEBHOOK_SWEEP_AFTER_SECONDS = 60
 
 
 def _pending_key() -> str:
@@ -372,14 +376,15 @@ def webhook_accept(*, account: BrandAccount, dedupe_key: str,
     if delivery_id is None:
         existing = WebhookDelivery.objects.filter(dedupe_key=key).values_list("id", flat=True)
         return existing[0], False
-    # Robust: the delivery is committed whatever the broker (or the cache) says. The error is
-    # logged and platforms_poll's sweep finds the delivery later; it must not turn into a 500
-    # that makes the platform retry (tests/reliability/test_faults.py::test_broker_outage_...).
+    # The delivery is committed whatever the broker (or Redis) says: an outage is one warning
+    # (services/broker.py), the next delivery or webhooks_sweep picks this one up, and
+    # it never turns into a 500 that makes the platform retry
+    # (tests/reliability/test_broker_outage.py).
     if account.platform not in _batched_platforms():
-        transaction.on_commit(lambda: webhook_stored.send(
-            sender=WebhookDelivery, delivery_id=delivery_id, countdown=0), robust=True)
+        broker_send_on_commit(lambda: webhook_stored.send(
+            sender=WebhookDelivery, delivery_id=delivery_id, countdown=0), what="webhooks")
     else:
-        transaction.on_commit(webhook_batch_schedule, robust=True)
+        broker_send_on_commit(webhook_batch_schedule, what="webhooks")
     return delivery_id, True
 
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from advocates.services.broker import broker_send_on_commit
 from advocates.services.deadletters import (
     dead_letter_error,
     dead_letter_open_keys,
@@ -285,10 +286,10 @@ def stripe_event_store(*, payload: bytes, sig_header: str | None) -> tuple[Strip
             event = StripeEvent.objects.create(
                 event_id=data["id"], type=data["type"], livemode=bool(data.get("livemode")),
                 payload=data)
-            # Robust: a broker outage must not answer Stripe 500 for a stored event; the
-            # stripe_events_sweep picks it up (tests/reliability/test_faults.py).
-            transaction.on_commit(lambda: stripe_event_stored.send(
-                sender=StripeEvent, stripe_event_id=event.pk), robust=True)
+            # A broker outage must not answer Stripe 500 for a stored event: one warning, and
+            # the stripe_events_sweep picks it up (tests/reliability/test_faults.py).
+            broker_send_on_commit(lambda: stripe_event_stored.send(
+                sender=StripeEvent, stripe_event_id=event.pk), what="Stripe events")
             return event, True
     except IntegrityError:
         return StripeEvent.objects.get(event_id=data["id"]), False

@@ -1,9 +1,13 @@
 """/healthz and /readyz, the way an orchestrator and an operator read them (issue 17)."""
 
 import json
+import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.utils import timezone
 
 from cms import health
 
@@ -25,13 +29,32 @@ def test_healthz_answers_head_and_refuses_post(client):
     assert client.post("/healthz").status_code == 405
 
 
+@pytest.fixture(autouse=True)
+def _no_heartbeat_left_behind():
+    yield
+    cache.delete(health.WORKER_HEARTBEAT_KEY)
+
+
+def heartbeats_seen(*, worker_age: float = 0, beat_age: float = 0) -> None:
+    """Stamp a worker and a beat heartbeat, as the heartbeat task and beat do."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    cache.set(health.WORKER_HEARTBEAT_KEY, time.time() - worker_age, timeout=None)
+    every, _ = IntervalSchedule.objects.get_or_create(every=30, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(
+        name=health.HEARTBEAT_ENTRY, defaults={
+            "task": "cms.tasks.heartbeat", "interval": every,
+            "last_run_at": timezone.now() - timedelta(seconds=beat_age)})
+
+
 @pytest.mark.django_db
 def test_readyz_is_ready_on_the_real_database_redis_and_broker(client):
+    heartbeats_seen()
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis", "broker"}
+    assert set(body["checks"]) == {"database", "redis", "broker", "worker", "beat"}
     assert all(check["ok"] for check in body["checks"].values())
     if django_settings.REDIS_URL:  # on PostgreSQL + Redis the checks really ran
         assert "note" not in body["checks"]["redis"]
@@ -43,6 +66,7 @@ def test_readyz_is_ready_on_the_real_database_redis_and_broker(client):
 @pytest.mark.django_db
 def test_readyz_is_unavailable_when_redis_and_the_broker_cannot_be_reached(client, settings,
                                                                            caplog):
+    heartbeats_seen()
     settings.REDIS_URL = CLOSED
     settings.CELERY_BROKER_URL = CLOSED
 
@@ -65,6 +89,38 @@ def test_readyz_is_unavailable_when_redis_and_the_broker_cannot_be_reached(clien
 
 
 @pytest.mark.django_db
+def test_readyz_is_unavailable_without_a_recent_worker_or_beat_heartbeat(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # as with real workers, whatever this run uses
+    cache.delete(health.WORKER_HEARTBEAT_KEY)
+    body = client.get("/readyz").json()
+    assert body["checks"]["worker"]["error"] == "HeartbeatMissingError"
+    assert body["checks"]["beat"]["error"] == "HeartbeatMissingError"
+
+    heartbeats_seen(worker_age=health.HEARTBEAT_MAX_AGE + 5, beat_age=10)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["worker"]["error"] == "HeartbeatStaleError"
+    assert body["checks"]["beat"]["ok"] is True
+
+    heartbeats_seen(worker_age=1, beat_age=health.HEARTBEAT_MAX_AGE + 5)
+    body = client.get("/readyz").json()
+    assert body["checks"]["worker"]["ok"] is True
+    assert body["checks"]["beat"]["error"] == "HeartbeatStaleError"
+
+
+def test_the_heartbeat_is_in_the_beat_schedule_and_records_a_worker(settings):
+    from cms.tasks import heartbeat
+
+    entry = settings.CELERY_BEAT_SCHEDULE[health.HEARTBEAT_ENTRY]
+    assert entry["task"] == heartbeat.name
+    assert entry["schedule"] * 3 < health.HEARTBEAT_MAX_AGE
+    cache.delete(health.WORKER_HEARTBEAT_KEY)
+    heartbeat.delay()
+    assert time.time() - cache.get(health.WORKER_HEARTBEAT_KEY) < 5
+
+
+@pytest.mark.django_db
 def test_readyz_is_unavailable_when_the_database_fails(client, monkeypatch):
     def broken() -> str:
         raise RuntimeError("could not connect to server at db.internal:5432")
@@ -80,7 +136,8 @@ def test_readyz_is_unavailable_when_the_database_fails(client, monkeypatch):
 def test_readyz_needs_no_sign_in_and_shows_no_personal_data(client):
     response = client.get("/readyz")
     assert response.status_code in (200, 503)  # never a redirect to the sign-in page
-    allowed = {"status", "checks", "ok", "ms", "error", "note", "database", "redis", "broker"}
+    allowed = {"status", "checks", "ok", "ms", "error", "note", "database", "redis", "broker",
+               "worker", "beat"}
 
     def keys(value):
         if isinstance(value, dict):

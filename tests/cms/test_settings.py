@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Everything the settings read, so the parent's own configuration (CI sets DATABASE_URL and
 # REDIS_URL) does not leak into the child.
 CONFIG = ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS",
-          "KANSHA_LOG_LEVEL", "DB_CONN_MAX_AGE", "KANSHA_INGEST_BATCH_SIZE")
+          "KANSHA_LOG_LEVEL", "DB_CONN_MAX_AGE", "KANSHA_INGEST_BATCH_SIZE", "BROKER_URL")
 
 
 def _start(tmp_path, script: str = "", **env):
@@ -79,6 +79,25 @@ def test_with_postgres_and_redis_tasks_go_to_workers(tmp_path):
     assert started.returncode == 0, started.stderr
     assert ("Kansha: database postgresql (kansha); tasks go to Celery workers via Redis."
             in started.stderr)
+
+
+def test_with_broker_url_tasks_go_to_rabbitmq_and_redis_stays_the_cache(tmp_path):
+    started = _start(tmp_path, DJANGO_DEBUG="1",
+                     DATABASE_URL="postgres://kansha@127.0.0.1:5432/kansha",
+                     REDIS_URL="redis://127.0.0.1:6379/9",
+                     BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+
+    assert started.returncode == 0, started.stderr
+    assert ("Kansha: database postgresql (kansha); tasks go to Celery workers via RabbitMQ."
+            in started.stderr)
+
+
+def test_a_broker_url_of_an_unknown_scheme_stops_start_up(tmp_path):
+    started = _start(tmp_path, DJANGO_DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/9",
+                     BROKER_URL="sqs://queue")
+
+    assert started.returncode != 0
+    assert "BROKER_URL must start with" in started.stderr
 
 
 # Four threads, each twenty times: a transaction that reads the counter and then writes it, as

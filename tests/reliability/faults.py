@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +19,27 @@ from tests.conftest import ROOT, _database_url_for_worker
 # Our own Redis for outage tests, never the shared one on 6379. Runs that share a machine set
 # KANSHA_TEST_FAULT_REDIS_PORT so their outage tests do not stop each other's server.
 REDIS_PORT = int(os.environ.get("KANSHA_TEST_FAULT_REDIS_PORT", "6390"))
+
+
+def broker_switch(url: str | None) -> None:
+    """Point this process's task producers at `url` (None: back to the configured broker).
+
+    The write URL is what producers read (it falls back to `broker_url`), whichever way the
+    installed Celery treats assignments to namespaced settings. The app caches its connection
+    and producer pools (kombu keeps one per URL), so both are dropped.
+    """
+    from cms.celery import app
+
+    app.conf.broker_write_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS's choice), for a private server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def port_open(port: int) -> bool:
@@ -57,12 +79,79 @@ class OwnRedis:
             time.sleep(0.05)
 
 
+def rabbitmq_server() -> str | None:
+    """The node script itself, if RabbitMQ is installed: /usr/sbin's wrapper would switch to
+    the `rabbitmq` user, who cannot write our temp dir."""
+    binary = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    return str(binary) if binary.exists() else shutil.which("rabbitmq-server")
+
+
+class OwnRabbit:
+    """A private RabbitMQ node (its own name, port and data directory under a temp dir) that a
+    test may stop and start; the shared node on 5672 is never touched. Its data directory
+    outlives a stop, so durable queues and persistent messages come back with it."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="kansha-rabbit-"))
+        self.proc: subprocess.Popen | None = None
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        (self.base / "enabled_plugins").write_text("[].\n")  # no management plugin
+        (self.base / "rabbitmq-env.conf").write_text("")  # not the machine's node settings
+
+    def start(self, timeout: float = 120) -> OwnRabbit:
+        binary = rabbitmq_server()
+        dist_port = free_port()
+        env = {**os.environ,
+               "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
+               "RABBITMQ_NODENAME": f"kansha-test-{self.port}@localhost",
+               "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+               "RABBITMQ_NODE_PORT": str(self.port),
+               "RABBITMQ_DIST_PORT": str(dist_port),
+               "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+               "RABBITMQ_LOG_BASE": str(self.base / "log"),
+               "RABBITMQ_PID_FILE": str(self.base / "pid"),
+               "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+               "RABBITMQ_PLUGINS_EXPAND_DIR": str(self.base / "plugins-expand"),
+               "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
+               "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config")}
+        if binary is None:
+            raise RuntimeError("rabbitmq-server is not installed (.ci/run installs it)")
+        self.proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"own rabbitmq-server did not start; see {self.base}/log")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the node and its helpers, nothing else
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            self.proc = None
+        deadline = time.monotonic() + 10
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 class Worker:
     """A `celery worker` subprocess on a given broker, against this test run's database."""
 
     def __init__(self, *, broker_url: str, pool: str = "solo", queues: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, production: bool = False) -> None:
         self.broker_url = broker_url
+        self.production = production  # as `make worker` runs: gossip, mingle, heartbeats
         self.pool = pool
         self.queues = queues or ",".join(settings.CELERY_TASK_QUEUE_NAMES)
         self.extra_env = extra_env or {}
@@ -76,8 +165,9 @@ class Worker:
         self.log_path.parent.mkdir(exist_ok=True)
         log = self.log_path.open("w")
         args = [sys.executable, "-m", "celery", "-A", "cms", "worker", "-l", "info",
-                "-P", self.pool, "-n", f"h8-{time.time_ns()}@localhost", "-Q", self.queues,
-                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+                "-P", self.pool, "-n", f"h8-{time.time_ns()}@localhost", "-Q", self.queues]
+        if not self.production:
+            args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         if self.pool == "prefork":
             args += ["-c", "1"]
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log,

@@ -33,7 +33,7 @@ from cms.celery import app as celery_app
 from tests.advocates.outreach_helpers import default_data  # noqa: F401  (fixture)
 from tests.conftest import wait_for
 from tests.factories import mention_item
-from tests.reliability.faults import OwnRedis, Worker
+from tests.reliability.faults import OwnRedis, Worker, broker_switch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.django_db(transaction=True)]
@@ -153,23 +153,13 @@ def test_500_events_delivered_20_times_concurrently_make_500_mentions_and_no_dup
 # --- 2. Broker outage ------------------------------------------------------------------------
 
 
-def _producer_pool_reset() -> None:
-    # The app caches its broker connection pool; a new broker_url needs a new pool (kombu
-    # keeps one per URL, so the old one is still there when we switch back).
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def own_broker():
     redis = OwnRedis().start()
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = redis.url
-    _producer_pool_reset()
+    broker_switch(redis.url)
     yield redis
     redis.stop()
-    celery_app.conf.broker_url = previous
-    _producer_pool_reset()
+    broker_switch(None)
 
 
 @pytest.fixture
@@ -226,15 +216,15 @@ def test_broker_outage_loses_nothing_and_the_sweeper_finishes_the_work(own_broke
     # Redis is back, a worker starts; the outage "lasted" a few minutes, so the sweepers
     # see the stranded work as overdue and re-enqueue it.
     own_broker.start()
-    _producer_pool_reset()
+    broker_switch(own_broker.url)
     worker = Worker(broker_url=own_broker.url).start()  # inherits KANSHA_CREDENTIALS_KEY
     try:
         earlier = timezone.now() - timedelta(minutes=10)
         Mention.objects.update(received_at=earlier)
         WebhookDelivery.objects.update(received_at=earlier)
-        from advocates.tasks import mentions_detect_sweep, platforms_poll
+        from advocates.tasks import mentions_detect_sweep, webhooks_sweep
 
-        platforms_poll.delay()
+        webhooks_sweep.delay()
         wait_for(lambda: not WebhookDelivery.objects.filter(processed_at__isnull=True).exists(),
                  60)
         Mention.objects.filter(detected_at__isnull=True).update(received_at=earlier)

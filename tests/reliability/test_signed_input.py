@@ -1,8 +1,9 @@
 """Arbitrary input that passes authentication (issue 17): a valid signature, a valid token.
 
-For each entry point — the ingest API, the JSONL import, the X, Facebook and Google webhooks
-and the Stripe webhook — hypothesis mixes well-formed items with junk (JSON of any shape, NUL,
-unpaired surrogates, posting times outside any sane window, very deep nesting) in one request.
+For each entry point — the ingest API, the JSONL import, every platform's webhook (X, Facebook,
+Instagram, Google, LINE, Foursquare) and the Stripe webhook — hypothesis mixes well-formed
+items with junk (JSON of any shape, NUL, unpaired surrogates, posting times outside any sane
+window, very deep nesting) in one request.
 The answer is never a 500, an authentic delivery is acknowledged, and every well-formed item
 in it is stored exactly once, even when the same request arrives twice.
 """
@@ -79,6 +80,10 @@ def accounts(db):
                                          "verify_token": "v"}),
         "google": connect("google", {"push_token": "push-secret", "access_token": "t"},
                           locations={"locations/1": "Kansha Ginza"}),
+        "instagram": connect("instagram", {"app_secret": "ig-secret", "access_token": "t",
+                                           "verify_token": "v"}),
+        "line": connect("line", {"channel_secret": "line-secret", "access_token": "t"}),
+        "foursquare": connect("foursquare", {"push_secret": "4sq-push", "oauth_token": "t"}),
     }
 
 
@@ -209,6 +214,71 @@ def test_signed_facebook_deliveries(client, accounts, good, junk_changes, junk_e
         ids = []
     _stored_once("facebook", ids)
     assert not Mention.objects.filter(external_id=f"{tag}long").exists()
+
+
+# --- Instagram and LINE (signed; the content is fetched later, so the delivery is the item) --
+def _signed_twice(client, url: str, body: bytes, headers: dict[str, str]) -> None:
+    """Post the same signed body twice: never a 500, and the second adds no delivery."""
+    response = client.post(url, body, content_type="application/json", headers=headers)
+    assert response.status_code < 500, response.content
+    stored = WebhookDelivery.objects.count()
+    response = client.post(url, body, content_type="application/json", headers=headers)
+    assert response.status_code < 500, response.content
+    assert WebhookDelivery.objects.count() == stored
+
+
+@PROPERTY
+@given(changes=st.lists(json_values | st.just({"field": "mentions", "value": {
+    "media_id": "17900000000000001"}}), max_size=3), whole=st.none() | json_values,
+    deep=st.booleans())
+def test_signed_instagram_deliveries(client, accounts, changes, whole, deep):
+    account = accounts["instagram"]
+    body = _dumps(whole) if whole is not None else _with_deep(_dumps({
+        "object": "instagram", "entry": [{"id": BRAND_ID, "time": int(time.time()),
+                                          "changes": changes}]}), deep)
+    _signed_twice(client, f"/webhooks/instagram/{account.pk}/", body,
+                  {"X-Hub-Signature-256": facebook_sign(body, "ig-secret")})
+
+
+@PROPERTY
+@given(events=st.lists(json_values, max_size=3), whole=st.none() | json_values,
+       deep=st.booleans())
+def test_signed_line_deliveries(client, accounts, events, whole, deep):
+    from advocates.platforms.line import line_signature
+
+    account = accounts["line"]
+    body = _dumps(whole) if whole is not None else _with_deep(_dumps({
+        "destination": BRAND_ID, "events": events}), deep)
+    _signed_twice(client, f"/webhooks/line/{account.pk}/", body,
+                  {"X-Line-Signature": line_signature("line-secret", body)})
+
+
+# --- Foursquare (a form with the push secret) ------------------------------------------------
+@PROPERTY
+@given(well_formed=st.booleans(), junk=json_values, extra=st.dictionaries(text, json_values,
+                                                                          max_size=2),
+       user=st.none() | json_values)
+def test_signed_foursquare_pushes(client, accounts, well_formed, junk, extra, user):
+    from urllib.parse import urlencode
+
+    from tests.fakes.foursquare_server import checkin
+
+    account = accounts["foursquare"]
+    item = {**checkin(time.monotonic_ns() % 10**12, with_user=True), **extra}
+    fields = {"secret": "4sq-push", "checkin": json.dumps(item if well_formed else junk)}
+    if user is not None:
+        fields["user"] = json.dumps(user)
+    body = urlencode(fields)
+    for _ in range(2):
+        response = client.post(f"/webhooks/foursquare/{account.pk}/", body,
+                               content_type="application/x-www-form-urlencoded")
+        assert response.status_code < 500, response.content
+    webhooks_process_pending()
+    # Well-formed: a check-in whose own fields no junk replaced, with its user inside it.
+    readable = well_formed and user is None and not set(extra) & set(checkin(1, with_user=True))
+    if readable:
+        assert response.status_code == 200, response.content
+        _stored_once("foursquare", [item["id"]])
 
 
 # --- Google (Pub/Sub push, token in the URL) -------------------------------------------------

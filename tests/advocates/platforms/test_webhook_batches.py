@@ -203,13 +203,14 @@ def test_the_sweeper_picks_up_deliveries_the_broker_never_got(account, connect, 
             "media_id": "1"}}]}]})[0]
     assert services.webhook_unprocessed() == (False, [])  # not overdue yet
 
-    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=10))
+    # Overdue after a minute: with the sweep every 30 s, stranded work waits at most 90 s.
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(seconds=61))
     assert services.webhook_unprocessed() == (True, [fetching])
     singles, polls = [], []
     monkeypatch.setattr(tasks.webhook_process, "delay", singles.append)
     monkeypatch.setattr(tasks.account_poll, "delay", polls.append)  # no platform to poll here
 
-    tasks.platforms_poll.delay()  # eager: the batch task runs inline
+    tasks.webhooks_sweep.delay()  # eager: the batch task runs inline
 
     assert WebhookDelivery.objects.filter(platform="x", processed_at__isnull=False).count() == 4
     assert Mention.objects.filter(platform="x").count() == 4
