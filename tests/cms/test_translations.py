@@ -22,7 +22,7 @@ from django.utils import translation
 from wagtail.users.models import UserProfile
 
 from tests.po import po_entries
-from tests.roles import FINANCE, SOCIAL_STAFF, user_in_role
+from tests.roles import FINANCE, MARKETING, SOCIAL_STAFF, user_in_role
 
 ROOT = Path(settings.BASE_DIR)
 PO = ROOT / "locale" / "ja" / "LC_MESSAGES" / "django.po"
@@ -178,3 +178,10 @@ def test_lists_and_wagtail_words_wagtail_leaves_in_english_read_japanese():
     # Wagtail's own Japanese catalogue lacks these; Kansha's supplies them (cms/wagtail_strings)
     assert '"label": "\\u30d8\\u30eb\\u30d7"' in props  # ヘルプ, as JSON writes it
     assert '"label": "Help"' not in props
+    marketing = _japanese_client(MARKETING)
+    add_rule = marketing.get(reverse("wagtailsnippets_rewards_rewardrule:add")).content.decode()
+    assert "新規作成: 特典ルール" in add_rule
+    assert "New: " not in add_rule
+    home = marketing.get(reverse("wagtailadmin_home")).content.decode()
+    assert "すべてのページを検索…" in home
+    assert " Pages <span" not in home
