@@ -287,19 +287,20 @@ class Perk(WorkflowMixin, DraftStateMixin, RevisionMixin, index.Indexed, models.
     kind = models.CharField(max_length=20, choices=PerkKind.choices, default=PerkKind.SWAG,
                             verbose_name=gettext_lazy("kind"))
     stock = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Units left to grant; empty means unlimited.",
-        verbose_name=gettext_lazy("stock"))
+        null=True, blank=True, verbose_name=gettext_lazy("stock"),
+        help_text=gettext_lazy("Units left to grant; empty means unlimited."))
     unit_cost_minor = models.PositiveIntegerField(
         default=0, help_text="What one unit costs the brand, in minor units (for budgets).",
         verbose_name=gettext_lazy("unit cost minor"))
     currency = CurrencyField(default="jpy", validators=[validate_currency],
-                             help_text="ISO 4217, e.g. JPY or USD.",
+                             help_text=gettext_lazy("ISO 4217, e.g. JPY or USD."),
                              verbose_name=gettext_lazy("currency"))
-    public = models.BooleanField(default=True, help_text="Show on the ambassador page.",
-                                 verbose_name=gettext_lazy("public"))
+    public = models.BooleanField(default=True, verbose_name=gettext_lazy("public"),
+                                 help_text=gettext_lazy("Show on the ambassador page."))
     points_price = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Points an advocate spends on one on their own page; "
-        "empty = not for sale.", verbose_name=gettext_lazy("points price"))
+        null=True, blank=True, verbose_name=gettext_lazy("points price"),
+        help_text=gettext_lazy("Points an advocate spends on one on their own page; "
+                               "empty = not for sale."))
 
     search_fields = [index.SearchField("name"), index.FilterField("kind")]
     panels = [FieldPanel("name"), FieldPanel("name_ja"), FieldPanel("description"),
@@ -355,15 +356,17 @@ class Tier(WorkflowMixin, DraftStateMixin, RevisionMixin, ClusterableModel):
                                validators=[validate_text])
     level = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1)],
-        help_text="Its place in the ladder: 1 for the first tier, 2 for the next. A higher "
-        "level needs more points.", verbose_name=gettext_lazy("level"))
-    threshold = models.PositiveIntegerField(help_text="Points needed to reach this tier.",
-                                            verbose_name=gettext_lazy("threshold"))
+        help_text=gettext_lazy("Its place in the ladder: 1 for the first tier, 2 for the next. "
+                               "A higher level needs more points."),
+        verbose_name=gettext_lazy("level"))
+    threshold = models.PositiveIntegerField(
+        help_text=gettext_lazy("Points needed to reach this tier."),
+        verbose_name=gettext_lazy("threshold"))
     window_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Count points from the last N days; empty = lifetime.",
-        verbose_name=gettext_lazy("window days"))
-    badge = models.CharField(max_length=8, blank=True, help_text="An emoji or short mark.",
-                             verbose_name=gettext_lazy("badge"))
+        null=True, blank=True, verbose_name=gettext_lazy("window days"),
+        help_text=gettext_lazy("Count points from the last N days; empty = lifetime."))
+    badge = models.CharField(max_length=8, blank=True, verbose_name=gettext_lazy("badge"),
+                             help_text=gettext_lazy("An emoji or short mark."))
     badge_image = models.ForeignKey("wagtailimages.Image", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+",
                                     verbose_name=gettext_lazy("badge image"))
@@ -514,8 +517,9 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     min_followers = models.PositiveIntegerField(default=0,
                                                 verbose_name=gettext_lazy("min followers"))
     pause_after_ignored_reminders = models.BooleanField(
-        default=False, help_text="No reward from this rule for an advocate who ignored two "
-        "disclosure reminders (posted again without #ad / #PR after each).",
+        default=False, help_text=gettext_lazy(
+            "No reward from this rule for an advocate who ignored two disclosure reminders "
+            "(posted again without #ad / #PR after each)."),
         verbose_name=gettext_lazy("pause after ignored reminders"))
     # Reward
     reward_kind = models.CharField(max_length=10, choices=RewardKind.choices,
@@ -530,7 +534,7 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     amount_off_minor = models.PositiveIntegerField(null=True, blank=True,
                                                    verbose_name=gettext_lazy("amount off minor"))
     currency = CurrencyField(default="jpy", validators=[validate_currency],
-                             help_text="ISO 4217, e.g. JPY or USD.",
+                             help_text=gettext_lazy("ISO 4217, e.g. JPY or USD."),
                              verbose_name=gettext_lazy("currency"))
     code_expiry_days = models.PositiveIntegerField(default=30,
                                                    verbose_name=gettext_lazy("code expiry days"))
@@ -555,8 +559,9 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
     message_template = models.ForeignKey(
         ReplyTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         limit_choices_to={"purpose": TemplatePurpose.REWARD},
-        help_text="A reward message template ({code} {reward} {expires}); a discount's "
-        "variants must all show {code}. The default reward template is used if empty.",
+        help_text=gettext_lazy(
+            "A reward message template ({code} {reward} {expires}); a discount's variants must "
+            "all show {code}. The default reward template is used if empty."),
         verbose_name=gettext_lazy("message template"))
 
     panels = [

@@ -9,6 +9,8 @@ again (it compiles the .mo) and commit both files. See README › Translations.
 from __future__ import annotations
 
 import gettext
+import html
+import re
 import shutil
 import subprocess
 import sys
@@ -185,3 +187,21 @@ def test_lists_and_wagtail_words_wagtail_leaves_in_english_read_japanese():
     home = marketing.get(reverse("wagtailadmin_home")).content.decode()
     assert "すべてのページを検索…" in home
     assert " Pages <span" not in home
+
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["rewardrule", "perk", "tier"])
+def test_marketing_editors_explain_every_field_in_japanese(model):
+    page = _japanese_client(MARKETING).get(
+        reverse(f"wagtailsnippets_rewards_{model}:add")).content.decode()
+    helps = [html.unescape(re.sub(r"<[^>]+>", "", text)).strip() for _, text in re.findall(
+        r'<(div|p) [^>]*class="[^"]*w-field__help[^"]*"[^>]*>(.*?)</\1>', page, re.S)]
+    labels = [html.unescape(re.sub(r"<[^>]+>", "", text)).strip() for text in re.findall(
+        r'<label[^>]*for="id_[^"]*"[^>]*>(.*?)</label>', page, re.S)]
+    assert helps
+    english = [text for text in helps + labels
+               if re.search("[A-Za-z]{3}", text) and not JAPANESE.search(text)]
+    assert not english, f"English on the Japanese {model} editor: {english} — {HOW}"
