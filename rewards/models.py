@@ -317,6 +317,10 @@ class Perk(WorkflowMixin, DraftStateMixin, RevisionMixin, index.Indexed, models.
     def __str__(self) -> str:
         return self.name
 
+    def name_in(self, language: str) -> str:
+        """The perk's name in a language: the Japanese one when there is one."""
+        return self.name_ja if language == "ja" and self.name_ja else self.name
+
     def clean(self) -> None:
         super().clean()
         _amounts_check(self, ("unit_cost_minor",), self.currency)
