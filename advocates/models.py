@@ -31,14 +31,16 @@ from advocates.template_text import sample_mention_text, template_preview, templ
 class Advocate(models.Model):
     """A person, who may have several social identities (merged by staff)."""
 
-    display_name = models.CharField(max_length=200, blank=True)
+    display_name = models.CharField(max_length=200, blank=True,
+                                    verbose_name=gettext_lazy("display name"))
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     opted_out_at = models.DateTimeField(null=True, blank=True)
     opt_out_source = models.CharField(max_length=40, blank=True)
-    is_employee = models.BooleanField(default=False)
-    flagged = models.BooleanField(default=False)
-    flagged_reason = models.CharField(max_length=200, blank=True)
-    notes = models.TextField(blank=True)
+    is_employee = models.BooleanField(default=False, verbose_name=gettext_lazy("is employee"))
+    flagged = models.BooleanField(default=False, verbose_name=gettext_lazy("flagged"))
+    flagged_reason = models.CharField(max_length=200, blank=True,
+                                      verbose_name=gettext_lazy("flagged reason"))
+    notes = models.TextField(blank=True, verbose_name=gettext_lazy("notes"))
     # Set when two advocates are merged: the absorbed one points at the survivor.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="absorbed")
@@ -49,6 +51,8 @@ class Advocate(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = gettext_lazy("advocate")
+        verbose_name_plural = gettext_lazy("advocates")
 
     def __str__(self) -> str:
         return self.display_name or f"Advocate #{self.pk}"
@@ -61,20 +65,24 @@ class Advocate(models.Model):
 class SocialIdentity(models.Model):
     """One account on one platform; unique per (platform, platform user id)."""
 
-    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="identities")
-    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="identities",
+                                 verbose_name=gettext_lazy("advocate"))
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES,
+                                verbose_name=gettext_lazy("platform"))
     platform_user_id = models.CharField(max_length=128)
-    handle = models.CharField(max_length=200, blank=True)
-    display_name = models.CharField(max_length=200, blank=True)
+    handle = models.CharField(max_length=200, blank=True, verbose_name=gettext_lazy("handle"))
+    display_name = models.CharField(max_length=200, blank=True,
+                                    verbose_name=gettext_lazy("display name"))
     profile_url = models.URLField(max_length=500, blank=True)
-    follower_count = models.PositiveIntegerField(null=True, blank=True)
-    verified = models.BooleanField(default=False)
+    follower_count = models.PositiveIntegerField(null=True, blank=True,
+                                                 verbose_name=gettext_lazy("follower count"))
+    verified = models.BooleanField(default=False, verbose_name=gettext_lazy("verified"))
     account_created_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name_plural = "social identities"
+        verbose_name_plural = gettext_lazy("social identities")
         constraints = [
             models.UniqueConstraint(fields=["platform", "platform_user_id"],
                                     name="identity_unique_platform_user"),
@@ -86,6 +94,7 @@ class SocialIdentity(models.Model):
             models.Index(fields=["first_seen_at"], include=["platform", "advocate"],
                          name="identity_first_seen"),
         ]
+        verbose_name = gettext_lazy("social identity")
 
     def __str__(self) -> str:
         return f"{self.handle or self.platform_user_id} on {self.get_platform_display()}"
@@ -135,32 +144,38 @@ class Route(models.TextChoices):
 class Mention(models.Model):
     """Something an identity posted about the brand, keyed by (platform, external id)."""
 
-    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES,
+                                verbose_name=gettext_lazy("platform"))
     external_id = models.CharField(max_length=191)
-    kind = models.CharField(max_length=10, choices=MentionKind.choices, default=MentionKind.POST)
-    author = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="mentions")
-    text = models.TextField(blank=True)
-    language = models.CharField(max_length=8, blank=True)
+    kind = models.CharField(max_length=10, choices=MentionKind.choices, default=MentionKind.POST,
+                            verbose_name=gettext_lazy("kind"))
+    author = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="mentions",
+                               verbose_name=gettext_lazy("author"))
+    text = models.TextField(blank=True, verbose_name=gettext_lazy("text"))
+    language = models.CharField(max_length=8, blank=True, verbose_name=gettext_lazy("language"))
     url = models.URLField(max_length=500, blank=True)
-    posted_at = models.DateTimeField()
+    posted_at = models.DateTimeField(verbose_name=gettext_lazy("posted at"))
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     venue = models.CharField(max_length=200, blank=True)
     in_reply_to = models.CharField(max_length=191, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
-    source = models.CharField(max_length=10, choices=MentionSource.choices)
+    source = models.CharField(max_length=10, choices=MentionSource.choices,
+                              verbose_name=gettext_lazy("source"))
 
     # Detection (step 2): empty until the detector has run; the sweeper looks for NULL.
     detected_at = models.DateTimeField(null=True, blank=True)
-    detection_label = models.CharField(max_length=10, choices=DetectionLabel.choices, blank=True)
+    detection_label = models.CharField(max_length=10, choices=DetectionLabel.choices, blank=True,
+                                       verbose_name=gettext_lazy("detection label"))
     detection_intent = models.CharField(max_length=10, choices=DetectionIntent.choices,
-                                        blank=True)
+                                        blank=True, verbose_name=gettext_lazy("detection intent"))
     detection_confidence = models.FloatField(null=True, blank=True)
     detection_reasons = models.JSONField(default=list, blank=True)
     detection_flags = models.JSONField(default=list, blank=True)
     detector_version = models.CharField(max_length=40, blank=True)
     # Routing (step 3): what was decided, and why a guard skipped it.
-    route = models.CharField(max_length=6, choices=Route.choices, blank=True)
+    route = models.CharField(max_length=6, choices=Route.choices, blank=True,
+                             verbose_name=gettext_lazy("route"))
     skip_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -181,6 +196,8 @@ class Mention(models.Model):
             # was detected (detected_at). The report rollups find the days to recount by it.
             models.Index(Coalesce("detected_at", "received_at"), name="mention_changed"),
         ]
+        verbose_name = gettext_lazy("mention")
+        verbose_name_plural = gettext_lazy("mentions")
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} {self.get_kind_display()} {self.external_id}"
@@ -213,19 +230,25 @@ class IngestToken(models.Model):
     `redeem`, the report API `read-reports`; a valid token without the scope gets 403.
     """
 
-    name = models.CharField(max_length=100, help_text="Which tool or script uses this token.")
-    scopes = models.JSONField(default=list, help_text="What the token may do (TokenScope).")
-    prefix = models.CharField(max_length=12, editable=False, db_index=True)
+    name = models.CharField(max_length=100, help_text="Which tool or script uses this token.",
+                            verbose_name=gettext_lazy("name"))
+    scopes = models.JSONField(default=list, help_text="What the token may do (TokenScope).",
+                              verbose_name=gettext_lazy("scopes"))
+    prefix = models.CharField(max_length=12, editable=False, db_index=True,
+                              verbose_name=gettext_lazy("prefix"))
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False,
+                                      verbose_name=gettext_lazy("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                        verbose_name=gettext_lazy("last used at"))
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "API token"
+        verbose_name = gettext_lazy("API token")
+        verbose_name_plural = gettext_lazy("API tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -575,14 +598,17 @@ class Suppression(models.Model):
     """
 
     key = models.CharField(max_length=64, unique=True, editable=False)
-    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
-    reason = models.CharField(max_length=40, default="erasure")
-    created_at = models.DateTimeField(default=timezone.now)
-    lifted_at = models.DateTimeField(null=True, blank=True)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES,
+                                verbose_name=gettext_lazy("platform"))
+    reason = models.CharField(max_length=40, default="erasure", verbose_name=gettext_lazy("reason"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    lifted_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("lifted at"))
     lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                  on_delete=models.SET_NULL, related_name="+")
+                                  on_delete=models.SET_NULL, related_name="+",
+                                  verbose_name=gettext_lazy("lifted by"))
     lift_note = models.TextField(blank=True, help_text=gettext_lazy(
-        "Why it was lifted: where and when the person asked to hear from the brand again."))
+        "Why it was lifted: where and when the person asked to hear from the brand again."),
+                                 verbose_name=gettext_lazy("lift note"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -627,27 +653,34 @@ class SandboxPost(models.Model):
 class BrandAccount(models.Model):
     """A brand's connected account on one platform. Credentials are encrypted at rest."""
 
-    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES)
-    name = models.CharField(max_length=100)
-    handle = models.CharField(max_length=200, blank=True)
-    platform_user_id = models.CharField(max_length=128, blank=True)
+    platform = models.CharField(max_length=20, choices=PLATFORM_CHOICES,
+                                verbose_name=gettext_lazy("platform"))
+    name = models.CharField(max_length=100, verbose_name=gettext_lazy("name"))
+    handle = models.CharField(max_length=200, blank=True, verbose_name=gettext_lazy("handle"))
+    platform_user_id = models.CharField(max_length=128, blank=True,
+                                        verbose_name=gettext_lazy("platform user id"))
     # Non-secret settings (API base URL, instance, location or page ids).
-    config = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True, verbose_name=gettext_lazy("config"))
     # Fernet ciphertext of a JSON object of secrets; never shown again once saved.
     credentials_encrypted = models.TextField(blank=True, editable=False)
     # Where each poller resumes (e.g. {"mentions": {"since_id": "..."}}).
     cursor = models.JSONField(default=dict, blank=True)
-    active = models.BooleanField(default=True)
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    quota_remaining = models.IntegerField(null=True, blank=True)
-    quota_reset_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True, verbose_name=gettext_lazy("active"))
+    last_checked_at = models.DateTimeField(null=True, blank=True,
+                                           verbose_name=gettext_lazy("last checked at"))
+    last_error = models.TextField(blank=True, verbose_name=gettext_lazy("last error"))
+    quota_remaining = models.IntegerField(null=True, blank=True,
+                                          verbose_name=gettext_lazy("quota remaining"))
+    quota_reset_at = models.DateTimeField(null=True, blank=True,
+                                          verbose_name=gettext_lazy("quota reset at"))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["platform", "name"]
         constraints = [models.UniqueConstraint(fields=["platform", "name"],
                                                name="brandaccount_unique_name")]
+        verbose_name = gettext_lazy("brand account")
+        verbose_name_plural = gettext_lazy("brand accounts")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
@@ -830,9 +863,11 @@ class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMi
     when saving.
     """
 
-    name = models.CharField(max_length=100)
-    purpose = models.CharField(max_length=10, choices=TemplatePurpose.choices)
-    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    name = models.CharField(max_length=100, verbose_name=gettext_lazy("name"))
+    purpose = models.CharField(max_length=10, choices=TemplatePurpose.choices,
+                               verbose_name=gettext_lazy("purpose"))
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en",
+                                verbose_name=gettext_lazy("language"))
     # Answers only: which questions this template answers (advocates/services/templates.py
     # matches them against the question's text).
     keywords = models.TextField(
@@ -841,10 +876,12 @@ class ReplyTemplate(PreviewableMixin, DraftStateMixin, RevisionMixin, LockableMi
                                "per line (e.g. wifi, ワイファイ). Case, spaces and hyphens do "
                                "not matter. An answer template without keywords answers the "
                                "questions no other template matches."))
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, verbose_name=gettext_lazy("notes"))
 
     class Meta:
         ordering = ["purpose", "language", "name"]
+        verbose_name = gettext_lazy("reply template")
+        verbose_name_plural = gettext_lazy("reply templates")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_purpose_display()}, {self.language})"

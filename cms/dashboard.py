@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 from wagtail.admin.auth import user_has_any_page_permission
 from wagtail.admin.ui.components import Component
 
@@ -159,7 +159,8 @@ class MarketingDashboard(RoleDashboard):
         low = list(reward_selectors.perks_low_stock())
         perks = Section(
             _("Perks running low"),
-            items=[Item(perk.name, reverse("wagtailsnippets_rewards_perk:edit", args=[perk.pk]),
+            items=[Item(perk.name_in(get_language()),
+                        reverse("wagtailsnippets_rewards_perk:edit", args=[perk.pk]),
                         ngettext("%(n)s left", "%(n)s left", perk.stock or 0)
                         % {"n": _n(perk.stock or 0)}) for perk in low],
             empty=_("Every perk is well stocked."))

@@ -48,9 +48,11 @@ def reports_menu_for_the_role(request, menu_items):
 
 @hooks.register("construct_help_menu")
 def help_menu_for_the_role(request, menu_items):
+    # "What's new in Wagtail" is Wagtail's news, not Kansha's (and its badge asks for a click);
     # Wagtail's editor guide is about editing pages.
-    if not uses_pages(request.user):
-        menu_items[:] = [item for item in menu_items if item.name != "editor-guide"]
+    hidden = {"editor-guide"} if not uses_pages(request.user) else set()
+    menu_items[:] = [item for item in menu_items if item.name not in hidden
+                     and not item.name.startswith("whats-new-in-wagtail")]
 
 
 @hooks.register("construct_search")

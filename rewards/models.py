@@ -212,29 +212,36 @@ class PointsEntry(models.Model):
     The unique `event` is also the exactly-once claim: an event has at most one entry.
     """
 
-    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="points")
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="points",
+                                 verbose_name=gettext_lazy("advocate"))
     event = models.OneToOneField(AdvocacyEvent, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="points_entry")
+                                 related_name="points_entry", verbose_name=gettext_lazy("event"))
     # A clawback (or its return) for a refunded or disputed order: at most one per reversal.
     reversal = models.OneToOneField("RedemptionReversal", null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="points_entry")
+                                    on_delete=models.PROTECT, related_name="points_entry",
+                                    verbose_name=gettext_lazy("reversal"))
     # A manual adjustment a finance approver approved: at most one entry per adjustment.
     adjustment = models.OneToOneField("PointsAdjustment", null=True, blank=True,
-                                      on_delete=models.PROTECT, related_name="points_entry")
+                                      on_delete=models.PROTECT, related_name="points_entry",
+                                      verbose_name=gettext_lazy("adjustment"))
     # Points the advocate spent on a perk (or got back when it was cancelled): the key from
     # their request makes a double click one spend (`rewards/services/spending.py`).
-    spend_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
-    kind = models.CharField(max_length=10, choices=AdvocacyKind.choices, blank=True)
-    platform = models.CharField(max_length=20, blank=True)
-    points = models.IntegerField()
-    reason = models.CharField(max_length=200)
-    occurred_at = models.DateTimeField()
-    day = models.DateField(help_text="UTC day of the act, for the daily cap.")
-    expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    spend_key = models.CharField(max_length=80, null=True, blank=True, unique=True,
+                                 verbose_name=gettext_lazy("spend key"))
+    kind = models.CharField(max_length=10, choices=AdvocacyKind.choices, blank=True,
+                            verbose_name=gettext_lazy("kind"))
+    platform = models.CharField(max_length=20, blank=True, verbose_name=gettext_lazy("platform"))
+    points = models.IntegerField(verbose_name=gettext_lazy("points"))
+    reason = models.CharField(max_length=200, verbose_name=gettext_lazy("reason"))
+    occurred_at = models.DateTimeField(verbose_name=gettext_lazy("occurred at"))
+    day = models.DateField(help_text="UTC day of the act, for the daily cap.",
+                           verbose_name=gettext_lazy("day"))
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      verbose_name=gettext_lazy("expires at"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
-        verbose_name_plural = "points entries"
+        verbose_name_plural = gettext_lazy("points entries")
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["advocate", "occurred_at"], name="points_advocate_time"),
@@ -244,6 +251,7 @@ class PointsEntry(models.Model):
             # New entries since the last report rollup refresh (rewards/reports/rollups.py).
             models.Index(fields=["created_at"], name="points_created"),
         ]
+        verbose_name = gettext_lazy("points entry")
 
     def __str__(self) -> str:
         return f"{self.points:+d} for advocate {self.advocate_id} ({self.reason})"
@@ -266,25 +274,34 @@ class Perk(WorkflowMixin, DraftStateMixin, RevisionMixin, index.Indexed, models.
     (the money approval workflow), like a rule's.
     """
 
-    name = models.CharField(max_length=120, validators=[validate_text])
-    name_ja = models.CharField("name (Japanese)", max_length=120, blank=True,
+    name = models.CharField(max_length=120, validators=[validate_text],
+                            verbose_name=gettext_lazy("name"))
+    name_ja = models.CharField(gettext_lazy("name (Japanese)"), max_length=120, blank=True,
                                validators=[validate_text])
-    description = models.TextField(blank=True, validators=[validate_text])
-    description_ja = models.TextField("description (Japanese)", blank=True,
+    description = models.TextField(blank=True, validators=[validate_text],
+                                   verbose_name=gettext_lazy("description"))
+    description_ja = models.TextField(gettext_lazy("description (Japanese)"), blank=True,
                                       validators=[validate_text])
     image = models.ForeignKey("wagtailimages.Image", null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
-    kind = models.CharField(max_length=20, choices=PerkKind.choices, default=PerkKind.SWAG)
+                              on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=gettext_lazy("image"))
+    kind = models.CharField(max_length=20, choices=PerkKind.choices, default=PerkKind.SWAG,
+                            verbose_name=gettext_lazy("kind"))
     stock = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Units left to grant; empty means unlimited.")
+        null=True, blank=True, verbose_name=gettext_lazy("stock"),
+        help_text=gettext_lazy("Units left to grant; empty means unlimited."))
     unit_cost_minor = models.PositiveIntegerField(
-        default=0, help_text="What one unit costs the brand, in minor units (for budgets).")
+        default=0, help_text="What one unit costs the brand, in minor units (for budgets).",
+        verbose_name=gettext_lazy("unit cost minor"))
     currency = CurrencyField(default="jpy", validators=[validate_currency],
-                             help_text="ISO 4217, e.g. JPY or USD.")
-    public = models.BooleanField(default=True, help_text="Show on the ambassador page.")
+                             help_text=gettext_lazy("ISO 4217, e.g. JPY or USD."),
+                             verbose_name=gettext_lazy("currency"))
+    public = models.BooleanField(default=True, verbose_name=gettext_lazy("public"),
+                                 help_text=gettext_lazy("Show on the ambassador page."))
     points_price = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Points an advocate spends on one on their own page; "
-        "empty = not for sale.")
+        null=True, blank=True, verbose_name=gettext_lazy("points price"),
+        help_text=gettext_lazy("Points an advocate spends on one on their own page; "
+                               "empty = not for sale."))
 
     search_fields = [index.SearchField("name"), index.FilterField("kind")]
     panels = [FieldPanel("name"), FieldPanel("name_ja"), FieldPanel("description"),
@@ -295,9 +312,15 @@ class Perk(WorkflowMixin, DraftStateMixin, RevisionMixin, index.Indexed, models.
 
     class Meta:
         ordering = ["name"]
+        verbose_name = gettext_lazy("perk")
+        verbose_name_plural = gettext_lazy("perks")
 
     def __str__(self) -> str:
         return self.name
+
+    def name_in(self, language: str) -> str:
+        """The perk's name in a language: the Japanese one when there is one."""
+        return self.name_ja if language == "ja" and self.name_ja else self.name
 
     def clean(self) -> None:
         super().clean()
@@ -332,22 +355,30 @@ class Tier(WorkflowMixin, DraftStateMixin, RevisionMixin, ClusterableModel):
     finance's sign-off; only live tiers count (`live=True`).
     """
 
-    name = models.CharField(max_length=60, validators=[validate_text])
-    name_ja = models.CharField("name (Japanese)", max_length=60, blank=True,
+    name = models.CharField(max_length=60, validators=[validate_text],
+                            verbose_name=gettext_lazy("name"))
+    name_ja = models.CharField(gettext_lazy("name (Japanese)"), max_length=60, blank=True,
                                validators=[validate_text])
     level = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1)],
-        help_text="Its place in the ladder: 1 for the first tier, 2 for the next. A higher "
-        "level needs more points.")
-    threshold = models.PositiveIntegerField(help_text="Points needed to reach this tier.")
+        help_text=gettext_lazy("Its place in the ladder: 1 for the first tier, 2 for the next. "
+                               "A higher level needs more points."),
+        verbose_name=gettext_lazy("level"))
+    threshold = models.PositiveIntegerField(
+        help_text=gettext_lazy("Points needed to reach this tier."),
+        verbose_name=gettext_lazy("threshold"))
     window_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Count points from the last N days; empty = lifetime.")
-    badge = models.CharField(max_length=8, blank=True, help_text="An emoji or short mark.")
+        null=True, blank=True, verbose_name=gettext_lazy("window days"),
+        help_text=gettext_lazy("Count points from the last N days; empty = lifetime."))
+    badge = models.CharField(max_length=8, blank=True, verbose_name=gettext_lazy("badge"),
+                             help_text=gettext_lazy("An emoji or short mark."))
     badge_image = models.ForeignKey("wagtailimages.Image", null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
-    description = models.TextField(blank=True)
-    description_ja = models.TextField("description (Japanese)", blank=True)
-    perks = ParentalManyToManyField(Perk, blank=True, related_name="tiers")
+                                    on_delete=models.SET_NULL, related_name="+",
+                                    verbose_name=gettext_lazy("badge image"))
+    description = models.TextField(blank=True, verbose_name=gettext_lazy("description"))
+    description_ja = models.TextField(gettext_lazy("description (Japanese)"), blank=True)
+    perks = ParentalManyToManyField(Perk, blank=True, related_name="tiers",
+                                    verbose_name=gettext_lazy("perks"))
 
     panels = [FieldPanel("name"), FieldPanel("name_ja"),
               FieldRowPanel([FieldPanel("level"), FieldPanel("threshold"),
@@ -357,6 +388,8 @@ class Tier(WorkflowMixin, DraftStateMixin, RevisionMixin, ClusterableModel):
 
     class Meta:
         ordering = ["threshold"]
+        verbose_name = gettext_lazy("tier")
+        verbose_name_plural = gettext_lazy("tiers")
 
     def __str__(self) -> str:
         return f"{self.badge} {self.name}".strip()
@@ -464,53 +497,77 @@ class Period(models.TextChoices):
 class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, models.Model):
     """When a reward fires, for whom, what it is and how often. Only live rules fire."""
 
-    name = models.CharField(max_length=120, validators=[validate_text])
+    name = models.CharField(max_length=120, validators=[validate_text],
+                            verbose_name=gettext_lazy("name"))
     # Trigger
     trigger = models.CharField(max_length=20, choices=TriggerKind.choices,
-                               default=TriggerKind.EVENTS_IN_DAYS)
-    trigger_count = models.PositiveIntegerField(default=3, help_text="N events (N in D days).")
-    trigger_days = models.PositiveIntegerField(default=30, help_text="D days (N in D days).")
+                               default=TriggerKind.EVENTS_IN_DAYS,
+                               verbose_name=gettext_lazy("trigger"))
+    trigger_count = models.PositiveIntegerField(default=3, help_text="N events (N in D days).",
+                                                verbose_name=gettext_lazy("trigger count"))
+    trigger_days = models.PositiveIntegerField(default=30, help_text="D days (N in D days).",
+                                               verbose_name=gettext_lazy("trigger days"))
     trigger_event_kind = models.CharField(max_length=10, choices=AdvocacyKind.choices,
-                                          blank=True, help_text="Count only this kind.")
+                                          blank=True, help_text="Count only this kind.",
+                                          verbose_name=gettext_lazy("trigger event kind"))
     trigger_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="rules")
+                                     related_name="rules",
+                                     verbose_name=gettext_lazy("trigger tier"))
     trigger_min_rating = models.PositiveSmallIntegerField(
-        default=4, validators=[MinValueValidator(1), MaxValueValidator(5)])
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(5)],
+        verbose_name=gettext_lazy("trigger min rating"))
     # Eligibility (the fraud guards and `Advocate.flagged` send grants to review instead)
-    min_account_age_days = models.PositiveIntegerField(default=0)
-    min_followers = models.PositiveIntegerField(default=0)
+    min_account_age_days = models.PositiveIntegerField(
+        default=0, verbose_name=gettext_lazy("min account age days"))
+    min_followers = models.PositiveIntegerField(default=0,
+                                                verbose_name=gettext_lazy("min followers"))
     pause_after_ignored_reminders = models.BooleanField(
-        default=False, help_text="No reward from this rule for an advocate who ignored two "
-        "disclosure reminders (posted again without #ad / #PR after each).")
+        default=False, help_text=gettext_lazy(
+            "No reward from this rule for an advocate who ignored two disclosure reminders "
+            "(posted again without #ad / #PR after each)."),
+        verbose_name=gettext_lazy("pause after ignored reminders"))
     # Reward
     reward_kind = models.CharField(max_length=10, choices=RewardKind.choices,
-                                   default=RewardKind.DISCOUNT)
+                                   default=RewardKind.DISCOUNT,
+                                   verbose_name=gettext_lazy("reward kind"))
     discount_type = models.CharField(max_length=10, choices=DiscountType.choices,
-                                     default=DiscountType.PERCENT)
+                                     default=DiscountType.PERCENT,
+                                     verbose_name=gettext_lazy("discount type"))
     percent_off = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)])
-    amount_off_minor = models.PositiveIntegerField(null=True, blank=True)
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        verbose_name=gettext_lazy("percent off"))
+    amount_off_minor = models.PositiveIntegerField(null=True, blank=True,
+                                                   verbose_name=gettext_lazy("amount off minor"))
     currency = CurrencyField(default="jpy", validators=[validate_currency],
-                             help_text="ISO 4217, e.g. JPY or USD.")
-    code_expiry_days = models.PositiveIntegerField(default=30)
-    minimum_order_minor = models.PositiveIntegerField(null=True, blank=True)
-    single_use = models.BooleanField(default=True)
+                             help_text=gettext_lazy("ISO 4217, e.g. JPY or USD."),
+                             verbose_name=gettext_lazy("currency"))
+    code_expiry_days = models.PositiveIntegerField(default=30,
+                                                   verbose_name=gettext_lazy("code expiry days"))
+    minimum_order_minor = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=gettext_lazy("minimum order minor"))
+    single_use = models.BooleanField(default=True, verbose_name=gettext_lazy("single use"))
     perk = models.ForeignKey(Perk, null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="rules")
+                             related_name="rules", verbose_name=gettext_lazy("perk"))
     # Limits
-    period = models.CharField(max_length=5, choices=Period.choices, default=Period.MONTH)
+    period = models.CharField(max_length=5, choices=Period.choices, default=Period.MONTH,
+                              verbose_name=gettext_lazy("period"))
     monthly_budget_minor = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most this rule may commit per calendar month (UTC), "
-        "in minor units of the rule's currency; empty = no budget.")
+        "in minor units of the rule's currency; empty = no budget.",
+        verbose_name=gettext_lazy("monthly budget minor"))
     budget_estimate_minor = models.PositiveIntegerField(
-        default=0, help_text="What one percent-off grant counts against the budget.")
+        default=0, help_text="What one percent-off grant counts against the budget.",
+        verbose_name=gettext_lazy("budget estimate minor"))
     finance_approval_above_minor = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Grants costing more wait for finance approval.")
+        null=True, blank=True, help_text="Grants costing more wait for finance approval.",
+        verbose_name=gettext_lazy("finance approval above minor"))
     message_template = models.ForeignKey(
         ReplyTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         limit_choices_to={"purpose": TemplatePurpose.REWARD},
-        help_text="A reward message template ({code} {reward} {expires}); a discount's "
-        "variants must all show {code}. The default reward template is used if empty.")
+        help_text=gettext_lazy(
+            "A reward message template ({code} {reward} {expires}); a discount's variants must "
+            "all show {code}. The default reward template is used if empty."),
+        verbose_name=gettext_lazy("message template"))
 
     panels = [
         FieldPanel("name"),
@@ -535,6 +592,8 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
 
     class Meta:
         ordering = ["name"]
+        verbose_name = gettext_lazy("reward rule")
+        verbose_name_plural = gettext_lazy("reward rules")
 
     def __str__(self) -> str:
         return self.name
@@ -682,39 +741,55 @@ class GrantStatus(models.TextChoices):
 class RewardGrant(models.Model):
     """One reward for one advocate from one rule, at most once per period."""
 
-    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="grants")
-    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="grants")
-    period_key = models.CharField(max_length=40)
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="grants",
+                                 verbose_name=gettext_lazy("advocate"))
+    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="grants",
+                             verbose_name=gettext_lazy("rule"))
+    period_key = models.CharField(max_length=40, verbose_name=gettext_lazy("period key"))
     status = models.CharField(max_length=20, choices=GrantStatus.choices,
-                              default=GrantStatus.APPROVED)
-    review_reasons = models.JSONField(default=list, blank=True)
-    reward = models.JSONField(help_text="The rule's reward as it was when the grant was made.")
-    reward_kind = models.CharField(max_length=10, choices=RewardKind.choices)
+                              default=GrantStatus.APPROVED, verbose_name=gettext_lazy("status"))
+    review_reasons = models.JSONField(default=list, blank=True,
+                                      verbose_name=gettext_lazy("review reasons"))
+    reward = models.JSONField(help_text="The rule's reward as it was when the grant was made.",
+                              verbose_name=gettext_lazy("reward"))
+    reward_kind = models.CharField(max_length=10, choices=RewardKind.choices,
+                                   verbose_name=gettext_lazy("reward kind"))
     perk = models.ForeignKey(Perk, null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="grants")
-    cost_minor = models.PositiveIntegerField(default=0)
-    currency = models.CharField(max_length=3)
-    budget_month = models.DateField(null=True, blank=True)
+                             related_name="grants", verbose_name=gettext_lazy("perk"))
+    cost_minor = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("cost minor"))
+    currency = models.CharField(max_length=3, verbose_name=gettext_lazy("currency"))
+    budget_month = models.DateField(null=True, blank=True,
+                                    verbose_name=gettext_lazy("budget month"))
     tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="grants", help_text="The advocate's tier when granted.")
+                             related_name="grants", help_text="The advocate's tier when granted.",
+                             verbose_name=gettext_lazy("tier"))
     trigger_event = models.ForeignKey(AdvocacyEvent, null=True, blank=True,
-                                      on_delete=models.SET_NULL, related_name="+")
+                                      on_delete=models.SET_NULL, related_name="+",
+                                      verbose_name=gettext_lazy("trigger event"))
     outreach = models.ForeignKey(Outreach, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
-    issue_attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    approved_at = models.DateTimeField(null=True, blank=True)
+                                 related_name="+", verbose_name=gettext_lazy("outreach"))
+    issue_attempts = models.PositiveSmallIntegerField(default=0,
+                                                      verbose_name=gettext_lazy("issue attempts"))
+    last_error = models.TextField(blank=True, verbose_name=gettext_lazy("last error"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    approved_at = models.DateTimeField(null=True, blank=True,
+                                       verbose_name=gettext_lazy("approved at"))
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
-    issued_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    redeemed_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True, help_text="Expired or revoked at.")
+                                    on_delete=models.SET_NULL, related_name="+",
+                                    verbose_name=gettext_lazy("approved by"))
+    issued_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("issued at"))
+    delivered_at = models.DateTimeField(null=True, blank=True,
+                                        verbose_name=gettext_lazy("delivered at"))
+    redeemed_at = models.DateTimeField(null=True, blank=True,
+                                       verbose_name=gettext_lazy("redeemed at"))
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      verbose_name=gettext_lazy("expires at"))
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Expired or revoked at.",
+                                     verbose_name=gettext_lazy("closed at"))
     private_channel_wait_since = models.DateTimeField(
         null=True, blank=True, help_text="Issued, but the advocate can only be answered in "
-        "public (e.g. a Google review): the reward waits for a private channel (a DM).")
+        "public (e.g. a Google review): the reward waits for a private channel (a DM).",
+        verbose_name=gettext_lazy("private channel wait since"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -727,6 +802,8 @@ class RewardGrant(models.Model):
             models.Index(fields=["expires_at"], name="grant_expires"),
             models.Index(fields=["tier"], name="grant_tier"),
         ]
+        verbose_name = gettext_lazy("reward grant")
+        verbose_name_plural = gettext_lazy("reward grants")
 
     def __str__(self) -> str:
         return f"Grant #{self.pk} ({self.rule_id} → advocate {self.advocate_id}, {self.status})"
@@ -756,25 +833,37 @@ class CodeProvider(models.TextChoices):
 class DiscountCode(models.Model):
     """The code a grant gave out, local or a Stripe promotion code."""
 
-    grant = models.OneToOneField(RewardGrant, on_delete=models.PROTECT, related_name="code")
-    provider = models.CharField(max_length=10, choices=CodeProvider.choices)
-    code = models.CharField(max_length=40, unique=True)
-    stripe_coupon_id = models.CharField(max_length=191, blank=True)
+    grant = models.OneToOneField(RewardGrant, on_delete=models.PROTECT, related_name="code",
+                                 verbose_name=gettext_lazy("grant"))
+    provider = models.CharField(max_length=10, choices=CodeProvider.choices,
+                                verbose_name=gettext_lazy("provider"))
+    code = models.CharField(max_length=40, unique=True, verbose_name=gettext_lazy("code"))
+    stripe_coupon_id = models.CharField(max_length=191, blank=True,
+                                        verbose_name=gettext_lazy("stripe coupon id"))
     stripe_promotion_code_id = models.CharField(max_length=191, null=True, blank=True,
-                                                unique=True)
-    stripe_customer_id = models.CharField(max_length=191, blank=True)
-    discount_type = models.CharField(max_length=10, choices=DiscountType.choices)
-    percent_off = models.PositiveSmallIntegerField(null=True, blank=True)
-    amount_off_minor = models.PositiveIntegerField(null=True, blank=True)
-    currency = models.CharField(max_length=3)
-    minimum_order_minor = models.PositiveIntegerField(null=True, blank=True)
-    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
-    times_redeemed = models.PositiveIntegerField(default=0)
-    expires_at = models.DateTimeField(null=True, blank=True)
+                                                unique=True, verbose_name=gettext_lazy(
+                                                    "stripe promotion code id"))
+    stripe_customer_id = models.CharField(max_length=191, blank=True,
+                                          verbose_name=gettext_lazy("stripe customer id"))
+    discount_type = models.CharField(max_length=10, choices=DiscountType.choices,
+                                     verbose_name=gettext_lazy("discount type"))
+    percent_off = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                   verbose_name=gettext_lazy("percent off"))
+    amount_off_minor = models.PositiveIntegerField(null=True, blank=True,
+                                                   verbose_name=gettext_lazy("amount off minor"))
+    currency = models.CharField(max_length=3, verbose_name=gettext_lazy("currency"))
+    minimum_order_minor = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=gettext_lazy("minimum order minor"))
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True,
+                                                  verbose_name=gettext_lazy("max redemptions"))
+    times_redeemed = models.PositiveIntegerField(default=0,
+                                                 verbose_name=gettext_lazy("times redeemed"))
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      verbose_name=gettext_lazy("expires at"))
     stripe_deactivated_at = models.DateTimeField(
         null=True, blank=True, help_text="When the promotion code was switched off at Stripe "
-        "(its grant was revoked).")
-    created_at = models.DateTimeField(default=timezone.now)
+        "(its grant was revoked).", verbose_name=gettext_lazy("stripe deactivated at"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="code_expires")]
@@ -783,6 +872,8 @@ class DiscountCode(models.Model):
             # only in them would be the same code at a till, so the key is what is unique.
             models.UniqueConstraint(code_key("code"), name="code_unique_key"),
         ]
+        verbose_name = gettext_lazy("discount code")
+        verbose_name_plural = gettext_lazy("discount codes")
 
     def __str__(self) -> str:
         return self.code
@@ -817,25 +908,35 @@ class RedemptionSource(models.TextChoices):
 class Redemption(models.Model):
     """One use of a code on an order. Unique per source object (a replay adds nothing)."""
 
-    grant = models.ForeignKey(RewardGrant, on_delete=models.PROTECT, related_name="redemptions")
-    code = models.ForeignKey(DiscountCode, on_delete=models.PROTECT, related_name="redemptions")
-    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="redemptions")
-    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="redemptions")
-    source = models.CharField(max_length=20, choices=RedemptionSource.choices)
-    source_id = models.CharField(max_length=191)
+    grant = models.ForeignKey(RewardGrant, on_delete=models.PROTECT, related_name="redemptions",
+                              verbose_name=gettext_lazy("grant"))
+    code = models.ForeignKey(DiscountCode, on_delete=models.PROTECT, related_name="redemptions",
+                             verbose_name=gettext_lazy("code"))
+    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="redemptions",
+                             verbose_name=gettext_lazy("rule"))
+    advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT, related_name="redemptions",
+                                 verbose_name=gettext_lazy("advocate"))
+    source = models.CharField(max_length=20, choices=RedemptionSource.choices,
+                              verbose_name=gettext_lazy("source"))
+    source_id = models.CharField(max_length=191, verbose_name=gettext_lazy("source id"))
     # Order totals are unknown only for a bare promotion_code.updated count (until the order's
     # own event fills them in).
     order_amount_minor = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="What the customer paid, after the discount.")
-    discount_minor = models.PositiveBigIntegerField(null=True, blank=True)
-    currency = models.CharField(max_length=3, blank=True)
-    redeemed_at = models.DateTimeField(default=timezone.now)
+        null=True, blank=True, help_text="What the customer paid, after the discount.",
+        verbose_name=gettext_lazy("order amount minor"))
+    discount_minor = models.PositiveBigIntegerField(null=True, blank=True,
+                                                    verbose_name=gettext_lazy("discount minor"))
+    currency = models.CharField(max_length=3, blank=True, verbose_name=gettext_lazy("currency"))
+    redeemed_at = models.DateTimeField(default=timezone.now,
+                                       verbose_name=gettext_lazy("redeemed at"))
     stripe_event = models.ForeignKey("StripeEvent", null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="redemptions")
+                                     on_delete=models.SET_NULL, related_name="redemptions",
+                                     verbose_name=gettext_lazy("stripe event"))
     stripe_payment_intent_id = models.CharField(
         max_length=191, blank=True, db_index=True,
-        help_text="The PaymentIntent that paid the order (refunds and disputes name it).")
-    created_at = models.DateTimeField(default=timezone.now)
+        help_text="The PaymentIntent that paid the order (refunds and disputes name it).",
+        verbose_name=gettext_lazy("stripe payment intent id"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
         ordering = ["-redeemed_at", "-id"]
@@ -846,6 +947,8 @@ class Redemption(models.Model):
         # The till (rewards/admin/till.py): look a code up and record its use. Not
         # `add_redemption`, which would also open the snippet's add form.
         permissions = [("use_till", "Can look up codes and record redemptions at the till")]
+        verbose_name = gettext_lazy("redemption")
+        verbose_name_plural = gettext_lazy("redemptions")
 
     def __str__(self) -> str:
         return f"{self.code_id} via {self.source} {self.source_id}"
@@ -868,24 +971,33 @@ class RedemptionReversal(models.Model):
     """
 
     redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT,
-                                   related_name="reversals")
-    kind = models.CharField(max_length=20, choices=ReversalKind.choices)
-    source_id = models.CharField(max_length=191, help_text="The Stripe refund or dispute id.")
+                                   related_name="reversals",
+                                   verbose_name=gettext_lazy("redemption"))
+    kind = models.CharField(max_length=20, choices=ReversalKind.choices,
+                            verbose_name=gettext_lazy("kind"))
+    source_id = models.CharField(max_length=191, help_text="The Stripe refund or dispute id.",
+                                 verbose_name=gettext_lazy("source id"))
     order_amount_minor = models.BigIntegerField(
-        help_text="Order revenue taken back (negative: put back).")
+        help_text="Order revenue taken back (negative: put back).",
+        verbose_name=gettext_lazy("order amount minor"))
     discount_minor = models.BigIntegerField(
-        help_text="Discount cost taken back, in proportion to the refunded share of the order.")
-    currency = models.CharField(max_length=3)
-    reversed_at = models.DateTimeField(help_text="When it happened at Stripe.")
+        help_text="Discount cost taken back, in proportion to the refunded share of the order.",
+        verbose_name=gettext_lazy("discount minor"))
+    currency = models.CharField(max_length=3, verbose_name=gettext_lazy("currency"))
+    reversed_at = models.DateTimeField(help_text="When it happened at Stripe.",
+                                       verbose_name=gettext_lazy("reversed at"))
     stripe_event = models.ForeignKey("StripeEvent", null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="reversals")
-    created_at = models.DateTimeField(default=timezone.now)
+                                     on_delete=models.SET_NULL, related_name="reversals",
+                                     verbose_name=gettext_lazy("stripe event"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
         ordering = ["-reversed_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["redemption", "kind", "source_id"],
                                                name="reversal_unique_source")]
         indexes = [models.Index(fields=["reversed_at"], name="reversal_time")]
+        verbose_name = gettext_lazy("redemption reversal")
+        verbose_name_plural = gettext_lazy("redemption reversals")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.source_id} of redemption {self.redemption_id}"
@@ -894,20 +1006,24 @@ class RedemptionReversal(models.Model):
 class StripeEvent(models.Model):
     """A verified Stripe webhook event, stored before any work; the event id is unique."""
 
-    event_id = models.CharField(max_length=191, unique=True)
-    type = models.CharField(max_length=100)
-    livemode = models.BooleanField(default=False)
-    payload = models.JSONField()
-    received_at = models.DateTimeField(default=timezone.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=300, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    event_id = models.CharField(max_length=191, unique=True, verbose_name=gettext_lazy("event id"))
+    type = models.CharField(max_length=100, verbose_name=gettext_lazy("type"))
+    livemode = models.BooleanField(default=False, verbose_name=gettext_lazy("livemode"))
+    payload = models.JSONField(verbose_name=gettext_lazy("payload"))
+    received_at = models.DateTimeField(default=timezone.now,
+                                       verbose_name=gettext_lazy("received at"))
+    processed_at = models.DateTimeField(null=True, blank=True,
+                                        verbose_name=gettext_lazy("processed at"))
+    outcome = models.CharField(max_length=300, blank=True, verbose_name=gettext_lazy("outcome"))
+    error = models.TextField(blank=True, verbose_name=gettext_lazy("error"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
 
     class Meta:
         ordering = ["-received_at"]
         indexes = [models.Index(fields=["received_at"], name="stripeevent_unprocessed",
                                 condition=models.Q(processed_at__isnull=True))]
+        verbose_name = gettext_lazy("Stripe event")
+        verbose_name_plural = gettext_lazy("Stripe events")
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
@@ -997,13 +1113,15 @@ class PerkFulfilment(models.Model):
 
     # From a rule's grant, or bought with points on the advocate's own page (the spend).
     grant = models.OneToOneField(RewardGrant, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="fulfilment")
+                                 related_name="fulfilment", verbose_name=gettext_lazy("grant"))
     points_entry = models.OneToOneField(PointsEntry, null=True, blank=True,
                                         on_delete=models.PROTECT, related_name="fulfilment")
-    perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.GRANTED)
-    notes = models.TextField(blank=True)
-    updated_at = models.DateTimeField(default=timezone.now)
+    perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments",
+                             verbose_name=gettext_lazy("perk"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.GRANTED,
+                              verbose_name=gettext_lazy("status"))
+    notes = models.TextField(blank=True, verbose_name=gettext_lazy("notes"))
+    updated_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("updated at"))
     created_at = models.DateTimeField(default=timezone.now)
 
     panels = [FieldPanel("status"), FieldPanel("notes")]
@@ -1013,6 +1131,8 @@ class PerkFulfilment(models.Model):
         constraints = [models.CheckConstraint(
             condition=models.Q(grant__isnull=False) | models.Q(points_entry__isnull=False),
             name="fulfilment_grant_or_spend")]
+        verbose_name = gettext_lazy("perk fulfilment")
+        verbose_name_plural = gettext_lazy("perk fulfilments")
 
     def __str__(self) -> str:
         if self.grant_id is None:
@@ -1030,19 +1150,25 @@ class FraudFlag(models.Model):
         DUPLICATE_TEXT = "duplicate_text", gettext_lazy("Same text posted by several identities")
         EMPLOYEE = "employee", gettext_lazy("On the employee list")
 
-    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="fraud_flags")
-    reason = models.CharField(max_length=20, choices=Reason.choices)
-    detail = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    cleared_at = models.DateTimeField(null=True, blank=True)
+    advocate = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="fraud_flags",
+                                 verbose_name=gettext_lazy("advocate"))
+    reason = models.CharField(max_length=20, choices=Reason.choices,
+                              verbose_name=gettext_lazy("reason"))
+    detail = models.JSONField(default=dict, blank=True, verbose_name=gettext_lazy("detail"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    cleared_at = models.DateTimeField(null=True, blank=True,
+                                      verbose_name=gettext_lazy("cleared at"))
     cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name=gettext_lazy("cleared by"))
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(
             fields=["advocate", "reason"], condition=models.Q(cleared_at__isnull=True),
             name="fraudflag_one_open_per_reason")]
+        verbose_name = gettext_lazy("fraud flag")
+        verbose_name_plural = gettext_lazy("fraud flags")
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} (advocate {self.advocate_id})"
@@ -1304,14 +1430,17 @@ class MoneyChangeRequest(models.Model):
     (rewards/services/approvals.py decides and applies it)."""
 
     status = models.CharField(max_length=12, choices=ChangeStatus.choices,
-                              default=ChangeStatus.PENDING)
+                              default=ChangeStatus.PENDING, verbose_name=gettext_lazy("status"))
     made_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                related_name="+")
-    made_at = models.DateTimeField(default=timezone.now)
+                                related_name="+", verbose_name=gettext_lazy("made by"))
+    made_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("made at"))
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=300, blank=True)
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name=gettext_lazy("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True,
+                                      verbose_name=gettext_lazy("decided at"))
+    decision_note = models.CharField(max_length=300, blank=True,
+                                     verbose_name=gettext_lazy("decision note"))
 
     class Meta:
         abstract = True
@@ -1323,12 +1452,13 @@ class PointsSettingsChange(MoneyChangeRequest):
     what was live when the change was made: approving refuses if the live values moved since
     (someone else's change went live first)."""
 
-    before = models.JSONField()
-    after = models.JSONField()
+    before = models.JSONField(verbose_name=gettext_lazy("before"))
+    after = models.JSONField(verbose_name=gettext_lazy("after"))
 
     class Meta(MoneyChangeRequest.Meta):
         verbose_name = gettext_lazy("points settings change")
         indexes = [models.Index(fields=["status"], name="pointschange_status")]
+        verbose_name_plural = gettext_lazy("points settings changes")
 
     def __str__(self) -> str:
         return f"Points settings change #{self.pk} ({self.status})"
@@ -1345,18 +1475,22 @@ class PointsAdjustment(MoneyChangeRequest):
     MAX_POINTS = 100_000
 
     advocate = models.ForeignKey(Advocate, on_delete=models.PROTECT,
-                                 related_name="points_adjustments")
+                                 related_name="points_adjustments",
+                                 verbose_name=gettext_lazy("advocate"))
     points = models.IntegerField(
         validators=[MinValueValidator(-MAX_POINTS), MaxValueValidator(MAX_POINTS)],
-        help_text=gettext_lazy("Points to add; negative to take points back."))
+        help_text=gettext_lazy("Points to add; negative to take points back."),
+        verbose_name=gettext_lazy("points"))
     reason = models.CharField(max_length=200, validators=[validate_text],
-                              help_text=gettext_lazy("Why, for the ledger and the approver."))
+                              help_text=gettext_lazy("Why, for the ledger and the approver."),
+                              verbose_name=gettext_lazy("reason"))
 
     panels = [FieldPanel("advocate"), FieldPanel("points"), FieldPanel("reason")]
 
     class Meta(MoneyChangeRequest.Meta):
         verbose_name = gettext_lazy("points adjustment")
         indexes = [models.Index(fields=["status"], name="pointsadjust_status")]
+        verbose_name_plural = gettext_lazy("points adjustments")
 
     def __str__(self) -> str:
         return f"{self.points:+d} points for advocate {self.advocate_id} (#{self.pk})"

@@ -61,6 +61,14 @@ def test_marketing_keeps_the_pages_it_edits():
     names, modules, _ = _sidebar(MARKETING)
     assert "explorer" in names
     assert "wagtail.sidebar.SearchModule" in modules
+    assert "editor-guide" in names
+
+
+@pytest.mark.parametrize("role", [FINANCE, SOCIAL_STAFF, MARKETING])
+def test_no_role_is_sent_wagtail_release_notes(role):
+    names, _, _ = _sidebar(role)
+    assert "help" in names  # the keyboard shortcuts stay
+    assert not [name for name in names if name.startswith("whats-new-in-wagtail")]
 
 
 def test_titles_and_sign_in_page_say_kansha_not_wagtail():

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from wagtail.users.models import UserProfile
 
 from advocates import selectors
 from advocates.models import AdvocacyEvent
@@ -36,9 +37,14 @@ def waiting():
     _care(-timedelta(hours=2), status="rejected")  # decided, so not overdue
 
 
-def _home(role: str) -> str:
+def _home(role: str, *, language: str = "") -> str:
+    user = user_in_role(role)
+    if language:
+        profile = UserProfile.get_for_user(user)
+        profile.preferred_language = language
+        profile.save()
     client = Client()
-    client.force_login(user_in_role(role))
+    client.force_login(user)
     return client.get(reverse("wagtailadmin_home")).content.decode()
 
 
@@ -103,6 +109,13 @@ def test_marketing_sees_programme_health():
     assert "No rule is waiting for finance" in html
     assert "Your queue" not in html
     assert "Approvals waiting" not in html
+
+
+def test_marketing_in_japanese_sees_a_perks_japanese_name():
+    Perk.objects.create(name="Enamel pin", name_ja="エナメルピン", stock=2, live=True)
+    html = _home(MARKETING, language="ja")
+    assert "エナメルピン" in html
+    assert "Enamel pin" not in html
 
 
 def test_finance_sees_approvals_redemptions_and_liability():
