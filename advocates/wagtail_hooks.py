@@ -15,7 +15,9 @@ from wagtail.admin.ui.tables import Column
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 
+from advocates.admin import conversations, deadletters, detector, people, privacy, queue, timeline
 from advocates.admin.advocate_list import LIST_DISPLAY, AdvocateFilterSet, AdvocateIndexView
+from advocates.admin.detector import PERMISSION
 from advocates.admin.menu import PermissionMenuItem
 from advocates.admin.people import MERGE_PERMISSION
 from advocates.admin.privacy import SuppressionViewSet
@@ -191,8 +193,6 @@ register_snippet(DeadLetterViewSet)
 
 @hooks.register("register_admin_urls")
 def register_dead_letter_urls():
-    from advocates.admin import deadletters
-
     return deadletters.admin_urls()
 
 
@@ -226,17 +226,11 @@ def register_log_actions(actions):
 
 @hooks.register("register_admin_urls")
 def register_outreach_queue_urls():
-    from advocates.admin import conversations, queue, timeline
-
     return [*queue.admin_urls(), *timeline.admin_urls(), *conversations.admin_urls()]
 
 
 @hooks.register("register_admin_menu_item")
 def register_outreach_queue_menu_item():
-    from django.urls import reverse_lazy
-
-    from advocates.admin.menu import PermissionMenuItem
-
     return PermissionMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
                               name="outreach-queue", icon_name="tasks", order=150,
                               permission="advocates.change_outreach")
@@ -244,10 +238,6 @@ def register_outreach_queue_menu_item():
 
 @hooks.register("register_admin_menu_item")
 def register_conversations_menu_item():
-    from django.urls import reverse_lazy
-
-    from advocates.admin.menu import PermissionMenuItem
-
     return PermissionMenuItem(_("Conversations"), reverse_lazy("kansha_conversations:inbox"),
                               name="conversations", icon_name="mail", order=155,
                               permission="advocates.change_outreach")
@@ -255,10 +245,6 @@ def register_conversations_menu_item():
 
 @hooks.register("register_admin_menu_item")
 def register_sandbox_timeline_menu_item():
-    from django.urls import reverse_lazy
-
-    from advocates.admin.menu import PermissionMenuItem
-
     return PermissionMenuItem(_("Sandbox timeline"), reverse_lazy("kansha_sandbox_timeline"),
                               name="sandbox-timeline", icon_name="history", order=160,
                               permission="advocates.view_sandboxpost")
@@ -269,15 +255,11 @@ def register_sandbox_timeline_menu_item():
 
 @hooks.register("register_admin_urls")
 def register_privacy_urls():
-    from advocates.admin import people, privacy
-
     return [*privacy.admin_urls(), *people.admin_urls()]
 
 
 @hooks.register("register_snippet_listing_buttons")
 def register_privacy_listing_buttons(snippet, user, next_url=None):
-    from advocates.admin import people, privacy
-
     yield from people.advocate_listing_buttons(snippet, user, next_url)
     yield from privacy.advocate_listing_buttons(snippet, user, next_url)
 
@@ -295,18 +277,11 @@ def register_privacy_log_actions(actions):
 
 @hooks.register("register_admin_urls")
 def register_detector_model_urls():
-    from advocates.admin import detector
-
     return detector.admin_urls()
 
 
 @hooks.register("register_settings_menu_item")
 def register_detector_models_menu_item():
-    from django.urls import reverse_lazy
-
-    from advocates.admin.detector import PERMISSION
-    from advocates.admin.menu import PermissionMenuItem
-
     return PermissionMenuItem(_("Detector models"), reverse_lazy("kansha_detector:models"),
                               name="detector-models", icon_name="cogs", order=1000,
                               permission=PERMISSION)

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 from kombu import Connection
 
 logger = logging.getLogger(__name__)
@@ -124,8 +125,6 @@ def _worker() -> str:
 def _beat() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "not configured: embedded mode runs periodic tasks in-process"
-    from django_celery_beat.models import PeriodicTask
-
     last = (PeriodicTask.objects.filter(name=HEARTBEAT_ENTRY)
             .values_list("last_run_at", flat=True).first())
     if last is None:

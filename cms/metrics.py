@@ -88,6 +88,7 @@ def _queue_depths() -> dict[str, int]:
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://")):
         return {}
+    # Only with a Redis broker: the embedded demo and RabbitMQ deployments never load it.
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=health.CHECK_TIMEOUT_SECONDS,

@@ -7,6 +7,7 @@ import django_filters
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -59,6 +60,7 @@ from rewards.models import (
     TriggerKind,
 )
 from rewards.money import currency_exponent, money_display, money_to_units
+from rewards.services.perks import NEXT
 
 
 class RefusedFormMixin:
@@ -431,8 +433,6 @@ class PerkFulfilmentEditView(EditView):
     """Status changes go through the service: allowed moves only, stock released on cancel."""
 
     def is_valid(self, form):
-        from rewards.services.perks import NEXT
-
         if not super().is_valid(form):
             return False
         current = PerkFulfilment.objects.get(pk=self.object.pk).status
@@ -587,8 +587,6 @@ register_snippet(RewardsGroup)
 
 def grant_confirm(request, grant_id: int, action: str):
     """GET: a confirmation page; POST: approve or revoke (with a reason)."""
-    from django.template.response import TemplateResponse
-
     if not request.user.has_perm("rewards.change_rewardgrant"):
         raise PermissionDenied
     grant = get_object_or_404(RewardGrant.objects.select_related("rule", "advocate"),
@@ -626,8 +624,6 @@ CHANGE_KINDS: dict[str, tuple[Any, Any, str, str]] = {
 def change_confirm(request, kind: str, change_id: int, action: str):
     """GET: what would change (before and after), for the approver; POST: approve or reject.
     The service refuses the person who made the change, superusers too."""
-    from django.template.response import TemplateResponse
-
     if kind not in CHANGE_KINDS or action not in ("approve", "reject"):
         raise PermissionDenied
     model, decide, id_name, list_url = CHANGE_KINDS[kind]
