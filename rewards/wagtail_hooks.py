@@ -6,6 +6,7 @@ from typing import Any
 import django_filters
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
@@ -464,7 +465,18 @@ class PointsEntryViewSet(KanshaSnippetViewSet):
     empty_message = _("No points yet. Each confirmed act of advocacy adds a line.")
     list_display = ["advocate", "points", "reason", "occurred_at", "expires_at"]
     list_filter = ["kind", "platform"]
+    # A manual adjustment's line says who asked for it and which other person approved it.
+    list_export = ["id", "advocate_id", "advocate", "points", "reason", "kind", "platform",
+                   "event_id", "adjustment_id", "adjustment_made_by", "adjustment_approved_by",
+                   "occurred_at", "expires_at"]
+    export_headings = {"adjustment_made_by": _("Adjustment asked for by"),
+                       "adjustment_approved_by": _("Adjustment approved by")}
     inspect_view_enabled = True
+
+    def get_queryset(self, request):
+        return PointsEntry.objects.select_related("advocate").annotate(
+            adjustment_made_by=F("adjustment__made_by__username"),
+            adjustment_approved_by=F("adjustment__decided_by__username"))
 
 
 class StripeEventViewSet(KanshaSnippetViewSet):
