@@ -836,6 +836,9 @@ class Redemption(models.Model):
     stripe_payment_intent_id = models.CharField(
         max_length=191, blank=True, db_index=True,
         help_text="The PaymentIntent that paid the order (refunds and disputes name it).")
+    # Who paid, when Stripe says: one customer paying with two advocates' codes suggests a
+    # merge (selectors.merge_clues_stripe_customer). Cleared on erasure.
+    stripe_customer_id = models.CharField(max_length=191, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

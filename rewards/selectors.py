@@ -22,6 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from wagtail.models import WorkflowState
 
 from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate, ConsentRecord
@@ -513,3 +514,33 @@ def points_entry_label(entry: PointsEntry, *, perk_names: dict[str, str]) -> str
             return text % {"perk": perk_names.get(name) or name}
     return reason
 
+
+SAME_STRIPE_CUSTOMER = gettext_lazy("Same Stripe customer")
+
+
+def merge_clues_stripe_customer() -> dict[tuple[int, int], list[str]]:
+    """Advocates whose codes one Stripe customer paid with (or the customer known for one of
+    them paid with the other's code), as merge clues: {(lower id, higher id): [reason]}.
+    Only customers seen with more than one advocate are read."""
+    paid = Redemption.objects.exclude(stripe_customer_id="")
+    shared = (paid.order_by().values("stripe_customer_id")
+              .annotate(n=Count("advocate_id", distinct=True)).filter(n__gt=1)
+              .values_list("stripe_customer_id", flat=True))
+    crossed = paid.filter(Exists(StripeCustomer.objects.filter(
+        customer_id=OuterRef("stripe_customer_id")).exclude(advocate_id=OuterRef("advocate_id"))
+    )).values_list("stripe_customer_id", flat=True)
+    customers = set(shared) | set(crossed)
+    people: dict[str, set[int]] = {}
+    for customer, advocate in [
+            *paid.filter(stripe_customer_id__in=customers)
+            .values_list("stripe_customer_id", "advocate_id").order_by().distinct(),
+            *StripeCustomer.objects.filter(customer_id__in=customers)
+            .values_list("customer_id", "advocate_id")]:
+        people.setdefault(customer, set()).add(advocate)
+    clues: dict[tuple[int, int], list[str]] = {}
+    for ids in people.values():
+        ordered = sorted(ids)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                clues[(a, b)] = [str(SAME_STRIPE_CUSTOMER)]
+    return clues

@@ -689,6 +689,11 @@ def advocate_list_standing() -> AdvocateListExtension:
             queryset=Tier.objects.filter(live=True).order_by("threshold"))})
 
 
+@hooks.register("kansha_merge_clues")
+def merge_clues_stripe_customer():
+    return selectors.merge_clues_stripe_customer()
+
+
 @hooks.register("register_admin_urls")
 def register_profile_urls():
     return profile.admin_urls()

@@ -138,6 +138,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
     "kansha_advocate_unmerge": {SU},
+    "kansha_merge_suggestion_dismiss": {SU},
     "kansha_api_token_revoke": {SU},
     "kansha_deadletter_replay": {SU},
     "kansha_deadletter_discard": {SU},
