@@ -1367,7 +1367,7 @@ class PointsAdjustment(MoneyChangeRequest):
         indexes = [models.Index(fields=["status"], name="pointsadjust_status")]
 
     def __str__(self) -> str:
-        return f"{self.points:+d} points for advocate {self.advocate_id} (#{self.pk})"
+        return f"{self.points:+d} points for {self.advocate} (#{self.pk})"
 
     def clean(self) -> None:
         super().clean()

@@ -30,6 +30,7 @@ from wagtail.snippets.views.snippets import (
 from advocates.admin.advocate_list import AdvocateListExtension
 from advocates.admin.menu import PermissionMenuItem
 from advocates.admin.snippets import KanshaSnippetViewSet
+from advocates.models import Advocate
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
     selectors,
@@ -531,6 +532,13 @@ class PointsSettingsChangeViewSet(KanshaSnippetViewSet):
 
 
 class PointsAdjustmentCreateView(RefusedFormMixin, CreateView):
+    def get_initial_form_instance(self):
+        # "Propose a points adjustment…" on a profile links here with ?advocate=<id>.
+        advocate = self.request.GET.get("advocate", "")
+        if advocate.isdigit() and Advocate.objects.filter(pk=advocate).exists():
+            return PointsAdjustment(advocate_id=int(advocate))
+        return super().get_initial_form_instance()
+
     def save_instance(self):
         data = self.form.cleaned_data
         return services.points_adjustment_create(
@@ -558,6 +566,9 @@ class PointsAdjustmentViewSet(KanshaSnippetViewSet):
     inspect_view_enabled = True
     empty_message = _("No points adjustments. Add one to give or take back points by hand; "
                       "finance approves it.")
+
+    def get_queryset(self, request):
+        return PointsAdjustment.objects.select_related("advocate", "made_by", "decided_by")
 
 
 class RewardsGroup(SnippetViewSetGroup):
