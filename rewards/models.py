@@ -37,7 +37,7 @@ from advocates.models import (
     ReplyTemplate,
     TemplatePurpose,
 )
-from rewards.codes import code_key
+from rewards.codes import code_key, perk_voucher_generate
 from rewards.currencies import (
     CurrencyField,
     MoneyError,
@@ -1005,6 +1005,8 @@ class PerkFulfilment(models.Model):
     points_entry = models.OneToOneField(PointsEntry, null=True, blank=True,
                                         on_delete=models.PROTECT, related_name="fulfilment")
     perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments")
+    # Shown on the advocate's own page; the till takes it to hand the perk over (redeemed).
+    voucher = models.CharField(max_length=20, unique=True, default=perk_voucher_generate)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.GRANTED)
     notes = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -478,7 +478,7 @@ def own_page(*, advocate_id: int, now: datetime | None = None, rows: int = 30) -
         tier=tier_progress(advocate_id=advocate_id),
         grants=list(RewardGrant.objects.filter(advocate_id=advocate_id)
                     .exclude(status=GrantStatus.PENDING_APPROVAL)
-                    .select_related("perk", "code")[:rows]),
+                    .select_related("perk", "code", "fulfilment")[:rows]),
         bought=list(PerkFulfilment.objects.filter(points_entry__advocate_id=advocate_id)
                     .select_related("perk", "points_entry").order_by("-created_at")[:rows]),
         perks=list(perks_for_sale()),

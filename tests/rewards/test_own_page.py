@@ -120,3 +120,17 @@ def test_the_points_history_says_why_in_japanese(client, config):
     english = client.get(url(advocate, "en")).content.decode()
     assert "Spent on Tote bag" in english
     assert "Praise" in english
+
+
+def test_a_bought_perk_shows_its_voucher_until_it_is_handed_over(client):
+    advocate = make_advocate()
+    give_points(advocate, 150)
+    spend = points_spend(advocate_id=advocate.pk, perk_id=make_perk(price=100).pk,
+                         key="v" * 20)
+    voucher = spend.fulfilment.voucher
+    assert re.fullmatch(r"PRK-[2-9A-Z]{4}-[2-9A-Z]{6}", voucher)
+    assert voucher in client.get(url(advocate)).content.decode()
+    from rewards.services import perk_voucher_redeem
+
+    perk_voucher_redeem(code=voucher)
+    assert voucher not in client.get(url(advocate)).content.decode()
