@@ -62,6 +62,27 @@ class Advocate(models.Model):
         return self.opted_out_at is not None
 
 
+class MergeDismissal(models.Model):
+    """A merge suggestion a person looked at and decided against: two people, not one. The
+    pair (lower id first) is not suggested again."""
+
+    first = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Advocate, on_delete=models.CASCADE, related_name="+")
+    dismissed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    dismissed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="merge_dismissal_pair"),
+            models.CheckConstraint(condition=models.Q(first__lt=models.F("second")),
+                                   name="merge_dismissal_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"advocates {self.first_id} and {self.second_id} are two people"
+
+
 class SocialIdentity(models.Model):
     """One account on one platform; unique per (platform, platform user id)."""
 

@@ -9,6 +9,7 @@ cap (COUNT(*) over 100,000 pending rows would cost more than the page).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from advocates.models import (
     DetectorSettings,
     ExampleSource,
     Mention,
+    MergeDismissal,
     MessageKind,
     Outreach,
     OutreachKind,
@@ -775,8 +777,15 @@ def advocate_activity(*, advocate_id: int, rows: int = PROFILE_ROWS) -> Advocate
 
 SAME_PROFILE_LINK = _("Same profile link")
 SAME_NAME_ELSEWHERE = _("Same display name on another network")
+HANDLES_MENTION_EACH_OTHER = _("Their accounts mention each other")
 # A display name shared by more people than this is a common name, not a clue.
 COMMON_NAME_PEOPLE = 3
+# Mentions read for handles that point at each other: the newest ones that name a handle.
+HANDLE_REFERENCE_MENTIONS = 20_000
+_HANDLE_REFERENCE = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_][A-Za-z0-9_.]{0,63})")
+
+# (lower advocate id, higher advocate id) -> why they look like one person
+MergeClues = dict[tuple[int, int], list[str]]
 
 
 @dataclass(frozen=True)
@@ -786,13 +795,16 @@ class MergeSuggestion:
     reasons: tuple[str, ...]
 
 
-def merge_suggestions(*, limit: int = 100) -> list[MergeSuggestion]:
-    """Pairs of advocates (neither merged) that look like one person, for a person to review:
-    identities with the same profile link, or the same display name (ignoring case and
-    spaces) on different networks, unless the name is common. Grouped in SQL; only the
-    groups' identities are read."""
+def merge_suggestions(*, limit: int = 100, clues: Iterable[MergeClues] = ()
+                      ) -> list[MergeSuggestion]:
+    """Pairs of advocates (neither merged, not dismissed) that look like one person, for a
+    person to review: identities with the same profile link, the same display name
+    (ignoring case and spaces) on different networks unless the name is common, or accounts
+    whose posts mention each other's handle. `clues` adds pairs found by other apps (the
+    rewards app: the same Stripe customer). Grouped in SQL; only the groups' identities
+    are read."""
     active = SocialIdentity.objects.filter(advocate__merged_into__isnull=True)
-    reasons: dict[tuple[int, int], list[str]] = {}
+    reasons: MergeClues = {}
 
     def add(groups: dict[str, list[tuple[int, str]]], reason: object, *,
             platforms_differ: bool) -> None:
@@ -827,6 +839,43 @@ def merge_suggestions(*, limit: int = 100) -> list[MergeSuggestion]:
         by_name.setdefault(key, []).append((advocate, platform))
     add(by_name, SAME_NAME_ELSEWHERE, platforms_differ=True)
 
-    pairs = sorted(reasons)[:limit]
-    people = Advocate.objects.in_bulk({pk for pair in pairs for pk in pair})
-    return [MergeSuggestion(people[a], people[b], tuple(reasons[(a, b)])) for a, b in pairs]
+    for pair in _handles_mentioning_each_other(active):
+        reasons.setdefault(pair, []).append(str(HANDLES_MENTION_EACH_OTHER))
+    for found in clues:
+        for pair, why in found.items():
+            reasons.setdefault(pair, []).extend(why)
+
+    dismissed = set(MergeDismissal.objects.values_list("first_id", "second_id"))
+    candidates = {pair: why for pair, why in reasons.items() if pair not in dismissed}
+    people = Advocate.objects.filter(merged_into__isnull=True).in_bulk(
+        {pk for pair in candidates for pk in pair})
+    pairs = sorted(p for p in candidates if p[0] in people and p[1] in people)[:limit]
+    return [MergeSuggestion(people[a], people[b], tuple(candidates[(a, b)]))
+            for a, b in pairs]
+
+
+def _handles_mentioning_each_other(active: QuerySet[SocialIdentity]) -> set[tuple[int, int]]:
+    """Pairs of advocates where each one's posts name a handle of the other ("my other
+    account is @maya_jp" both ways), on any network. Reads the newest mentions that name a
+    handle (HANDLE_REFERENCE_MENTIONS at most); one way is too weak a clue (fans tag
+    each other)."""
+    texts = (Mention.objects.filter(author__advocate__merged_into__isnull=True,
+                                    text__contains="@")
+             .order_by("-posted_at").values_list("author__advocate_id", "text")
+             [:HANDLE_REFERENCE_MENTIONS])
+    named: dict[int, set[str]] = {}
+    for advocate, text in texts:
+        for handle in _HANDLE_REFERENCE.findall(text):
+            named.setdefault(advocate, set()).add(handle.lower().rstrip("."))
+    wanted = set().union(*named.values()) if named else set()
+    if not wanted:
+        return set()
+    owners: dict[str, set[int]] = {}
+    for handle, advocate in (active.annotate(key=Lower("handle"))
+                             .filter(key__in=wanted | {f"@{h}" for h in wanted})
+                             .values_list("key", "advocate_id")):
+        owners.setdefault(handle.lstrip("@"), set()).add(advocate)
+    points_at = {a: {b for h in handles for b in owners.get(h, ()) if b != a}
+                 for a, handles in named.items()}
+    return {(min(a, b), max(a, b)) for a, targets in points_at.items() for b in targets
+            if a in points_at.get(b, ())}

@@ -202,6 +202,8 @@ def register_log_actions(actions):
                             _("Merged advocates"))
     actions.register_action("kansha.advocate.unmerge", _("Undo a merge"),
                             _("Undid a merge of advocates"))
+    actions.register_action("kansha.advocate.merge_dismiss", _("Not the same person"),
+                            _("Dismissed a merge suggestion: two people"))
     actions.register_action("kansha.advocate.opt_out", _("Opt out"),
                             _("Opted out of all contact"))
     actions.register_action("kansha.token.revoke", _("Revoke API token"),

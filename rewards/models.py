@@ -38,7 +38,7 @@ from advocates.models import (
     TemplatePurpose,
 )
 from advocates.template_text import template_text_variables
-from rewards.codes import code_key
+from rewards.codes import code_key, perk_voucher_generate
 from rewards.currencies import (
     CurrencyField,
     MoneyError,
@@ -936,6 +936,9 @@ class Redemption(models.Model):
         max_length=191, blank=True, db_index=True,
         help_text="The PaymentIntent that paid the order (refunds and disputes name it).",
         verbose_name=gettext_lazy("stripe payment intent id"))
+    # Who paid, when Stripe says: one customer paying with two advocates' codes suggests a
+    # merge (selectors.merge_clues_stripe_customer). Cleared on erasure.
+    stripe_customer_id = models.CharField(max_length=191, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
@@ -1118,6 +1121,8 @@ class PerkFulfilment(models.Model):
                                         on_delete=models.PROTECT, related_name="fulfilment")
     perk = models.ForeignKey(Perk, on_delete=models.PROTECT, related_name="fulfilments",
                              verbose_name=gettext_lazy("perk"))
+    # Shown on the advocate's own page; the till takes it to hand the perk over (redeemed).
+    voucher = models.CharField(max_length=20, unique=True, default=perk_voucher_generate)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.GRANTED,
                               verbose_name=gettext_lazy("status"))
     notes = models.TextField(blank=True, verbose_name=gettext_lazy("notes"))
@@ -1493,7 +1498,7 @@ class PointsAdjustment(MoneyChangeRequest):
         verbose_name_plural = gettext_lazy("points adjustments")
 
     def __str__(self) -> str:
-        return f"{self.points:+d} points for advocate {self.advocate_id} (#{self.pk})"
+        return f"{self.points:+d} points for {self.advocate} (#{self.pk})"
 
     def clean(self) -> None:
         super().clean()

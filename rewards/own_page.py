@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from advocates.models import OptOutPage
 from advocates.services.consent import opt_out_token_make, own_page_token_read
-from rewards.selectors import own_page
+from rewards.selectors import own_page, points_entry_label
 from rewards.services import SpendError, points_spend
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -26,6 +26,7 @@ _KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 def _refusal(code: str) -> str:
     return {SpendError.NOT_ENOUGH: _("You do not have enough points for this perk yet."),
             SpendError.OUT_OF_STOCK: _("Sorry, this perk has just run out."),
+            SpendError.OPTED_OUT: _("You have opted out, so points can no longer be spent."),
             }.get(code, _("This perk is not available."))
 
 
@@ -55,8 +56,12 @@ def own_page_view(request: HttpRequest, token: str) -> HttpResponse:
             or OptOutPage.objects.live().public().first()
         page = own_page(advocate_id=advocate.pk)
         following = page.tier.next_tier
+        perk_names = ({p.name: p.name_ja for p in [*page.perks, *(f.perk for f in page.bought)]
+                       if p.name_ja} if lang == "ja" else {})
         context = {
             "lang": lang, "token": token, "advocate": advocate, "page": page,
+            "history": [(e, points_entry_label(e, perk_names=perk_names))
+                        for e in page.entries],
             "message": message, "error": error,
             "next_tier_name": ((following.name_ja if lang == "ja" else "") or following.name
                                if following is not None else ""),

@@ -63,8 +63,9 @@ def advocate_erase(*, advocate_ids: Sequence[int], pseudonym: str) -> dict[str, 
       discount and counts stay (finance reconciles against them);
     - grants: the last error (may quote a platform response naming the person) is cleared;
     - perk fulfilments: notes (shipping details) are cleared;
-    - fraud flags: their detail (may hold handles or texts) is cleared.
-    Redemptions and points carry no personal text and stay as they are.
+    - fraud flags: their detail (may hold handles or texts) is cleared;
+    - redemptions: the Stripe customer id is cleared; amounts stay.
+    Points carry no personal text and stay as they are.
     """
     grants = RewardGrant.objects.filter(advocate_id__in=advocate_ids)
     customers, _ = StripeCustomer.objects.filter(advocate_id__in=advocate_ids).delete()
@@ -75,7 +76,8 @@ def advocate_erase(*, advocate_ids: Sequence[int], pseudonym: str) -> dict[str, 
         "perk_fulfilments": PerkFulfilment.objects.filter(
             Q(grant__in=grants) | Q(points_entry__advocate_id__in=advocate_ids)).update(notes=""),
         "fraud_flags": FraudFlag.objects.filter(advocate_id__in=advocate_ids).update(detail={}),
-        "redemptions_kept": Redemption.objects.filter(advocate_id__in=advocate_ids).count(),
+        "redemptions_kept": Redemption.objects.filter(advocate_id__in=advocate_ids)
+        .update(stripe_customer_id=""),
     }
 
 

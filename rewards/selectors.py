@@ -21,6 +21,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from wagtail.models import WorkflowState
 
 from advocates.models import AdvocacyEvent, AdvocacyKind, Advocate, ConsentRecord
@@ -64,6 +66,31 @@ def points_summaries(*, advocate_ids: Collection[int], now: datetime | None = No
     for r in rows:
         out[r["advocate_id"]] = PointsSummary(r["balance"] or 0, r["lifetime"] or 0)
     return out
+
+
+def points_lots(*, advocate_id: int, now: datetime | None = None
+                ) -> list[tuple[datetime | None, int]]:
+    """The advocate's unexpired points as (expires_at, points available) lots, soonest expiry
+    first and never-expiring points last: the order a spend consumes them in.
+
+    A spend (or a clawback) is written with the expiry of the points it consumed, so it
+    leaves the balance with them and a balance never goes below zero when they expire.
+    Negative points that expire never (older spends, manual adjustments) are taken from the
+    soonest lots first."""
+    now = now or timezone.now()
+    rows = (PointsEntry.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+                                       advocate_id=advocate_id)
+            .values("expires_at").annotate(points=Sum("points")).order_by("expires_at"))
+    totals = {r["expires_at"]: r["points"] or 0 for r in rows}
+    debt = max(0, -totals.get(None, 0))
+    lots: list[tuple[datetime | None, int]] = []
+    for expires_at in sorted(k for k in totals if k is not None) + [None]:
+        available = max(0, totals.get(expires_at, 0))
+        taken = min(debt, available)
+        debt -= taken
+        if available - taken > 0:
+            lots.append((expires_at, available - taken))
+    return lots
 
 
 def points_balance(*, advocate_id: int, now: datetime | None = None) -> int:
@@ -446,14 +473,74 @@ def own_page(*, advocate_id: int, now: datetime | None = None, rows: int = 30) -
     """The advocate's own page, in a fixed number of queries."""
     return OwnPage(
         points=points_summaries(advocate_ids=[advocate_id], now=now)[advocate_id],
-        entries=list(PointsEntry.objects.filter(advocate_id=advocate_id)[:rows]),
+        entries=list(PointsEntry.objects.filter(advocate_id=advocate_id)
+                     .select_related("reversal", "adjustment")[:rows]),
         tier=tier_progress(advocate_id=advocate_id),
         grants=list(RewardGrant.objects.filter(advocate_id=advocate_id)
                     .exclude(status=GrantStatus.PENDING_APPROVAL)
-                    .select_related("perk", "code")[:rows]),
+                    .select_related("perk", "code", "fulfilment")[:rows]),
         bought=list(PerkFulfilment.objects.filter(points_entry__advocate_id=advocate_id)
                     .select_related("perk", "points_entry").order_by("-created_at")[:rows]),
         perks=list(perks_for_sale()),
         consents=list(ConsentRecord.objects.filter(advocate_id=advocate_id)
                       .select_related("identity")[:rows]),
     )
+
+
+def points_entry_label(entry: PointsEntry, *, perk_names: dict[str, str]) -> str:
+    """Why the points moved, in the active language, for the advocate's own page. The ledger
+    keeps its English `reason` for staff; `perk_names` maps a perk's name to the one to show
+    (its Japanese name on the Japanese page)."""
+    reason = entry.reason
+    if entry.event_id is not None:
+        if entry.points == 0 and "no incentives" in reason:
+            return _("Review on %(platform)s: no points (the platform's rules)") % {
+                "platform": platform_label(entry.platform)}
+        label = (_("Review %(stars)s") % {"stars": reason.split(" ")[1].split("(")[0]}
+                 if entry.kind == AdvocacyKind.REVIEW
+                 else str(AdvocacyKind(entry.kind).label) if entry.kind in AdvocacyKind.values
+                 else reason)
+        return (_("%(reason)s (daily limit reached)") % {"reason": label}
+                if "(daily cap" in reason else label)
+    if entry.adjustment is not None:
+        return _("Adjustment: %(reason)s") % {"reason": entry.adjustment.reason}
+    if entry.reversal_id is not None:
+        return (_("Order refunded: points taken back") if entry.points < 0
+                else _("Order restored: points given back"))
+    for prefix, text in (("spent on ", _("Spent on %(perk)s")),
+                         ("refund: ", _("Points back: %(perk)s cancelled"))):
+        if entry.spend_key and reason.startswith(prefix):
+            name = reason[len(prefix):].removesuffix(" cancelled")
+            return text % {"perk": perk_names.get(name) or name}
+    return reason
+
+
+SAME_STRIPE_CUSTOMER = gettext_lazy("Same Stripe customer")
+
+
+def merge_clues_stripe_customer() -> dict[tuple[int, int], list[str]]:
+    """Advocates whose codes one Stripe customer paid with (or the customer known for one of
+    them paid with the other's code), as merge clues: {(lower id, higher id): [reason]}.
+    Only customers seen with more than one advocate are read."""
+    paid = Redemption.objects.exclude(stripe_customer_id="")
+    shared = (paid.order_by().values("stripe_customer_id")
+              .annotate(n=Count("advocate_id", distinct=True)).filter(n__gt=1)
+              .values_list("stripe_customer_id", flat=True))
+    crossed = paid.filter(Exists(StripeCustomer.objects.filter(
+        customer_id=OuterRef("stripe_customer_id")).exclude(advocate_id=OuterRef("advocate_id"))
+    )).values_list("stripe_customer_id", flat=True)
+    customers = set(shared) | set(crossed)
+    people: dict[str, set[int]] = {}
+    for customer, advocate in [
+            *paid.filter(stripe_customer_id__in=customers)
+            .values_list("stripe_customer_id", "advocate_id").order_by().distinct(),
+            *StripeCustomer.objects.filter(customer_id__in=customers)
+            .values_list("customer_id", "advocate_id")]:
+        people.setdefault(customer, set()).add(advocate)
+    clues: dict[tuple[int, int], list[str]] = {}
+    for ids in people.values():
+        ordered = sorted(ids)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                clues[(a, b)] = [str(SAME_STRIPE_CUSTOMER)]
+    return clues

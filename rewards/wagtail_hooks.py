@@ -6,6 +6,7 @@ from typing import Any
 import django_filters
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse, reverse_lazy
@@ -30,6 +31,7 @@ from wagtail.snippets.views.snippets import (
 from advocates.admin.advocate_list import AdvocateListExtension
 from advocates.admin.menu import PermissionMenuItem
 from advocates.admin.snippets import KanshaIndexView, KanshaSnippetViewSet
+from advocates.models import Advocate
 from advocates.spreadsheets import Formatted, amount_format
 from rewards import (
     report_hooks,  # noqa: F401  (reports: admin URLs and Reports menu items)
@@ -484,7 +486,18 @@ class PointsEntryViewSet(KanshaSnippetViewSet):
     empty_message = _("No points yet. Each confirmed act of advocacy adds a line.")
     list_display = ["advocate", "points", "reason", "occurred_at", "expires_at"]
     list_filter = ["kind", "platform"]
+    # A manual adjustment's line says who asked for it and which other person approved it.
+    list_export = ["id", "advocate_id", "advocate", "points", "reason", "kind", "platform",
+                   "event_id", "adjustment_id", "adjustment_made_by", "adjustment_approved_by",
+                   "occurred_at", "expires_at"]
+    export_headings = {"adjustment_made_by": _("Adjustment asked for by"),
+                       "adjustment_approved_by": _("Adjustment approved by")}
     inspect_view_enabled = True
+
+    def get_queryset(self, request):
+        return PointsEntry.objects.select_related("advocate").annotate(
+            adjustment_made_by=F("adjustment__made_by__username"),
+            adjustment_approved_by=F("adjustment__decided_by__username"))
 
 
 class StripeEventViewSet(KanshaSnippetViewSet):
@@ -539,6 +552,13 @@ class PointsSettingsChangeViewSet(KanshaSnippetViewSet):
 
 
 class PointsAdjustmentCreateView(RefusedFormMixin, CreateView):
+    def get_initial_form_instance(self):
+        # "Propose a points adjustment…" on a profile links here with ?advocate=<id>.
+        advocate = self.request.GET.get("advocate", "")
+        if advocate.isdigit() and Advocate.objects.filter(pk=advocate).exists():
+            return PointsAdjustment(advocate_id=int(advocate))
+        return super().get_initial_form_instance()
+
     def save_instance(self):
         data = self.form.cleaned_data
         return services.points_adjustment_create(
@@ -566,6 +586,9 @@ class PointsAdjustmentViewSet(KanshaSnippetViewSet):
     inspect_view_enabled = True
     empty_message = _("No points adjustments. Add one to give or take back points by hand; "
                       "finance approves it.")
+
+    def get_queryset(self, request):
+        return PointsAdjustment.objects.select_related("advocate", "made_by", "decided_by")
 
 
 class RewardsGroup(SnippetViewSetGroup):
@@ -691,6 +714,11 @@ def advocate_list_standing() -> AdvocateListExtension:
         filters={"tier": django_filters.ModelChoiceFilter(
             label=_("Tier"), field_name="reward_tier__tier",
             queryset=Tier.objects.filter(live=True).order_by("threshold"))})
+
+
+@hooks.register("kansha_merge_clues")
+def merge_clues_stripe_customer():
+    return selectors.merge_clues_stripe_customer()
 
 
 @hooks.register("register_admin_urls")

@@ -16,14 +16,20 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from wagtail import hooks
 
 from advocates import selectors
 from advocates.admin.advocate_list import PROFILE_URL_NAME
 from advocates.admin.menu import PermissionButton
 from advocates.admin.queue import QUEUE_PERMISSION, forbidden
 from advocates.models import Advocate, Mention, Outreach, OutreachStatus
-from advocates.services import advocate_opt_out, advocates_merge, advocates_unmerge
+from advocates.services import (
+    advocate_opt_out,
+    advocates_merge,
+    advocates_unmerge,
+    merge_suggestion_dismiss,
+)
 
 OPT_OUT_PERMISSION = QUEUE_PERMISSION
 MERGE_PERMISSION = "advocates.change_advocate"
@@ -139,17 +145,41 @@ def advocate_unmerge_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse(PROFILE_URL_NAME, args=[absorbed.pk]))
 
 
+# Other apps add their own merge clues: a hook function returns `selectors.MergeClues`.
+MERGE_CLUES_HOOK = "kansha_merge_clues"
+
+
 @require_GET
 def merge_suggestions_view(request: HttpRequest) -> HttpResponse:
     """People who look like one person (selectors.merge_suggestions), each with a link to the
-    merge preview; nothing merges from here."""
+    merge preview and a way to say they are two people; nothing merges from here."""
     if not request.user.has_perm(MERGE_PERMISSION):
         return forbidden(request)
-    suggestions = selectors.merge_suggestions()
+    suggestions = selectors.merge_suggestions(
+        clues=[clues() for clues in hooks.get_hooks(MERGE_CLUES_HOOK)])
     prefetch_related_objects([p for s in suggestions for p in (s.survivor, s.absorbed)],
                              "identities")
     return TemplateResponse(request, "advocates/admin/merge_suggestions.html", {
         "page_title": _("Merge suggestions"), "suggestions": suggestions})
+
+
+@require_POST
+def merge_suggestion_dismiss_view(request: HttpRequest) -> HttpResponse:
+    """POST `first` and `second`: they are two people; the pair leaves the suggestions."""
+    if not request.user.has_perm(MERGE_PERMISSION):
+        return forbidden(request)
+    first, second = request.POST.get("first", ""), request.POST.get("second", "")
+    try:
+        if not (first.isdigit() and second.isdigit()):
+            raise ValueError(_("Pick two advocates."))
+        merge_suggestion_dismiss(first_id=int(first), second_id=int(second),
+                                 user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("#%(first)s and #%(second)s are two people: they will not "
+                                    "be suggested again.") % {"first": first, "second": second})
+    return redirect(reverse("kansha_merge_suggestions"))
 
 
 def admin_urls():
@@ -162,6 +192,8 @@ def admin_urls():
              name="kansha_advocate_unmerge"),
         path("advocates/people/merge-suggestions/", merge_suggestions_view,
              name="kansha_merge_suggestions"),
+        path("advocates/people/merge-suggestions/dismiss/", merge_suggestion_dismiss_view,
+             name="kansha_merge_suggestion_dismiss"),
     ]
 
 

@@ -46,10 +46,12 @@ from advocates.services.people import (
     advocates_unmerge,
     api_token_revoke,
     ingest_token_issue,
+    merge_suggestion_dismiss,
 )
 from advocates.services.templates import Rendered, template_context, template_render
 
 __all__ = [
+    "merge_suggestion_dismiss",
     "Rendered",
     "template_context",
     "template_render",

@@ -10,10 +10,18 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from wagtail.log_actions import log
 from wagtail.models import ModelLogEntry
 
-from advocates.models import Advocate, IngestToken, Outreach, SocialIdentity, TokenScope
+from advocates.models import (
+    Advocate,
+    IngestToken,
+    MergeDismissal,
+    Outreach,
+    SocialIdentity,
+    TokenScope,
+)
 
 UNMERGE_WITHIN = timedelta(days=30)
 _FLAGS = ("opted_out_at", "opt_out_source", "is_employee", "flagged")
@@ -25,6 +33,23 @@ def advocate_reward_received(*, advocate_id: int, at: datetime) -> None:
     disclosure line (`templates.reshare_disclosure_render`)."""
     Advocate.objects.filter(Q(reward_received_at__isnull=True) | Q(reward_received_at__lt=at),
                             pk=advocate_id).update(reward_received_at=at)
+
+
+def merge_suggestion_dismiss(*, first_id: int, second_id: int, user=None) -> MergeDismissal:
+    """Record that two suggested advocates are two people, so the pair is not suggested again
+    (either order; a second dismissal returns the first). Raises ValueError, changing
+    nothing, for the same advocate twice or one that does not exist."""
+    low, high = sorted((first_id, second_id))
+    if low == high:
+        raise ValueError(_("A person cannot be a duplicate of themselves."))
+    if Advocate.objects.filter(pk__in=(low, high)).count() != 2:
+        raise ValueError(_("No such advocate."))
+    dismissal, created = MergeDismissal.objects.get_or_create(
+        first_id=low, second_id=high, defaults={"dismissed_by": user})
+    if created:
+        log(instance=dismissal.first, action="kansha.advocate.merge_dismiss", user=user,
+            data={"other": high})
+    return dismissal
 
 
 def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user=None) -> Advocate:

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
@@ -23,7 +23,7 @@ from advocates.admin.queue import permission_required
 from rewards import services
 from rewards.models import DiscountCode, DiscountType
 from rewards.money import currency_exponent, money_display, money_to_minor
-from rewards.services import CodeCheck, CodeState, RedemptionError
+from rewards.services import CodeCheck, CodeState, GrantError, RedemptionError
 
 TILL_PERMISSION = "rewards.use_till"
 # Symbols and separators a cashier may type with the number; the amount is the digits.
@@ -90,7 +90,25 @@ class RedeemForm(forms.Form):
         return data
 
 
+_VOUCHER_MESSAGES = {
+    CodeState.VALID: _("Valid. Hand the perk over, then record it here."),
+    CodeState.USED: _("This perk was already handed over."),
+    CodeState.REVOKED: _("This perk was cancelled and cannot be handed over."),
+}
+
+
+def _voucher_context(voucher: services.VoucherCheck) -> dict:
+    perk = voucher.fulfilment.perk
+    return {"voucher": voucher, "ok": voucher.state == CodeState.VALID,
+            "message": _VOUCHER_MESSAGES[voucher.state],
+            "perk_name": (perk.name_ja if translation.get_language() == "ja" else "")
+            or perk.name}
+
+
 def _check_context(raw: str) -> dict:
+    voucher = services.perk_voucher_check(code=raw)
+    if voucher is not None:
+        return _voucher_context(voucher)
     check = services.code_check(code=raw)
     context: dict = {"check": check, "message": _state_message(check),
                      "ok": check.state == CodeState.VALID}
@@ -109,6 +127,20 @@ def _check_context(raw: str) -> dict:
 @permission_required(TILL_PERMISSION)
 def till(request: HttpRequest) -> HttpResponse:
     context: dict = {"page_title": _("Till"), "form": CodeForm(request.GET or None)}
+    if request.method == "POST" and "voucher" in request.POST:
+        raw = request.POST["voucher"][:60]
+        voucher = services.perk_voucher_check(code=raw)
+        try:
+            services.perk_voucher_redeem(code=raw, user=request.user)
+        except GrantError:
+            messages.error(request, _VOUCHER_MESSAGES[voucher.state] if voucher is not None
+                           else _state_message(CodeCheck(CodeState.UNKNOWN, "")))
+            return redirect(f"{reverse('kansha_till')}?code={raw}")
+        assert voucher is not None  # redeemed, so it was found
+        messages.success(request, _("Handed over: %(perk)s for %(name)s.") % {
+            "perk": _voucher_context(voucher)["perk_name"],
+            "name": voucher.first_name or _("the customer")})
+        return redirect("kansha_till")
     if request.method == "POST":
         form = RedeemForm(request.POST)
         raw = request.POST.get("code", "")
@@ -140,7 +172,7 @@ def till(request: HttpRequest) -> HttpResponse:
             context["redeem_form"] = form  # with its errors (an amount it could not read)
     elif context["form"].is_valid():
         context.update(_check_context(context["form"].cleaned_data["code"]))
-    if "check" in context:
+    if "check" in context or "voucher" in context:
         # The code is in; the next thing to type is the amount.
         context["form"].fields["code"].widget.attrs.pop("autofocus", None)
     return TemplateResponse(request, "rewards/admin/till.html", context)

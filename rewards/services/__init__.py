@@ -42,7 +42,12 @@ from rewards.services.ledger import (
     ledger_rescan,
     tiers_demote_lapsed,
 )
-from rewards.services.perks import perk_fulfilment_update
+from rewards.services.perks import (
+    VoucherCheck,
+    perk_fulfilment_update,
+    perk_voucher_check,
+    perk_voucher_redeem,
+)
 from rewards.services.reconciliation import (
     ReconciliationError,
     stripe_reconcile,
@@ -72,6 +77,7 @@ __all__ = [
     "grant_message_propose", "grant_revoke", "grants_approved_stale_ids", "grants_create",
     "grants_expire_due", "grants_issue_local_batch", "grants_mark_delivered",
     "grants_message_missing", "ledger_rescan", "perk_fulfilment_update", "perk_stock_release",
+    "perk_voucher_check", "perk_voucher_redeem", "VoucherCheck",
     "perk_stock_reserve", "period_key", "stripe_event_process", "stripe_event_store",
     "stripe_events_unprocessed_ids", "tiers_demote_lapsed",
     "Spend", "SpendError", "points_spend",

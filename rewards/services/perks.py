@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 from wagtail.log_actions import log
 
+from rewards import codes
 from rewards.models import GrantStatus, PerkFulfilment, RewardGrant
 from rewards.services.grant_states import GRANT_OPEN, grant_transition
 from rewards.services.grants import GrantError, budget_release, perk_stock_release
+from rewards.services.redemptions import CodeState
 from rewards.services.spending import points_refund
 
 S = PerkFulfilment.Status
@@ -65,3 +69,42 @@ def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
         log(instance=f, action="kansha.perk.fulfilment", user=user,
             data={"from": previous, "to": status, "notes": notes})
     return f
+
+
+@dataclass(frozen=True)
+class VoucherCheck:
+    """A perk voucher as the till sees it: VALID (granted, shipped or delivered), USED
+    (already handed over) or REVOKED (cancelled); the perk, and a first name to greet."""
+
+    state: CodeState
+    fulfilment: PerkFulfilment
+    first_name: str
+
+
+def perk_voucher_check(*, code: str) -> VoucherCheck | None:
+    """Look a typed or scanned perk voucher up (reads only); None if no voucher matches."""
+    found = (PerkFulfilment.objects
+             .select_related("perk", "grant__advocate", "points_entry__advocate")
+             .alias(key=codes.code_key("voucher")).filter(key=codes.code_normalise(code))
+             .first())
+    if found is None:
+        return None
+    state = {str(S.REDEEMED): CodeState.USED, str(S.CANCELLED): CodeState.REVOKED}.get(
+        found.status, CodeState.VALID)
+    # From a rule's grant, or bought with points (the spend's entry).
+    source = found.grant if found.grant is not None else found.points_entry
+    name = (source.advocate.display_name if source is not None else "").split()
+    return VoucherCheck(state, found, name[0] if name else "")
+
+
+def perk_voucher_redeem(*, code: str, user=None) -> PerkFulfilment:
+    """Hand the perk over at the till: its fulfilment becomes redeemed (audited). A second
+    tap for the same voucher changes nothing more. Raises GrantError, changing nothing, for
+    an unknown, used or cancelled voucher."""
+    check = perk_voucher_check(code=code)
+    if check is None:
+        raise GrantError("Unknown voucher.")
+    if check.state != CodeState.VALID:
+        raise GrantError(f"This voucher is {check.fulfilment.get_status_display()}.")
+    return perk_fulfilment_update(fulfilment_id=check.fulfilment.pk, status=S.REDEEMED,
+                                  notes="handed over at the till", user=user)

@@ -82,8 +82,8 @@ def redemption_record(*, code: DiscountCode, source: str, source_id: str,
     A bare promotion-code count (no order yet) is a placeholder that the order's own event
     fills in later, so a use is never counted twice. Marks the grant redeemed. The Stripe
     customer who paid (`customer_id`, when the order names one) is remembered for the
-    grant's advocate (`stripe_customer_learn`). `payment_intent_id` is how a later refund or
-    dispute of the order finds this row (services/reversals.py).
+    grant's advocate (`stripe_customer_learn`) and on the row. `payment_intent_id` is how a
+    later refund or dispute of the order finds this row (services/reversals.py).
     """
     with transaction.atomic():
         code = DiscountCode.objects.select_for_update().get(pk=code.pk)
@@ -101,13 +101,15 @@ def redemption_record(*, code: DiscountCode, source: str, source_id: str,
                 order_amount_minor, discount_minor, currency)
             row.redeemed_at, row.stripe_event = at, stripe_event
             row.stripe_payment_intent_id = payment_intent_id[:191]
+            row.stripe_customer_id = customer_id[:191]
             row.save()
         else:
             row = Redemption.objects.create(
                 grant=grant, code=code, rule_id=grant.rule_id, advocate_id=grant.advocate_id,
                 source=source, source_id=source_id, order_amount_minor=order_amount_minor,
                 discount_minor=discount_minor, currency=currency, redeemed_at=at,
-                stripe_event=stripe_event, stripe_payment_intent_id=payment_intent_id[:191])
+                stripe_event=stripe_event, stripe_payment_intent_id=payment_intent_id[:191],
+                stripe_customer_id=customer_id[:191])
         used = code.redemptions.count()
         DiscountCode.objects.filter(pk=code.pk, times_redeemed__lt=used).update(
             times_redeemed=used)

@@ -34,7 +34,8 @@ S, M, F, ST, SU = SOCIAL_STAFF, MARKETING, FINANCE, STORE_STAFF, "superuser"
 # "delete": delete. Superusers may do everything.
 SNIPPETS: dict[str, dict[str, set[str]]] = {
     "advocates.mention": {"read": {S, SU}, "change": {SU}, "delete": {SU}},
-    "advocates.advocate": {"read": {S, SU}, "change": {SU}, "delete": {SU}},
+    # Marketing and finance open profiles for manual points adjustments (issue 15).
+    "advocates.advocate": {"read": {S, M, F, SU}, "change": {SU}, "delete": {SU}},
     "advocates.socialidentity": {"read": {S, SU}, "change": {SU}, "delete": {SU}},
     # API secrets and platform credentials: admins only (marketing sees account health).
     "advocates.ingesttoken": {"read": {SU}, "change": {SU}, "delete": {SU}},
@@ -89,7 +90,7 @@ PAGES: dict[str, set[str]] = {
     "kansha_advocate_merge": {SU},
     "kansha_merge_suggestions": {SU},
     # The profile (issue 15): whoever sees advocates; codes masked unless the role sees codes.
-    "kansha_advocate_profile": {S, SU},
+    "kansha_advocate_profile": {S, M, F, SU},
     # The till (issue 15): store staff, who see nothing else, and finance.
     "kansha_till": {ST, F, SU},
     # Reports (rewards): finance and marketing read them (the view_reports permission).
@@ -137,6 +138,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
     "kansha_advocate_unmerge": {SU},
+    "kansha_merge_suggestion_dismiss": {SU},
     "kansha_api_token_revoke": {SU},
     "kansha_deadletter_replay": {SU},
     "kansha_deadletter_discard": {SU},

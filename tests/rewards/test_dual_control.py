@@ -354,3 +354,31 @@ def test_an_adjustment_of_zero_points_is_refused():
     assert response.status_code == 400
     assert "changes nothing" in response.content.decode()
     assert not PointsAdjustment.objects.exists()
+
+
+def test_an_approved_adjustment_is_on_the_profile_and_in_the_points_ledger_export():
+    import csv
+    import io
+
+    advocate = AdvocateFactory()
+    maker, approver = user_in_role(MARKETING, "mika"), user_in_role(FINANCE, "fumi")
+    adjustment = services.points_adjustment_create(
+        advocate_id=advocate.pk, points=25, reason="Goodwill after a late parcel", user=maker)
+    services.points_adjustment_decide(adjustment_id=adjustment.pk, user=approver, approve=True)
+
+    profile = _client(maker).get(reverse("kansha_advocate_profile", args=[advocate.pk]))
+    page = profile.content.decode()
+    assert "Goodwill after a late parcel" in page
+    assert "mika" in page
+    assert "fumi" in page
+
+    PointsEntry.objects.create(advocate=advocate, points=10, reason="praise",
+                               occurred_at=adjustment.made_at, day=adjustment.made_at.date())
+    response = _client(approver).get(_url("pointsentry", "list"), {"export": "csv"})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 2
+    (row,) = [r for r in rows if r["Adjustment id"]]
+    assert row["Points"] == "25"
+    assert "Goodwill after a late parcel" in row["Reason"]
+    assert (row["Adjustment asked for by"], row["Adjustment approved by"]) == ("mika", "fumi")

@@ -10,7 +10,9 @@ from django.core import signing
 from advocates.services.consent import own_page_token_make, own_page_url
 from rewards.models import DiscountCode, PerkFulfilment, RewardGrant
 from rewards.selectors import points_balance
-from tests.rewards.conftest import make_advocate, make_rule
+from rewards.services import points_spend
+from rewards.services.ledger import events_process_batch
+from tests.rewards.conftest import make_advocate, make_event, make_rule
 from tests.rewards.test_points_spend import give_points, make_perk
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +98,39 @@ def test_only_a_usable_code_is_on_the_page(client, status, shown):
     DiscountCode.objects.create(grant=grant, provider="local", code="KAN-7XK2-MP9QRT",
                                 discount_type="percent", percent_off=10, currency="jpy")
     assert (b"KAN-7XK2-MP9QRT" in client.get(url(advocate)).content) is shown
+
+
+def test_the_points_history_says_why_in_japanese(client, config):
+    advocate = make_advocate()
+    make_event(advocate, "praise")
+    make_event(advocate, "checkin")
+    events_process_batch(enqueue=False)
+    give_points(advocate, 200)
+    perk = make_perk(price=100)
+    points_spend(advocate_id=advocate.pk, perk_id=perk.pk, key="k" * 20)
+
+    body = client.get(url(advocate, "ja")).content.decode()
+    history = body[body.index("ポイント履歴"):]
+    assert "称賛" in history
+    assert "チェックイン" in history
+    assert "トートバッグと交換" in history
+    assert "praise" not in history
+    assert "spent on" not in history
+
+    english = client.get(url(advocate, "en")).content.decode()
+    assert "Spent on Tote bag" in english
+    assert "Praise" in english
+
+
+def test_a_bought_perk_shows_its_voucher_until_it_is_handed_over(client):
+    advocate = make_advocate()
+    give_points(advocate, 150)
+    spend = points_spend(advocate_id=advocate.pk, perk_id=make_perk(price=100).pk,
+                         key="v" * 20)
+    voucher = spend.fulfilment.voucher
+    assert re.fullmatch(r"PRK-[2-9A-Z]{4}-[2-9A-Z]{6}", voucher)
+    assert voucher in client.get(url(advocate)).content.decode()
+    from rewards.services import perk_voucher_redeem
+
+    perk_voucher_redeem(code=voucher)
+    assert voucher not in client.get(url(advocate)).content.decode()

@@ -131,3 +131,72 @@ def test_spending_is_exactly_once_under_20_concurrent_requests_and_never_below_z
     assert points_balance(advocate_id=advocate.pk) == 50
     perk.refresh_from_db()
     assert perk.stock == 47
+
+
+def test_a_spend_takes_the_soonest_expiring_points_so_their_expiry_never_leaves_a_debt():
+    advocate, perk = make_advocate(), make_perk(price=100)
+    now = datetime.now(UTC)
+    soon, later = now + timedelta(days=10), now + timedelta(days=40)
+    give_points(advocate, 60, expires_at=soon)
+    give_points(advocate, 70, expires_at=later)
+    give_points(advocate, 5)  # never expires: spent last
+    spend = services.points_spend(advocate_id=advocate.pk, perk_id=perk.pk, key="lots")
+    parts = PointsEntry.objects.filter(advocate=advocate, points__lt=0).order_by("pk")
+    assert [(p.points, p.expires_at) for p in parts] == [(-60, soon), (-40, later)]
+    assert parts[0] == spend.entry
+    assert points_balance(advocate_id=advocate.pk) == 35
+    # The first lot was spent whole, the second in part: each expiry takes only what is left.
+    assert points_balance(advocate_id=advocate.pk, now=soon + timedelta(days=1)) == 35
+    assert points_balance(advocate_id=advocate.pk, now=later + timedelta(days=1)) == 5
+
+
+def test_points_spent_before_they_expire_do_not_take_the_balance_below_zero():
+    advocate, perk = make_advocate(), make_perk(price=100)
+    expiry = datetime.now(UTC) + timedelta(days=3)
+    give_points(advocate, 100, expires_at=expiry)
+    services.points_spend(advocate_id=advocate.pk, perk_id=perk.pk, key="all")
+    assert points_balance(advocate_id=advocate.pk) == 0
+    assert points_balance(advocate_id=advocate.pk, now=expiry + timedelta(seconds=1)) == 0
+
+
+def test_points_owed_without_an_expiry_are_taken_from_the_soonest_points():
+    # A negative adjustment (or a spend made before spends carried an expiry) is already
+    # taken from the soonest lot, so a new spend cannot count those points twice.
+    advocate, perk = make_advocate(), make_perk(price=50)
+    soon = datetime.now(UTC) + timedelta(days=5)
+    give_points(advocate, 80, expires_at=soon)
+    give_points(advocate, 50, expires_at=soon + timedelta(days=30))
+    give_points(advocate, -60)
+    with pytest.raises(SpendError):  # 70 left: 20 of the first lot, all 50 of the second
+        services.points_spend(advocate_id=advocate.pk, perk_id=make_perk(price=71).pk, key="no")
+    services.points_spend(advocate_id=advocate.pk, perk_id=perk.pk, key="after-old")
+    parts = PointsEntry.objects.filter(advocate=advocate, spend_key__isnull=False)
+    assert sorted((p.points, p.expires_at) for p in parts) == [
+        (-30, soon + timedelta(days=30)), (-20, soon)]
+    assert points_balance(advocate_id=advocate.pk) == 20
+
+
+def test_cancelling_a_spend_made_of_several_lots_gives_each_part_back_once():
+    advocate, perk = make_advocate(), make_perk(price=100, stock=3)
+    soon = datetime.now(UTC) + timedelta(days=10)
+    give_points(advocate, 60, expires_at=soon)
+    give_points(advocate, 60)
+    spend = services.points_spend(advocate_id=advocate.pk, perk_id=perk.pk, key="split")
+    for _ in range(2):
+        services.perk_fulfilment_update(fulfilment_id=spend.fulfilment.pk, status="cancelled")
+    assert points_balance(advocate_id=advocate.pk) == 120
+    assert points_balance(advocate_id=advocate.pk, now=soon + timedelta(days=1)) == 60
+
+
+def test_an_opted_out_advocate_cannot_spend():
+    advocate, perk = make_advocate(), make_perk(price=100, stock=5)
+    give_points(advocate, 150)
+    advocate.opted_out_at = datetime.now(UTC)
+    advocate.save(update_fields=["opted_out_at"])
+    with pytest.raises(SpendError) as exc:
+        services.points_spend(advocate_id=advocate.pk, perk_id=perk.pk, key="x" * 20)
+    assert exc.value.code == SpendError.OPTED_OUT
+    perk.refresh_from_db()
+    assert perk.stock == 5
+    assert points_balance(advocate_id=advocate.pk) == 150
+    assert not PerkFulfilment.objects.exists()

@@ -122,3 +122,32 @@ def test_erasure_forgets_the_customer(config, stripe_on, webhook):
     assert not StripeCustomer.objects.exists()
     assert DiscountCode.objects.get(grant=second).stripe_customer_id == ""
     assert selectors.stripe_customer_id(advocate_id=advocate.pk) == ""
+
+
+def test_one_customer_paying_with_two_advocates_codes_suggests_a_merge(
+        config, stripe_on, webhook, client):
+    from advocates.selectors import merge_suggestions
+
+    aiko, ben, carl = make_advocate(), make_advocate(), make_advocate()
+    rule = make_rule(trigger_count=1)
+    aikos, bens, carls = (_issue(rule, a, "2026-01") for a in (aiko, ben, carl))
+    webhook("checkout.session.completed",
+            _session(aikos.code.stripe_promotion_code_id, "cus_aiko", "cs_1"))
+    webhook("checkout.session.completed",
+            _session(bens.code.stripe_promotion_code_id, "cus_aiko", "cs_2"))
+    webhook("checkout.session.completed",
+            _session(carls.code.stripe_promotion_code_id, "cus_carl", "cs_3"))
+
+    assert selectors.merge_clues_stripe_customer() == {
+        (aiko.pk, ben.pk): ["Same Stripe customer"]}
+    # The suggestions page asks the rewards app through its hook.
+    from tests.roles import user_in_role
+    client.force_login(user_in_role(None, "lead", is_superuser=True))
+    html = client.get("/admin/advocates/people/merge-suggestions/").content.decode()
+    assert f"/admin/advocates/people/{aiko.pk}/merge/?absorbed={ben.pk}" in html
+    assert "Same Stripe customer" in html
+    assert [s.absorbed.pk for s in merge_suggestions(
+        clues=[selectors.merge_clues_stripe_customer()])] == [ben.pk]
+
+    advocate_erase(advocate_id=ben.pk)
+    assert selectors.merge_clues_stripe_customer() == {}

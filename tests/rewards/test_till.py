@@ -154,3 +154,55 @@ def test_store_staff_see_the_till_and_nothing_else(cashier):
     assert "/admin/till/" in dashboard  # the sidebar menu
     assert cashier.get("/admin/snippets/advocates/advocate/").status_code in (302, 403)
     assert cashier.get("/admin/snippets/rewards/redemption/").status_code in (302, 403)
+
+
+# --- Perks: the voucher on the advocate's own page, handed over at the till -----------------
+
+
+def _bought_perk():
+    from rewards.models import PerkFulfilment
+    from tests.rewards.test_points_spend import give_points, make_perk
+
+    advocate = make_advocate()
+    Advocate.objects.filter(pk=advocate.pk).update(display_name="Aiko Tanaka")
+    give_points(advocate, 200)
+    spend = services.points_spend(advocate_id=advocate.pk, perk_id=make_perk(price=100).pk,
+                                  key="till-perk-1")
+    return PerkFulfilment.objects.get(pk=spend.fulfilment.pk)
+
+
+def test_a_perk_voucher_is_handed_over_once(cashier):
+    fulfilment = _bought_perk()
+    typed = fulfilment.voucher.lower().replace("-", " ")
+    page = cashier.get(URL, {"code": typed}).content.decode()
+    assert "Valid. Hand the perk over" in page
+    assert "Aiko" in page
+    assert "Tanaka" not in page
+    assert "Tote bag" in page
+
+    response = cashier.post(URL, {"voucher": typed}, follow=True)
+    assert "Handed over: Tote bag for Aiko." in response.content.decode()
+    fulfilment.refresh_from_db()
+    assert fulfilment.status == "redeemed"
+
+    again = cashier.get(URL, {"code": fulfilment.voucher}).content.decode()
+    assert "This perk was already handed over." in again
+    assert "Perk handed over</button>" not in again
+    response = cashier.post(URL, {"voucher": fulfilment.voucher}, follow=True)
+    assert "This perk was already handed over." in response.content.decode()
+
+
+def test_a_cancelled_perk_is_not_handed_over(cashier):
+    fulfilment = _bought_perk()
+    services.perk_fulfilment_update(fulfilment_id=fulfilment.pk, status="cancelled")
+    page = cashier.get(URL, {"code": fulfilment.voucher}).content.decode()
+    assert "This perk was cancelled and cannot be handed over." in page
+    response = cashier.post(URL, {"voucher": fulfilment.voucher}, follow=True)
+    assert "cancelled" in response.content.decode()
+    fulfilment.refresh_from_db()
+    assert fulfilment.status == "cancelled"
+
+
+def test_an_unknown_voucher(cashier):
+    response = cashier.post(URL, {"voucher": "PRK-2222-222222"}, follow=True)
+    assert "No such code." in response.content.decode()
