@@ -938,7 +938,8 @@ class Redemption(models.Model):
         verbose_name=gettext_lazy("stripe payment intent id"))
     # Who paid, when Stripe says: one customer paying with two advocates' codes suggests a
     # merge (selectors.merge_clues_stripe_customer). Cleared on erasure.
-    stripe_customer_id = models.CharField(max_length=191, blank=True, db_index=True)
+    stripe_customer_id = models.CharField(max_length=191, blank=True, db_index=True,
+                                          verbose_name=gettext_lazy("stripe customer id"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:

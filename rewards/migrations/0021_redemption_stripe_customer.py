@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='redemption',
             name='stripe_customer_id',
-            field=models.CharField(blank=True, db_index=True, max_length=191),
+            field=models.CharField(blank=True, db_index=True, max_length=191, verbose_name='stripe customer id'),
         ),
     ]
