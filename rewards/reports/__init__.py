@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy as _
 
 from rewards.models import ReconciliationRun, RewardRule
 
@@ -125,10 +126,10 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
     report.charts = [
         ("Mentions and thank-yous", charts.line_chart(
             "Mentions and thank-yous", list(by_period["period"]),
-            {"mentions": list(by_period["mentions"]), "positive": list(by_period["positive"]),
-             "thanks sent": list(by_period["thanks_sent"])})),
+            {_("mentions"): list(by_period["mentions"]), _("positive"): list(by_period["positive"]),
+             _("thanks sent"): list(by_period["thanks_sent"])})),
         ("Tier distribution", charts.bar_chart(
-            "Tier distribution", list(tiers["tier"]), {"advocates": list(tiers["advocates"])})),
+            "Tier distribution", list(tiers["tier"]), {_("advocates"): list(tiers["advocates"])})),
     ]
     return report
 
@@ -171,7 +172,7 @@ def redemption_report(params: ReportParams, *, as_of: datetime | None = None) ->
         rows = summary[summary["currency"] == currency].groupby("month")["discount_minor"].sum()
         title = f"Discount cost by month ({currency.upper()}, minor units)"
         report.charts.append((title, charts.bar_chart(
-            title, months, {"discount": [float(rows.get(m, 0)) for m in months]})))
+            title, months, {_("discount"): [float(rows.get(m, 0)) for m in months]})))
     return report
 
 
@@ -226,9 +227,9 @@ def liability_report(params: ReportParams, *, as_of: datetime | None = None,
         rows = table[table["currency"] == currency].set_index("expiry_month")
         title = f"Maximum exposure by expiry month ({currency.upper()}, minor units)"
         report.charts.append((title, charts.bar_chart(title, labels, {
-            "codes": [float(rows["amount_codes_minor"].get(m, 0)
+            _("codes"): [float(rows["amount_codes_minor"].get(m, 0)
                             + rows["percent_codes_minor"].get(m, 0)) for m in labels],
-            "perks": [float(rows["perk_cost_minor"].get(m, 0)) for m in labels]})))
+            _("perks"): [float(rows["perk_cost_minor"].get(m, 0)) for m in labels]})))
     return report
 
 

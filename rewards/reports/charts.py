@@ -5,7 +5,12 @@ Every label is escaped; the markup is safe to mark_safe in a template.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PALETTE = ["#2e6e8e", "#e07a1f", "#4a9a5b", "#b5485d", "#7a5fb0", "#8c8c2e", "#3aa6a6"]
 WIDTH, HEIGHT = 640, 260
@@ -60,7 +65,8 @@ def _x_labels(labels: list[str], xs: list[float]) -> list[str]:
             for i, (label, x) in enumerate(zip(labels, xs, strict=True)) if i % every == 0]
 
 
-def line_chart(title: str, labels: list[str], series: dict[str, list[float]]) -> str:
+def line_chart(title: str, labels: list[str], series: Mapping[StrOrPromise, list[float]]
+               ) -> str:
     """One line per series over the x labels (e.g. periods)."""
     values = [v for vs in series.values() for v in vs if v == v]  # drop NaN
     y_max = _nice_max(max(values, default=0))
@@ -78,11 +84,12 @@ def line_chart(title: str, labels: list[str], series: dict[str, list[float]]) ->
                         f'points="{" ".join(points)}"/>')
             body += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2.5" '
                      f'fill="{colour}"/>' for p in points]
-        legend.append((name, colour))
+        legend.append((str(name), colour))
     return _frame(title, body, y_max, legend)
 
 
-def bar_chart(title: str, labels: list[str], series: dict[str, list[float]]) -> str:
+def bar_chart(title: str, labels: list[str], series: Mapping[StrOrPromise, list[float]]
+              ) -> str:
     """Grouped bars: one group per label, one bar per series."""
     values = [v for vs in series.values() for v in vs if v == v]
     y_max = _nice_max(max(values, default=0))
@@ -102,6 +109,6 @@ def bar_chart(title: str, labels: list[str], series: dict[str, list[float]]) -> 
             x = LEFT + group_w * i + group_w * 0.1 + bar_w * j
             body.append(f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" '
                         f'height="{h:.1f}" fill="{colour}"><title>{escape(labels[i])} '
-                        f'{escape(name)}: {v:g}</title></rect>')
-        legend.append((name, colour))
+                        f'{escape(str(name))}: {v:g}</title></rect>')
+        legend.append((str(name), colour))
     return _frame(title, body, y_max, legend)
