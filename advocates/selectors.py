@@ -463,6 +463,14 @@ def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
     return QueueCounts(**counts)
 
 
+def care_overdue_count(*, now: datetime | None = None) -> int:
+    """Care items and answers still proposed past their due time (the menu's badge): one
+    COUNT on the queue's status index, the same rule as the dashboard's overdue card."""
+    now = now or timezone.now()
+    return Outreach.objects.filter(
+        Q(kind__in=CARE_KINDS) & _overdue_q(now), status=OutreachStatus.PROPOSED).count()
+
+
 def outreach_assignable_users() -> QuerySet:
     """Active users who may work the queue (they can change outreach)."""
     User = get_user_model()

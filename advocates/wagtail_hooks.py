@@ -235,11 +235,11 @@ def register_outreach_queue_urls():
 def register_outreach_queue_menu_item():
     from django.urls import reverse_lazy
 
-    from advocates.admin.menu import PermissionMenuItem
+    from advocates.admin.menu import CareQueueMenuItem
 
-    return PermissionMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
-                              name="outreach-queue", icon_name="tasks", order=150,
-                              permission="advocates.change_outreach")
+    return CareQueueMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
+                             name="outreach-queue", icon_name="tasks", order=150,
+                             permission="advocates.change_outreach")
 
 
 @hooks.register("register_admin_menu_item")
