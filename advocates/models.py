@@ -331,6 +331,20 @@ class ConversationOutcome(models.TextChoices):
     NOT_OUR_FAULT = "not_our_fault", gettext_lazy("Not our fault")
 
 
+class CareShift(models.Model):
+    """Whether a staff member is on shift for care, and when round-robin last gave them a
+    conversation (`conversation_assign_round_robin` picks whoever waited longest)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                primary_key=True, related_name="care_shift")
+    on_shift = models.BooleanField(default=False)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({'on' if self.on_shift else 'off'} shift)"
+
+
 class Conversation(models.Model):
     """One person's care thread on one platform: their public mentions, our public replies and
     direct messages both ways, internal notes, until staff resolve it with an outcome.

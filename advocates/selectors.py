@@ -39,6 +39,7 @@ from django.utils.translation import gettext_lazy as _
 from advocates.models import (
     AdvocacyEvent,
     Advocate,
+    CareShift,
     ConsentRecord,
     ConsentStatus,
     Conversation,
@@ -461,6 +462,11 @@ def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
                                                    sla_due_at__lt=now + DUE_SOON)),
     )
     return QueueCounts(**counts)
+
+
+def care_on_shift(*, user: Any) -> bool:
+    """Whether `user` is marked on shift for round-robin assignment."""
+    return CareShift.objects.filter(user_id=user.pk, on_shift=True).exists()
 
 
 def care_overdue_count(*, now: datetime | None = None) -> int:

@@ -80,7 +80,12 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.CharField(required=False)  # "me", "" (nobody) or a user id
+    # "me", "next" (round-robin among staff on shift), "" (nobody) or a user id
+    assignee = forms.CharField(required=False)
+
+
+class ShiftForm(forms.Form):
+    on_shift = forms.BooleanField(required=False)
 
 
 class StatusForm(forms.Form):
@@ -137,7 +142,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "advocates/admin/conversations.html", {
         "page_title": _("Conversations"), "header_icon": "mail", "form": form,
         "conversations": conversations,
+        "on_shift": selectors.care_on_shift(user=request.user),
     })
+
+
+@require_POST
+@queue_permission_required
+def shift(request: HttpRequest) -> HttpResponse:
+    """Mark oneself on or off shift for round-robin assignment."""
+    form = ShiftForm(request.POST)
+    on = form.is_valid() and form.cleaned_data["on_shift"]
+    service.care_shift_set(user=request.user, on_shift=on)
+    messages.success(request, _("You are on shift.") if on else _("You are off shift."))
+    return HttpResponseRedirect(reverse("kansha_conversations:inbox"))
 
 
 @require_GET
@@ -200,6 +217,10 @@ def note(request: HttpRequest, conversation_id: int) -> HttpResponse:
 def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     def call(data):
         value = data["assignee"]
+        if value == "next":
+            service.conversation_assign_round_robin(conversation_id=conversation_id,
+                                                    user=request.user)
+            return
         if value == "me":
             assignee = request.user
         elif value == "":
@@ -246,6 +267,7 @@ def tags(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 urlpatterns = [
     path("", inbox, name="inbox"),
+    path("shift/", shift, name="shift"),
     path("<int:conversation_id>/", detail, name="detail"),
     path("<int:conversation_id>/reply/", reply, name="reply"),
     path("<int:conversation_id>/note/", note, name="note"),

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from advocates.models import (
+    CareShift,
     Conversation,
     ConversationMessage,
     ConversationOutcome,
@@ -191,6 +192,33 @@ def conversation_assign(*, conversation_id: int, user, assignee) -> Conversation
         _event(conversation, f"assigned to {_who(assignee)}", user, now=now,
                action="assigned", assignee=getattr(assignee, "pk", None))
     return conversation
+
+
+def care_shift_set(*, user, on_shift: bool) -> CareShift:
+    """Mark a staff member on or off shift for round-robin assignment."""
+    now = timezone.now()
+    shift, _ = CareShift.objects.update_or_create(
+        user=user, defaults={"on_shift": on_shift, "updated_at": now})
+    return shift
+
+
+def conversation_assign_round_robin(*, conversation_id: int, user) -> Conversation:
+    """Give the conversation to the on-shift staff member who was given one longest ago
+    (never first), ties by user id. The on-shift rows are locked in order, so two concurrent
+    assignments pick two people. Raises ValidationError when nobody active is on shift."""
+    now = timezone.now()
+    with transaction.atomic():
+        shifts = list(CareShift.objects.select_for_update()
+                      .filter(on_shift=True, user__is_active=True)
+                      .order_by("user_id"))
+        if not shifts:
+            raise ValidationError("nobody is on shift")
+        shifts.sort(key=lambda s: (s.last_assigned_at is not None,
+                                   s.last_assigned_at or now, s.user_id))
+        chosen = shifts[0]
+        CareShift.objects.filter(pk=chosen.pk).update(last_assigned_at=now, updated_at=now)
+        return conversation_assign(conversation_id=conversation_id, user=user,
+                                   assignee=chosen.user)
 
 
 def conversation_status_set(*, conversation_id: int, user, status: str) -> Conversation:

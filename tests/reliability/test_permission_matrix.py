@@ -133,6 +133,7 @@ ACTIONS: dict[str, set[str]] = {
     "kansha_outreach:bulk": {S, SU},
     **{f"kansha_conversations:{name}": {S, SU} for name in (
         "reply", "note", "assign", "status", "resolve", "tags")},
+    "kansha_conversations:shift": {S, SU},  # on / off shift for round-robin
     "kansha_advocate_erase": {SU},
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},
