@@ -372,6 +372,9 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
+    # Set by `conversation_snooze` (its pending care items are snoozed as long); the
+    # customer's next message clears it.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -10,12 +10,14 @@ Wagtail message and redirects back to the conversation. The same permission as t
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import include, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin import messages
@@ -82,6 +84,11 @@ class NoteForm(forms.Form):
 class AssignForm(forms.Form):
     # "me", "next" (round-robin among staff on shift), "" (nobody) or a user id
     assignee = forms.CharField(required=False)
+
+
+class SnoozeForm(forms.Form):
+    hours = forms.TypedChoiceField(coerce=int, choices=[(1, "1"), (4, "4"), (24, "24")],
+                                   label=_("Snooze for (hours)"))
 
 
 class ShiftForm(forms.Form):
@@ -238,6 +245,16 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 @require_POST
 @queue_permission_required
+def snooze(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    return _act(request, conversation_id, SnoozeForm(request.POST),
+                lambda data: service.conversation_snooze(
+                    conversation_id=conversation_id, user=request.user,
+                    until=timezone.now() + timedelta(hours=data["hours"])),
+                _("Conversation snoozed."))
+
+
+@require_POST
+@queue_permission_required
 def set_status(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return _act(request, conversation_id, StatusForm(request.POST),
                 lambda data: service.conversation_status_set(
@@ -273,6 +290,7 @@ urlpatterns = [
     path("<int:conversation_id>/note/", note, name="note"),
     path("<int:conversation_id>/assign/", assign, name="assign"),
     path("<int:conversation_id>/status/", set_status, name="status"),
+    path("<int:conversation_id>/snooze/", snooze, name="snooze"),
     path("<int:conversation_id>/resolve/", resolve, name="resolve"),
     path("<int:conversation_id>/tags/", tags, name="tags"),
 ]

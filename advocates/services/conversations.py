@@ -42,6 +42,7 @@ from advocates.services.outreach import (
     outreach_approve,
     outreach_propose,
     outreach_reject,
+    outreach_snooze,
 )
 from advocates.services.threads import (  # noqa: F401 - the inbound half, re-exported
     conversation_mentions_record,
@@ -219,6 +220,29 @@ def conversation_assign_round_robin(*, conversation_id: int, user) -> Conversati
         CareShift.objects.filter(pk=chosen.pk).update(last_assigned_at=now, updated_at=now)
         return conversation_assign(conversation_id=conversation_id, user=user,
                                    assignee=chosen.user)
+
+
+def conversation_snooze(*, conversation_id: int, user, until: datetime) -> Conversation:
+    """Snooze the whole conversation until `until`: each care item or answer still proposed
+    (or snoozed) in it is snoozed as long (`outreach_snooze`: back in the queue then, so no
+    alert is lost for good); the customer's next message wakes the conversation."""
+    now = timezone.now()
+    if timezone.is_naive(until) or until <= now:
+        raise ValidationError("snooze time must be in the future")
+    with transaction.atomic():
+        conversation = _unresolved(conversation_id, "snooze")
+        pending = list(Outreach.objects.filter(
+            conversation=conversation, kind__in=_CARE_KINDS,
+            status__in=(OutreachStatus.PROPOSED, OutreachStatus.SNOOZED))
+            .values_list("pk", flat=True))
+        for outreach_id in pending:
+            outreach_snooze(outreach_id=outreach_id, user=user, until=until)
+        conversation.snoozed_until = until
+        conversation.updated_at = now
+        conversation.save(update_fields=["snoozed_until", "updated_at"])
+        _event(conversation, f"snoozed until {until.isoformat(timespec='minutes')}", user,
+               now=now, action="snoozed", until=until.isoformat())
+    return conversation
 
 
 def conversation_status_set(*, conversation_id: int, user, status: str) -> Conversation:
