@@ -383,6 +383,20 @@ class ConversationOutcome(models.TextChoices):
     NOT_OUR_FAULT = "not_our_fault", gettext_lazy("Not our fault")
 
 
+class CareShift(models.Model):
+    """Whether a staff member is on shift for care, and when round-robin last gave them a
+    conversation (`conversation_assign_round_robin` picks whoever waited longest)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                primary_key=True, related_name="care_shift")
+    on_shift = models.BooleanField(default=False)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({'on' if self.on_shift else 'off'} shift)"
+
+
 class Conversation(models.Model):
     """One person's care thread on one platform: their public mentions, our public replies and
     direct messages both ways, internal notes, until staff resolve it with an outcome.
@@ -410,6 +424,9 @@ class Conversation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
+    # Set by `conversation_snooze` (its pending care items are snoozed as long); the
+    # customer's next message clears it.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -946,6 +963,25 @@ def _lines(text: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
+def sla_tiers(text: str) -> list[tuple[int, int]]:
+    """"70: 30" lines as (priority threshold, minutes), highest threshold first.
+
+    Raises ValueError naming the line that is not "priority: minutes" (priority 0..100,
+    minutes at least 1)."""
+    tiers: dict[int, int] = {}
+    for line in _lines(text or ""):
+        left, sep, right = line.partition(":")
+        try:
+            threshold, minutes = int(left.strip()), int(right.strip())
+        except ValueError:
+            threshold, minutes = -1, 0
+        if not sep or not 0 <= threshold <= 100 or minutes < 1:
+            raise ValueError(f"“{line}” is not “priority: minutes” (priority 0 to 100, "
+                             "minutes at least 1)")
+        tiers[threshold] = minutes
+    return sorted(tiers.items(), reverse=True)
+
+
 @register_setting(icon="search")
 class DetectorSettings(BaseGenericSetting):
     """What the detector listens for; marketing edits it in Settings › Detector."""
@@ -983,6 +1019,17 @@ class DetectorSettings(BaseGenericSetting):
         default=240, verbose_name=gettext_lazy("answer SLA minutes"),
         help_text=gettext_lazy("How soon a question must get an answer, counted from when "
                                "it was posted."))
+    # Per priority (routing's 0..100: severity up to 70 plus reach up to 30), overriding the
+    # two above: lines "priority: minutes", the highest threshold the item reaches wins.
+    care_sla_by_priority = models.TextField(
+        blank=True, verbose_name=gettext_lazy("care SLA by priority"),
+        help_text=gettext_lazy("One per line, “priority: minutes”, e.g. “70: 30” gives care "
+                               "items of priority 70 or more 30 minutes; items below every "
+                               "line keep the care SLA above."))
+    answer_sla_by_priority = models.TextField(
+        blank=True, verbose_name=gettext_lazy("answer SLA by priority"),
+        help_text=gettext_lazy("One per line, “priority: minutes”, as for care items; "
+                               "answers below every line keep the answer SLA above."))
     care_alert_soon_minutes = models.PositiveIntegerField(
         default=15, verbose_name=gettext_lazy("alert minutes before due"),
         help_text=gettext_lazy("Alert when a care item or an answer is this close to its SLA "
@@ -1003,6 +1050,32 @@ class DetectorSettings(BaseGenericSetting):
 
     class Meta:
         verbose_name = "detector settings"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        super().clean()
+        errors = {}
+        for name in ("care_sla_by_priority", "answer_sla_by_priority"):
+            try:
+                sla_tiers(getattr(self, name))
+            except ValueError as exc:
+                errors[name] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+    def sla_minutes(self, *, kind: str, priority: int) -> int:
+        """Minutes from posting to due for a care item ("care") or an answer ("answer") of
+        this priority: the per-priority line it reaches, else the route's SLA."""
+        try:
+            tiers = sla_tiers(self.care_sla_by_priority if kind == "care"
+                              else self.answer_sla_by_priority)
+        except ValueError:  # saved around the form's check: the route's SLA, never a crash
+            tiers = []
+        for threshold, minutes in tiers:
+            if priority >= threshold:
+                return minutes
+        return self.care_sla_minutes if kind == "care" else self.answer_sla_minutes
 
     def brand_names(self) -> tuple[str, ...]:
         """How a post names the brand: its handles, then its tracked terms."""

@@ -178,7 +178,8 @@ def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
                 template_variant=rendered.variant if rendered else None,
                 reasons=[*reasons, f"care: {detection.intent}, priority {decision.priority}"],
                 priority=decision.priority,
-                sla_due_at=mention.posted_at + timedelta(minutes=prefs.care_sla_minutes),
+                sla_due_at=mention.posted_at + timedelta(minutes=prefs.sla_minutes(
+                    kind="care", priority=decision.priority)),
                 **common))
             continue
 
@@ -194,7 +195,8 @@ def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
                 template_variant=answer.variant if answer else None,
                 reasons=[*reasons, f"{why}, priority {decision.priority}"],
                 priority=decision.priority,
-                sla_due_at=mention.posted_at + timedelta(minutes=prefs.answer_sla_minutes),
+                sla_due_at=mention.posted_at + timedelta(minutes=prefs.sla_minutes(
+                    kind="answer", priority=decision.priority)),
                 **common))
             continue
 

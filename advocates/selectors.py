@@ -42,6 +42,7 @@ from django.utils.translation import gettext_lazy as _
 from advocates.models import (
     AdvocacyEvent,
     Advocate,
+    CareShift,
     ConsentRecord,
     ConsentStatus,
     Conversation,
@@ -465,6 +466,19 @@ def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
                                                    sla_due_at__lt=now + DUE_SOON)),
     )
     return QueueCounts(**counts)
+
+
+def care_on_shift(*, user: Any) -> bool:
+    """Whether `user` is marked on shift for round-robin assignment."""
+    return CareShift.objects.filter(user_id=user.pk, on_shift=True).exists()
+
+
+def care_overdue_count(*, now: datetime | None = None) -> int:
+    """Care items and answers still proposed past their due time (the menu's badge): one
+    COUNT on the queue's status index, the same rule as the dashboard's overdue card."""
+    now = now or timezone.now()
+    return Outreach.objects.filter(
+        Q(kind__in=CARE_KINDS) & _overdue_q(now), status=OutreachStatus.PROPOSED).count()
 
 
 def outreach_assignable_users() -> QuerySet:

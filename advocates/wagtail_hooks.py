@@ -18,7 +18,7 @@ from wagtail.snippets.views.snippets import CreateView, SnippetViewSetGroup
 from advocates.admin import conversations, deadletters, detector, people, privacy, queue, timeline
 from advocates.admin.advocate_list import LIST_DISPLAY, AdvocateFilterSet, AdvocateIndexView
 from advocates.admin.detector import PERMISSION
-from advocates.admin.menu import PermissionMenuItem
+from advocates.admin.menu import CareQueueMenuItem, PermissionMenuItem
 from advocates.admin.people import MERGE_PERMISSION
 from advocates.admin.privacy import SuppressionViewSet
 from advocates.admin.snippets import KanshaSnippetViewSet
@@ -233,9 +233,9 @@ def register_outreach_queue_urls():
 
 @hooks.register("register_admin_menu_item")
 def register_outreach_queue_menu_item():
-    return PermissionMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
-                              name="outreach-queue", icon_name="tasks", order=150,
-                              permission="advocates.change_outreach")
+    return CareQueueMenuItem(_("Outreach queue"), reverse_lazy("kansha_outreach:queue"),
+                             name="outreach-queue", icon_name="tasks", order=150,
+                             permission="advocates.change_outreach")
 
 
 @hooks.register("register_admin_menu_item")

@@ -10,12 +10,14 @@ Wagtail message and redirects back to the conversation. The same permission as t
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import include, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin import messages
@@ -80,7 +82,17 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.CharField(required=False)  # "me", "" (nobody) or a user id
+    # "me", "next" (round-robin among staff on shift), "" (nobody) or a user id
+    assignee = forms.CharField(required=False)
+
+
+class SnoozeForm(forms.Form):
+    hours = forms.TypedChoiceField(coerce=int, choices=[(1, "1"), (4, "4"), (24, "24")],
+                                   label=_("Snooze for (hours)"))
+
+
+class ShiftForm(forms.Form):
+    on_shift = forms.BooleanField(required=False)
 
 
 class StatusForm(forms.Form):
@@ -137,7 +149,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "advocates/admin/conversations.html", {
         "page_title": _("Conversations"), "header_icon": "mail", "form": form,
         "conversations": conversations,
+        "on_shift": selectors.care_on_shift(user=request.user),
     })
+
+
+@require_POST
+@queue_permission_required
+def shift(request: HttpRequest) -> HttpResponse:
+    """Mark oneself on or off shift for round-robin assignment."""
+    form = ShiftForm(request.POST)
+    on = form.is_valid() and form.cleaned_data["on_shift"]
+    service.care_shift_set(user=request.user, on_shift=on)
+    messages.success(request, _("You are on shift.") if on else _("You are off shift."))
+    return HttpResponseRedirect(reverse("kansha_conversations:inbox"))
 
 
 @require_GET
@@ -200,6 +224,10 @@ def note(request: HttpRequest, conversation_id: int) -> HttpResponse:
 def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     def call(data):
         value = data["assignee"]
+        if value == "next":
+            service.conversation_assign_round_robin(conversation_id=conversation_id,
+                                                    user=request.user)
+            return
         if value == "me":
             assignee = request.user
         elif value == "":
@@ -213,6 +241,16 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
                                     assignee=assignee)
 
     return _act(request, conversation_id, AssignForm(request.POST), call, _("Assigned."))
+
+
+@require_POST
+@queue_permission_required
+def snooze(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    return _act(request, conversation_id, SnoozeForm(request.POST),
+                lambda data: service.conversation_snooze(
+                    conversation_id=conversation_id, user=request.user,
+                    until=timezone.now() + timedelta(hours=data["hours"])),
+                _("Conversation snoozed."))
 
 
 @require_POST
@@ -246,11 +284,13 @@ def tags(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 urlpatterns = [
     path("", inbox, name="inbox"),
+    path("shift/", shift, name="shift"),
     path("<int:conversation_id>/", detail, name="detail"),
     path("<int:conversation_id>/reply/", reply, name="reply"),
     path("<int:conversation_id>/note/", note, name="note"),
     path("<int:conversation_id>/assign/", assign, name="assign"),
     path("<int:conversation_id>/status/", set_status, name="status"),
+    path("<int:conversation_id>/snooze/", snooze, name="snooze"),
     path("<int:conversation_id>/resolve/", resolve, name="resolve"),
     path("<int:conversation_id>/tags/", tags, name="tags"),
 ]

@@ -76,6 +76,8 @@ class PollPage:
     cursor: dict[str, Any]
     more: bool = False
     rejected: list[str] = field(default_factory=list)  # why each unreadable entry was skipped
+    # Direct messages found on the page (Mastodon's direct-visibility mentions).
+    messages: list[MessageIn] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

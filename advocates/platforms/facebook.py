@@ -26,6 +26,7 @@ from django.utils import timezone
 from advocates import policies
 from advocates.platforms.base import (
     AccountState,
+    MessageIn,
     PermanentError,
     PollPage,
     PostResult,
@@ -34,6 +35,7 @@ from advocates.platforms.base import (
     WebhookItems,
 )
 from advocates.platforms.http import (
+    SHAPE_ERRORS,
     ApiSession,
     HttpPlatformClient,
     JsonWebhooks,
@@ -46,6 +48,7 @@ from advocates.platforms.http import (
     items_read,
     outbound_once,
     same,
+    shape_error_reason,
     signed_body_read,
     walk_back,
 )
@@ -179,6 +182,73 @@ def meta_changes_read(body: dict[str, Any], read: Callable[[dict[str, Any]], Any
     return found
 
 
+def meta_message_ids(body: dict[str, Any]) -> list[str]:
+    """The `message.mid` of every messaging event in a Meta webhook body (for dedupe keys)."""
+    return sorted(str((event.get("message") or {}).get("mid") or "")
+                  for entry in body.get("entry") or [] if isinstance(entry, dict)
+                  for event in entry.get("messaging") or [] if isinstance(event, dict)
+                  and isinstance(event.get("message"), dict))
+
+
+def meta_messages_read(body: dict[str, Any], *, brand_id: str
+                       ) -> tuple[list[MessageIn], list[str]]:
+    """The direct messages people sent the brand in a Meta webhook delivery (Messenger for a
+    Page, Instagram Messaging for a professional account): each entry's `messaging` events
+    with a `message` (sender.id, recipient.id, timestamp in ms, message.mid, message.text).
+
+    Echoes of what the brand sent (`message.is_echo`, or the brand as sender) and the other
+    events (deliveries, reads, reactions, postbacks) are skipped; an odd event is rejected on
+    its own (the reason names no contents) and the readable ones beside it still count.
+    """
+    messages: list[MessageIn] = []
+    rejected: list[str] = []
+    entries = body.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        events = entry.get("messaging") if isinstance(entry, dict) else None
+        if events is None:
+            continue
+        if not isinstance(events, list):
+            rejected.append("malformed payload: messaging is not a list")
+            continue
+        for event in events:
+            try:
+                message = _messaging_event(event, brand_id=brand_id)
+            except SHAPE_ERRORS as exc:
+                rejected.append(str(exc) if isinstance(exc, _Unreadable)
+                                else shape_error_reason(exc))
+                continue
+            if message is not None:
+                messages.append(message)
+    return messages, rejected
+
+
+class _Unreadable(ValueError):
+    """A messaging event whose missing field says why it was skipped."""
+
+
+def _messaging_event(event: Any, *, brand_id: str) -> MessageIn | None:
+    if not isinstance(event, dict):
+        raise _Unreadable("malformed payload: a messaging event is not an object")
+    message = event.get("message")
+    if not isinstance(message, dict) or message.get("is_echo"):
+        return None  # deliveries, reads, reactions, postbacks; the brand's own echoes
+    sender = (event.get("sender") or {}).get("id")
+    sent_at = _entry_time(event.get("timestamp"))
+    if not isinstance(sender, str) or not sender or not isinstance(message.get("mid"), str) \
+            or not message["mid"] or sent_at is None:
+        raise _Unreadable("direct message without a mid, a sender or a time")
+    if sender == brand_id:
+        return None
+    raw: dict[str, Any] = {"recipient_id": str((event.get("recipient") or {}).get("id") or ""),
+                           "sender_id": sender}
+    attachments = message.get("attachments")
+    if isinstance(attachments, list) and attachments:
+        raw["attachments"] = [str((a or {}).get("type") or "") for a in attachments
+                              if isinstance(a, dict)]
+    return MessageIn(external_id=message["mid"], author_id=sender, sent_at=sent_at,
+                     text=str(message.get("text") or ""), raw=raw)
+
+
 def _entry_time(value: Any) -> datetime | None:
     if isinstance(value, int | float) and value > 1e12:  # some objects send milliseconds
         value = value / 1000
@@ -243,6 +313,7 @@ class FacebookClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
                 value = change.get("value") or {}
                 parts.append(":".join(str(value.get(k, "")) for k in (
                     "item", "verb", "comment_id", "post_id", "created_time")))
+        parts += [f"mid:{mid}" for mid in meta_message_ids(body)]
         if not parts:
             return super().webhook_dedupe_key(body)
         key = f"facebook:{self.account.pk}:" + "|".join(sorted(parts))
@@ -258,7 +329,12 @@ class FacebookClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
             item = feed_change_item(value, page_id=self.page_id)
             return None if item is None else (item, {"via": "feed", **value})
 
-        return meta_changes_read(body, read)
+        found = meta_changes_read(body, read)
+        # Messenger: a person's messages to the Page, keyed by their page-scoped id (PSID),
+        # which is also where `send_dm` answers them.
+        messages, unread = meta_messages_read(body, brand_id=self.page_id)
+        return WebhookItems(items=found.items, raw_payloads=found.raw_payloads,
+                            rejected=found.rejected + unread, messages=messages)
 
     # --- outbound ------------------------------------------------------------------------------
     def reply(self, *, in_reply_to: str, text: str, idempotency_key: str) -> PostResult:

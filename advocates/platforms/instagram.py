@@ -1,4 +1,5 @@
-"""Instagram (Graph API, professional accounts): mentions webhooks, tagged media, replies.
+"""Instagram (Graph API, professional accounts): mentions webhooks, tagged media, replies,
+direct messages in (Instagram Messaging webhooks).
 
 Account: `platform_user_id` = the IG professional account (IG user) id, `handle` = @username.
 config: `base_url` (default https://graph.facebook.com/v21.0).
@@ -9,6 +10,11 @@ Inbound: the `mentions` webhook field says a caption (`media_id`) or a comment (
 @-mentioned the brand; the content is then read through the IG user node's
 `mentioned_media` / `mentioned_comment` fields. Media the brand is tagged in are polled from
 `/{ig-user-id}/tags`.
+
+Direct messages: the webhook's `messaging` events (sender.id is the person's Instagram-scoped
+id, IGSID). Their username is read from `GET /{IGSID}?fields=name,username` (the User Profile
+API) so the message joins the conversation of their mentions, which are keyed by username;
+without it (no consent to the lookup) the IGSID is the key. Answering by DM is not built.
 
 Policy (`policies.INSTAGRAM`, Instagram's platform terms): the brand may answer a mention through
 the mentions edge, but never comments on media it was only tagged in, nor on hashtag-search
@@ -27,6 +33,7 @@ from django.utils import timezone
 from advocates import policies
 from advocates.platforms.base import (
     AccountState,
+    MessageIn,
     PermanentError,
     PollPage,
     PostResult,
@@ -37,6 +44,8 @@ from advocates.platforms.facebook import (
     MetaWebhooks,
     graph_session,
     meta_changes_read,
+    meta_message_ids,
+    meta_messages_read,
 )
 from advocates.platforms.http import (
     HttpPlatformClient,
@@ -103,6 +112,7 @@ class InstagramClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
             f"{(c.get('value') or {}).get('comment_id', '')}"
             for entry in body.get("entry") or [] for c in entry.get("changes") or []
             if c.get("field") == "mentions")
+        parts += [f"mid:{mid}" for mid in meta_message_ids(body)]
         if not parts:
             return super().webhook_dedupe_key(body)
         key = f"{self.platform}:{self.account.pk}:" + "|".join(parts)
@@ -130,7 +140,27 @@ class InstagramClient(MetaWebhooks, JsonWebhooks, HttpPlatformClient):
                         "origin": "mention_caption", "media_id": media["id"], "media": media}
             return None
 
-        return meta_changes_read(body, read)
+        found = meta_changes_read(body, read)
+        messages, unread = meta_messages_read(body, brand_id=self.ig_user_id)
+        return WebhookItems(items=found.items, raw_payloads=found.raw_payloads,
+                            rejected=found.rejected + unread,
+                            messages=[self._named(message) for message in messages])
+
+    def _named(self, message: MessageIn) -> MessageIn:
+        """The message keyed by the sender's username (as their mentions are), looked up once
+        per message; the IGSID stays in `raw` and is the key when the lookup is
+        refused."""
+        try:
+            profile = self.api.get(f"/{message.author_id}", params={"fields": "name,username"})
+        except PermanentError:
+            return message
+        username = str(profile.get("username") or "")
+        if not username:
+            return message
+        return MessageIn(external_id=message.external_id, author_id=username,
+                         sent_at=message.sent_at, text=message.text,
+                         author_handle=f"@{username}",
+                         author_name=str(profile.get("name") or ""), raw=message.raw)
 
     def mentioned_media(self, media_id: str) -> dict[str, Any]:
         body = self.api.get(f"/{self.ig_user_id}", params={

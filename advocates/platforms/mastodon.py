@@ -6,6 +6,10 @@ config: `base_url` (the instance, e.g. https://mastodon.social).
 credentials: `access_token` (an app token with read:notifications read:statuses write:statuses
 scopes; Mastodon tokens do not expire, so there is nothing to refresh).
 
+A mention whose status has visibility "direct" is a direct message: the poll returns it as a
+`MessageIn` (keyed by the author's full acct, where `send_dm` answers) for the sender's
+conversation, never as a public mention; the stream skips it and leaves it to the poll.
+
 Plain HTTP rather than Mastodon.py: the shared session classifies errors and records the
 `X-RateLimit-*` headers the same way for every platform, which the SDK would need wrapping for.
 """
@@ -25,12 +29,14 @@ from django.utils import timezone
 from advocates import policies
 from advocates.platforms.base import (
     AccountState,
+    MessageIn,
     PermanentError,
     PollPage,
     PostResult,
     StreamEvent,
 )
 from advocates.platforms.http import (
+    SHAPE_ERRORS,
     ApiSession,
     HttpPlatformClient,
     QuotaHeaders,
@@ -39,6 +45,7 @@ from advocates.platforms.http import (
     ledger_result_id,
     outbound_once,
     parse_link_header,
+    shape_error_reason,
 )
 from advocates.schemas import MentionIn
 
@@ -80,6 +87,28 @@ def status_item(status: dict[str, Any], instance_host: str) -> MentionIn:
     )
 
 
+def _is_direct(note: Any) -> bool:
+    """A mention notification whose status has visibility "direct" (a DM on Mastodon)."""
+    return isinstance(note, dict) and note.get("type") == "mention" \
+        and isinstance(note.get("status"), dict) and note["status"].get("visibility") == "direct"
+
+
+def direct_message(status: dict[str, Any], instance_host: str) -> MessageIn:
+    """A direct-visibility status as a message from its author (keyed by the full acct, where
+    `send_dm` answers), without the leading @-mentions that address it."""
+    author = status["account"]
+    acct = full_acct(author, instance_host)
+    sent_at = from_iso(status.get("created_at"))
+    if sent_at is None or not status.get("id") or not author.get("acct"):
+        raise ValueError("direct message without an id, an author or a time")
+    text = re.sub(r"^(?:@[\w.-]+(?:@[\w.-]+)?\s+)+", "", html_to_text(status.get("content", "")))
+    return MessageIn(external_id=str(status["id"]), author_id=acct, sent_at=sent_at, text=text,
+                     author_handle=f"@{acct}",
+                     author_name=str(author.get("display_name") or "")[:200],
+                     raw={"status_id": str(status["id"]),
+                          "url": str(status.get("url") or status.get("uri") or "")})
+
+
 class MastodonClient(HttpPlatformClient):
     policy = policies.MASTODON
 
@@ -107,9 +136,21 @@ class MastodonClient(HttpPlatformClient):
             params["min_id"] = cursor["min_id"]
         response = self.api.request("GET", "/api/v1/notifications", params=params)
         notifications = response.json() or []
-        items, raws, rejected = items_read(notifications, lambda note: (
+        # A mention with visibility "direct" is a direct message: it joins the sender's
+        # conversation and is never a public mention (it must not be thanked or reshared).
+        public = [n for n in notifications if not _is_direct(n)] \
+            if isinstance(notifications, list) else notifications
+        items, raws, rejected = items_read(public, lambda note: (
             (status_item(note["status"], self.host), note)
             if note.get("type") == "mention" and note.get("status") else None))
+        messages: list[MessageIn] = []
+        for note in notifications if isinstance(notifications, list) else []:
+            if not _is_direct(note):
+                continue
+            try:
+                messages.append(direct_message(note["status"], self.host))
+            except SHAPE_ERRORS as exc:
+                rejected.append(shape_error_reason(exc))
         newest = cursor.get("min_id")
         prev = parse_link_header(response.headers.get("Link", "")).get("prev")
         if prev:
@@ -118,7 +159,8 @@ class MastodonClient(HttpPlatformClient):
             newest = max((n["id"] for n in notifications), key=int)
         more = bool(cursor.get("min_id")) and len(notifications) >= PAGE_SIZE
         return PollPage(items=items, raw_payloads=raws, rejected=rejected,
-                        cursor={"min_id": newest} if newest else {}, more=more)
+                        cursor={"min_id": newest} if newest else {}, more=more,
+                        messages=messages)
 
     def stream_frames(self, *, position: dict[str, Any] | None = None) -> Iterator[str]:
         """The user notification stream, line by line (server-sent events). It cannot replay,
@@ -197,8 +239,12 @@ class MastodonClient(HttpPlatformClient):
                           raw=status)
 
     def send_dm(self, *, recipient_id: str, text: str, idempotency_key: str) -> PostResult:
-        target = self.api.get(f"/api/v1/accounts/{recipient_id}")
-        acct = "@" + full_acct(target, self.host)
+        # Identities are keyed by the full acct ("fan@remote.example"), which addresses the
+        # DM as it is; a numeric account id is looked up first.
+        if "@" in recipient_id:
+            acct = "@" + recipient_id.lstrip("@")
+        else:
+            acct = "@" + full_acct(self.api.get(f"/api/v1/accounts/{recipient_id}"), self.host)
         status = self.api.post("/api/v1/statuses", json={
             "status": f"{acct} {text}", "visibility": "direct"},
             headers={"Idempotency-Key": idempotency_key})
@@ -235,5 +281,6 @@ def stream_items(lines: Iterable[str], instance_host: str
         except ValueError:
             logger.warning("Mastodon stream: unparseable event %r", data[:200])
             continue
-        if note.get("type") == "mention" and note.get("status"):
+        # Direct messages come in by the poll, into the sender's conversation, not here.
+        if note.get("type") == "mention" and note.get("status") and not _is_direct(note):
             yield status_item(note["status"], instance_host), note

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from advocates.models import (
+    CareShift,
     Conversation,
     ConversationMessage,
     ConversationOutcome,
@@ -41,6 +42,7 @@ from advocates.services.outreach import (
     outreach_approve,
     outreach_propose,
     outreach_reject,
+    outreach_snooze,
 )
 from advocates.services.threads import (  # noqa: F401 - the inbound half, re-exported
     conversation_mentions_record,
@@ -190,6 +192,56 @@ def conversation_assign(*, conversation_id: int, user, assignee) -> Conversation
             assignee=assignee, updated_at=now)
         _event(conversation, f"assigned to {_who(assignee)}", user, now=now,
                action="assigned", assignee=getattr(assignee, "pk", None))
+    return conversation
+
+
+def care_shift_set(*, user, on_shift: bool) -> CareShift:
+    """Mark a staff member on or off shift for round-robin assignment."""
+    now = timezone.now()
+    shift, _ = CareShift.objects.update_or_create(
+        user=user, defaults={"on_shift": on_shift, "updated_at": now})
+    return shift
+
+
+def conversation_assign_round_robin(*, conversation_id: int, user) -> Conversation:
+    """Give the conversation to the on-shift staff member who was given one longest ago
+    (never first), ties by user id. The on-shift rows are locked in order, so two concurrent
+    assignments pick two people. Raises ValidationError when nobody active is on shift."""
+    now = timezone.now()
+    with transaction.atomic():
+        shifts = list(CareShift.objects.select_for_update()
+                      .filter(on_shift=True, user__is_active=True)
+                      .order_by("user_id"))
+        if not shifts:
+            raise ValidationError("nobody is on shift")
+        shifts.sort(key=lambda s: (s.last_assigned_at is not None,
+                                   s.last_assigned_at or now, s.user_id))
+        chosen = shifts[0]
+        CareShift.objects.filter(pk=chosen.pk).update(last_assigned_at=now, updated_at=now)
+        return conversation_assign(conversation_id=conversation_id, user=user,
+                                   assignee=chosen.user)
+
+
+def conversation_snooze(*, conversation_id: int, user, until: datetime) -> Conversation:
+    """Snooze the whole conversation until `until`: each care item or answer still proposed
+    (or snoozed) in it is snoozed as long (`outreach_snooze`: back in the queue then, so no
+    alert is lost for good); the customer's next message wakes the conversation."""
+    now = timezone.now()
+    if timezone.is_naive(until) or until <= now:
+        raise ValidationError("snooze time must be in the future")
+    with transaction.atomic():
+        conversation = _unresolved(conversation_id, "snooze")
+        pending = list(Outreach.objects.filter(
+            conversation=conversation, kind__in=_CARE_KINDS,
+            status__in=(OutreachStatus.PROPOSED, OutreachStatus.SNOOZED))
+            .values_list("pk", flat=True))
+        for outreach_id in pending:
+            outreach_snooze(outreach_id=outreach_id, user=user, until=until)
+        conversation.snoozed_until = until
+        conversation.updated_at = now
+        conversation.save(update_fields=["snoozed_until", "updated_at"])
+        _event(conversation, f"snoozed until {until.isoformat(timespec='minutes')}", user,
+               now=now, action="snoozed", until=until.isoformat())
     return conversation
 
 

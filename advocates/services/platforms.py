@@ -257,6 +257,8 @@ def brand_account_poll(*, account_id: int, max_pages: int = POLL_MAX_PAGES) -> P
         with transaction.atomic():
             result = mentions_ingest(items=page.items, source=MentionSource.POLL,
                                      raw_payloads=page.raw_payloads)
+            if page.messages:  # Mastodon's direct-visibility mentions
+                messages_receive(platform=account.platform, messages=page.messages)
             brand_account_cursor_save(account=account, key=POLL_CURSOR_KEY, value=page.cursor)
         outcome.pages += 1
         if page.rejected:

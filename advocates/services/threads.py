@@ -151,7 +151,7 @@ def conversation_message_receive(*, identity: SocialIdentity, external_id: str, 
             return None
         Conversation.objects.filter(pk=conversation.pk).update(
             last_message_at=max(at, conversation.last_message_at), updated_at=now,
-            status=CS.OPEN)
+            status=CS.OPEN, snoozed_until=None)  # the customer spoke: awake again
     return message
 
 

@@ -1,6 +1,6 @@
 """A fake Graph API for a Facebook Page: /{page-id}/tagged (paging cursors, newest first),
 POST /{object-id}/comments, GET comments, Messenger send, with X-App-Usage headers. Also the
-helpers to build signed `feed` webhook deliveries."""
+helpers to build signed `feed` and `messaging` (Messenger) webhook deliveries."""
 
 from __future__ import annotations
 
@@ -46,6 +46,24 @@ def feed_delivery(*changes: dict[str, Any], entry_time: int | None = None) -> by
     return json.dumps({"object": "page", "entry": [{
         "id": PAGE_ID, "time": entry_time or int(time.time()), "changes": list(changes)}]}
     ).encode()
+
+
+def messaging_event(n: int, *, sender: str = "7100000000000001", recipient: str = PAGE_ID,
+                    text: str | None = None, echo: bool = False,
+                    timestamp_ms: int | None = None) -> dict[str, Any]:
+    """One Messenger Platform (or Instagram Messaging) `messages` webhook event."""
+    message: dict[str, Any] = {"mid": f"m_mid.{n:04d}", "text": text or f"Hello Kansha #{n}"}
+    if echo:
+        message.update(is_echo=True, app_id=1517776481860111)
+    return {"sender": {"id": sender}, "recipient": {"id": recipient},
+            "timestamp": timestamp_ms or int(time.time() * 1000), "message": message}
+
+
+def messaging_delivery(*events: dict[str, Any], obj: str = "page", entry_id: str = PAGE_ID,
+                       entry_time_ms: int | None = None) -> bytes:
+    return json.dumps({"object": obj, "entry": [{
+        "id": entry_id, "time": entry_time_ms or int(time.time() * 1000),
+        "messaging": list(events)}]}).encode()
 
 
 def sign(body: bytes, secret: str) -> str:

@@ -1,6 +1,7 @@
 """A fake Graph API for an Instagram professional account: the IG user node's
 mentioned_media / mentioned_comment fields, /{ig-user-id}/tags, POST /{ig-user-id}/mentions,
-media containers + media_publish. Also signed `mentions` webhook deliveries."""
+media containers + media_publish, the User Profile API (GET /{IGSID}?fields=name,username). Also
+signed `mentions` and `messaging` webhook deliveries."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class FakeInstagram(FakeServer):
         self.tagged: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
         self.published: list[dict[str, Any]] = []
+        # IGSID -> {"name", "username"}; an unknown IGSID answers as Graph does (code 100)
+        self.profiles: dict[str, dict[str, str]] = {}
+        self.on("GET", r"/(\d+)", self._profile)  # routes added later take precedence
         self.on("GET", rf"/{IG_ID}", self._node)
         self.on("GET", rf"/{IG_ID}/tags", self._tags)
         self.on("POST", rf"/{IG_ID}/mentions", self._mention_reply)
@@ -62,6 +66,12 @@ class FakeInstagram(FakeServer):
         if object_id not in source:
             return Reply(400, {"error": {"message": "Invalid media id", "code": 100}})
         return Reply(200, {f"mentioned_{what}": source[object_id], "id": IG_ID}, usage())
+
+    def _profile(self, req: Recorded, match) -> Reply:
+        found = self.profiles.get(match.group(1))
+        if found is None:
+            return Reply(400, {"error": {"message": "Unsupported get request", "code": 100}})
+        return Reply(200, {"id": match.group(1), **found}, usage())
 
     def _tags(self, req: Recorded, match) -> Reply:
         pool = sorted(self.tagged, key=lambda p: p["timestamp"], reverse=True)

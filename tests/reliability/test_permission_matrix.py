@@ -120,7 +120,7 @@ OBJECT_FOR: dict[str, str] = {
     "kansha_suppression_lift": "advocates.suppression",
     "kansha_reports:reconciliation_item": "rewards.reconciliationitem",
     **{f"kansha_conversations:{name}": "advocates.conversation" for name in (
-        "detail", "reply", "note", "assign", "status", "resolve", "tags")},
+        "detail", "reply", "note", "assign", "status", "resolve", "tags", "snooze")},
 }
 # Kansha's own admin actions (POST only), by URL name: who may act.
 ACTIONS: dict[str, set[str]] = {
@@ -133,7 +133,8 @@ ACTIONS: dict[str, set[str]] = {
     **{f"kansha_detector:{name}": {M, SU} for name in ("retrain", "activate", "rollback")},
     "kansha_outreach:bulk": {S, SU},
     **{f"kansha_conversations:{name}": {S, SU} for name in (
-        "reply", "note", "assign", "status", "resolve", "tags")},
+        "reply", "note", "assign", "status", "resolve", "tags", "snooze")},
+    "kansha_conversations:shift": {S, SU},  # on / off shift for round-robin
     "kansha_advocate_erase": {SU},
     "kansha_advocate_opt_out": {S, SU},
     "kansha_advocate_merge": {SU},

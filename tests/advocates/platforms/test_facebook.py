@@ -1,10 +1,13 @@
 """Facebook Pages: the real client against a fake Graph API and signed feed webhooks."""
 
 import time
+import uuid
 
 import pytest
 
-from advocates.models import Mention, WebhookDelivery
+from advocates.models import ConversationMessage, Mention, MessageKind, WebhookDelivery
+from advocates.services import outreach_deliver
+from advocates.services.conversations import conversation_reply
 from advocates.services.platforms import brand_account_client, brand_account_poll
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.facebook_server import (
@@ -12,9 +15,12 @@ from tests.fakes.facebook_server import (
     FakeFacebook,
     feed_change,
     feed_delivery,
+    messaging_delivery,
+    messaging_event,
     sign,
     tagged_post,
 )
+from tests.roles import SOCIAL_STAFF, user_in_role
 
 APP_SECRET = "fb-app-secret"
 
@@ -93,3 +99,54 @@ def test_messenger_dm(fake, account):
         "recipient": {"id": "771"}, "messaging_type": "RESPONSE",
         "message": {"text": "Your code: ABC"}}
     assert result.id == "m_abc123"
+
+
+# --- Messenger: direct messages in (`messaging` webhook events) -------------------------------
+
+def test_a_messenger_message_lands_in_the_senders_conversation_once(deliver, account, fake):
+    url = f"/webhooks/facebook/{account.pk}/"
+    body = messaging_delivery(
+        messaging_event(1, text="My order never came"),
+        messaging_event(2, sender=PAGE_ID, recipient="7100000000000001", echo=True),
+        {"sender": {"id": "7100000000000001"}, "recipient": {"id": PAGE_ID},
+         "timestamp": int(time.time() * 1000), "read": {"watermark": 1}},
+        {"sender": {"id": "7100000000000002"}, "message": {"text": "no mid"}})
+
+    assert deliver(url, body).status_code == 403
+    assert deliver(url, body, headers={"X-Hub-Signature-256": sign(body, "wrong")}
+                   ).status_code == 403
+    ok = deliver(url, body, headers={"X-Hub-Signature-256": sign(body, APP_SECRET)})
+    assert ok.json()["stored"] is True
+    again = deliver(url, body, headers={"X-Hub-Signature-256": sign(body, APP_SECRET)})
+    assert again.json()["stored"] is False
+
+    message = ConversationMessage.objects.get()
+    assert (message.kind, message.platform, message.text, message.external_id) == (
+        MessageKind.DM_IN, "facebook", "My order never came", "m_mid.0001")
+    assert message.conversation.identity.platform_user_id == "7100000000000001"
+    assert Mention.objects.count() == 0
+    assert "direct message without a mid, a sender or a time" in \
+        WebhookDelivery.objects.get().error
+
+    # The same message in a later delivery (Meta retries) adds nothing.
+    later = messaging_delivery(messaging_event(1, text="My order never came"),
+                               messaging_event(3, text="Still nothing"))
+    deliver(url, later, headers={"X-Hub-Signature-256": sign(later, APP_SECRET)})
+    assert list(ConversationMessage.objects.order_by("at", "pk")
+                .values_list("external_id", flat=True)) == ["m_mid.0001", "m_mid.0003"]
+
+    staff = user_in_role(SOCIAL_STAFF, username="fb-dm-staff")
+    dm = conversation_reply(conversation_id=message.conversation_id, user=staff,
+                            text="So sorry, a refund is on its way.", channel="dm",
+                            token=str(uuid.uuid4()))
+    outreach_deliver(outreach_id=dm.pk)
+    assert fake.calls("POST", f"/{PAGE_ID}/messages")[0].json()["recipient"] == {
+        "id": "7100000000000001"}
+
+
+def test_a_stale_messenger_delivery_is_refused(deliver, account):
+    stale = messaging_delivery(messaging_event(1),
+                               entry_time_ms=int((time.time() - 5 * 24 * 3600) * 1000))
+    assert deliver(f"/webhooks/facebook/{account.pk}/", stale,
+                   headers={"X-Hub-Signature-256": sign(stale, APP_SECRET)}).status_code == 400
+    assert not ConversationMessage.objects.exists()

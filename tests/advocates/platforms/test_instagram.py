@@ -7,11 +7,22 @@ import pytest
 from django.utils import timezone
 
 from advocates import policies
-from advocates.models import ConsentRecord, Mention, Outreach, SocialIdentity, WebhookDelivery
+from advocates.models import (
+    Advocate,
+    ConsentRecord,
+    ConversationMessage,
+    Mention,
+    MessageKind,
+    Outreach,
+    SocialIdentity,
+    WebhookDelivery,
+)
 from advocates.platforms.base import PermanentError
 from advocates.services.outreach import outreach_deliver
 from advocates.services.platforms import brand_account_client, brand_account_poll
+from advocates.services.threads import conversation_open_or_join
 from tests.advocates.platforms.conftest import reloaded
+from tests.fakes.facebook_server import messaging_delivery, messaging_event
 from tests.fakes.instagram_server import IG_ID, FakeInstagram, comment, media, mentions_delivery
 from tests.fakes.instagram_server import sign as sign_body
 from tests.fakes.platform_server import Reply
@@ -195,3 +206,34 @@ def test_graph_throttling_defers_polling(fake, account):
     outcome = brand_account_poll(account_id=account.pk)
     assert outcome.deferred_until > timezone.now() + timedelta(minutes=14)
     assert brand_account_poll(account_id=account.pk).skipped == "quota exhausted"
+
+
+# --- Instagram Messaging: direct messages in (`messaging` webhook events) ---------------------
+
+def test_a_direct_message_joins_the_conversation_of_the_senders_mentions(deliver, url, fake):
+    mentioned = SocialIdentity.objects.create(
+        advocate=Advocate.objects.create(display_name="Bean Fan"), platform="instagram",
+        platform_user_id="bean.fan", handle="@bean.fan")
+    thread = conversation_open_or_join(advocate_id=mentioned.advocate_id,
+                                       identity_id=mentioned.pk, platform="instagram",
+                                       now=timezone.now())
+    fake.profiles["6200000000000001"] = {"name": "Bean Fan", "username": "bean.fan"}
+    body = messaging_delivery(
+        messaging_event(1, sender="6200000000000001", recipient=IG_ID, text="Cold latte again"),
+        messaging_event(2, sender=IG_ID, recipient="6200000000000001", echo=True),
+        messaging_event(3, sender="6200000000000009", recipient=IG_ID, text="Hi!"),
+        obj="instagram", entry_id=IG_ID)
+
+    assert deliver(url, body).status_code == 403
+    assert deliver(url, body, headers=sign(body)).json()["stored"] is True
+    assert deliver(url, body, headers=sign(body)).json()["stored"] is False
+
+    joined = ConversationMessage.objects.get(external_id="m_mid.0001")
+    assert (joined.conversation_id, joined.kind, joined.text) == (
+        thread.pk, MessageKind.DM_IN, "Cold latte again")
+    # No profile (the person never allowed the lookup): keyed by the IGSID, a thread of its own.
+    other = ConversationMessage.objects.get(external_id="m_mid.0003")
+    assert other.conversation.identity.platform_user_id == "6200000000000009"
+    assert ConversationMessage.objects.count() == 2  # the echo is ours
+    assert fake.calls("GET", "/6200000000000001")[0].q("fields") == "name,username"
+    assert Mention.objects.count() == 0

@@ -1,16 +1,26 @@
 """Mastodon: the real client against a fake instance serving the documented payloads."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from advocates.models import Mention, SocialIdentity
+from advocates.models import (
+    BrandAccount,
+    ConversationMessage,
+    Mention,
+    MessageKind,
+    SocialIdentity,
+)
 from advocates.platforms.base import PermanentError
+from advocates.services import outreach_deliver
+from advocates.services.conversations import conversation_reply
 from advocates.services.platforms import brand_account_client, brand_account_poll
 from advocates.services.streams import stream_consume
 from tests.advocates.platforms.conftest import reloaded
 from tests.fakes.mastodon_server import BRAND_ID, FakeMastodon, notification
 from tests.fakes.platform_server import Reply
+from tests.roles import SOCIAL_STAFF, user_in_role
 
 
 @pytest.fixture
@@ -144,3 +154,41 @@ def test_streaming_notification_events_become_mentions(fake, account):
         == {"113007", "113009"}
     assert fake.calls("GET", "/api/v1/streaming/user/notification")[0].headers[
         "authorization"] == "Bearer masto-token"
+
+
+# --- direct-visibility mentions are direct messages --------------------------------------------
+
+def test_a_direct_mention_is_a_message_in_the_senders_conversation_never_a_mention(
+        fake, account):
+    fake.notifications = [notification(1), notification(2, visibility="direct")]
+
+    assert brand_account_poll(account_id=account.pk).created == 1
+    BrandAccount.objects.filter(pk=account.pk).update(cursor={})  # the same page again
+    brand_account_poll(account_id=account.pk)
+
+    assert list(Mention.objects.values_list("external_id", flat=True)) == ["113001"]
+    message = ConversationMessage.objects.get()
+    assert (message.kind, message.platform, message.external_id, message.text) == (
+        MessageKind.DM_IN, "mastodon", "113002", "Lovely beans & service #2")
+    identity = message.conversation.identity
+    assert (identity.platform_user_id, identity.handle) == (
+        "fan1@remote.example", "@fan1@remote.example")
+
+    staff = user_in_role(SOCIAL_STAFF, username="masto-dm-staff")
+    dm = conversation_reply(conversation_id=message.conversation_id, user=staff,
+                            text="Thank you, see you soon!", channel="dm",
+                            token=str(uuid.uuid4()))
+    outreach_deliver(outreach_id=dm.pk)
+    dm.refresh_from_db()
+    assert dm.status == "sent"
+    sent = fake.calls("POST", "/api/v1/statuses")[0].json()
+    assert (sent["status"], sent["visibility"]) == (
+        "@fan1@remote.example Thank you, see you soon!", "direct")
+
+
+def test_the_stream_leaves_direct_mentions_to_the_poll(fake, account):
+    fake.stream = [*fake.sse(notification(7, visibility="direct")), *fake.sse(notification(8))]
+
+    assert stream_consume(account=account) == 1
+
+    assert list(Mention.objects.values_list("external_id", flat=True)) == ["113008"]
