@@ -1052,8 +1052,6 @@ class DetectorSettings(BaseGenericSetting):
         verbose_name = "detector settings"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         super().clean()
         errors = {}
         for name in ("care_sla_by_priority", "answer_sla_by_priority"):

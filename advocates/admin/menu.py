@@ -8,6 +8,8 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.menus import MenuItem as DropdownItem
 from wagtail.admin.ui.sidebar import LinkMenuItem as LinkMenuItemComponent
 
+from advocates.selectors import care_overdue_count
+
 # The overdue count is global (not per user), so one cached number serves every page load;
 # a minute old at most.
 OVERDUE_CACHE_KEY = "advocates:menu:care-overdue"
@@ -42,8 +44,6 @@ class CareQueueMenuItem(PermissionMenuItem):
     the item is shown."""
 
     def render_component(self, request):
-        from advocates.selectors import care_overdue_count
-
         count = cache.get(OVERDUE_CACHE_KEY)
         if count is None:
             count = care_overdue_count()
