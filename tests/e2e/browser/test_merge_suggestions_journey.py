@@ -49,7 +49,8 @@ def _seed():
     return maya, aiko, friend
 
 
-def test_the_lead_reads_why_and_dismisses_a_pair_that_is_two_people(journey, django_user_model,
+def test_the_lead_reads_why_and_dismisses_a_pair_that_is_two_people(journey, journey_db,
+                                                                    django_user_model,
                                                                     settings):
     settings.WAGTAIL_ENABLE_UPDATE_CHECK = False  # a superuser's dashboard would ask the web
     django_user_model.objects.create_superuser("lead", "lead@example.com", "pw-for-tests-only")
