@@ -108,8 +108,8 @@ def copy_instances(model: type[models.Model], instances: Sequence[models.Model])
     qn = connection.ops.quote_name
     pk = meta.pk
     # Every concrete model has a primary key, and it is a concrete field with a column.
-    assert pk is not None
-    assert pk.column is not None
+    if pk is None or pk.column is None:
+        raise TypeError(f"{model.__name__} has no primary key column to return")
     columns = ", ".join(qn(str(f.column)) for f in (pk, *fields))
     with connection.cursor() as cursor:
         ids = _ids_drawn(cursor, meta.db_table, pk.column, len(instances))

@@ -104,11 +104,9 @@ def _queue_depths() -> dict[str, int]:
 
 def _gauge(name: str, doc: str, values: dict[str, float] | float,
            label: str = "") -> GaugeMetricFamily:
-    if not label:
-        assert isinstance(values, int | float)
+    if not isinstance(values, dict):
         return GaugeMetricFamily(name, doc, value=values)
     family = GaugeMetricFamily(name, doc, labels=[label])
-    assert isinstance(values, dict)
     for key, value in sorted(values.items()):
         family.add_metric([key], value)
     return family

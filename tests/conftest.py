@@ -26,6 +26,14 @@ def _integration_available() -> bool:
     )
 
 
+def pytest_report_header(config) -> str:
+    """Say which database and broker this run uses (the integration tests need both)."""
+    database = settings.DATABASES["default"]
+    where = "in-process (eager)" if settings.CELERY_TASK_ALWAYS_EAGER else "a real worker"
+    return (f"kansha: database {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']}); "
+            f"tasks run {where}")
+
+
 def pytest_collection_modifyitems(config, items):
     if _integration_available():
         return

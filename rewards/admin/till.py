@@ -136,7 +136,8 @@ def till(request: HttpRequest) -> HttpResponse:
             messages.error(request, _VOUCHER_MESSAGES[voucher.state] if voucher is not None
                            else _state_message(CodeCheck(CodeState.UNKNOWN, "")))
             return redirect(f"{reverse('kansha_till')}?code={raw}")
-        assert voucher is not None  # redeemed, so it was found
+        if voucher is None:  # redeemed, so it was found: only a concurrent erasure gets here
+            return redirect(f"{reverse('kansha_till')}?code={raw}")
         messages.success(request, _("Handed over: %(perk)s for %(name)s.") % {
             "perk": _voucher_context(voucher)["perk_name"],
             "name": voucher.first_name or _("the customer")})

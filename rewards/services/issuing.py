@@ -142,7 +142,8 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
         try:
             coupon_id = code.stripe_coupon_id or _coupon_id(grant)
             # Both code makers (_code_row, grants_issue_local_batch) store an expiry.
-            assert code.expires_at is not None
+            if code.expires_at is None:
+                raise IssueError(f"code of grant #{grant.pk} has no expiry")
             result = stripe_client.promotion_code_create(
                 grant_id=grant.pk, coupon_id=coupon_id, code=code.code,
                 expires_at=code.expires_at, max_redemptions=code.max_redemptions,
