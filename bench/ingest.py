@@ -159,14 +159,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="kansha-bench-") as tmp:
         path = Path(tmp) / "mentions.jsonl"
+        # Django first: the simulator names the models' choices (MentionSource).
+        database_reset(args.database_url)
+        django_setup(args.database_url)
         t0 = time.perf_counter()
         generate(path, args.count, args.seed)
         size_mb = path.stat().st_size / 1e6
         print(f"generated {args.count:,} mentions ({size_mb:.1f} MB JSONL) "
               f"in {time.perf_counter() - t0:.1f}s")
 
-        database_reset(args.database_url)
-        django_setup(args.database_url)
         from django.conf import settings
         from django.core.management import call_command
         from django.db import connection
