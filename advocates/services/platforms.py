@@ -630,8 +630,8 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
             set_aside = dead_letters_isolate(
                 task=WEBHOOK_INGEST_TASK, rows=parsed, run=ingest, failed=exc,
                 key=lambda row: row[0].pk, payload=lambda row: {"delivery_id": row[0].pk})
-            for (delivery, _), error in set_aside:
-                errors[delivery.pk] = (INGEST_FAILED + dead_letter_error(error))[:2000]
+            for (delivery, _), refused in set_aside:
+                errors[delivery.pk] = (INGEST_FAILED + dead_letter_error(refused))[:2000]
         for delivery, found in parsed:
             if found.messages and delivery.pk not in errors:
                 messages_receive(platform=delivery.platform, messages=found.messages)
