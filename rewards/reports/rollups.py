@@ -633,17 +633,27 @@ def outreach_by_period(p: ReportParams) -> pd.DataFrame:
 
 
 def _from_summary(name: str, p: ReportParams) -> pd.DataFrame:
-    """Whole periods from the summary, partial ones at the ends counted directly."""
+    """Whole periods from the summary, partial ones at the ends counted directly, and so are
+    whole periods whose recount was set aside (a "report_rollup" dead letter): their rows in
+    the summary may be stale."""
     summary = SUMMARIES[name]
     starts, edges = split(p, p.period)
+    skip = dead_letter_skip_keys(task=ROLLUP_TASK) if starts else set()
+    aside = {start for start in starts if _rollup_key(name, p.period, start) in skip}
+    edges += [replace(p, date_from=start,
+                      date_to=period_next(start, p.period) - timedelta(days=1))
+              for start in sorted(aside)]
     parts = [summary.count(edge) for edge in edges]
     if starts:
         params: list = [p.period, _d(starts[0]), _d(period_next(starts[-1], p.period))]
         extra = _where_platform(p, "r.platform", params)
-        parts.append(_fetch(f"""
+        rows = _fetch(f"""
             SELECT r.start AS period, {", ".join(f"r.{c} AS {c}" for c in summary.columns)}
             FROM {R[name]} r
-            WHERE r.period = %s AND r.start >= %s AND r.start < %s{extra}""", params))
+            WHERE r.period = %s AND r.start >= %s AND r.start < %s{extra}""", params)
+        if aside and not rows.empty:
+            rows = rows[~rows["period"].map(_as_date).isin(aside)]
+        parts.append(rows)
     filled = [part for part in parts if not part.empty]
     if not filled:
         return parts[0]
