@@ -25,7 +25,7 @@ from django.utils import timezone
 from wagtail.log_actions import log
 
 from advocates.models import DeadLetter, DeadLetterStatus
-from advocates.sql import rows_isolate
+from advocates.sql import is_not_a_row_error, rows_isolate
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +99,16 @@ def dead_letters_isolate(*, task: str, rows: Sequence[T], run: Callable[[Sequenc
     rows); every row that fails on its own is recorded (`dead_letter_record`, keyed by
     `key(row)`, replayed with `payload(row)`). Pass `failed`, the error of the whole batch,
     when `rows` already failed together: the halves are tried first, not the whole batch
-    again. A deadlock is not a bad row and propagates. Returns the rows set aside, each with
-    its error.
+    again. A deadlock or a lost connection is not a bad row (`is_not_a_row_error`): it
+    propagates, `failed` included, for the whole batch to run again. Returns the rows set
+    aside, each with its error.
 
     Call it where the batch's own transaction (if any) is still usable: after the failed
     savepoint rolled back. The dead letters commit with the rest of that transaction.
     """
     rows = list(rows)
+    if failed is not None and is_not_a_row_error(failed):
+        raise failed
     if failed is not None and len(rows) == 1:
         failures: list[tuple[T, Exception]] = [(rows[0], failed)]
     elif failed is not None:

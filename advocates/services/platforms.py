@@ -608,6 +608,7 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                     errors[delivery.pk] = _items_rejected_note(found)
                     continue
                 parsed.append((delivery, found))
+
         def ingest(chunk: Sequence[tuple[WebhookDelivery, WebhookItems]]) -> None:
             result = mentions_ingest(
                 items=[i for _, found in chunk for i in found.items],
