@@ -256,9 +256,9 @@ def rows_isolate(rows: Sequence[T], run: Callable[[Sequence[T]], object], *,
     halves so the good rows go through"). `run` must write only through the database, so a
     rolled-back savepoint leaves nothing behind, and must tolerate being called again for
     rows it saw in a failed chunk. A deadlock or a lost connection is not a bad row
-    (`is_not_a_row_error`): it propagates, for the caller to retry the whole batch. One bad row among n costs about 2·log2(n) attempts.
-    `errors` are what counts as a row's failure (a task whose Python code can fail on a row
-    passes `(Exception,)`).
+    (`is_not_a_row_error`): it propagates, for the caller to retry the whole batch. One bad
+    row among n costs about 2·log2(n) attempts. `errors` are what counts as a row's failure
+    (a task whose Python code can fail on a row passes `(Exception,)`).
     """
     failures: list[tuple[T, Exception]] = []
     pending: list[Sequence[T]] = [rows] if rows else []
