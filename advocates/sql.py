@@ -13,7 +13,15 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, connections, models, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    models,
+    transaction,
+)
 
 
 def is_postgres() -> bool:
@@ -24,6 +32,13 @@ def is_deadlock(exc: BaseException) -> bool:
     """Whether a database error is a deadlock or a serialization failure (worth a retry)."""
     # 40P01 deadlock_detected, 40001 serialization_failure (PostgreSQL SQLSTATEs).
     return getattr(getattr(exc, "__cause__", None), "sqlstate", None) in ("40P01", "40001")
+
+
+def is_not_a_row_error(exc: BaseException) -> bool:
+    """Whether an error says nothing about the rows being written: a deadlock or serialization
+    failure, a lost connection, a cancelled statement (Django's OperationalError and
+    InterfaceError). A batch that meets one runs again whole; it never sets a row aside."""
+    return is_deadlock(exc) or isinstance(exc, OperationalError | InterfaceError)
 
 
 @models.Field.register_lookup
@@ -240,10 +255,10 @@ def rows_isolate(rows: Sequence[T], run: Callable[[Sequence[T]], object], *,
     For a batch that already failed as a whole (design: "a batch that fails retries in
     halves so the good rows go through"). `run` must write only through the database, so a
     rolled-back savepoint leaves nothing behind, and must tolerate being called again for
-    rows it saw in a failed chunk. A deadlock is not a bad row: it propagates, for the
-    caller to retry the whole batch. One bad row among n costs about 2·log2(n) attempts.
-    `errors` are what counts as a row's failure (a task whose Python code can fail on a row
-    passes `(Exception,)`).
+    rows it saw in a failed chunk. A deadlock or a lost connection is not a bad row
+    (`is_not_a_row_error`): it propagates, for the caller to retry the whole batch. One bad
+    row among n costs about 2·log2(n) attempts. `errors` are what counts as a row's failure
+    (a task whose Python code can fail on a row passes `(Exception,)`).
     """
     failures: list[tuple[T, Exception]] = []
     pending: list[Sequence[T]] = [rows] if rows else []
@@ -253,7 +268,7 @@ def rows_isolate(rows: Sequence[T], run: Callable[[Sequence[T]], object], *,
             with transaction.atomic():
                 run(chunk)
         except errors as exc:
-            if is_deadlock(exc):
+            if is_not_a_row_error(exc):
                 raise
             if len(chunk) == 1:
                 failures.append((chunk[0], exc))

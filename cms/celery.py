@@ -39,6 +39,10 @@ class Consumer(CeleryConsumer):
         super().on_connection_error_after_connected(exc)
 
 
+# Per-queue task counts and durations for /metrics, recorded by Celery's signals wherever
+# tasks run (the worker; in the embedded demo, the web process itself).
+import cms.task_metrics  # noqa: E402, F401
+
 app = Celery("kansha")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -7,7 +7,9 @@ Two kinds:
   workers, each scrape sees the worker that answered it, so alert on rates summed over time.
 - State read from the database and Redis at scrape time by `StateCollector`: queue depths,
   open dead letters, stranded work, overdue care items, grants and redemptions, detections,
-  and the worker and beat heartbeat ages. These are the same whichever process answers.
+  and the worker and beat heartbeat ages; and the tasks the workers ran, by queue, task and
+  outcome, with their durations per queue, which the workers record in Redis
+  (`cms/task_metrics.py`). These are the same whichever process answers.
 
 `KANSHA_METRICS_TOKEN` unset: `/metrics` answers 404 (nothing is exposed by default).
 """
@@ -30,7 +32,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from advocates.models import (
@@ -43,6 +50,7 @@ from advocates.models import (
     WebhookDelivery,
 )
 from cms import health
+from cms.task_metrics import BUCKETS, task_metrics_read
 from rewards.models import Redemption, RewardGrant
 
 REGISTRY = CollectorRegistry()
@@ -122,7 +130,7 @@ class StateCollector(Collector):
     def describe(self) -> list[GaugeMetricFamily]:
         return []  # nothing to check at registration: no query before the first scrape
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         now = timezone.now()
         try:
             depths = {queue: float(n) for queue, n in _queue_depths().items()}
@@ -148,10 +156,34 @@ class StateCollector(Collector):
         yield _gauge("kansha_grants", "Reward grants by status",
                      _counts(RewardGrant.objects.all(), "status"), "status")
         yield _gauge("kansha_redemptions", "Redemptions recorded", Redemption.objects.count())
+        yield from _task_families()
         seen = cache.get(health.WORKER_HEARTBEAT_KEY)
         if seen is not None:
             yield _gauge("kansha_worker_heartbeat_age_seconds", "Seconds since a worker ran "
                          "the heartbeat task", time.time() - float(seen))
+
+
+def _task_families() -> Iterator[Metric]:
+    """`kansha_tasks_total{queue,task,outcome}` and `kansha_task_seconds{queue}`, as the
+    workers recorded them (nothing when Redis cannot be read: /readyz says so)."""
+    try:
+        figures = task_metrics_read()
+    except Exception:
+        return
+    counts = CounterMetricFamily("kansha_tasks", "Celery tasks finished, by queue, task and "
+                                 "outcome (succeeded, failed, retried)",
+                                 labels=["queue", "task", "outcome"])
+    for (queue, task, outcome), value in sorted(figures.counts.items()):
+        counts.add_metric([queue, task, outcome], value)
+    yield counts
+    seconds = HistogramMetricFamily("kansha_task_seconds", "Time Celery tasks took, per queue",
+                                    labels=["queue"])
+    for queue, count in sorted(figures.seconds_count.items()):
+        bounds = figures.buckets.get(queue, {})
+        buckets = [(str(bound), bounds.get(bound, 0.0)) for bound in BUCKETS]
+        seconds.add_metric([queue], buckets + [("+Inf", count)],
+                           sum_value=figures.seconds_sum.get(queue, 0.0))
+    yield seconds
 
 
 REGISTRY.register(StateCollector())

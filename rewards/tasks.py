@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from advocates.signals import advocacy_recorded
@@ -9,6 +11,8 @@ from rewards import services
 from rewards.services import disclosure
 from rewards.signals import grant_code_revoked, grants_approved, stripe_event_stored
 from rewards.stripe_client import StripeTransientError
+
+logger = logging.getLogger(__name__)
 
 # Each periodic run does a bounded amount of work, then re-enqueues itself while there is more.
 MAX_CHAINED_BATCHES = 50
@@ -49,10 +53,17 @@ def grant_code_deactivate(grant_id: int) -> bool:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def grants_issue(grant_ids: list[int]) -> int:
-    """Issue a chunk of grants: one task per grant, so one Stripe failure retries alone."""
+    """Issue a chunk of grants: one task per grant, so one Stripe failure retries alone and
+    one grant that fails for good (set aside as a dead letter) does not stop the others."""
+    queued = 0
     for grant_id in grant_ids:
-        grant_issue.delay(grant_id)
-    return len(grant_ids)
+        try:
+            grant_issue.delay(grant_id)
+        except Exception:  # eager mode runs the task here; anything else: the sweep re-queues
+            logger.warning("grant %s: issuing failed", grant_id, exc_info=True)
+            continue
+        queued += 1
+    return queued
 
 
 @shared_task

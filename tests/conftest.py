@@ -62,10 +62,22 @@ def _database_url_for_worker() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
+def celery_queues_purge() -> int:
+    """Empty every queue Kansha routes tasks to, not only `default` (`control.purge()` empties
+    the queues the app declares, which is `default` alone): a task a previous test left in
+    `detect` or `rewards` must not run in this one. Returns the messages dropped."""
+    dropped = 0
+    with celery_app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in settings.CELERY_TASK_QUEUE_NAMES:
+            dropped += channel.queue_purge(queue) or 0
+    return dropped
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real `celery worker` subprocess on Redis, using this test run's database."""
-    celery_app.control.purge()
+    celery_queues_purge()
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_worker(),

@@ -18,13 +18,12 @@ from django.utils import timezone
 from advocates.detection import DetectionInput, Detector
 from advocates.models import DetectorSettings, Mention
 from advocates.services.deadletters import (
-    dead_letter_error,
-    dead_letter_open_keys,
-    dead_letter_record,
     dead_letter_replayer_register,
+    dead_letter_skip_keys,
+    dead_letters_isolate,
 )
 from advocates.services.learning import live_model
-from advocates.sql import is_deadlock, rows_isolate
+from advocates.sql import is_deadlock
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def mentions_undetected_ids(*, older_than_seconds: int = 60, limit: int = 10_000
     """Mentions that arrived a while ago and were never detected (their task was lost), except
     those set aside as dead letters."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    set_aside = [int(key) for key in dead_letter_open_keys(task=DETECT_TASK)]
+    set_aside = [int(key) for key in dead_letter_skip_keys(task=DETECT_TASK)]
     return list(
         Mention.objects.filter(detected_at__isnull=True, received_at__lt=cutoff)
         .exclude(pk__in=set_aside)
@@ -78,9 +77,10 @@ def mentions_detect(*, mention_ids: Sequence[int]) -> int:
     """Detect and route the given mentions that have not been detected yet; return how many.
 
     One bad mention never stops its batch: if the batch fails, its halves are tried, down to
-    single mentions (`rows_isolate`), and a mention that fails on its own becomes a dead letter
-    ("detect"), which the sweep skips until it is replayed or discarded. A deadlock is not a
-    bad row: it propagates and the task runs again.
+    single mentions, and a mention that fails on its own becomes a dead letter ("detect";
+    `dead_letters_isolate`), which the sweep skips until it is replayed or discarded. Routing
+    runs inside the same batch, so a mention that fails to route is set aside here too. A
+    deadlock is not a bad row: it propagates and the task runs again.
     """
     ids = list(mention_ids)
     try:
@@ -97,14 +97,9 @@ def mentions_detect(*, mention_ids: Sequence[int]) -> int:
         nonlocal detected
         detected += _mentions_detect_batch(chunk)
 
-    failures: list[tuple[int, Exception]] = [(ids[0], first_error)]
-    if len(ids) > 1:  # the whole batch already failed: start with its halves
-        middle = len(ids) // 2
-        failures = (rows_isolate(ids[:middle], run, errors=(Exception,))
-                    + rows_isolate(ids[middle:], run, errors=(Exception,)))
-    for mention_id, error in failures:
-        dead_letter_record(task=DETECT_TASK, key=mention_id, payload={"mention_id": mention_id},
-                           error=dead_letter_error(error))
+    dead_letters_isolate(task=DETECT_TASK, rows=ids, run=run, failed=first_error,
+                         key=lambda mention_id: mention_id,
+                         payload=lambda mention_id: {"mention_id": mention_id})
     return detected
 
 

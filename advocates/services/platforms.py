@@ -13,13 +13,14 @@ import functools
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from advocates.models import (
@@ -45,6 +46,11 @@ from advocates.platforms.http import SHAPE_ERRORS
 from advocates.platforms.registry import client_class
 from advocates.policies import POLICIES, platforms_where
 from advocates.services.broker import broker_send_on_commit
+from advocates.services.deadletters import (
+    dead_letter_error,
+    dead_letter_replayer_register,
+    dead_letters_isolate,
+)
 from advocates.services.detection import mentions_detect
 from advocates.services.ingest import mentions_ingest
 from advocates.services.threads import messages_receive
@@ -562,7 +568,9 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
     with one `mentions_ingest` call and the rows marked processed, all committed together;
     the new mentions' ids are returned for the caller to detect, as one batch. A delivery that
     cannot be parsed is marked processed with its error and does not hold up the others; one
-    whose items the database refuses is found by ingesting the batch delivery by delivery.
+    whose ingest fails (the database refuses its items) is found by ingesting the batch in
+    halves, marked processed with "ingest failed: …" and set aside as a dead letter
+    ("webhook_ingest") for an operator to replay or discard.
     Deadlocks and connection errors propagate: the whole batch rolls back and the task runs
     again.
     """
@@ -600,31 +608,31 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                     errors[delivery.pk] = _items_rejected_note(found)
                     continue
                 parsed.append((delivery, found))
+
+        def ingest(chunk: Sequence[tuple[WebhookDelivery, WebhookItems]]) -> None:
+            result = mentions_ingest(
+                items=[i for _, found in chunk for i in found.items],
+                raw_payloads=[r for _, found in chunk for r in found.raw_payloads],
+                source=MentionSource.WEBHOOK, detect=False)
+            outcome.created += result.created
+            outcome.mention_ids += result.mention_ids
+
         try:
             with transaction.atomic():  # a savepoint, so a refused batch can be split
-                result = mentions_ingest(
-                    items=[i for _, found in parsed for i in found.items],
-                    raw_payloads=[r for _, found in parsed for r in found.raw_payloads],
-                    source=MentionSource.WEBHOOK, detect=False)
-                outcome.created, outcome.mention_ids = result.created, result.mention_ids
-        except DatabaseError as exc:
-            if isinstance(exc, OperationalError) and is_deadlock(exc):
+                ingest(parsed)
+        except Exception as exc:
+            if is_deadlock(exc):
                 raise
-            logger.warning("webhook batch refused by the database (%s); ingesting delivery "
-                           "by delivery", type(exc).__name__)
+            logger.warning("webhook batch refused (%s); ingesting it in halves",
+                           type(exc).__name__)
             outcome.created, outcome.mention_ids = 0, []
-            for delivery, found in parsed:
-                try:
-                    with transaction.atomic():
-                        result = mentions_ingest(items=found.items,
-                                                 raw_payloads=found.raw_payloads,
-                                                 source=MentionSource.WEBHOOK, detect=False)
-                        outcome.created += result.created
-                        outcome.mention_ids += result.mention_ids
-                except DatabaseError as one:
-                    if isinstance(one, OperationalError) and is_deadlock(one):
-                        raise
-                    errors[delivery.pk] = f"ingest failed: {type(one).__name__}: {one}"[:2000]
+            # Halves down to single deliveries; each one refused on its own is a dead letter
+            # ("webhook_ingest", keyed by the delivery), replayed by `webhook_delivery_replay`.
+            set_aside = dead_letters_isolate(
+                task=WEBHOOK_INGEST_TASK, rows=parsed, run=ingest, failed=exc,
+                key=lambda row: row[0].pk, payload=lambda row: {"delivery_id": row[0].pk})
+            for (delivery, _), refused in set_aside:
+                errors[delivery.pk] = (INGEST_FAILED + dead_letter_error(refused))[:2000]
         for delivery, found in parsed:
             if found.messages and delivery.pk not in errors:
                 messages_receive(platform=delivery.platform, messages=found.messages)
@@ -641,6 +649,38 @@ def webhook_batch_process(*, limit: int = WEBHOOK_BATCH) -> WebhookBatchOutcome:
                 processed_at=None if pk in outcome.retrying else now, error=error)
         outcome.failed = len(errors) - len(outcome.retrying)
     return outcome
+
+
+WEBHOOK_INGEST_TASK = "webhook_ingest"
+INGEST_FAILED = "ingest failed: "  # how a delivery set aside as a dead letter is marked
+
+
+def webhook_delivery_replay(payload: dict[str, Any]) -> int:
+    """Replay a "webhook_ingest" dead letter: parse and ingest that delivery once (its
+    mentions are then detected like any other). Returns the mentions created.
+
+    The delivery is locked and taken only while it is still marked "ingest failed", and its
+    mark is cleared in the same transaction, so a second replay finds nothing to do (and the
+    upsert by platform id would not double a mention anyway). Raises if it still fails.
+    """
+    delivery = (WebhookDelivery.objects.select_for_update(of=("self",))
+                .select_related("account")
+                .filter(pk=int(payload["delivery_id"]), error__startswith=INGEST_FAILED)
+                .first())
+    if delivery is None:
+        return 0
+    if delivery.account is None:
+        raise PermanentError("the delivery's account was deleted")
+    found = _delivery_parse(brand_account_receiver(delivery.account), delivery)
+    result = mentions_ingest(items=found.items, raw_payloads=found.raw_payloads,
+                             source=MentionSource.WEBHOOK)
+    messages_receive(platform=delivery.platform, messages=found.messages)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        processed_at=timezone.now(), error=_items_rejected_note(found))
+    return result.created
+
+
+dead_letter_replayer_register(WEBHOOK_INGEST_TASK, webhook_delivery_replay)
 
 
 def webhook_process(*, delivery_id: int) -> int:

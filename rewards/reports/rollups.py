@@ -69,6 +69,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from advocates.models import Advocate
+from advocates.services.deadletters import (
+    dead_letter_replayer_register,
+    dead_letter_skip_keys,
+    dead_letters_isolate,
+)
 from rewards.models import (
     ActivePeriodRollup,
     MentionDayRollup,
@@ -421,19 +426,81 @@ def _mark(dirty: dict[str, set[date]]) -> int:
     return len(rows)
 
 
+# The dead letters of rollup periods (and days) that could not be recounted: one bad period
+# never stops the others. Keyed "<summary>:<period>:<start>" ("mentionday:day:2026-12-01").
+ROLLUP_TASK = "report_rollup"
+
+
+def _rollup_key(name: str, period: str, start: date) -> str:
+    return f"{name}:{period}:{start.isoformat()}"
+
+
+def _rollup_payload(name: str, period: str, start: date) -> dict:
+    return {"summary": name, "period": period, "start": start.isoformat()}
+
+
 def _recount_dirty(needed: set[tuple] | None) -> int:
     """Recount the dirty periods (only those in `needed`, when given: (summary, period,
-    start) or (summary,) for all of its periods); unmark them."""
+    start) or (summary,) for all of its periods); unmark them.
+
+    A period whose recount fails is set aside (halves, down to single periods; a dead letter
+    "report_rollup") and stays marked; the others are recounted. Set-aside periods are left
+    alone until a replay recounts them."""
     marked = list(ReportDirtyPeriod.objects.values_list("pk", "summary", "period", "start"))
-    todo: dict[tuple[str, str], list[date]] = {}
-    done = []
-    for pk, name, period, start in marked:
-        if needed is None or (name,) in needed or (name, period, start) in needed:
-            todo.setdefault((name, period), []).append(start)
-            done.append(pk)
-    n = sum(_recount_summary(name, period, starts) for (name, period), starts in todo.items())
-    ReportDirtyPeriod.objects.filter(pk__in=done).delete()
+    skip = dead_letter_skip_keys(task=ROLLUP_TASK)
+    todo = [row for row in marked
+            if (needed is None or (row[1],) in needed or (row[1], row[2], row[3]) in needed)
+            and _rollup_key(*row[1:]) not in skip]
+    n = 0
+
+    def recount(chunk) -> None:
+        nonlocal n
+        groups: dict[tuple[str, str], list[date]] = {}
+        for _, name, period, start in chunk:
+            groups.setdefault((name, period), []).append(start)
+        counted = sum(_recount_summary(name, period, starts)
+                      for (name, period), starts in groups.items())
+        ReportDirtyPeriod.objects.filter(pk__in=[row[0] for row in chunk]).delete()
+        n += counted
+
+    dead_letters_isolate(task=ROLLUP_TASK, rows=todo, run=recount,
+                         key=lambda row: _rollup_key(*row[1:]),
+                         payload=lambda row: _rollup_payload(*row[1:]))
     return n
+
+
+def _recount_days_isolated(name: str, days: Iterable[date]) -> int:
+    """`_recount_days` for changed days, a day that fails set aside ("report_rollup")."""
+    skip = dead_letter_skip_keys(task=ROLLUP_TASK)
+    todo = sorted(d for d in set(days) if _rollup_key(name, "day", d) not in skip)
+    n = 0
+
+    def recount(chunk) -> None:
+        nonlocal n
+        n += _recount_days(name, chunk)
+
+    dead_letters_isolate(task=ROLLUP_TASK, rows=todo, run=recount,
+                         key=lambda day: _rollup_key(name, "day", day),
+                         payload=lambda day: _rollup_payload(name, "day", day))
+    return n
+
+
+def rollup_period_replay(payload: dict) -> int:
+    """Replay a "report_rollup" dead letter: recount that day or period once (holding the
+    rollup state's lock, as a refresh does) and unmark it. Raises if it still fails."""
+    name, period = payload["summary"], payload["period"]
+    start = date.fromisoformat(payload["start"])
+    with transaction.atomic():
+        ReportRollupState.objects.get_or_create(name=STATE)
+        ReportRollupState.objects.select_for_update().get(name=STATE)
+        if period == "day":
+            return _recount_days(name, [start])
+        n = _recount_summary(name, period, [start])
+        ReportDirtyPeriod.objects.filter(summary=name, period=period, start=start).delete()
+        return n
+
+
+dead_letter_replayer_register(ROLLUP_TASK, rollup_period_replay)
 
 
 def needed_periods(p: ReportParams) -> set[tuple]:
@@ -510,8 +577,8 @@ def rollups_refresh(*, needed: set[tuple] | None = None,
             event_days = _changed_days(T["event"], "occurred_at", "created_at", since)
             identity_days = _changed_days(T["identity"], "first_seen_at", "first_seen_at",
                                           since)
-            result.days["mentionday"] = _recount_days("mentionday", mention_days)
-            result.days["outreachday"] = _recount_days("outreachday", outreach_days)
+            result.days["mentionday"] = _recount_days_isolated("mentionday", mention_days)
+            result.days["outreachday"] = _recount_days_isolated("outreachday", outreach_days)
             if merged != state.merged_advocates:
                 span = _span(T["identity"], "first_seen_at")
                 if span:
@@ -566,17 +633,27 @@ def outreach_by_period(p: ReportParams) -> pd.DataFrame:
 
 
 def _from_summary(name: str, p: ReportParams) -> pd.DataFrame:
-    """Whole periods from the summary, partial ones at the ends counted directly."""
+    """Whole periods from the summary, partial ones at the ends counted directly, and so are
+    whole periods whose recount was set aside (a "report_rollup" dead letter): their rows in
+    the summary may be stale."""
     summary = SUMMARIES[name]
     starts, edges = split(p, p.period)
+    skip = dead_letter_skip_keys(task=ROLLUP_TASK) if starts else set()
+    aside = {start for start in starts if _rollup_key(name, p.period, start) in skip}
+    edges += [replace(p, date_from=start,
+                      date_to=period_next(start, p.period) - timedelta(days=1))
+              for start in sorted(aside)]
     parts = [summary.count(edge) for edge in edges]
     if starts:
         params: list = [p.period, _d(starts[0]), _d(period_next(starts[-1], p.period))]
         extra = _where_platform(p, "r.platform", params)
-        parts.append(_fetch(f"""
+        rows = _fetch(f"""
             SELECT r.start AS period, {", ".join(f"r.{c} AS {c}" for c in summary.columns)}
             FROM {R[name]} r
-            WHERE r.period = %s AND r.start >= %s AND r.start < %s{extra}""", params))
+            WHERE r.period = %s AND r.start >= %s AND r.start < %s{extra}""", params)
+        if aside and not rows.empty:
+            rows = rows[~rows["period"].map(_as_date).isin(aside)]
+        parts.append(rows)
     filled = [part for part in parts if not part.empty]
     if not filled:
         return parts[0]

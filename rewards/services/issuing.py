@@ -20,6 +20,13 @@ from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdenti
 from advocates.policies import dm_platforms
 from advocates.services import outreach_propose
 from advocates.services.consent import own_page_url
+from advocates.services.deadletters import (
+    dead_letter_error,
+    dead_letter_record,
+    dead_letter_replayer_register,
+    dead_letter_skip_keys,
+    dead_letters_isolate,
+)
 from advocates.services.templates import (
     TemplateBook,
     template_context,
@@ -121,14 +128,43 @@ def _fail(grant_id: int, error: str) -> None:
     RewardGrant.objects.filter(pk=grant_id).update(last_error=error[:2000])
 
 
+GRANT_ISSUE_TASK = "grant_issue"  # the dead letters of grants that could not be issued
+
+
 def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
     """approved → issued: make the grant's code (or perk fulfilment) and propose its message.
 
     A grant not `approved` is returned unchanged (already issued, or waiting for approval).
     Raises `stripe_client.StripeTransientError` for a failure worth retrying (the caller
-    retries with the same grant id, hence the same idempotency key) and IssueError /
-    `StripePermanentError` for failures that need a person.
+    retries with the same grant id, hence the same idempotency key). Any other failure (a
+    code row that cannot be built, `StripePermanentError`, IssueError) needs a person: the
+    grant stays approved with `last_error`, is set aside as a dead letter ("grant_issue")
+    that the stale sweep skips, and the error is re-raised (the task fails, and is not
+    retried). One bad grant never stops the others of its batch: the `grants_issue` task
+    queues one `grant_issue` task each.
     """
+    try:
+        return _grant_issue(grant_id=grant_id, now=now)
+    except stripe_client.StripeTransientError:
+        raise
+    except Exception as exc:
+        error = dead_letter_error(exc)
+        _fail(grant_id, error)
+        dead_letter_record(task=GRANT_ISSUE_TASK, key=grant_id, payload={"grant_id": grant_id},
+                           error=error)
+        raise
+
+
+def grant_issue_replay(payload: dict) -> RewardGrant:
+    """Replay a "grant_issue" dead letter: issue that grant once (a grant already issued is
+    left alone). Raises if it still fails."""
+    return _grant_issue(grant_id=int(payload["grant_id"]))
+
+
+dead_letter_replayer_register(GRANT_ISSUE_TASK, grant_issue_replay)
+
+
+def _grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
     now = now or timezone.now()
     with transaction.atomic():
         grant = RewardGrant.objects.select_for_update().get(pk=grant_id)
@@ -180,33 +216,48 @@ def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = Non
     now = now or timezone.now()
     if stripe_client.enabled():
         return 0
+    issued = 0
     with transaction.atomic():
         grants = list(RewardGrant.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             pk__any_ids=ids_in(grant_ids), status=GrantStatus.APPROVED,
             reward_kind=RewardKind.DISCOUNT, code__isnull=True))
-        taken: set[str] = set()
-        rows = []
-        by_expiry: dict[datetime, list[int]] = defaultdict(list)
-        for g in grants:
-            r = g.reward
-            pct = r.get("discount_type") == DiscountType.PERCENT
-            expires_at = now + timedelta(days=r.get("code_expiry_days") or 30)
-            rows.append(DiscountCode(
-                grant=g, provider=CodeProvider.LOCAL,
-                code=codes.code_generate(), discount_type=r.get("discount_type"),
-                percent_off=r.get("percent_off") if pct else None,
-                amount_off_minor=None if pct else r.get("amount_off_minor"),
-                currency=g.currency, minimum_order_minor=r.get("minimum_order_minor"),
-                max_redemptions=1 if r.get("single_use", True) else None,
-                expires_at=expires_at, created_at=now))
-            taken.add(rows[-1].code)
-            by_expiry[expires_at].append(g.pk)
-        if len(taken) != len(rows):
-            raise IssueError("code clash inside one batch; run again")
-        copy_instances(DiscountCode, rows)
-        for expires_at, ids in by_expiry.items():
-            grant_transition(ids, from_=(GrantStatus.APPROVED,), to=GrantStatus.ISSUED,
-                             issued_at=now, expires_at=expires_at)
+
+        def issue(chunk) -> None:
+            nonlocal issued
+            issued += _codes_local_insert(list(chunk), now)
+
+        # One grant whose code row cannot be built (a reward snapshot that overflows the
+        # expiry, a value the column refuses) is set aside; the others are issued.
+        dead_letters_isolate(task=GRANT_ISSUE_TASK, rows=grants, run=issue,
+                             key=lambda grant: grant.pk,
+                             payload=lambda grant: {"grant_id": grant.pk})
+    return issued
+
+
+def _codes_local_insert(grants: list[RewardGrant], now: datetime) -> int:
+    taken: set[str] = set()
+    rows = []
+    by_expiry: dict[datetime, list[int]] = defaultdict(list)
+    for g in grants:
+        r = g.reward
+        pct = r.get("discount_type") == DiscountType.PERCENT
+        expires_at = now + timedelta(days=r.get("code_expiry_days") or 30)
+        rows.append(DiscountCode(
+            grant=g, provider=CodeProvider.LOCAL,
+            code=codes.code_generate(), discount_type=r.get("discount_type"),
+            percent_off=r.get("percent_off") if pct else None,
+            amount_off_minor=None if pct else r.get("amount_off_minor"),
+            currency=g.currency, minimum_order_minor=r.get("minimum_order_minor"),
+            max_redemptions=1 if r.get("single_use", True) else None,
+            expires_at=expires_at, created_at=now))
+        taken.add(rows[-1].code)
+        by_expiry[expires_at].append(g.pk)
+    if len(taken) != len(rows):
+        raise IssueError("code clash inside one batch; run again")
+    copy_instances(DiscountCode, rows)
+    for expires_at, ids in by_expiry.items():
+        grant_transition(ids, from_=(GrantStatus.APPROVED,), to=GrantStatus.ISSUED,
+                         issued_at=now, expires_at=expires_at)
     return len(grants)
 
 
@@ -335,8 +386,10 @@ def grants_message_missing(*, limit: int = 500) -> int:
 
 def grants_approved_stale_ids(*, older_than: timedelta = timedelta(minutes=5),
                               limit: int = 1000) -> list[int]:
-    """Approved grants nobody issued (a lost task); the sweep re-enqueues them."""
+    """Approved grants nobody issued (a lost task); the sweep re-enqueues them. Grants set
+    aside as dead letters (open or discarded) are not."""
     cutoff = timezone.now() - older_than
+    set_aside = [int(key) for key in dead_letter_skip_keys(task=GRANT_ISSUE_TASK)]
     return list(RewardGrant.objects.filter(status=GrantStatus.APPROVED,
                                            approved_at__lt=cutoff)
-                .values_list("id", flat=True)[:limit])
+                .exclude(pk__in=set_aside).values_list("id", flat=True)[:limit])

@@ -4,12 +4,18 @@ One worker at a time processes a batch: it holds the `LedgerCursor` row lock (ta
 SKIP LOCKED, so a second worker returns at once instead of waiting). The unique
 `PointsEntry.event` is the second guard: an event can never have two entries. Everything a
 batch does (points, tiers, fraud flags, grants) commits together or not at all.
+
+One poison event never stops the ledger: a batch that fails is applied again in halves, down
+to single events, and an event that fails on its own is set aside as a dead letter
+("ledger"). The cursor moves past it, `_claim` and `ledger_rescan` skip it while it is open
+(and for good once discarded), and `ledger_event_replay` gives its points once after the fix.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
@@ -20,7 +26,12 @@ from django.utils import timezone
 
 from advocates.models import AdvocacyEvent, Advocate
 from advocates.policies import event_may_earn_incentive, platform_label
-from advocates.sql import ids_in, insert_rows
+from advocates.services.deadletters import (
+    dead_letter_replayer_register,
+    dead_letter_skip_keys,
+    dead_letters_isolate,
+)
+from advocates.sql import ids_in, insert_rows, is_deadlock
 from rewards import fraud
 from rewards.models import LedgerCursor, PointsEntry, RewardsSettings
 from rewards.services import tiers as tiers_service
@@ -30,6 +41,7 @@ from rewards.services.tiers import tiers_apply
 logger = logging.getLogger(__name__)
 
 CURSOR_NAME = "advocacy-events"
+LEDGER_TASK = "ledger"  # the dead letters of events the ledger could not process
 DEFAULT_BATCH = 1000
 # The scan start only moves past events created longer ago than this. An event whose id
 # was taken by a transaction still open (committed later, out of id order) is newer than
@@ -99,9 +111,10 @@ def _claim(cursor: LedgerCursor, *, limit: int
            ) -> tuple[list[dict], list[tuple[int, datetime]], set[int]]:
     """The next batch of unprocessed events, in id order: stragglers first, then new ones.
 
-    Returns (events, every event seen as (id, created_at) in id order, ids already done).
-    Events above `max_processed_id` are new by construction; in the short window below it
-    (back to `scan_from_id`), processed ids come from the unique index on the entries' event.
+    Returns (events, every event seen as (id, created_at) in id order, ids already done or
+    set aside). Events above `max_processed_id` are new by construction; in the short window
+    below it (back to `scan_from_id`), processed ids come from the unique index on the
+    entries' event, set-aside ones from the open or discarded "ledger" dead letters.
     """
     low, high = cursor.scan_from_id, cursor.max_processed_id
     window = list(AdvocacyEvent.objects.filter(id__gt=low, id__lte=high).order_by("id")
@@ -109,8 +122,11 @@ def _claim(cursor: LedgerCursor, *, limit: int
     done: set[int] = set()
     events: list[dict] = []
     if window:
+        # Set-aside events count as done: the scan start moves past them, and they are not
+        # claimed again until a replay processes them.
         done = set(PointsEntry.objects.filter(event_id__gt=low, event_id__lte=high)
                    .values_list("event_id", flat=True))
+        done |= {int(key) for key in dead_letter_skip_keys(task=LEDGER_TASK)}
         missing = [i for i, _ in window if i not in done][:limit]
         if missing:
             events = list(AdvocacyEvent.objects.filter(id__any_ids=missing).order_by("id")
@@ -143,20 +159,25 @@ def events_process_batch(*, limit: int = DEFAULT_BATCH, now: datetime | None = N
         if not events:
             return result
         config = RewardsSettings.load()
-        entries = _points_entries(events, config=config, now=now)
-        insert_rows(PointsEntry, ENTRY_COLUMNS, entries)
-        result.processed = len(entries)
-        result.points = sum(e.points for e in entries)
+        grants: list = []
 
-        touched = {e.advocate_id for e in entries}
-        changes = tiers_apply(advocate_ids=touched, now=now)
-        result.tier_changes = len(changes)
+        def apply(chunk: Sequence[dict]) -> None:
+            grants.extend(_events_apply(list(chunk), config=config, now=now, result=result))
 
-        facts = fraud.advocate_facts(advocate_ids=touched)
-        result.flags = len(fraud.fraud_check(facts=facts, event_ids=[e["id"] for e in events],
-                                             config=config, now=now))
-        grants = rules_evaluate(entries=entries, events=events, tier_changes=changes,
-                                facts=facts, now=now)
+        try:
+            with transaction.atomic():
+                apply(events)
+        except Exception as exc:
+            if is_deadlock(exc):
+                raise
+            logger.warning("ledger batch of %d events failed (%s); isolating the bad event",
+                           len(events), type(exc).__name__)
+            result.processed = result.points = result.tier_changes = result.flags = 0
+            grants.clear()
+            set_aside = dead_letters_isolate(
+                task=LEDGER_TASK, rows=events, run=apply, failed=exc,
+                key=lambda event: event["id"], payload=lambda event: {"event_id": event["id"]})
+            done |= {event["id"] for event, _ in set_aside}
         result.grant_ids = [g.pk for g in grants]
 
         # Move the scan start past events that are processed and old enough to be settled.
@@ -172,6 +193,53 @@ def events_process_batch(*, limit: int = DEFAULT_BATCH, now: datetime | None = N
         if enqueue and grants:
             grants_enqueue_issue(grants)
     return result
+
+
+def _events_apply(events: list[dict], *, config: RewardsSettings, now: datetime,
+                  result: BatchResult) -> list:
+    """Points, tiers, fraud flags and grants for these events (in the caller's transaction);
+    adds to `result` and returns the grants made."""
+    entries = _points_entries(events, config=config, now=now)
+    insert_rows(PointsEntry, ENTRY_COLUMNS, entries)
+    touched = {e.advocate_id for e in entries}
+    changes = tiers_apply(advocate_ids=touched, now=now)
+    facts = fraud.advocate_facts(advocate_ids=touched)
+    flags = fraud.fraud_check(facts=facts, event_ids=[e["id"] for e in events], config=config,
+                              now=now)
+    grants = rules_evaluate(entries=entries, events=events, tier_changes=changes, facts=facts,
+                            now=now)
+    result.processed += len(entries)
+    result.points += sum(e.points for e in entries)
+    result.tier_changes += len(changes)
+    result.flags += len(flags)
+    return list(grants)
+
+
+def ledger_event_replay(payload: dict) -> int:
+    """Replay a "ledger" dead letter: give that one event its points (tiers, grants) once.
+
+    Waits for the ledger lock (a running batch finishes first); an event that already has its
+    points entry is left alone. Returns the events processed (0 or 1); raises if it still
+    fails.
+    """
+    event_id = int(payload["event_id"])
+    now = timezone.now()
+    result = BatchResult()
+    with transaction.atomic():
+        LedgerCursor.objects.get_or_create(name=CURSOR_NAME)
+        LedgerCursor.objects.select_for_update().get(name=CURSOR_NAME)
+        if PointsEntry.objects.filter(event_id=event_id).exists():
+            return 0
+        events = list(AdvocacyEvent.objects.filter(pk=event_id).values(*EVENT_FIELDS))
+        if not events:
+            raise LookupError(f"advocacy event {event_id} no longer exists")
+        grants = _events_apply(events, config=RewardsSettings.load(), now=now, result=result)
+        if grants:
+            grants_enqueue_issue(grants)
+    return result.processed
+
+
+dead_letter_replayer_register(LEDGER_TASK, ledger_event_replay)
 
 
 def _points_entries(events: list[dict], *, config: RewardsSettings,
@@ -226,8 +294,10 @@ def ledger_rescan() -> int:
         cursor = _cursor_lock()
         if cursor is None:
             return 0
-        behind = AdvocacyEvent.objects.filter(id__lte=cursor.scan_from_id,
-                                              points_entry__isnull=True)
+        set_aside = [int(key) for key in dead_letter_skip_keys(task=LEDGER_TASK)]
+        behind = (AdvocacyEvent.objects.filter(id__lte=cursor.scan_from_id,
+                                               points_entry__isnull=True)
+                  .exclude(pk__in=set_aside))
         oldest = behind.order_by("id").values_list("id", flat=True).first()
         if oldest is None:
             return 0
@@ -245,9 +315,10 @@ def events_unprocessed_exist() -> bool:
         return AdvocacyEvent.objects.exists()
     if AdvocacyEvent.objects.filter(id__gt=cursor.max_processed_id).exists():
         return True
+    set_aside = [int(key) for key in dead_letter_skip_keys(task=LEDGER_TASK)]
     return AdvocacyEvent.objects.filter(
         id__gt=cursor.scan_from_id, id__lte=cursor.max_processed_id,
-        points_entry__isnull=True).exists()
+        points_entry__isnull=True).exclude(pk__in=set_aside).exists()
 
 
 def tiers_demote_lapsed(*, now: datetime | None = None) -> int:

@@ -21,9 +21,9 @@ from django.utils import timezone
 from advocates.services.broker import broker_send_on_commit
 from advocates.services.deadletters import (
     dead_letter_error,
-    dead_letter_open_keys,
     dead_letter_record,
     dead_letter_replayer_register,
+    dead_letter_skip_keys,
 )
 from advocates.sql import json_storable, text_storable
 from rewards import codes, stripe_client
@@ -550,6 +550,6 @@ def stripe_events_unprocessed_ids(*, limit: int = 500) -> list[int]:
     """Stored events still unprocessed a few minutes later (their task was lost), except those
     set aside as dead letters."""
     cutoff = timezone.now() - timedelta(minutes=2)
-    set_aside = [int(k) for k in dead_letter_open_keys(task=STRIPE_EVENT_TASK)]
+    set_aside = [int(k) for k in dead_letter_skip_keys(task=STRIPE_EVENT_TASK)]
     return list(StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
                 .exclude(pk__in=set_aside).values_list("id", flat=True)[:limit])

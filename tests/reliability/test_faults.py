@@ -31,7 +31,7 @@ from advocates.models import Mention, Outreach, OutreachLog, WebhookDelivery
 from advocates.services import ingest_token_issue
 from cms.celery import app as celery_app
 from tests.advocates.outreach_helpers import default_data  # noqa: F401  (fixture)
-from tests.conftest import wait_for
+from tests.conftest import celery_queues_purge, wait_for
 from tests.factories import mention_item
 from tests.reliability.faults import OwnRedis, Worker, broker_switch
 
@@ -253,7 +253,7 @@ def test_worker_killed_mid_batch_then_the_batch_completes_once(transactional_db)
     from advocates.tasks import mentions_detect
 
     ids = _ingest_many(1500, "crash")
-    celery_app.control.purge()
+    celery_queues_purge()
     worker = Worker(broker_url=celery_app.conf.broker_url, pool="prefork",
                     queues="detect").start()
     try:
@@ -278,7 +278,7 @@ def test_whole_worker_killed_then_a_new_worker_and_the_sweeper_finish(transactio
     from advocates.tasks import mentions_detect, mentions_detect_sweep
 
     ids = _ingest_many(1500, "kill")
-    celery_app.control.purge()
+    celery_queues_purge()
     worker = Worker(broker_url=celery_app.conf.broker_url, queues="detect").start()
     mentions_detect.delay(ids)
     wait_for(lambda: "mentions_detect" in worker.log(), 30, 0.05)
