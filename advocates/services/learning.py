@@ -68,6 +68,10 @@ IMPORT_FIELDS = ("text", "language", "kind", "rating", "platform", "decision")
 _KINDS = ("post", "reply", "quote", "comment", "checkin", "review", "tag", "story")
 
 
+_EXAMPLE_FIELDS = ("key", "text", "language", "kind", "rating", "platform", "decision", "source",
+                   "reason", "mention", "advocate", "decided_by", "decided_at")
+
+
 class RetrainError(ValueError):
     """Retraining cannot run: too few examples, or of too few kinds."""
 
@@ -79,14 +83,18 @@ def example_record(*, mention: Mention, decision: str, source: str, reason: str 
     """Store (or replace) the example for a mention: the latest decision about it wins."""
     if decision not in DetectorDecision.values:
         raise ValidationError(f"decision must be one of {', '.join(DetectorDecision.values)}")
-    example, _ = DetectorExample.objects.update_or_create(
-        key=f"mention:{mention.pk}",
-        defaults={"text": mention.text, "language": mention.language, "kind": mention.kind,
-                  "rating": mention.rating, "platform": mention.platform,
-                  "decision": decision, "source": source, "reason": reason[:40],
-                  "mention": mention, "advocate_id": mention.author.advocate_id,
-                  "decided_by": user if getattr(user, "pk", None) else None,
-                  "decided_at": at or timezone.now()})
+    example = DetectorExample(
+        key=f"mention:{mention.pk}", text=mention.text, language=mention.language,
+        kind=mention.kind, rating=mention.rating, platform=mention.platform,
+        decision=decision, source=source, reason=reason[:40], mention=mention,
+        advocate_id=mention.author.advocate_id,
+        decided_by=user if getattr(user, "pk", None) else None,
+        decided_at=at or timezone.now())
+    # One INSERT … ON CONFLICT (key) DO UPDATE: it runs inside every queue approval, where
+    # update_or_create's lock, two savepoints and second statement were most of its queries.
+    DetectorExample.objects.bulk_create(
+        [example], update_conflicts=True, unique_fields=["key"],
+        update_fields=[f for f in _EXAMPLE_FIELDS if f != "key"])
     return example
 
 
@@ -112,7 +120,8 @@ def example_from_outreach(outreach: Outreach, *, action: str, user=None, edited:
         source = ExampleSource.REJECTED
     else:
         raise ValueError(f"unknown queue action {action!r}")
-    mention = Mention.objects.select_related("author").get(pk=outreach.mention_id)
+    # The transition loaded the mention and its author with the outreach (no query here).
+    mention = outreach.mention
     return example_record(mention=mention, decision=decision, source=source,
                           reason=reason_code, user=user)
 

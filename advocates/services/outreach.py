@@ -145,7 +145,8 @@ def _transition(
             f"cannot {verb} outreach #{outreach_id}: it is {current}, and only "
             f"{' or '.join(allowed)} outreach can be {_past(verb)}"
         )
-    return Outreach.objects.get(pk=outreach_id)
+    # With its mention and author: approving and rejecting teach the detector from them.
+    return Outreach.objects.select_related("mention__author").get(pk=outreach_id)
 
 
 def _past(verb: str) -> str:

@@ -59,7 +59,9 @@ def outreach_transition(ids: Collection[int], *, from_: Iterable[str], to: str,
     query = Outreach.objects.filter(pk__in=ids, status__in=from_)
     if extra_q is not None:
         query = query.filter(extra_q)
-    with transaction.atomic():
+    # No savepoint of its own: every caller runs it inside its own transaction (or it opens
+    # one), and an error here aborts the caller's whole move anyway.
+    with transaction.atomic(savepoint=False):
         if len(ids) == 1:
             moved = ids if query.update(status=to, updated_at=now, **fields) == 1 else []
         else:

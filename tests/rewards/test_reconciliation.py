@@ -20,8 +20,11 @@ from rewards.services.redemptions import redemption_record
 from tests.rewards.conftest import make_advocate, make_rule
 from tests.roles import FINANCE, MARKETING, user_in_role
 
+# One clock for the whole module: the range, Stripe's objects and our redemptions all use it,
+# so a run that crosses midnight (UTC) still finds its rows inside the range.
 NOW = int(time.time())
-TODAY = datetime.now(UTC).date()
+AT = datetime.fromtimestamp(NOW, UTC)
+TODAY = AT.date()
 RANGE = {"date_from": TODAY - timedelta(days=1), "date_to": TODAY}
 
 
@@ -52,7 +55,7 @@ def _checkout(fake, code: DiscountCode, session_id: str, *, total=3780, discount
         redemption_record(code=code, source="stripe_checkout",
                           source_id=f"{session_id}:{code.stripe_promotion_code_id}",
                           order_amount_minor=3780, discount_minor=420, currency="jpy",
-                          at=datetime.now(UTC))
+                          at=AT)
 
 
 def _invoice(fake, code: DiscountCode, invoice_id: str, *, paid=5000, record=True):
@@ -66,7 +69,7 @@ def _invoice(fake, code: DiscountCode, invoice_id: str, *, paid=5000, record=Tru
         redemption_record(code=code, source="stripe_invoice",
                           source_id=f"{invoice_id}:{code.stripe_promotion_code_id}",
                           order_amount_minor=5000, discount_minor=500, currency="jpy",
-                          at=datetime.now(UTC))
+                          at=AT)
 
 
 @pytest.fixture
@@ -125,7 +128,7 @@ def test_each_planted_mismatch_is_found(clean_month, stripe_on):
     # promotion code Stripe does not have.
     redemption_record(code=codes[6], source="stripe_checkout", source_id="cs_gone:promo_006",
                       order_amount_minor=1000, discount_minor=100, currency="jpy",
-                      at=datetime.now(UTC))
+                      at=AT)
     stripe_on.promotion_codes["promo_006"]["times_redeemed"] = 1
     ghost = _stripe_code(stripe_on, rule, 7)
     del stripe_on.promotion_codes[ghost.stripe_promotion_code_id]
