@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from advocates import selectors
 from advocates.models import (
@@ -133,3 +134,15 @@ def test_an_opted_out_sender_gets_a_conversation_but_no_care_item():
     again = _dm(9, author="dm-author-8", at=SENT + timedelta(days=1))
     assert not Outreach.objects.filter(conversation=again).exists()
     assert again.resolution_due_at == SENT + timedelta(days=1, minutes=600)
+
+
+def test_the_queue_shows_the_dm_care_item_with_a_way_to_its_conversation(client):
+    brand_settings(care_sla_minutes=60)
+    conversation = _dm(10, at=datetime.now(UTC) - timedelta(minutes=90))
+    client.force_login(user_in_role(SOCIAL_STAFF, username="queue-viewer"))
+
+    html = client.get(reverse("kansha_outreach:queue"), {"kind": "care"}).content.decode()
+
+    assert "A direct message: read it and answer it in the conversation." in html
+    assert reverse("kansha_conversations:detail", args=[conversation.pk]) in html
+    assert "kq-sla--overdue" in html

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
 
 from advocates.models import CareAlert, Conversation, DetectorSettings, Outreach, OutreachKind
 from advocates.services import outreach_approve, outreach_deliver
@@ -158,3 +160,27 @@ def test_resolution_lines_fall_back_and_bad_lines_are_refused():
         DetectorSettings(resolution_sla_by_priority="high: 60").clean()
     assert "resolution_sla_by_priority" in caught.value.message_dict
     assert "priority: minutes" in caught.value.message_dict["resolution_sla_by_priority"][0]
+
+
+def test_the_conversation_view_the_inbox_and_the_queue_show_the_resolution_due():
+    brand_settings(resolution_sla_minutes=120)
+    overdue = _care(10, MILD, datetime.now(UTC) - timedelta(hours=3))
+    soon = _care(11, MILD, datetime.now(UTC) - timedelta(minutes=90))
+    client = Client()
+    client.force_login(user_in_role(SOCIAL_STAFF, username="viewer"))
+
+    page = client.get(reverse("kansha_conversations:detail",
+                              args=[overdue.conversation_id])).content.decode()
+    assert 'data-resolution="overdue"' in page
+    assert "Resolution overdue" in page
+    due = overdue.conversation.resolution_due_at.strftime("%Y-%m-%d %H:%M")
+    assert f"was due {due}" in page
+
+    inbox = client.get(reverse("kansha_conversations:inbox")).content.decode()
+    assert 'data-resolution="overdue"' in inbox
+    assert 'data-resolution="due_soon"' in inbox
+
+    queue = client.get(reverse("kansha_outreach:queue"), {"kind": "care"}).content.decode()
+    assert queue.count('data-resolution="overdue"') == 1
+    assert queue.count('data-resolution="due_soon"') == 1
+    assert soon.conversation.resolution_due_at.strftime("resolve by %Y-%m-%d %H:%M") in queue
