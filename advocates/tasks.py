@@ -15,11 +15,11 @@ from advocates.models import DetectorSettings
 from advocates.platforms.base import RateLimited, TransientError
 from advocates.services import care_alerts
 from advocates.services import platforms as platform_services
+from advocates.services.conversations import conversations_assign_on_open
 from advocates.services.learning import RetrainError
 from advocates.services.learning import detector_retrain as retrain
 from advocates.services.outreach import DeliveryDeferred
 from advocates.services.privacy import raw_payloads_purge as purge
-from advocates.services.conversations import conversations_assign_on_open
 from advocates.signals import (
     conversations_opened,
     mentions_stored,

@@ -130,10 +130,10 @@ def conversations_for_care(*, rows: Sequence[Outreach], now: datetime,
         _opened_hand_off(sorted(c.pk for pair, c in existing.items() if pair in opened))
     sooner = []
     for pair, conversation in existing.items():
-        wish = due.get(pair)
-        if wish is not None and (conversation.resolution_due_at is None
-                                 or wish < conversation.resolution_due_at):
-            conversation.resolution_due_at = wish
+        wanted = due.get(pair)
+        if wanted is not None and (conversation.resolution_due_at is None
+                                   or wanted < conversation.resolution_due_at):
+            conversation.resolution_due_at = wanted
             sooner.append(conversation)
     if sooner:  # a more urgent complaint joined: its resolution is due sooner
         Conversation.objects.bulk_update(sooner, ["resolution_due_at"])

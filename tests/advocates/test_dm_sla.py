@@ -16,7 +16,6 @@ from django.urls import reverse
 from advocates import selectors
 from advocates.models import (
     Advocate,
-    CareAlert,
     Conversation,
     Outreach,
     OutreachKind,

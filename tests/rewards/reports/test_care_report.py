@@ -6,11 +6,12 @@ Four conversations resolved in November 2026 (and one in October, left out), eve
 worked out by hand below. p90 is linear between the two nearest values: for n sorted values
 it sits at position 0.9 × (n − 1).
 
-conv platform staff outcome    first post  first response (SLA due)   resolved (due)        advocacy
-A    x        kei   refunded   3rd 10:00   10:20 = 20 min (11:00 hit)  12:00 = 120 (13:00 hit)   20 Dec: yes
-B    x        kei   fixed      4th 10:00   11:30 = 90 min (11:00 miss) 14:00 = 240 (15:00 hit)   +100 d: no
-C    line     mio   explained  5th 10:00   10:10 = 10 min (no SLA)     10:40 = 40  (no SLA)      none
-D    x        mio   no_reply   6th 10:00   never (11:00 miss)          7th = 1440  (6th 14:00 miss) none
+conv platform staff outcome    first post  first response (SLA due)    resolved (due)
+A    x        kei   refunded   3rd 10:00   10:20 = 20 min (11:00 hit)  12:00 = 120 (13:00 hit)
+B    x        kei   fixed      4th 10:00   11:30 = 90 min (11:00 miss) 14:00 = 240 (15:00 hit)
+C    line     mio   explained  5th 10:00   10:10 = 10 min (no SLA)     10:40 = 40 (no due)
+D    x        mio   no_reply   6th 10:00   never (11:00 miss)          7th = 1440 (6th 14:00 miss)
+Advocacy: A on 20 Dec (yes); B 100 days after (no); C and D none.
 """
 
 from datetime import UTC, date, datetime, timedelta
