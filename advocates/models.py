@@ -427,6 +427,10 @@ class Conversation(models.Model):
     # Set by `conversation_snooze` (its pending care items are snoozed as long); the
     # customer's next message clears it.
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # By when the case should be resolved: the earliest of its care items' (and the direct
+    # message that opened it) posting or event time plus the resolution SLA for its priority
+    # (`DetectorSettings.resolution_sla_minutes_for`). Null: no resolution SLA.
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -493,8 +497,15 @@ class ConversationMessage(models.Model):
 
 
 class CareAlertStage(models.TextChoices):
+    # A care item's or an answer's first response (`CareAlert.outreach`) ...
     DUE_SOON = "due_soon", gettext_lazy("Due soon")
     BREACHED = "breached", gettext_lazy("Overdue")
+    # ... and a conversation's resolution (`CareAlert.conversation`).
+    RESOLUTION_DUE_SOON = "resolution_due_soon", gettext_lazy("Resolution due soon")
+    RESOLUTION_BREACHED = "resolution_breached", gettext_lazy("Resolution overdue")
+
+
+RESOLUTION_STAGES = (CareAlertStage.RESOLUTION_DUE_SOON, CareAlertStage.RESOLUTION_BREACHED)
 
 
 class AlertChannelState(models.TextChoices):
@@ -505,15 +516,20 @@ class AlertChannelState(models.TextChoices):
 
 
 class CareAlert(models.Model):
-    """One SLA alert for one care item or answer at one stage (due soon, overdue).
+    """One SLA alert for one care item or answer at one stage (due soon, overdue), or for one
+    conversation's resolution (resolution due soon, resolution overdue).
 
-    Unique per (outreach, stage): a stage is alerted once, however often the sweep runs.
+    Unique per (outreach, stage) and per (conversation, stage): a stage is alerted once,
+    however often the sweep runs. Exactly one of `outreach` and `conversation` is set.
     Each channel (Slack, e-mail) has its own state, so one that failed for now is retried
     without sending the other again. Written only by `advocates/services/care_alerts.py`.
     """
 
-    outreach = models.ForeignKey(Outreach, on_delete=models.CASCADE, related_name="alerts")
-    stage = models.CharField(max_length=10, choices=CareAlertStage.choices)
+    outreach = models.ForeignKey(Outreach, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="alerts")
+    conversation = models.ForeignKey(Conversation, null=True, blank=True,
+                                     on_delete=models.CASCADE, related_name="alerts")
+    stage = models.CharField(max_length=20, choices=CareAlertStage.choices)
     created_at = models.DateTimeField(default=timezone.now)
     slack = models.CharField(max_length=8, choices=AlertChannelState.choices,
                              default=AlertChannelState.PENDING)
@@ -530,10 +546,20 @@ class CareAlert(models.Model):
     last_error = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["outreach", "stage"],
-                                               name="care_alert_one_per_stage")]
+        constraints = [
+            models.UniqueConstraint(fields=["outreach", "stage"],
+                                    name="care_alert_one_per_stage"),
+            models.UniqueConstraint(fields=["conversation", "stage"],
+                                    name="care_alert_one_per_conversation_stage"),
+            models.CheckConstraint(
+                condition=models.Q(outreach__isnull=False, conversation__isnull=True)
+                | models.Q(outreach__isnull=True, conversation__isnull=False),
+                name="care_alert_outreach_xor_conversation"),
+        ]
 
     def __str__(self) -> str:
+        if self.conversation_id:
+            return f"{self.stage} alert for conversation #{self.conversation_id}"
         return f"{self.stage} alert for outreach #{self.outreach_id}"
 
 
@@ -1030,6 +1056,18 @@ class DetectorSettings(BaseGenericSetting):
         blank=True, verbose_name=gettext_lazy("answer SLA by priority"),
         help_text=gettext_lazy("One per line, “priority: minutes”, as for care items; "
                                "answers below every line keep the answer SLA above."))
+    # Resolution: from the same moment (the post, or the direct message that opened the
+    # conversation) to the conversation being resolved; 0 turns it off.
+    resolution_sla_minutes = models.PositiveIntegerField(
+        default=1440, verbose_name=gettext_lazy("resolution SLA minutes"),
+        help_text=gettext_lazy("How soon a conversation must be resolved, counted from when "
+                               "the person posted or sent their direct message (0: no "
+                               "resolution SLA)."))
+    resolution_sla_by_priority = models.TextField(
+        blank=True, verbose_name=gettext_lazy("resolution SLA by priority"),
+        help_text=gettext_lazy("One per line, “priority: minutes”, e.g. “70: 240” gives "
+                               "conversations with an item of priority 70 or more 4 hours to "
+                               "be resolved; below every line, the resolution SLA above."))
     care_alert_soon_minutes = models.PositiveIntegerField(
         default=15, verbose_name=gettext_lazy("alert minutes before due"),
         help_text=gettext_lazy("Alert when a care item or an answer is this close to its SLA "
@@ -1054,7 +1092,8 @@ class DetectorSettings(BaseGenericSetting):
     def clean(self) -> None:
         super().clean()
         errors = {}
-        for name in ("care_sla_by_priority", "answer_sla_by_priority"):
+        for name in ("care_sla_by_priority", "answer_sla_by_priority",
+                     "resolution_sla_by_priority"):
             try:
                 sla_tiers(getattr(self, name))
             except ValueError as exc:
@@ -1074,6 +1113,19 @@ class DetectorSettings(BaseGenericSetting):
             if priority >= threshold:
                 return minutes
         return self.care_sla_minutes if kind == "care" else self.answer_sla_minutes
+
+    def resolution_sla_minutes_for(self, *, priority: int) -> int | None:
+        """Minutes from posting (or the direct message) to resolution for a conversation whose
+        item has this priority: the per-priority line it reaches, else the resolution SLA;
+        None when the resolution SLA is off (0)."""
+        try:
+            tiers = sla_tiers(self.resolution_sla_by_priority)
+        except ValueError:  # saved around the form's check: the plain SLA, never a crash
+            tiers = []
+        for threshold, minutes in tiers:
+            if priority >= threshold:
+                return minutes
+        return self.resolution_sla_minutes or None
 
     def brand_names(self) -> tuple[str, ...]:
         """How a post names the brand: its handles, then its tracked terms."""

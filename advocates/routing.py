@@ -271,5 +271,5 @@ def _propose(*, mentions: Sequence[Mention], detections: Sequence[Detection],
             .values_list("dedupe_key", flat=True))
         ConsentRecord.objects.bulk_create(
             [r for r in consent_records if f"consent:{r.mention_id}" not in asked_before])
-    conversations_for_care(rows=rows, now=now)
+    conversations_for_care(rows=rows, now=now, prefs=prefs)
     outreach_bulk_propose(rows=rows, now=now)

@@ -124,6 +124,18 @@ def care_priority(item: DetectionInput, detection: Detection, followers: int | N
         severity += 20
     if item.kind == "review" and item.rating is not None and item.rating <= 2:
         severity += 5  # reviews stay on the listing and are read by future customers
+    return _priority(severity, followers)
+
+
+def message_priority(text: str, followers: int | None) -> int:
+    """0..100 for a direct message that opens a conversation (no detection runs on it): the
+    severity of a neutral post (30, plus 20 for the same severe cues as `care_priority`) and
+    the sender's reach, on the same scale, so the care SLA's per-priority lines apply."""
+    severity = 30.0 + (20.0 if any(cue in text.lower() for cue in _SEVERE_CUES) else 0.0)
+    return _priority(severity, followers)
+
+
+def _priority(severity: float, followers: int | None) -> int:
     reach = 0.0
     if followers:
         # 10 followers -> 6, 1k -> 18, 100k+ -> 30: reach matters, but a loud account

@@ -387,7 +387,7 @@ def outreach_queue_page(
     rows = {
         row.pk: row
         for row in Outreach.objects.filter(pk__in=ids).select_related(
-            "mention", "identity", "advocate", "assignee", "decided_by")
+            "mention", "identity", "advocate", "assignee", "decided_by", "conversation")
     }
     items = [rows[pk] for pk in ids if pk in rows]
     if total is None and has_next:
@@ -400,6 +400,8 @@ def outreach_queue_page(
         # Display-only attributes for the row template (not fields).
         setattr(item, "sla_state", outreach_sla_state(item, now=now))  # noqa: B010
         setattr(item, "waiting_since", outreach_waiting_since(item))  # noqa: B010
+        setattr(item, "resolution_state",  # noqa: B010
+                conversation_resolution_state(item.conversation, now=now))
         # Routing copies the detector's reasons and adds its own: show each once.
         detected = item.mention.detection_reasons if item.mention else []
         setattr(item, "why", list(dict.fromkeys([*detected, *item.reasons])))  # noqa: B010
@@ -451,6 +453,18 @@ def outreach_sla_state(outreach: Outreach, *, now: datetime) -> str:
     if due - now <= max(window * DUE_SOON_SHARE, DUE_SOON_MIN):
         return "due_soon"
     return "ok"
+
+
+def conversation_resolution_state(conversation: Conversation | None, *,
+                                  now: datetime) -> str:
+    """"" (no resolution due: none set, or resolved), "ok", "due_soon" (within DUE_SOON) or
+    "overdue" for a conversation's resolution badge."""
+    if conversation is None or conversation.resolution_due_at is None \
+            or conversation.status == ConversationStatus.RESOLVED:
+        return ""
+    if now >= conversation.resolution_due_at:
+        return "overdue"
+    return "due_soon" if conversation.resolution_due_at - now <= DUE_SOON else "ok"
 
 
 def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:

@@ -23,3 +23,6 @@ webhook_stored = Signal()
 # Batched webhook deliveries wait for a batch task. Argument: `countdown`. A receiver's
 # error reaches the sender, which then lets the next delivery try again.
 webhook_batch_due = Signal()
+# Conversations were opened (by a care item, an answer or a direct message) and wait for
+# round-robin assignment (sent after commit). Argument: `conversation_ids`, oldest first.
+conversations_opened = Signal()

@@ -15,11 +15,18 @@ from advocates.models import DetectorSettings
 from advocates.platforms.base import RateLimited, TransientError
 from advocates.services import care_alerts
 from advocates.services import platforms as platform_services
+from advocates.services.conversations import conversations_assign_on_open
 from advocates.services.learning import RetrainError
 from advocates.services.learning import detector_retrain as retrain
 from advocates.services.outreach import DeliveryDeferred
 from advocates.services.privacy import raw_payloads_purge as purge
-from advocates.signals import mentions_stored, outreach_ready, webhook_batch_due, webhook_stored
+from advocates.signals import (
+    conversations_opened,
+    mentions_stored,
+    outreach_ready,
+    webhook_batch_due,
+    webhook_stored,
+)
 
 DETECT_BATCH = 500
 
@@ -91,6 +98,13 @@ def care_alerts_send() -> int:
     item and stage. Returns how many messages went out."""
     sent = care_alerts.care_alerts_send()
     return sent.slack + sent.emails
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def conversations_assign(conversation_ids: list[int]) -> int:
+    """Round-robin for conversations that just opened: each still unassigned one goes to the
+    staff member on shift who waited longest. Returns how many were assigned."""
+    return conversations_assign_on_open(conversation_ids=conversation_ids)
 
 
 @shared_task
@@ -192,6 +206,8 @@ def receivers_connect() -> None:
     outreach_ready.connect(_outreach_ready, dispatch_uid="advocates.tasks.outreach_ready")
     webhook_stored.connect(_webhook_stored, dispatch_uid="advocates.tasks.webhook_stored")
     webhook_batch_due.connect(_webhook_batch_due, dispatch_uid="advocates.tasks.webhook_batch")
+    conversations_opened.connect(_conversations_opened,
+                                 dispatch_uid="advocates.tasks.conversations_opened")
 
 
 def _mentions_stored(sender, *, mention_ids, **kwargs) -> None:
@@ -208,3 +224,7 @@ def _webhook_stored(sender, *, delivery_id, countdown, **kwargs) -> None:
 
 def _webhook_batch_due(sender, *, countdown, **kwargs) -> None:
     webhooks_process.apply_async(countdown=countdown)
+
+
+def _conversations_opened(sender, *, conversation_ids, **kwargs) -> None:
+    conversations_assign.delay(list(conversation_ids))

@@ -146,6 +146,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
     conversations = list(selectors.conversation_list(filters=form.filters(),
                                                      user=request.user)
                          [: selectors.CONVERSATION_PAGE_SIZE])
+    now = timezone.now()
+    for conversation in conversations:  # display only: the resolution badge
+        setattr(conversation, "resolution_state",  # noqa: B010
+                selectors.conversation_resolution_state(conversation, now=now))
     return TemplateResponse(request, "advocates/admin/conversations.html", {
         "page_title": _("Conversations"), "header_icon": "mail", "form": form,
         "conversations": conversations,
@@ -194,6 +198,8 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "suggestions": template_suggestions(identity=conversation.identity,
                                             brand=settings_row.brand_name, language=language),
         "resolved": conversation.status == ConversationStatus.RESOLVED,
+        "resolution_state": selectors.conversation_resolution_state(conversation,
+                                                                    now=timezone.now()),
         "statuses": ConversationStatus,
         "shortcuts": KEYBOARD_SHORTCUTS,
         "shortcuts_enabled": getattr(profile, "keyboard_shortcuts", True),

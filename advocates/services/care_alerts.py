@@ -1,4 +1,5 @@
-"""SLA alerts for care items and answers: once when one is due soon, once when it is overdue.
+"""SLA alerts for care items and answers: once when one is due soon, once when it is overdue;
+and for a conversation's resolution: once when it is due soon, once when it is overdue.
 
 An item needs an alert while nobody has responded: it is still proposed, snoozed, approved,
 sending or failed (sent and rejected items are done; resolving a conversation rejects what
@@ -17,6 +18,12 @@ then sends each pending channel and records it. A channel that fails for now sta
 for the next sweep; one refused for good is recorded as failed with the reason. Slack's
 incoming webhooks take no idempotency key, so a crash between Slack's answer and our record
 can repeat that one Slack message at the next sweep; it never repeats otherwise.
+
+Resolution alerts work the same way for an unresolved conversation whose
+`Conversation.resolution_due_at` has come (or comes within `care_alert_soon_minutes`):
+recorded as `CareAlert` rows on the conversation, sent to its assignee or the care team's
+address and the Slack channel, cancelled if it is resolved before they go out, never
+recorded once it is resolved.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from advocates.models import (
     AlertChannelState,
     CareAlert,
     CareAlertStage,
+    Conversation,
+    ConversationStatus,
     DetectorSettings,
     Outreach,
     OutreachKind,
@@ -90,19 +99,46 @@ def care_alerts_record(*, now: datetime) -> int:
             [CareAlert(outreach_id=pk, stage=stage, created_at=now, slack=slack)
              for pk in ids], ignore_conflicts=True)  # a concurrent sweep's row wins
         new += len(ids)
+    return new + _resolution_alerts_record(config=config, now=now, slack=slack)
+
+
+def _resolution_alerts_record(*, config: DetectorSettings, now: datetime, slack: str) -> int:
+    """The resolution stages, for unresolved conversations with a resolution due time."""
+    unresolved = Conversation.objects.exclude(status=ConversationStatus.RESOLVED).filter(
+        resolution_due_at__isnull=False)
+    stages = [(CareAlertStage.RESOLUTION_BREACHED, Q(resolution_due_at__lte=now))]
+    if config.care_alert_soon_minutes:
+        soon = now + timedelta(minutes=config.care_alert_soon_minutes)
+        stages.append((CareAlertStage.RESOLUTION_DUE_SOON,
+                       Q(resolution_due_at__gt=now, resolution_due_at__lte=soon)))
+    new = 0
+    for stage, due in stages:
+        ids = list(unresolved.filter(due).exclude(alerts__stage=stage)
+                   .order_by("resolution_due_at").values_list("id", flat=True)[:BATCH])
+        CareAlert.objects.bulk_create(
+            [CareAlert(conversation_id=pk, stage=stage, created_at=now, slack=slack)
+             for pk in ids], ignore_conflicts=True)
+        new += len(ids)
     return new
+
+
+def _name(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user else _("nobody")
 
 
 def _text(alert: CareAlert, *, now: datetime) -> tuple[str, str]:
     """(subject, body) of the alert, in the site's language."""
+    if alert.conversation is not None:
+        return _resolution_text(alert.conversation, stage=alert.stage, now=now)
     item = alert.outreach
+    if item is None:  # the table's check constraint: one of the two is set
+        raise ValueError(f"care alert #{alert.pk} names neither an item nor a conversation")
     who = item.identity.handle or item.identity.display_name or item.identity.platform_user_id
     due = item.sla_due_at or now  # recorded only for items with a due time
     minutes = abs(int((now - due).total_seconds() // 60))
     words = {"kind": item.get_kind_display(), "id": item.pk, "who": who,
              "platform": item.get_platform_display(), "minutes": minutes,
-             "assignee": (item.assignee.get_full_name() or item.assignee.get_username())
-             if item.assignee else _("nobody")}
+             "assignee": _name(item.assignee)}
     if alert.stage == CareAlertStage.BREACHED:
         subject = _("Overdue: %(kind)s #%(id)s for %(who)s on %(platform)s") % words
         lead = _("Overdue by %(minutes)s minutes; assigned to %(assignee)s.") % words
@@ -117,6 +153,38 @@ def _text(alert: CareAlert, *, now: datetime) -> tuple[str, str]:
     return subject, body
 
 
+def _resolution_text(conversation: Conversation, *, stage: str,
+                     now: datetime) -> tuple[str, str]:
+    identity = conversation.identity
+    due = conversation.resolution_due_at or now  # recorded only with a due time
+    words = {"id": conversation.pk,
+             "who": identity.handle or identity.display_name or identity.platform_user_id,
+             "platform": conversation.get_platform_display(),
+             "minutes": abs(int((now - due).total_seconds() // 60)),
+             "assignee": _name(conversation.assignee)}
+    if stage == CareAlertStage.RESOLUTION_BREACHED:
+        subject = _("Resolution overdue: conversation #%(id)s with %(who)s on %(platform)s") \
+            % words
+        lead = _("Not resolved %(minutes)s minutes after it was due; assigned to "
+                 "%(assignee)s.") % words
+    else:
+        subject = _("Resolution due soon: conversation #%(id)s with %(who)s on %(platform)s") \
+            % words
+        lead = _("To be resolved within %(minutes)s minutes; assigned to %(assignee)s.") \
+            % words
+    url = settings.WAGTAILADMIN_BASE_URL.rstrip("/") + reverse(
+        "kansha_conversations:detail", args=[conversation.pk])
+    return subject, f"{lead}\n{url}"
+
+
+def _still_due(alert: CareAlert) -> bool:
+    """Whether what the alert is about still waits: the item unanswered, or the conversation
+    unresolved."""
+    if alert.conversation is not None:
+        return alert.conversation.status != ConversationStatus.RESOLVED
+    return alert.outreach is not None and alert.outreach.status in WAITING
+
+
 def care_alert_send(*, alert_id: int, now: datetime | None = None) -> AlertSent | None:
     """Send one recorded alert's pending channels; say what went out. Returns None when
     another sender holds it or nothing is left to send."""
@@ -128,8 +196,9 @@ def care_alert_send(*, alert_id: int, now: datetime | None = None) -> AlertSent 
     if not claimed:
         return None
     alert = CareAlert.objects.select_related(
-        "outreach__identity", "outreach__assignee", "outreach__mention").get(pk=alert_id)
-    if alert.outreach.status not in WAITING:  # answered or withdrawn since it was recorded
+        "outreach__identity", "outreach__assignee", "outreach__mention",
+        "conversation__identity", "conversation__assignee").get(pk=alert_id)
+    if not _still_due(alert):  # answered, withdrawn or resolved since it was recorded
         CareAlert.objects.filter(pk=alert_id).update(cancelled_at=now, claimed_until=None)
         return AlertSent(cancelled=True)
     config = DetectorSettings.load()
@@ -144,7 +213,8 @@ def care_alert_send(*, alert_id: int, now: datetime | None = None) -> AlertSent 
         if state == CS.SENT:
             updates["slack_sent_at"] = now
     if alert.email == CS.PENDING:
-        assignee = alert.outreach.assignee
+        owner = alert.conversation if alert.conversation is not None else alert.outreach
+        assignee = owner.assignee if owner is not None else None
         to = (assignee.email if assignee and assignee.email else "") or config.care_alert_email
         if not to:
             updates["email"] = CS.SKIPPED

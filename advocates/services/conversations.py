@@ -139,11 +139,12 @@ def conversation_reply(*, conversation_id: int, user, text: str, channel: str,
         elif not policy.direct_messages:
             raise ValidationError(f"{policy.label} has no direct messages for brands")
 
-        outreach = None
         if mention is not None:
-            outreach = (Outreach.objects.filter(
-                conversation=conversation, mention=mention, kind__in=_CARE_KINDS,
-                status__in=_PENDING).order_by("created_at").first())
+            pending = Outreach.objects.filter(mention=mention)
+        else:  # a direct message answers the care item of the one that opened the thread
+            pending = Outreach.objects.filter(mention__isnull=True)
+        outreach = (pending.filter(conversation=conversation, kind__in=_CARE_KINDS,
+                                   status__in=_PENDING).order_by("created_at").first())
         if outreach is None:
             outreach = outreach_propose(
                 kind=OutreachKind.CARE, advocate=conversation.advocate, identity=identity,
@@ -178,8 +179,9 @@ def conversation_note_add(*, conversation_id: int, user, text: str) -> Conversat
     return note
 
 
-def conversation_assign(*, conversation_id: int, user, assignee) -> Conversation:
-    """Give the conversation (and its pending care items) to a staff member; None unassigns."""
+def conversation_assign(*, conversation_id: int, user, assignee, via: str = "") -> Conversation:
+    """Give the conversation (and its pending care items) to a staff member; None unassigns.
+    `via` says how in the event line ("round-robin", "round-robin when it opened")."""
     now = timezone.now()
     with transaction.atomic():
         conversation = _unresolved(conversation_id, "assign")
@@ -190,8 +192,9 @@ def conversation_assign(*, conversation_id: int, user, assignee) -> Conversation
         conversation.save(update_fields=["assignee", "updated_at"])
         Outreach.objects.filter(conversation=conversation, status__in=_PENDING).update(
             assignee=assignee, updated_at=now)
-        _event(conversation, f"assigned to {_who(assignee)}", user, now=now,
-               action="assigned", assignee=getattr(assignee, "pk", None))
+        _event(conversation, f"assigned to {_who(assignee)}" + (f" ({via})" if via else ""),
+               user, now=now, action="assigned", assignee=getattr(assignee, "pk", None),
+               **({"via": via} if via else {}))
     return conversation
 
 
@@ -203,10 +206,15 @@ def care_shift_set(*, user, on_shift: bool) -> CareShift:
     return shift
 
 
-def conversation_assign_round_robin(*, conversation_id: int, user) -> Conversation:
+def conversation_assign_round_robin(*, conversation_id: int, user,
+                                    unassigned_only: bool = False) -> Conversation:
     """Give the conversation to the on-shift staff member who was given one longest ago
-    (never first), ties by user id. The on-shift rows are locked in order, so two concurrent
-    assignments pick two people. Raises ValidationError when nobody active is on shift."""
+    (never first), ties by user id. The on-shift rows are locked in order (then the
+    conversation), so two concurrent assignments pick two people. Raises ValidationError when
+    nobody active is on shift.
+
+    `unassigned_only` (assignment when a conversation opens): a conversation someone was
+    given meanwhile is left as it is, and nobody's turn is used up."""
     now = timezone.now()
     with transaction.atomic():
         shifts = list(CareShift.objects.select_for_update()
@@ -217,9 +225,35 @@ def conversation_assign_round_robin(*, conversation_id: int, user) -> Conversati
         shifts.sort(key=lambda s: (s.last_assigned_at is not None,
                                    s.last_assigned_at or now, s.user_id))
         chosen = shifts[0]
+        conversation = _unresolved(conversation_id, "assign")
+        if unassigned_only and conversation.assignee_id is not None:
+            return conversation
         CareShift.objects.filter(pk=chosen.pk).update(last_assigned_at=now, updated_at=now)
-        return conversation_assign(conversation_id=conversation_id, user=user,
-                                   assignee=chosen.user)
+        return conversation_assign(
+            conversation_id=conversation_id, user=user, assignee=chosen.user,
+            via="round-robin when it opened" if unassigned_only else "round-robin")
+
+
+def conversations_assign_on_open(*, conversation_ids: Iterable[int]) -> int:
+    """Round-robin for conversations that just opened (the `conversations_opened` hand-off):
+    each one still unresolved and unassigned goes to the staff member on shift who waited
+    longest, oldest conversation first, with an event line in its thread. Nobody on shift:
+    they stay unassigned (their alerts go to the care channel). Returns how many were
+    assigned."""
+    assigned = 0
+    for conversation_id in sorted(set(conversation_ids)):
+        if not Conversation.objects.filter(pk=conversation_id, assignee__isnull=True).exclude(
+                status=CS.RESOLVED).exists():
+            continue
+        try:
+            conversation = conversation_assign_round_robin(
+                conversation_id=conversation_id, user=None, unassigned_only=True)
+        except ValidationError:  # nobody on shift: the rest stay unassigned too
+            break
+        except ConversationError:  # resolved meanwhile
+            continue
+        assigned += conversation.assignee_id is not None
+    return assigned
 
 
 def conversation_snooze(*, conversation_id: int, user, until: datetime) -> Conversation:

@@ -5,12 +5,20 @@ Kept apart from the staff side (`advocates/services/conversations.py`, which sen
 through the outreach services) because webhook processing imports this, and outreach delivery
 imports webhook processing's module: one direction each. The rules are the ones that module's
 docstring states.
+
+SLA clocks start here too. A conversation's resolution is due the resolution SLA (per
+priority) after the earliest post of its care items and answers, or after the direct message
+that opened it. A conversation opened by a direct message (no public post) also gets a care
+item for that message, due the care SLA for its priority after the message's platform time,
+so the queue, the overdue badge, the alerts and the report treat it like a complaint. Every
+conversation opened here is handed to round-robin assignment after commit (signal
+`conversations_opened`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,6 +30,7 @@ from advocates.models import (
     Conversation,
     ConversationMessage,
     ConversationStatus,
+    DetectorSettings,
     Mention,
     MessageKind,
     Outreach,
@@ -29,6 +38,10 @@ from advocates.models import (
     SocialIdentity,
 )
 from advocates.platforms.base import MessageIn
+from advocates.routing_rules import message_priority
+from advocates.selectors import suppressed_identity_ids
+from advocates.services.broker import broker_send_on_commit
+from advocates.signals import conversations_opened
 
 CS = ConversationStatus
 _CARE_KINDS = (OutreachKind.CARE, OutreachKind.ANSWER)
@@ -43,29 +56,62 @@ def conversation_open_or_join(*, advocate_id: int, identity_id: int, platform: s
     Safe under concurrency: the partial unique constraint lets one transaction create it and
     the other read it (the create runs in a savepoint).
     """
+    conversation, _opened = _open_or_join(advocate_id=advocate_id, identity_id=identity_id,
+                                          platform=platform, now=now)
+    return conversation
+
+
+def _open_or_join(*, advocate_id: int, identity_id: int, platform: str,
+                  now: datetime) -> tuple[Conversation, bool]:
+    """`conversation_open_or_join`, and whether this call opened it (then handed to
+    round-robin after commit)."""
     found = (Conversation.objects.filter(advocate_id=advocate_id, platform=platform)
              .exclude(status=CS.RESOLVED).first())
     if found is not None:
-        return found
+        return found, False
     try:
         with transaction.atomic():
-            return Conversation.objects.create(
+            opened = Conversation.objects.create(
                 advocate_id=advocate_id, identity_id=identity_id, platform=platform,
                 opened_at=now, last_message_at=now, updated_at=now)
     except IntegrityError:
         return (Conversation.objects.filter(advocate_id=advocate_id, platform=platform)
-                .exclude(status=CS.RESOLVED).get())
+                .exclude(status=CS.RESOLVED).get()), False
+    _opened_hand_off([opened.pk])
+    return opened, True
 
 
-def conversations_for_care(*, rows: Sequence[Outreach], now: datetime) -> None:
-    """Give each unsaved care item or answer in `rows` its conversation (opened or joined).
+def _opened_hand_off(conversation_ids: list[int]) -> None:
+    """After commit, hand newly opened conversations to round-robin assignment."""
+    if conversation_ids:
+        broker_send_on_commit(lambda: conversations_opened.send(
+            sender=Conversation, conversation_ids=conversation_ids),
+            what="round-robin assignment")
+
+
+def conversations_for_care(*, rows: Sequence[Outreach], now: datetime,
+                           prefs: DetectorSettings | None = None) -> None:
+    """Give each unsaved care item or answer in `rows` its conversation (opened or joined),
+    and each conversation its resolution due time (brought forward when a more urgent item
+    joins).
 
     Called by routing just before the rows are inserted: a fixed number of queries whatever
-    the batch's size (the existing threads, one insert of the new ones, a read back).
+    the batch's size (the existing threads, one insert of the new ones, a read back, one
+    update of the due times that moved).
     """
     care = [row for row in rows if row.kind in _CARE_KINDS]
     if not care:
         return
+    prefs = prefs or DetectorSettings.load()
+    # Each item wants its conversation resolved by its post's time plus the resolution SLA
+    # for its priority; a conversation is due by the earliest of its items' wishes.
+    due: dict[tuple[int, str], datetime] = {}
+    for row in care:
+        minutes = prefs.resolution_sla_minutes_for(priority=row.priority)
+        if minutes is not None and row.mention is not None:
+            wish = row.mention.posted_at + timedelta(minutes=minutes)
+            pair = (row.advocate_id, row.platform)
+            due[pair] = min(wish, due.get(pair, wish))
     pairs = {(row.advocate_id, row.platform) for row in care}
     existing = _unresolved_threads(pairs)
     missing = {pair: row for row in care
@@ -76,9 +122,21 @@ def conversations_for_care(*, rows: Sequence[Outreach], now: datetime) -> None:
         Conversation.objects.bulk_create(
             [Conversation(advocate_id=row.advocate_id, identity_id=row.identity_id,
                           platform=row.platform, opened_at=now, last_message_at=now,
-                          updated_at=now) for row in missing.values()],
+                          resolution_due_at=due.get(pair), updated_at=now)
+             for pair, row in missing.items()],
             ignore_conflicts=True)
+        opened = set(missing)
         existing = _unresolved_threads(pairs)
+        _opened_hand_off(sorted(c.pk for pair, c in existing.items() if pair in opened))
+    sooner = []
+    for pair, conversation in existing.items():
+        wanted = due.get(pair)
+        if wanted is not None and (conversation.resolution_due_at is None
+                                   or wanted < conversation.resolution_due_at):
+            conversation.resolution_due_at = wanted
+            sooner.append(conversation)
+    if sooner:  # a more urgent complaint joined: its resolution is due sooner
+        Conversation.objects.bulk_update(sooner, ["resolution_due_at"])
     for row in care:
         row.conversation = existing[(row.advocate_id, row.platform)]
 
@@ -138,7 +196,7 @@ def conversation_message_receive(*, identity: SocialIdentity, external_id: str, 
                                           external_id=external_id).exists():
         return None
     with transaction.atomic():
-        conversation = conversation_open_or_join(
+        conversation, opened = _open_or_join(
             advocate_id=identity.advocate_id, identity_id=identity.pk,
             platform=identity.platform, now=now)
         try:
@@ -152,7 +210,38 @@ def conversation_message_receive(*, identity: SocialIdentity, external_id: str, 
         Conversation.objects.filter(pk=conversation.pk).update(
             last_message_at=max(at, conversation.last_message_at), updated_at=now,
             status=CS.OPEN, snoozed_until=None)  # the customer spoke: awake again
+        if opened:
+            _dm_clocks_start(conversation=conversation, identity=identity, message=message,
+                             now=now)
     return message
+
+
+def _dm_clocks_start(*, conversation: Conversation, identity: SocialIdentity,
+                     message: ConversationMessage, now: datetime) -> None:
+    """A conversation opened by a direct message: its resolution is due from the message's
+    platform time, and the message gets a care item due the care SLA for its priority (no
+    item for a person who opted out or whose account is suppressed: nothing may be sent to
+    them)."""
+    prefs = DetectorSettings.load()
+    priority = message_priority(message.text, identity.follower_count)
+    minutes = prefs.resolution_sla_minutes_for(priority=priority)
+    if minutes is not None:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            resolution_due_at=message.at + timedelta(minutes=minutes))
+    advocate = Advocate.objects.only("opted_out_at").get(pk=identity.advocate_id)
+    if advocate.opted_out_at is not None or suppressed_identity_ids(identities=[identity]):
+        return
+    # In the body: the outreach services import webhook processing (delivery uses the
+    # platform clients), which imports this module; a real cycle.
+    from advocates.services.outreach import outreach_bulk_propose
+
+    outreach_bulk_propose(rows=[Outreach(
+        kind=OutreachKind.CARE, advocate_id=identity.advocate_id, identity=identity,
+        platform=identity.platform, dedupe_key=f"dm-care:{message.pk}", proposed_text="",
+        reasons=[f"care: direct message, priority {priority}"], priority=priority,
+        sla_due_at=message.at + timedelta(minutes=prefs.sla_minutes(kind="care",
+                                                                       priority=priority)),
+        conversation=conversation)], now=now)
 
 
 def _identity_for(*, platform: str, message: MessageIn, now: datetime) -> SocialIdentity:

@@ -94,7 +94,8 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
                                  frames.care_summary(care, "platform"),
                                  note="Times from the person's first post or message to our "
                                  "first response, and to the resolution. SLA hit: the first "
-                                 "response went out by the SLA's due time. Became advocates: "
+                                 "response went out by the SLA's due time. Resolution SLA "
+                                 "hit: resolved by the resolution due time. Became advocates: "
                                  "an act of advocacy within 90 days of the resolution."),
         "care_staff": Section("care_staff", "Care by staff member",
                               frames.care_summary(care, "staff")),

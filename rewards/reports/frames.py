@@ -423,6 +423,7 @@ CARE_COLUMNS = {
     "resolved": "int64", "first_response_median_minutes": "float64",
     "first_response_p90_minutes": "float64", "resolution_median_minutes": "float64",
     "resolution_p90_minutes": "float64", "sla_hit_rate": "float64",
+    "resolution_sla_hit_rate": "float64",
     **{outcome: "int64" for outcome in CARE_OUTCOMES}, "became_advocates": "int64",
 }
 
@@ -430,16 +431,21 @@ CARE_COLUMNS = {
 def care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
     """One row per `by` ("platform" or "staff") and a last row "all": conversations resolved,
     first-response and resolution times (median and p90, minutes; p90 interpolated linearly
-    between the two nearest conversations), the SLA hit rate among those with an SLA, each
-    outcome's count, and how many of the people later became advocates.
+    between the two nearest conversations), the first-response and the resolution SLA hit
+    rates (each among the conversations with that SLA), each outcome's count, and how many of
+    the people later became advocates.
 
     conversations: platform, staff, outcome, first_response_seconds, resolution_seconds,
-    sla_hit (1/0/None), became_advocate (0/1): `queries.care_conversations`.
+    sla_hit (1/0/None), resolution_sla_hit (1/0/None), became_advocate (0/1):
+    `queries.care_conversations`.
     """
     if conversations.empty:
         return _empty({by: "object", **CARE_COLUMNS})
     rows = conversations.copy()
-    for column in ("first_response_seconds", "resolution_seconds", "sla_hit"):
+    if "resolution_sla_hit" not in rows:
+        rows["resolution_sla_hit"] = None
+    for column in ("first_response_seconds", "resolution_seconds", "sla_hit",
+                   "resolution_sla_hit"):
         rows[column] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
     rows["became_advocate"] = rows["became_advocate"].astype("int64")
 
@@ -453,6 +459,7 @@ def care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
             "resolution_median_minutes": done.median(),
             "resolution_p90_minutes": done.quantile(0.9),
             "sla_hit_rate": group["sla_hit"].mean(),  # NaN rows (no SLA) are left out
+            "resolution_sla_hit_rate": group["resolution_sla_hit"].mean(),
             **{outcome: int(outcomes.get(outcome, 0)) for outcome in CARE_OUTCOMES},
             "became_advocates": int(group["became_advocate"].sum()),
         }

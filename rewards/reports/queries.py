@@ -342,7 +342,8 @@ ADVOCATE_AFTER_CARE_DAYS = 90
 def care_conversations(p: ReportParams) -> pd.DataFrame:
     """One row per conversation resolved in the range: platform, staff (who resolved it),
     outcome, first_response_seconds, resolution_seconds, sla_hit (1, 0, or None without an
-    SLA), became_advocate (0/1).
+    SLA), resolution_sla_hit (1 when resolved by its resolution due time, 0 after it, None
+    without one), became_advocate (0/1).
 
     Times count from the person's first post or message in the thread (when they spoke, as
     the SLA does): the first response is the first of our outreach in the conversation that
@@ -368,12 +369,15 @@ def care_conversations(p: ReportParams) -> pd.DataFrame:
                CASE WHEN x.due IS NULL THEN NULL
                     WHEN x.responded IS NOT NULL AND x.responded <= x.due THEN 1
                     ELSE 0 END AS sla_hit,
+               CASE WHEN x.resolution_due IS NULL THEN NULL
+                    WHEN x.resolved_at <= x.resolution_due THEN 1
+                    ELSE 0 END AS resolution_sla_hit,
                x.became_advocate
         FROM (
             SELECT c.platform AS platform, COALESCE(u.username, '') AS staff,
                    c.outcome AS outcome, c.resolved_at AS resolved_at,
                    COALESCE({started}, c.opened_at) AS started, {responded} AS responded,
-                   {due} AS due,
+                   {due} AS due, c.resolution_due_at AS resolution_due,
                    CASE WHEN EXISTS (SELECT 1 FROM {T["event"]} e
                                      WHERE e.advocate_id = c.advocate_id
                                        AND e.occurred_at > c.resolved_at

@@ -221,6 +221,7 @@ COLUMN_LABELS = {
     "first_response_p90_minutes": _("First response: p90 minutes"),
     "resolution_median_minutes": _("Resolution: median minutes"),
     "resolution_p90_minutes": _("Resolution: p90 minutes"), "sla_hit_rate": _("SLA hit rate"),
+    "resolution_sla_hit_rate": _("Resolution: SLA hit rate"),
     "fixed": _("Fixed"), "refunded": _("Refunded"), "explained": _("Explained"),
     "no_reply": _("No reply"), "not_our_fault": _("Not our fault"),
     "became_advocates": _("Became advocates"),
@@ -287,11 +288,13 @@ REPORT_NOTES = {
         "among the stored Stripe webhook events; orders paid elsewhere are not in Kansha and "
         "are not shown."),
     "Times from the person's first post or message to our first response, and to the "
-    "resolution. SLA hit: the first response went out by the SLA's due time. Became "
-    "advocates: an act of advocacy within 90 days of the resolution.": _(
+    "resolution. SLA hit: the first response went out by the SLA's due time. Resolution SLA "
+    "hit: resolved by the resolution due time. Became advocates: an act of advocacy within "
+    "90 days of the resolution.": _(
         "Times from the person's first post or message to our first response, and to the "
-        "resolution. SLA hit: the first response went out by the SLA's due time. Became "
-        "advocates: an act of advocacy within 90 days of the resolution."),
+        "resolution. SLA hit: the first response went out by the SLA's due time. Resolution "
+        "SLA hit: resolved by the resolution due time. Became advocates: an act of advocacy "
+        "within 90 days of the resolution."),
 }
 LIABILITY_AS_OF = _("Codes issued and delivered, not expired, revoked or used up; perks "
                     "granted but not yet delivered.")

@@ -33,7 +33,9 @@ def slack():
 def _brand(slack):
     brand_settings(care_sla_minutes=60, care_alert_soon_minutes=15,
                    care_alert_email="care@kansha.example",
-                   care_slack_webhook_url=slack.webhook_url)
+                   care_slack_webhook_url=slack.webhook_url,
+                   resolution_sla_minutes=0)  # first responses here; resolutions in
+    # tests/advocates/test_resolution_sla.py
 
 
 def _complaint(n: int, posted_at: datetime) -> Outreach:
