@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -65,6 +65,11 @@ from advocates.models import (
     SocialIdentity,
     Suppression,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from advocates.actors import RequestUser
 
 QUEUE_PAGE_SIZE = 50
 # Counting 100,000 pending rows on every page load costs more than the page itself; past this
@@ -194,7 +199,8 @@ def _care_first() -> Case:
                 output_field=IntegerField())
 
 
-def outreach_queue(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
+def outreach_queue(*, filters: QueueFilters, user: RequestUser, now: datetime
+                   ) -> QuerySet[Outreach]:
     """The queue's rows, filtered, in working order: care items first, then by priority (high
     first), then oldest first; with `order=least_sure`, care items still first, each part led
     by the proposals the detector was least sure about. Unsliced and without joins; see
@@ -233,7 +239,8 @@ def _order(filters: QueueFilters) -> tuple[str | OrderBy, ...]:
     return order
 
 
-def _queue_filtered(*, filters: QueueFilters, user: Any, now: datetime) -> QuerySet[Outreach]:
+def _queue_filtered(*, filters: QueueFilters, user: RequestUser, now: datetime
+                    ) -> QuerySet[Outreach]:
     """Every filter but the tab (the tabs' counts are counted over this)."""
     qs = Outreach.objects.all()
     if filters.status:
@@ -279,7 +286,7 @@ def _start_of_today(now: datetime) -> datetime:
     return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def outreach_tab_counts(*, filters: QueueFilters, user: Any,
+def outreach_tab_counts(*, filters: QueueFilters, user: RequestUser,
                         now: datetime | None = None) -> dict[str, int]:
     """How many items each queue tab holds under the other filters: two small queries (by
     kind, then the older care items that are questions)."""
@@ -306,7 +313,7 @@ class DecisionCounts:
     mine: int
 
 
-def outreach_decisions_today(*, user: Any, now: datetime | None = None) -> DecisionCounts:
+def outreach_decisions_today(*, user: RequestUser, now: datetime | None = None) -> DecisionCounts:
     """Today's queue decisions (local day), everyone's and the user's own: one query."""
     now = now or timezone.now()
     counts = Outreach.objects.filter(decided_at__gte=_start_of_today(now)).aggregate(
@@ -355,7 +362,7 @@ def _overdue_q(now: datetime) -> Q:
 def outreach_queue_page(
     *,
     filters: QueueFilters,
-    user: Any,
+    user: RequestUser,
     page: int = 1,
     per_page: int = QUEUE_PAGE_SIZE,
     now: datetime | None = None,
@@ -482,8 +489,10 @@ def outreach_queue_counts(*, now: datetime | None = None) -> QueueCounts:
     return QueueCounts(**counts)
 
 
-def care_on_shift(*, user: Any) -> bool:
+def care_on_shift(*, user: RequestUser) -> bool:
     """Whether `user` is marked on shift for round-robin assignment."""
+    if not user.is_authenticated:
+        return False  # nobody signed in has no shift
     return CareShift.objects.filter(user_id=user.pk, on_shift=True).exists()
 
 
@@ -495,7 +504,11 @@ def care_overdue_count(*, now: datetime | None = None) -> int:
         Q(kind__in=CARE_KINDS) & _overdue_q(now), status=OutreachStatus.PROPOSED).count()
 
 
-def outreach_assignable_users() -> QuerySet:
+class _IdRow(TypedDict):
+    id: int
+
+
+def outreach_assignable_users() -> QuerySet[User]:
     """Active users who may work the queue (they can change outreach)."""
     User = get_user_model()
     perm = Q(codename="change_outreach", content_type__app_label="advocates")
@@ -511,7 +524,7 @@ def outreach_assignable_users() -> QuerySet:
     )
 
 
-def _permission_ids(condition: Q) -> QuerySet:
+def _permission_ids(condition: Q) -> QuerySet[Permission, _IdRow]:
     return Permission.objects.filter(condition).values("id")
 
 
@@ -594,7 +607,7 @@ class ConversationFilters:
     platform: str = ""
 
 
-def conversation_list(*, filters: ConversationFilters, user: Any) -> QuerySet[Conversation]:
+def conversation_list(*, filters: ConversationFilters, user: RequestUser) -> QuerySet[Conversation]:
     """Conversations for the inbox, newest activity first, each with `pending_care` (care
     items and answers still waiting for a decision) and `due_at` (the earliest of their SLA
     due times)."""

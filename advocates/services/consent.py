@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import signing
@@ -42,6 +43,9 @@ from advocates.policies import policy_for
 from advocates.services.outreach import outreach_propose, outreach_reject_pending_for
 from advocates.services.outreach_states import outreach_transition
 from advocates.services.templates import reshare_disclosure_render, template_render
+
+if TYPE_CHECKING:
+    from advocates.actors import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +135,8 @@ def consent_terms_version(language: str = "en") -> str:
     page = (ConsentPage.objects.live().filter(language=language).first()
             or ConsentPage.objects.live().first())
     if page is not None and page.terms_version:
-        return page.terms_version
+        terms: str = page.terms_version  # a CharField (Wagtail's pages are untyped)
+        return terms
     return settings.KANSHA_CONSENT_TERMS_VERSION
 
 
@@ -159,7 +164,7 @@ def consent_request_record(*, mention: Mention) -> ConsentRecord:
                          requested_at=timezone.now())
 
 
-def consent_grant(*, record: ConsentRecord, method: str, evidence: dict | None = None,
+def consent_grant(*, record: ConsentRecord, method: str, evidence: dict[str, Any] | None = None,
                   terms_version: str | None = None, now: datetime | None = None,
                   language: str = "en") -> ConsentRecord:
     """Record the advocate's yes (idempotent) and propose the reshare of their mention.
@@ -209,7 +214,7 @@ def _reshare_propose(*, record: ConsentRecord, mention: Mention, method: str,
     )
 
 
-def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict | None = None,
+def consent_revoke(*, record: ConsentRecord, method: str, evidence: dict[str, Any] | None = None,
                    now: datetime | None = None) -> ConsentRecord:
     """Record a no: reject a pending reshare, propose a take-down of one already posted."""
     now = now or timezone.now()
@@ -326,8 +331,8 @@ def consent_by_token(token: str) -> ConsentRecord | None:
         token=value).first()
 
 
-def advocate_opt_out(*, advocate: Advocate, source: str, user=None,
-                     now: datetime | None = None, evidence: dict | None = None) -> int:
+def advocate_opt_out(*, advocate: Advocate, source: str, user: Actor = None,
+                     now: datetime | None = None, evidence: dict[str, Any] | None = None) -> int:
     """Never propose anything to this advocate again; reject what is waiting for them.
 
     `source` is where it came from: "reply", "page", "staff". Idempotent: the first opt-out's

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from advocates.detection import DetectionInput, Detector
+from advocates.detection import DetectionInput, Detector, DetectorConfig
 from advocates.models import DetectorSettings, Mention
 from advocates.services.deadletters import (
     dead_letter_replayer_register,
@@ -28,7 +28,7 @@ from advocates.sql import is_deadlock
 logger = logging.getLogger(__name__)
 
 
-def _detector():  # -> (Detector, DetectorConfig)
+def _detector() -> tuple[Detector, DetectorConfig]:
     """The detector for the current CMS settings and the live model, built once per distinct
     configuration and model version (a promotion or rollback takes effect on the next batch;
     each detection stores the version that made it)."""
@@ -42,10 +42,10 @@ def _detector():  # -> (Detector, DetectorConfig)
     return cached, config
 
 
-_DETECTORS: dict[Any, Any] = {}
+_DETECTORS: dict[tuple[DetectorConfig, str], Detector] = {}
 
 
-def mention_detection_input(mention: Mention):  # -> DetectionInput
+def mention_detection_input(mention: Mention) -> DetectionInput:
     return DetectionInput(
         text=mention.text,
         platform=mention.platform,
@@ -103,7 +103,7 @@ def mentions_detect(*, mention_ids: Sequence[int]) -> int:
     return detected
 
 
-def mention_detect_replay(payload: dict) -> int:
+def mention_detect_replay(payload: dict[str, Any]) -> int:
     """Replay a "detect" dead letter: detect and route that one mention (once)."""
     return _mentions_detect_batch([int(payload["mention_id"])])
 
@@ -148,7 +148,7 @@ def _mentions_detect_batch(mention_ids: Sequence[int]) -> int:
     return len(mentions)
 
 
-def _detections_save(mentions: Sequence[Mention], now) -> None:
+def _detections_save(mentions: Sequence[Mention], now: datetime) -> None:
     """Store the detection and route columns of locked, just-detected mentions."""
     if connection.vendor != "postgresql":
         Mention.objects.bulk_update(

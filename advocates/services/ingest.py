@@ -8,12 +8,13 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from advocates.models import Advocate, Mention, SocialIdentity
@@ -66,8 +67,8 @@ def _keys_q(keys: Iterable[tuple[str, str]], first: str, second: str) -> Q:
     return query
 
 
-def _rows_by_keys(model, keys: Collection[tuple[str, str]], first: str, second: str,
-                  columns: Sequence[str]) -> list[tuple]:
+def _rows_by_keys(model: type[Model], keys: Collection[tuple[str, str]], first: str, second: str,
+                  columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """`columns` of the rows whose (first, second) is among `keys`.
 
     (first, second) must be unique in the table. On PostgreSQL the keys travel as one JSON
@@ -79,26 +80,29 @@ def _rows_by_keys(model, keys: Collection[tuple[str, str]], first: str, second: 
     if not keys:
         return []
     if connection.vendor != "postgresql":
-        return list(model.objects.filter(_keys_q(keys, first, second)).values_list(*columns))
+        return list(model._default_manager.filter(_keys_q(keys, first, second))
+                    .values_list(*columns))
     qn = connection.ops.quote_name
-    fields = {f.name: f for f in model._meta.concrete_fields}
-    select = ", ".join(qn(fields[c].column) for c in columns)
+    column = {f.name: f.column for f in model._meta.concrete_fields if f.column}
+    select = ", ".join(qn(column[c]) for c in columns)
     sql = (f"SELECT t.* FROM jsonb_to_recordset(%s::jsonb) AS k(a text, b text) "  # noqa: S608
            f"CROSS JOIN LATERAL (SELECT {select} FROM {qn(model._meta.db_table)} "
-           f"WHERE {qn(fields[first].column)} = k.a AND {qn(fields[second].column)} = k.b "
+           f"WHERE {qn(column[first])} = k.a AND {qn(column[second])} = k.b "
            f"LIMIT 1) t")
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps([{"a": a, "b": b} for a, b in keys])])
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
-def _raw_json(raw: dict[str, Any], dumps) -> str:
+def _raw_json(raw: dict[str, Any], dumps: Callable[..., str]) -> str:
     # A row read from JSONL carries its original text (advocates.importing.RawRow).
-    text = getattr(raw, "json_text", None)
+    text: str | None = getattr(raw, "json_text", None)
     return text if text is not None else dumps(raw, ensure_ascii=False)
 
 
-def _identities_refresh(changed: list[tuple[int, str, str, int | None]], now) -> None:
+def _identities_refresh(changed: list[tuple[int, str, str, int | None]], now: datetime
+                        ) -> None:
     """Store new handles, names and follower counts: (id, handle, name, followers) each."""
     if connection.vendor != "postgresql":
         SocialIdentity.objects.bulk_update(
@@ -123,7 +127,7 @@ def _identities_refresh(changed: list[tuple[int, str, str, int | None]], now) ->
         )
 
 
-def _identities_upsert(items: Sequence[MentionIn], now) -> dict[MentionKey, int]:
+def _identities_upsert(items: Sequence[MentionIn], now: datetime) -> dict[MentionKey, int]:
     """Create or refresh the authors' identities; return (platform, author_id) → identity id.
 
     New identities get a new Advocate each. Two batches racing on the same new author both
@@ -314,7 +318,9 @@ def _mentions_ingest_once(
     return result
 
 
-def _mentions_bulk_create(fresh, identity_ids, *, source: str, now) -> list[int]:
+def _mentions_bulk_create(fresh: Mapping[MentionKey, tuple[MentionIn, dict[str, Any]]],
+                          identity_ids: Mapping[MentionKey, int], *, source: str,
+                          now: datetime) -> list[int]:
     """Any database: bulk insert skipping conflicts, then find which rows were ours."""
     Mention.objects.bulk_create(
         [

@@ -19,14 +19,15 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from wagtail.log_actions import log
 
+from advocates.actors import actor_user
 from advocates.detection import DetectionInput, Detector
 from advocates.detection.model import LinearModel, ModelFileError, base_model
 from advocates.detection.training import Example, evaluate, train_stacked
@@ -43,6 +44,9 @@ from advocates.models import (
     OutreachKind,
 )
 from advocates.selectors import CARE_KINDS
+
+if TYPE_CHECKING:
+    from advocates.actors import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,8 @@ class RetrainError(ValueError):
 # --- examples -------------------------------------------------------------------------------
 
 def example_record(*, mention: Mention, decision: str, source: str, reason: str = "",
-                   user=None, at=None) -> DetectorExample:
+                   user: Actor = None, at: datetime | None = None
+                   ) -> DetectorExample:
     """Store (or replace) the example for a mention: the latest decision about it wins."""
     if decision not in DetectorDecision.values:
         raise ValidationError(f"decision must be one of {', '.join(DetectorDecision.values)}")
@@ -88,7 +93,7 @@ def example_record(*, mention: Mention, decision: str, source: str, reason: str 
         kind=mention.kind, rating=mention.rating, platform=mention.platform,
         decision=decision, source=source, reason=reason[:40], mention=mention,
         advocate_id=mention.author.advocate_id,
-        decided_by=user if getattr(user, "pk", None) else None,
+        decided_by=actor_user(user),
         decided_at=at or timezone.now())
     # One INSERT … ON CONFLICT (key) DO UPDATE: it runs inside every queue approval, where
     # update_or_create's lock, two savepoints and second statement were most of its queries.
@@ -98,7 +103,8 @@ def example_record(*, mention: Mention, decision: str, source: str, reason: str 
     return example
 
 
-def example_from_outreach(outreach: Outreach, *, action: str, user=None, edited: bool = False,
+def example_from_outreach(outreach: Outreach, *, action: str, user: Actor = None,
+                          edited: bool = False,
                           reason_code: str = "") -> DetectorExample | None:
     """The example a queue decision teaches ("approve" or "reject"), or None if it teaches
     nothing (no mention, a kind that is not about the post, a reason that is not a class)."""
@@ -122,12 +128,14 @@ def example_from_outreach(outreach: Outreach, *, action: str, user=None, edited:
         raise ValueError(f"unknown queue action {action!r}")
     # The transition loaded the mention and its author with the outreach (no query here).
     mention = outreach.mention
+    if mention is None:  # checked by its id above; this tells the type checker
+        return None
     return example_record(mention=mention, decision=decision, source=source,
                           reason=reason_code, user=user)
 
 
 def examples_for_resolved_conversation(*, conversation_id: int, outcome: str,
-                                       user=None) -> int:
+                                       user: Actor = None) -> int:
     """A care conversation resolved as a real complaint: each of its posts teaches "care"
     (unless staff already said otherwise about that post); return how many were added."""
     if outcome not in CARE_OUTCOMES:
@@ -153,7 +161,7 @@ class ImportResult:
 
 
 def examples_import(rows: Iterable[tuple[int, dict[str, Any] | None, str]], *,
-                    user=None) -> ImportResult:
+                    user: Actor = None) -> ImportResult:
     """Load labeled examples as if staff had decided them: all or nothing.
 
     `rows` are (line number, parsed object or None, error) as `advocates.importing` reads
@@ -185,7 +193,7 @@ def examples_import(rows: Iterable[tuple[int, dict[str, Any] | None, str]], *,
                        .values_list("key", flat=True))
         DetectorExample.objects.bulk_create(
             [DetectorExample(key=key, source=ExampleSource.IMPORTED, decided_at=now,
-                             decided_by=user if getattr(user, "pk", None) else None, **values)
+                             decided_by=actor_user(user), **values)
              for key, values in clean.items() if key not in existing], batch_size=500)
         for key in existing:
             DetectorExample.objects.filter(key=key).update(decision=clean[key]["decision"])
@@ -226,10 +234,10 @@ def _import_key(values: dict[str, Any]) -> str:
 
 # --- the live model -------------------------------------------------------------------------
 
-_LIVE: dict[str, Any] = {}
+_LIVE: dict[str, LinearModel] = {}  # the live brand model, by version (one at most)
 
 
-def live_model():  # -> advocates.detection.model.LinearModel
+def live_model() -> LinearModel:
     """The model that decides now: the live brand model, else the newest shipped base.
 
     A live model this code cannot read (trained on features an upgrade changed, or damaged)
@@ -238,7 +246,7 @@ def live_model():  # -> advocates.detection.model.LinearModel
            .values("version").first())
     if row is None:
         return base_model()
-    if _LIVE.get("version") != row["version"]:
+    if row["version"] not in _LIVE:
         weights = DetectorModelVersion.objects.values_list("weights", flat=True).get(
             version=row["version"])
         try:
@@ -249,11 +257,11 @@ def live_model():  # -> advocates.detection.model.LinearModel
                            row["version"], exc)
             model = base_model()
         _LIVE.clear()
-        _LIVE.update(version=row["version"], model=model)
-    return _LIVE["model"]
+        _LIVE[row["version"]] = model
+    return _LIVE[row["version"]]
 
 
-def _example_inputs(examples: Iterable[DetectorExample]):
+def _example_inputs(examples: Iterable[DetectorExample]) -> list[Example]:
     now = timezone.now()
     return [Example(
         DetectionInput(text=e.text, platform=e.platform, kind=e.kind,
@@ -270,7 +278,7 @@ class RetrainResult:
     figures: dict[str, Any]
 
 
-def detector_retrain(*, promote: bool = True, user=None) -> RetrainResult:
+def detector_retrain(*, promote: bool = True, user: Actor = None) -> RetrainResult:
     """Train a candidate from the examples, compare it with the live model on the newest
     decisions (held back from training), and make it live if `promote` and it is better.
 
@@ -319,19 +327,19 @@ def detector_retrain(*, promote: bool = True, user=None) -> RetrainResult:
     return RetrainResult(candidate=row, promoted=promote and better, figures=figures)
 
 
-def _make_live(row: DetectorModelVersion, user) -> None:
+def _make_live(row: DetectorModelVersion, user: Actor) -> None:
     """Audited: who made which model decide, and when."""
     now = timezone.now()
     DetectorModelVersion.objects.filter(status=DetectorModelStatus.LIVE).exclude(
         pk=row.pk).update(status=DetectorModelStatus.RETIRED)
     DetectorModelVersion.objects.filter(pk=row.pk).update(
         status=DetectorModelStatus.LIVE, activated_at=now,
-        activated_by=user if getattr(user, "pk", None) else None)
+        activated_by=actor_user(user))
     row.refresh_from_db()
     log(instance=row, action="kansha.detector.live", user=user)
 
 
-def detector_model_activate(*, version: str, user=None) -> DetectorModelVersion:
+def detector_model_activate(*, version: str, user: Actor = None) -> DetectorModelVersion:
     """Make a stored model live (a rollback to an earlier one, or a candidate by hand)."""
     with transaction.atomic():
         row = DetectorModelVersion.objects.select_for_update().filter(version=version).first()
@@ -341,7 +349,7 @@ def detector_model_activate(*, version: str, user=None) -> DetectorModelVersion:
     return row
 
 
-def detector_rollback_to_base(*, user=None) -> int:
+def detector_rollback_to_base(*, user: Actor = None) -> int:
     """No brand model live: the shipped base decides again. Returns how many were retired
     (each audited)."""
     with transaction.atomic():

@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,10 +28,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from advocates import ratelimit
+from advocates.actors import actor_user
 from advocates.models import (
     AdvocacyEvent,
     AdvocacyKind,
+    Advocate,
     BrandAccount,
+    Conversation,
     DetectorDecision,
     DetectorSettings,
     ExampleSource,
@@ -40,6 +43,7 @@ from advocates.models import (
     OutreachKind,
     OutreachLog,
     OutreachStatus,
+    SocialIdentity,
 )
 from advocates.platforms.base import (
     Messenger,
@@ -51,12 +55,12 @@ from advocates.platforms.base import (
 )
 from advocates.policies import POLICIES, PlatformPolicy
 from advocates.selectors import (
+    CARE_KINDS,
     consent_granted,
     reply_sent_elsewhere,
     suppressed_identity_ids,
 )
 from advocates.services.learning import (
-    CARE_KINDS,
     THANK_KINDS,
     example_from_outreach,
     example_record,
@@ -66,6 +70,9 @@ from advocates.services.platforms import brand_account_client
 from advocates.services.templates import reshare_disclosure_render
 from advocates.signals import advocacy_recorded, outreach_ready
 from advocates.sql import copy_instances
+
+if TYPE_CHECKING:
+    from advocates.actors import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +119,8 @@ class DeliveryDeferred(Exception):  # noqa: N818 - it is a signal to the task, n
 
 # --- helpers ------------------------------------------------------------------------------
 
-def _log(outreach_id: int, action: str, actor=None, **detail: Any) -> None:
-    OutreachLog.objects.create(outreach_id=outreach_id, action=action, actor=actor,
+def _log(outreach_id: int, action: str, actor: Actor = None, **detail: Any) -> None:
+    OutreachLog.objects.create(outreach_id=outreach_id, action=action, actor=actor_user(actor),
                                detail=detail)
 
 
@@ -123,7 +130,7 @@ def _transition(
     allowed: Iterable[str],
     to: str,
     verb: str,
-    user,
+    user: Actor,
     detail: dict[str, Any] | None = None,
     extra_q: Q | None = None,
     **fields: Any,
@@ -135,7 +142,8 @@ def _transition(
     """
     allowed = tuple(allowed)
     moved = outreach_transition([outreach_id], from_=allowed, to=to, action=_past(verb),
-                                actor=user, detail=detail, extra_q=extra_q, **fields)
+                                actor=actor_user(user), detail=detail, extra_q=extra_q,
+                                **fields)
     if not moved:
         current = Outreach.objects.filter(pk=outreach_id).values_list("status", flat=True).first()
         if current is None:
@@ -158,8 +166,9 @@ def _enqueue_delivery(outreach_id: int) -> None:
     transaction.on_commit(lambda: outreach_ready.send(sender=Outreach, outreach_id=outreach_id))
 
 
-def _user_id(user) -> int | None:
-    return getattr(user, "pk", None)
+def _user_id(user: Actor) -> int | None:
+    staff = actor_user(user)
+    return staff.pk if staff is not None else None
 
 
 # --- proposing ----------------------------------------------------------------------------
@@ -167,18 +176,18 @@ def _user_id(user) -> int | None:
 def outreach_propose(
     *,
     kind: str,
-    advocate,
-    identity,
+    advocate: Advocate,
+    identity: SocialIdentity,
     platform: str,
     dedupe_key: str,
     text: str,
-    mention=None,
+    mention: Mention | None = None,
     reasons: Sequence[str] = (),
     template_key: str = "",
     template_variant: int | None = None,
     priority: int = 0,
     sla_due_at: datetime | None = None,
-    conversation=None,
+    conversation: Conversation | None = None,
 ) -> Outreach | None:
     """Put one proposal in the queue (status proposed); nothing is sent until approved.
 
@@ -264,7 +273,7 @@ def _copy_new(rows: Sequence[Outreach]) -> list[Outreach] | None:
 
 # --- deciding -----------------------------------------------------------------------------
 
-def outreach_approve(*, outreach_id: int, user, final_text: str | None = None) -> Outreach:
+def outreach_approve(*, outreach_id: int, user: Actor, final_text: str | None = None) -> Outreach:
     """Approve a proposed or snoozed outreach, optionally with edited text; enqueue delivery.
 
     `final_text` replaces the proposed words (logged as an edit). The delivery task is
@@ -300,7 +309,8 @@ def outreach_approve(*, outreach_id: int, user, final_text: str | None = None) -
     return outreach
 
 
-def outreach_reject(*, outreach_id: int, user, reason: str, reason_code: str = "") -> Outreach:
+def outreach_reject(*, outreach_id: int, user: Actor, reason: str, reason_code: str = ""
+                    ) -> Outreach:
     """Reject a proposed or snoozed outreach with a reason (a preset or free text).
 
     `reason_code` is the preset's key; one that says what the post really was ("sarcasm",
@@ -324,7 +334,7 @@ def outreach_reject(*, outreach_id: int, user, reason: str, reason_code: str = "
 WRONG_CALL_KINDS = {"thank": THANK_KINDS, "care": CARE_KINDS}
 
 
-def outreach_wrong_call(*, outreach_id: int, user, decision: str) -> Outreach:
+def outreach_wrong_call(*, outreach_id: int, user: Actor, decision: str) -> Outreach:
     """"Wrong call": the detector proposed the wrong thing for this post; `decision` (thank,
     care or none) is the right one. The example is recorded and the proposal rejected (it
     was wrong); a right call is refused with ValidationError, changing nothing."""
@@ -349,7 +359,7 @@ def outreach_wrong_call(*, outreach_id: int, user, decision: str) -> Outreach:
     return outreach
 
 
-def outreach_snooze(*, outreach_id: int, user, until: datetime) -> Outreach:
+def outreach_snooze(*, outreach_id: int, user: Actor, until: datetime) -> Outreach:
     """Hide a proposal until `until` (aware, in the future); it comes back as proposed."""
     if timezone.is_naive(until):
         raise ValidationError("snooze time must be timezone-aware")
@@ -363,7 +373,7 @@ def outreach_snooze(*, outreach_id: int, user, until: datetime) -> Outreach:
         )
 
 
-def outreach_assign(*, outreach_id: int, user, assignee) -> Outreach:
+def outreach_assign(*, outreach_id: int, user: Actor, assignee: Actor) -> Outreach:
     """Give an open outreach to a staff member (None unassigns). Status is unchanged."""
     open_statuses = (S.PROPOSED, S.SNOOZED, S.APPROVED, S.FAILED)
     with transaction.atomic():
@@ -374,16 +384,17 @@ def outreach_assign(*, outreach_id: int, user, assignee) -> Outreach:
         if outreach.status not in open_statuses:
             raise OutreachTransitionError(
                 f"cannot assign outreach #{outreach_id}: it is {outreach.status}")
-        outreach.assignee = assignee
+        staff = actor_user(assignee)  # the admin only lets signed-in users assign
+        outreach.assignee = staff
         outreach.updated_at = timezone.now()
         outreach.save(update_fields=["assignee", "updated_at"])
         _log(outreach.pk, "assigned", user,
-             assignee=getattr(assignee, "pk", None),
-             assignee_name=assignee.get_username() if assignee is not None else "")
+             assignee=staff.pk if staff is not None else None,
+             assignee_name=staff.get_username() if staff is not None else "")
     return outreach
 
 
-def outreach_retry(*, outreach_id: int, user) -> Outreach:
+def outreach_retry(*, outreach_id: int, user: Actor) -> Outreach:
     """Send a failed outreach again: failed -> approved with a fresh attempt budget."""
     with transaction.atomic():
         outreach = _transition(
@@ -394,7 +405,7 @@ def outreach_retry(*, outreach_id: int, user) -> Outreach:
     return outreach
 
 
-def outreach_bulk_approve(*, outreach_ids: Sequence[int], user) -> BulkResult:
+def outreach_bulk_approve(*, outreach_ids: Sequence[int], user: Actor) -> BulkResult:
     """Approve each outreach in its own transaction; the ones that cannot be are skipped."""
     result = BulkResult()
     for outreach_id in dict.fromkeys(outreach_ids):
@@ -407,7 +418,7 @@ def outreach_bulk_approve(*, outreach_ids: Sequence[int], user) -> BulkResult:
     return result
 
 
-def outreach_bulk_reject(*, outreach_ids: Sequence[int], user, reason: str,
+def outreach_bulk_reject(*, outreach_ids: Sequence[int], user: Actor, reason: str,
                          reason_code: str = "") -> BulkResult:
     """Reject each outreach with the same reason; the ones that cannot be are skipped."""
     if not (reason or "").strip():
@@ -444,7 +455,7 @@ def outreach_unsnooze_due(*, now: datetime | None = None) -> int:
     return len(moved)
 
 
-def outreach_reject_pending_for(*, advocate_id: int, reason: str, user=None) -> int:
+def outreach_reject_pending_for(*, advocate_id: int, reason: str, user: Actor = None) -> int:
     """Reject everything still waiting for this advocate (used when they opt out).
 
     Covers approved-but-not-yet-sending rows too: nothing may go out to a person who said
@@ -456,7 +467,8 @@ def outreach_reject_pending_for(*, advocate_id: int, reason: str, user=None) -> 
                .exclude(kind=OutreachKind.TAKEDOWN).values_list("id", flat=True))
     if not ids:
         return 0
-    moved = outreach_transition(ids, from_=pending, to=S.REJECTED, action="rejected", actor=user,
+    moved = outreach_transition(ids, from_=pending, to=S.REJECTED, action="rejected",
+                                actor=actor_user(user),
                                 detail={"reason": reason}, now=now, reject_reason=reason,
                                 decided_by_id=_user_id(user), decided_at=now)
     return len(moved)
@@ -468,7 +480,7 @@ def _backoff_seconds(attempts: int) -> float:
     """Exponential backoff with full jitter: base * 2^(n-1), capped, times U(0.5, 1)."""
     base = float(getattr(settings, "KANSHA_DELIVERY_BACKOFF_BASE", 30.0))
     cap = float(getattr(settings, "KANSHA_DELIVERY_BACKOFF_MAX", 3600.0))
-    delay = min(cap, base * (2 ** max(attempts - 1, 0)))
+    delay: float = min(cap, base * (2 ** max(attempts - 1, 0)))
     return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
@@ -518,14 +530,14 @@ def delivery_refusal(outreach: Outreach, policy: PlatformPolicy | None) -> str:
     return ""
 
 
-def _reshare_text(outreach: Outreach) -> str:
+def _reshare_text(outreach: Outreach, mention: Mention) -> str:
     """A reshare's words: what staff approved, else (a reward reached the author after the
     proposal, or staff cleared the line) the disclosure line, stored as the final text."""
     text = outreach.final_text or outreach.proposed_text
     if text:
         return text
     line = reshare_disclosure_render(advocate=outreach.advocate, identity=outreach.identity,
-                                     mention=outreach.mention,
+                                     mention=mention,
                                      brand=DetectorSettings.load().brand_name,
                                      now=timezone.now())
     if line is None:
@@ -553,7 +565,7 @@ def _call_platform(client: Messenger, outreach: Outreach) -> PostResult:
                                       idempotency_key=key)
     if kind == OutreachKind.RESHARE:
         return client.reshare(external_id=mention.external_id, idempotency_key=key,
-                              text=_reshare_text(outreach))
+                              text=_reshare_text(outreach, mention))
     if kind == OutreachKind.TAKEDOWN:
         return client.undo_reshare(external_id=mention.external_id, idempotency_key=key)
     raise PermanentError(f"don't know how to deliver a {kind}")
@@ -631,7 +643,8 @@ def outreach_deliver(*, outreach_id: int) -> Outreach:
     return Outreach.objects.get(pk=outreach_id)
 
 
-def _defer(outreach: Outreach, wait: float, reason: str, until: datetime | None = None):
+def _defer(outreach: Outreach, wait: float, reason: str, until: datetime | None = None
+           ) -> NoReturn:
     now = timezone.now()
     until = until or now + timedelta(seconds=wait)
     outreach_transition([outreach.pk], from_=(S.SENDING,), to=S.APPROVED, action="deferred",

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from advocates.models import Outreach, OutreachLog, OutreachStatus
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 S = OutreachStatus
 
@@ -40,7 +43,7 @@ OUTREACH_MOVES: dict[str, frozenset[str]] = {
 
 
 def outreach_transition(ids: Collection[int], *, from_: Iterable[str], to: str,
-                        action: str | None = None, actor=None,
+                        action: str | None = None, actor: User | None = None,
                         detail: dict[str, Any] | None = None, extra_q: Q | None = None,
                         now: datetime | None = None, **fields: Any) -> list[int]:
     """Move the outreach among `ids` whose status is one of `from_` to `to`, with one

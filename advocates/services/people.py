@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -14,6 +15,7 @@ from django.utils.translation import gettext as _
 from wagtail.log_actions import log
 from wagtail.models import ModelLogEntry
 
+from advocates.actors import actor_user
 from advocates.models import (
     Advocate,
     IngestToken,
@@ -22,6 +24,9 @@ from advocates.models import (
     SocialIdentity,
     TokenScope,
 )
+
+if TYPE_CHECKING:
+    from advocates.actors import Actor
 
 UNMERGE_WITHIN = timedelta(days=30)
 _FLAGS = ("opted_out_at", "opt_out_source", "is_employee", "flagged")
@@ -35,7 +40,8 @@ def advocate_reward_received(*, advocate_id: int, at: datetime) -> None:
                             pk=advocate_id).update(reward_received_at=at)
 
 
-def merge_suggestion_dismiss(*, first_id: int, second_id: int, user=None) -> MergeDismissal:
+def merge_suggestion_dismiss(*, first_id: int, second_id: int, user: Actor = None
+                             ) -> MergeDismissal:
     """Record that two suggested advocates are two people, so the pair is not suggested again
     (either order; a second dismissal returns the first). Raises ValueError, changing
     nothing, for the same advocate twice or one that does not exist."""
@@ -45,14 +51,14 @@ def merge_suggestion_dismiss(*, first_id: int, second_id: int, user=None) -> Mer
     if Advocate.objects.filter(pk__in=(low, high)).count() != 2:
         raise ValueError(_("No such advocate."))
     dismissal, created = MergeDismissal.objects.get_or_create(
-        first_id=low, second_id=high, defaults={"dismissed_by": user})
+        first_id=low, second_id=high, defaults={"dismissed_by": actor_user(user)})
     if created:
         log(instance=dismissal.first, action="kansha.advocate.merge_dismiss", user=user,
             data={"other": high})
     return dismissal
 
 
-def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user=None) -> Advocate:
+def advocates_merge(*, survivor: Advocate, absorbed: Advocate, user: Actor = None) -> Advocate:
     """Move every identity (and with them their mentions) and outreach of `absorbed` onto
     `survivor`.
 
@@ -114,7 +120,7 @@ def advocate_unmergeable(*, absorbed: Advocate, now: datetime | None = None) -> 
     return entry is not None and entry.timestamp >= (now or timezone.now()) - UNMERGE_WITHIN
 
 
-def advocates_unmerge(*, absorbed: Advocate, user=None, now: datetime | None = None
+def advocates_unmerge(*, absorbed: Advocate, user: Actor = None, now: datetime | None = None
                       ) -> Advocate:
     """Undo a merge from its audit record, within UNMERGE_WITHIN: the identities and outreach
     that moved go back to `absorbed`, the survivor's opt-out, employee and flagged fields are
@@ -156,7 +162,7 @@ def advocates_unmerge(*, absorbed: Advocate, user=None, now: datetime | None = N
     return survivor
 
 
-def ingest_token_issue(*, name: str, user=None,
+def ingest_token_issue(*, name: str, user: Actor = None,
                        scopes: Collection[str] = (TokenScope.INGEST,)) -> tuple[IngestToken, str]:
     """Create an API token for an integration with these scopes; return it with its secret
     (shown only once). Raises ValueError for an unknown scope or none at all."""
@@ -168,12 +174,12 @@ def ingest_token_issue(*, name: str, user=None,
     token = IngestToken.objects.create(
         name=name, prefix=secret[:10], key_hash=IngestToken.hash_key(secret),
         scopes=[s for s in TokenScope.values if s in set(scopes)],
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=actor_user(user),
     )
     return token, secret
 
 
-def api_token_revoke(*, token_id: int, user=None) -> bool:
+def api_token_revoke(*, token_id: int, user: Actor = None) -> bool:
     """Revoke a token now (its next request gets 401); True if this call revoked it.
 
     A conditional update: revoking twice keeps the first time. Audited in Wagtail's log.
@@ -182,5 +188,5 @@ def api_token_revoke(*, token_id: int, user=None) -> bool:
         revoked_at=timezone.now())
     if done:
         log(instance=IngestToken.objects.get(pk=token_id), action="kansha.token.revoke",
-            user=user if user is not None and user.is_authenticated else None)
+            user=actor_user(user))
     return bool(done)

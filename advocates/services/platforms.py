@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -56,6 +56,9 @@ from advocates.services.ingest import mentions_ingest
 from advocates.services.threads import messages_receive
 from advocates.signals import mentions_stored, webhook_batch_due, webhook_stored
 from advocates.sql import is_deadlock, text_storable
+
+if TYPE_CHECKING:
+    import redis
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +196,7 @@ def brand_account_cursor_save(*, account: BrandAccount, key: str, value: Any) ->
     account.cursor = cursor
 
 
-def brand_account_deferred_until(account: BrandAccount) -> Any:
+def brand_account_deferred_until(account: BrandAccount) -> datetime | None:
     """When the account's quota is exhausted, the reset time; else None."""
     if (account.quota_remaining is not None and account.quota_remaining <= 0
             and account.quota_reset_at and account.quota_reset_at > timezone.now()):
@@ -209,7 +212,7 @@ class PollOutcome:
     created: int = 0
     duplicate: int = 0
     rejected: int = 0  # entries the platform sent that are not valid mentions (skipped)
-    deferred_until: Any = None
+    deferred_until: datetime | None = None
     error: str = ""
     skipped: str = ""
 
@@ -322,7 +325,7 @@ def _pending_key() -> str:
 
 
 @functools.cache
-def _redis() -> Any:
+def _redis() -> redis.Redis:
     # One client per process: Django's RedisCache builds a new redis.Redis (about 0.15 ms of
     # CPU) for every call, and every webhook request sets the flag.
     import redis

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -58,6 +58,9 @@ from advocates.models import (
     WebhookDelivery,
 )
 
+if TYPE_CHECKING:
+    from advocates.actors import Actor
+
 logger = logging.getLogger(__name__)
 
 ERASED_SOURCE = "erased"
@@ -70,7 +73,7 @@ def privacy_providers() -> list[ModuleType]:
     return [import_module(path) for path in getattr(settings, "KANSHA_PRIVACY_PROVIDERS", [])]
 
 
-def _rows(queryset: QuerySet) -> list[dict[str, Any]]:
+def _rows(queryset: QuerySet[Model]) -> list[dict[str, Any]]:
     return list(queryset.order_by("pk").values())
 
 
@@ -140,7 +143,8 @@ def advocate_export(*, advocate_id: int) -> dict[str, Any]:
     # Round-trip through the encoder so the caller gets plain JSON types (datetimes as ISO).
     import json
 
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    plain: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    return plain
 
 
 @dataclass
@@ -150,7 +154,7 @@ class ErasureResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def advocate_erase(*, advocate_id: int, user=None) -> ErasureResult:
+def advocate_erase(*, advocate_id: int, user: Actor = None) -> ErasureResult:
     """Erase one advocate's personal data; keep what finance needs under a pseudonym.
 
     Preconditions: none (erasing twice is harmless: the second run finds nothing to blank).
@@ -283,7 +287,7 @@ def _suppress_accounts(identities: Sequence[SocialIdentity], *, now: datetime) -
     return len(accounts)
 
 
-def suppression_lift(*, suppression_id: int, user, note: str,
+def suppression_lift(*, suppression_id: int, user: Actor, note: str,
                      now: datetime | None = None) -> bool:
     """Lift a suppression: the account may be proposed to again (e.g. the person wrote to the
     brand asking for it). Returns False if it was already lifted. Audited with the note."""
@@ -341,10 +345,10 @@ def raw_payloads_purge(*, older_than_days: int | None = None,
     return counts
 
 
-def _purge_chunks(queryset: QuerySet, **values: Any) -> int:
+def _purge_chunks(queryset: QuerySet[Model], **values: Any) -> int:
     total = 0
     while True:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:_PURGE_CHUNK])
         if not ids:
             return total
-        total += queryset.model.objects.filter(pk__in=ids).update(**values)
+        total += queryset.model._default_manager.filter(pk__in=ids).update(**values)

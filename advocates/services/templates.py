@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db.models import Count, Max
 
-from advocates.models import Outreach, ReplyTemplate
+from advocates.models import Advocate, Mention, Outreach, ReplyTemplate, SocialIdentity
 from advocates.policies import platform_label
 from advocates.template_text import FALLBACK_LANGUAGE, keyword_normal, template_text_render
 
@@ -218,8 +218,8 @@ class TemplateBook:
         return Rendered(template_text_render(variants[chosen - 1], context), key, chosen)
 
 
-def template_context(*, identity, mention=None, brand: str, extra: Mapping[str, Any] | None = None
-                     ) -> dict[str, Any]:
+def template_context(*, identity: SocialIdentity, mention: Mention | None = None, brand: str,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The variables for one person (and the mention being answered, if any)."""
     handle = identity.handle or ""
     if handle and not handle.startswith("@"):
@@ -238,8 +238,9 @@ def template_context(*, identity, mention=None, brand: str, extra: Mapping[str, 
     return context
 
 
-def template_render(*, purpose: str, language: str, advocate_id: int, identity,
-                    mention=None, brand: str, extra: Mapping[str, Any] | None = None,
+def template_render(*, purpose: str, language: str, advocate_id: int,
+                    identity: SocialIdentity, mention: Mention | None = None, brand: str,
+                    extra: Mapping[str, Any] | None = None,
                     now: datetime, accept: Callable[[str], bool] | None = None
                     ) -> Rendered | None:
     """Render one proposal's text (for callers that propose one at a time, e.g. rewards)."""
@@ -249,7 +250,8 @@ def template_render(*, purpose: str, language: str, advocate_id: int, identity,
                                                 brand=brand, extra=extra), accept=accept)
 
 
-def reshare_disclosure_render(*, advocate, identity, mention, brand: str, now: datetime,
+def reshare_disclosure_render(*, advocate: Advocate, identity: SocialIdentity,
+                              mention: Mention, brand: str, now: datetime,
                               book: TemplateBook | None = None) -> Rendered | None:
     """The disclosure line a reshare of this post carries, in the post's language; None when its
     author has received no reward from the brand (`Advocate.reward_received_at`).
@@ -277,7 +279,8 @@ def template_usage_by_key() -> dict[str, dict[int, int]]:
     return dict(counts)
 
 
-def template_suggestions(*, identity, brand: str, language: str) -> list[tuple[str, str]]:
+def template_suggestions(*, identity: SocialIdentity, brand: str, language: str
+                         ) -> list[tuple[str, str]]:
     """(template name, text) for a conversation's reply box: the first variant of every live
     care and answer template in the person's language (English where there is none), filled
     in for them."""
