@@ -209,7 +209,7 @@ def _where_platform(p: ReportParams, alias: str, params: list) -> str:
 # --- Ambassador program --------------------------------------------------------------------
 
 
-def mentions_by_period(p: ReportParams) -> pd.DataFrame:
+def count_mentions_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, mentions, positive, detected — by the mention's posting time."""
     params: list = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
@@ -223,7 +223,7 @@ def mentions_by_period(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def outreach_by_period(p: ReportParams) -> pd.DataFrame:
+def count_outreach_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, kind, status, reason, items, with_sla, within_sla — by proposal time.
 
     `reason` is the reject reason of rejected thank-you replies ('' otherwise), so the
@@ -246,7 +246,7 @@ def outreach_by_period(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""", params)
 
 
-def response_times(p: ReportParams) -> pd.DataFrame:
+def count_response_times(p: ReportParams) -> pd.DataFrame:
     """period, platform, kind ('reply'|'care'), sent, median_seconds.
 
     Time from the mention reaching Kansha (`received_at`; the outreach's own creation when it
@@ -272,7 +272,7 @@ def response_times(p: ReportParams) -> pd.DataFrame:
             .agg(sent=("seconds", "size"), median_seconds=("seconds", "median")))
 
 
-def advocates_new(p: ReportParams) -> pd.DataFrame:
+def count_advocates_new(p: ReportParams) -> pd.DataFrame:
     """period, platform, new_advocates — advocates whose first identity on the platform
     was first seen in the period."""
     params: list = [_dt(p.start), _dt(p.end)]
@@ -285,7 +285,7 @@ def advocates_new(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def advocates_active(p: ReportParams) -> pd.DataFrame:
+def count_advocates_active(p: ReportParams) -> pd.DataFrame:
     """period, platform, active_advocates, events, reshares — from confirmed advocacy."""
     params: list = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "e", params)
@@ -303,7 +303,7 @@ def advocates_active(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def consents_granted(p: ReportParams) -> pd.DataFrame:
+def count_consents_granted(p: ReportParams) -> pd.DataFrame:
     """period, platform, consents_granted."""
     params: list = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "i", params)
@@ -315,7 +315,7 @@ def consents_granted(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def disclosure_by_period(p: ReportParams) -> pd.DataFrame:
+def count_disclosure_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, rewarded_posts, disclosed, reminders, reminders_sent — rewarded
     advocates' posts checked by the disclosure watch, by the post's time."""
     params: list = [_dt(p.start), _dt(p.end)]
@@ -339,7 +339,7 @@ def disclosure_by_period(p: ReportParams) -> pd.DataFrame:
 ADVOCATE_AFTER_CARE_DAYS = 90
 
 
-def care_conversations(p: ReportParams) -> pd.DataFrame:
+def count_care_conversations(p: ReportParams) -> pd.DataFrame:
     """One row per conversation resolved in the range: platform, staff (who resolved it),
     outcome, first_response_seconds, resolution_seconds, sla_hit (1, 0, or None without an
     SLA), became_advocate (0/1).
@@ -348,7 +348,7 @@ def care_conversations(p: ReportParams) -> pd.DataFrame:
     the SLA does): the first response is the first of our outreach in the conversation that
     was sent; the SLA was hit when it was sent by the earliest due time of its care items and
     answers. Conversations are few beside mentions, so the medians and p90s are taken in
-    pandas from these rows (`frames.care_summary`), the same on both databases.
+    pandas from these rows (`frames.shape_care_summary`), the same on both databases.
     """
     params: list = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "c", params)
@@ -385,7 +385,7 @@ def care_conversations(p: ReportParams) -> pd.DataFrame:
         ORDER BY x.platform, x.staff""", params)
 
 
-def disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:
+def count_disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:
     """advocate_id, advocate, undisclosed, reminders_sent — advocates with two or more
     undisclosed posts in the range, most first."""
     params: list = [_dt(p.start), _dt(p.end)]
@@ -402,7 +402,7 @@ def disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataF
         ORDER BY 3 DESC, 1 LIMIT {int(limit)}""", params)
 
 
-def tier_distribution() -> pd.DataFrame:
+def count_tier_distribution() -> pd.DataFrame:
     """tier, threshold, advocates — the current snapshot (AdvocateTier), including no tier."""
     return _fetch(f"""
         SELECT COALESCE(t.name, '(no tier)') AS tier, COALESCE(t.threshold, 0) AS threshold,
@@ -411,7 +411,7 @@ def tier_distribution() -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 2, 1""")
 
 
-def tier_movement(p: ReportParams) -> pd.DataFrame:
+def count_tier_movement(p: ReportParams) -> pd.DataFrame:
     """period, tier (the tier moved into; '(no tier)' for a demotion out), direction, changes."""
     return _fetch(f"""
         SELECT {_bucket("c.changed_at", p.period)} AS period,
@@ -422,7 +422,7 @@ def tier_movement(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [_dt(p.start), _dt(p.end)])
 
 
-def top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+def count_top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     """rank, advocate_id, events — the `limit` advocates with the most confirmed advocacy
     events in the range (ties ordered by id), ranked with RANK() over everyone counted."""
     params: list = [_dt(p.start), _dt(p.end)]
@@ -439,7 +439,7 @@ def top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
         FROM counted ORDER BY events DESC, advocate_id LIMIT %s""", params)
 
 
-def top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
+def count_top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
     """advocate_id, name, events, reach (largest follower count), redemptions, rank — for the
     ranked rows of `top_counted` (or of the rollups' shortcut to the same rows)."""
     columns = ["rank", "advocate_id", "name", "events", "reach", "redemptions"]
@@ -459,10 +459,10 @@ def top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
     return out.sort_values(["rank", "advocate_id"]).reset_index(drop=True)[columns]
 
 
-def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+def count_top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     """rank, advocate_id, name, events, reach, redemptions — counted from every event in the
     range; reach and redemptions are looked up for the top rows only."""
-    return top_details(top_counted(p, limit=limit), p)
+    return count_top_details(count_top_counted(p, limit=limit), p)
 
 
 # --- Redemptions ---------------------------------------------------------------------------
@@ -479,7 +479,7 @@ def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str, para
     return sql
 
 
-def codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+def count_codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """month, rule_id, rule, tier, currency, issued, redeemed, expired.
 
     By the month the code was issued (a cohort): of the codes issued that month, how many were
@@ -502,7 +502,7 @@ def codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
-def redemptions_by_month(p: ReportParams) -> pd.DataFrame:
+def count_redemptions_by_month(p: ReportParams) -> pd.DataFrame:
     """month, rule_id, rule, tier, currency, redemptions, discount_minor, order_minor, orders.
 
     By the month of the redemption. The currency is the order's (the code's when a bare
@@ -526,7 +526,7 @@ def redemptions_by_month(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
-def reversals_by_month(p: ReportParams) -> pd.DataFrame:
+def count_reversals_by_month(p: ReportParams) -> pd.DataFrame:
     """month, rule_id, rule, tier, currency, reversals, discount_reversed_minor,
     order_reversed_minor.
 
@@ -549,7 +549,7 @@ def reversals_by_month(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
-def orders_without_code(p: ReportParams) -> pd.DataFrame:
+def count_orders_without_code(p: ReportParams) -> pd.DataFrame:
     """month, currency, orders, order_minor — completed Stripe Checkout sessions with no
     discount, read from the stored webhook events (Kansha keeps no other order table)."""
     params: list = [_dt(p.start), _dt(p.end)]
@@ -580,7 +580,7 @@ def orders_without_code(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def grant_ledger(p: ReportParams) -> pd.DataFrame:
+def count_grant_ledger(p: ReportParams) -> pd.DataFrame:
     """One row per grant created in the range, with its code's and redemptions' Stripe ids."""
     params: list = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "g.rule_id", "g.currency", params)
@@ -633,7 +633,7 @@ def grant_ledger(p: ReportParams) -> pd.DataFrame:
 # --- Liability -----------------------------------------------------------------------------
 
 
-def codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+def count_codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """expiry_month ('' = never), currency, discount_type, codes, uses, amount_minor,
     estimate_minor, minimum_minor, uncapped.
 
@@ -670,7 +670,7 @@ def codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
 
 
-def perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+def count_perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """expiry_month ('' = never), currency, perk, units, cost_minor — perks granted (stock
     reserved) but not yet delivered, at the perk's unit cost."""
     params: list = [_dt(as_of)]
@@ -685,7 +685,7 @@ def perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
 
 
-def points_outstanding(*, as_of: datetime,
+def count_points_outstanding(*, as_of: datetime,
                        expiring_before: datetime | None = None) -> pd.DataFrame:
     """expiry_month ('' = never), points, advocates — ledger entries not expired at `as_of`.
 

@@ -69,20 +69,20 @@ from django.db.models import Max
 from django.utils import timezone
 
 from advocates.models import Advocate
-from rewards.models import (
+from rewards.models import PointsEntry
+
+from . import queries
+from .models import (
     ActivePeriodRollup,
     MentionDayRollup,
     NewAdvocatePeriodRollup,
     OutreachDayRollup,
-    PointsEntry,
     PointsExpiryRollup,
     ReportDirtyPeriod,
     ReportRollupState,
     ResponsePeriodRollup,
     TopAdvocateMonthRollup,
 )
-
-from . import queries
 from .params import ReportParams
 from .queries import T, _dt, _fetch, _pg
 
@@ -244,7 +244,7 @@ def _count_mention_days(where: str, params: list) -> None:
 
 
 def _count_outreach_days(where: str, params: list) -> None:
-    # The same expressions as queries.outreach_by_period, per day.
+    # The same expressions as queries.count_outreach_by_period, per day.
     _execute(f"""
         INSERT INTO {R["outreachday"]}
                (day, platform, kind, status, reason, items, with_sla, within_sla)
@@ -290,11 +290,11 @@ class Summary:
 
 
 SUMMARIES = {
-    "response": Summary(ResponsePeriodRollup, queries.response_times,
+    "response": Summary(ResponsePeriodRollup, queries.count_response_times,
                         ("platform", "kind", "sent", "median_seconds"), ("platform", "kind")),
-    "active": Summary(ActivePeriodRollup, queries.advocates_active,
+    "active": Summary(ActivePeriodRollup, queries.count_advocates_active,
                       ("platform", "active_advocates", "events", "reshares"), ("platform",)),
-    "new": Summary(NewAdvocatePeriodRollup, queries.advocates_new,
+    "new": Summary(NewAdvocatePeriodRollup, queries.count_advocates_new,
                    ("platform", "new_advocates"), ("platform",)),
 }
 
@@ -538,8 +538,8 @@ def rollups_refresh(*, needed: set[tuple] | None = None,
 # --- Reading ---------------------------------------------------------------------------------
 
 
-def mentions_by_period(p: ReportParams) -> pd.DataFrame:
-    """As queries.mentions_by_period, from the day rollup."""
+def rollup_mentions_by_period(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_mentions_by_period, from the day rollup."""
     params: list = [_d(p.date_from), _d(p.date_to)]
     extra = _where_platform(p, "r.platform", params)
     return _fetch(f"""
@@ -551,8 +551,8 @@ def mentions_by_period(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def outreach_by_period(p: ReportParams) -> pd.DataFrame:
-    """As queries.outreach_by_period, from the day rollup."""
+def rollup_outreach_by_period(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_outreach_by_period, from the day rollup."""
     params: list = [_d(p.date_from), _d(p.date_to)]
     extra = _where_platform(p, "r.platform", params)
     return _fetch(f"""
@@ -584,18 +584,18 @@ def _from_summary(name: str, p: ReportParams) -> pd.DataFrame:
     return out.sort_values(["period", *summary.keys], kind="stable").reset_index(drop=True)
 
 
-def response_times(p: ReportParams) -> pd.DataFrame:
-    """As queries.response_times: medians per whole period from the summary."""
+def rollup_response_times(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_response_times: medians per whole period from the summary."""
     return _from_summary("response", p)
 
 
-def advocates_active(p: ReportParams) -> pd.DataFrame:
-    """As queries.advocates_active: distinct advocates per whole period from the summary."""
+def rollup_advocates_active(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_advocates_active: distinct advocates per whole period from the summary."""
     return _from_summary("active", p)
 
 
-def advocates_new(p: ReportParams) -> pd.DataFrame:
-    """As queries.advocates_new: distinct advocates per whole period from the summary."""
+def rollup_advocates_new(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_advocates_new: distinct advocates per whole period from the summary."""
     return _from_summary("new", p)
 
 
@@ -607,8 +607,8 @@ def _ids_filter(ids: list[int], params: list) -> str:
     return f"e.advocate_id IN ({', '.join(['%s'] * len(ids))})"
 
 
-def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
-    """As queries.top_advocates, from the monthly top lists when they prove the answer.
+def rollup_top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+    """As queries.count_top_advocates, from the monthly top lists when they prove the answer.
 
     Candidates: everyone on a list of a whole month in the range, and the first TOP_KEEP of
     the partial months at its ends (counted directly). An advocate on no list has at most the
@@ -618,7 +618,7 @@ def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     each candidate's RANK() counts only candidates. Otherwise the direct ranking runs.
     """
     if limit > TOP_KEEP:
-        return queries.top_advocates(p, limit=limit)
+        return queries.count_top_advocates(p, limit=limit)
     months, edges = split(p, "month")
     candidates: set[int] = set()
     bound = 0
@@ -651,10 +651,10 @@ def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     if bound and (len(totals) < limit or int(totals["events"].iloc[limit - 1]) <= bound):
         logger.info("top advocates: the monthly lists do not settle %s; counting directly",
                     p.describe())
-        return queries.top_advocates(p, limit=limit)
+        return queries.count_top_advocates(p, limit=limit)
     totals["rank"] = totals["events"].rank(method="min", ascending=False).astype("int64")
     ranked = totals.head(limit)[["rank", "advocate_id", "events"]].reset_index(drop=True)
-    return queries.top_details(ranked, p)
+    return queries.count_top_details(ranked, p)
 
 
 def _candidate_totals(ids: list[int], p: ReportParams) -> pd.DataFrame:
@@ -676,15 +676,15 @@ def _candidate_totals(ids: list[int], p: ReportParams) -> pd.DataFrame:
     return out.astype({"advocate_id": "int64", "events": "int64"})
 
 
-def points_outstanding(*, as_of: datetime) -> pd.DataFrame:
-    """As queries.points_outstanding: months of expiry after the one holding `as_of` (and the
+def rollup_points_outstanding(*, as_of: datetime) -> pd.DataFrame:
+    """As queries.count_points_outstanding: months of expiry after the one holding `as_of` (and the
     points that never expire) from the rollup, when every entry occurred before `as_of` (then
     each of them is outstanding); that month counted directly. Otherwise directly."""
     latest = PointsEntry.objects.aggregate(latest=Max("occurred_at"))["latest"]
     if latest is not None and latest >= as_of:
-        return queries.points_outstanding(as_of=as_of)
+        return queries.count_points_outstanding(as_of=as_of)
     after = period_next(period_start(as_of.astimezone(UTC).date(), "month"), "month")
-    parts = [queries.points_outstanding(as_of=as_of, expiring_before=_midnight(after)),
+    parts = [queries.count_points_outstanding(as_of=as_of, expiring_before=_midnight(after)),
              _fetch(f"""
                 SELECT r.month AS expiry_month, r.points AS points, r.advocates AS advocates
                 FROM {R["points"]} r WHERE r.month >= %s OR r.month IS NULL""", [_d(after)])]
