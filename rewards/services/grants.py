@@ -39,6 +39,8 @@ from rewards.models import (
     TriggerKind,
 )
 from rewards.services.grant_states import grant_transition
+from rewards.services.ledger_rows import Entry, LedgerEvent
+from rewards.services.tiers import TierMove
 from rewards.signals import grant_code_revoked, grants_approved
 
 logger = logging.getLogger(__name__)
@@ -84,8 +86,8 @@ class Candidate:
 # --- Evaluating rules over a batch ---------------------------------------------------------
 
 
-def rules_evaluate(*, entries: Sequence, events: Sequence[dict],
-                   tier_changes: Sequence, facts: dict[int, fraud.AdvocateFacts],
+def rules_evaluate(*, entries: Sequence[Entry], events: Sequence[LedgerEvent],
+                   tier_changes: Sequence[TierMove], facts: dict[int, fraud.AdvocateFacts],
                    now: datetime) -> list[RewardGrant]:
     """Evaluate every live rule for the advocates in this batch; make the grants that fire.
 
@@ -138,21 +140,21 @@ def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tie
                 if m.promoted and target is not None and m.to_tier.threshold >= target.threshold
                 and (m.from_tier is None or m.from_tier.threshold < target.threshold)]
     if rule.trigger == TriggerKind.FIRST_CHECKIN:
-        checkins = [e for e in events if e["kind"] == AdvocacyKind.CHECKIN and e["venue"]]
+        checkins = [e for e in events if e.kind == AdvocacyKind.CHECKIN and e.venue]
         if not checkins:
             return []
         # The first check-in of this advocate at this venue is the lowest event id there.
         first = {(r["advocate_id"], r["venue"].strip().lower()): r["first"] for r in
                  AdvocacyEvent.objects.filter(
                      kind=AdvocacyKind.CHECKIN,
-                     advocate_id__any_ids=ids_in({e["advocate_id"] for e in checkins}),
-                     venue__in={e["venue"] for e in checkins})
+                     advocate_id__any_ids=ids_in({e.advocate_id for e in checkins}),
+                     venue__in={e.venue for e in checkins})
                  .values("advocate_id", "venue").annotate(first=Min("id"))}
         out = {}
         for e in checkins:
-            if first.get((e["advocate_id"], e["venue"].strip().lower())) == e["id"]:
-                vk = venue_key(e["venue"])
-                out[e["advocate_id"], vk] = Candidate(e["advocate_id"], vk, e["id"])
+            if first.get((e.advocate_id, e.venue.strip().lower())) == e.id:
+                vk = venue_key(e.venue)
+                out[e.advocate_id, vk] = Candidate(e.advocate_id, vk, e.id)
         return list(out.values())
     return []
 
