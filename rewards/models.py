@@ -8,6 +8,10 @@ the rule, tier, advocate and currency directly, with indexes on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
@@ -494,6 +498,44 @@ class Period(models.TextChoices):
     WEEK = "week", gettext_lazy("Once per week")
 
 
+@dataclass(frozen=True, slots=True)
+class RewardSnapshot:
+    """What a rule gives, frozen onto each of its grants (the rule may change later).
+
+    Stored as JSON in `RewardGrant.reward` (`as_json`, keys in this order) and read back with
+    `RewardGrant.snapshot`. A default is what a grant whose JSON lacks that key has always
+    meant (grants made by hand, and in tests, may hold `{}`).
+    """
+
+    rule: int | None = None
+    rule_name: str = "Kansha reward"
+    revision: int | None = None
+    reward_kind: str = ""
+    discount_type: str = ""  # "" for a perk; read as "not percent" (an amount)
+    percent_off: int | None = None
+    amount_off_minor: int | None = None
+    currency: str = "jpy"
+    code_expiry_days: int | None = None  # None or 0: the code lasts 30 days
+    minimum_order_minor: int | None = None
+    single_use: bool = True
+    perk: int | None = None
+    perk_name: str = "a perk"
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in REWARD_SNAPSHOT_KEYS}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RewardSnapshot:
+        """The snapshot a grant holds; unknown keys are ignored, missing ones take the
+        defaults above."""
+        if not data:
+            return cls()
+        return cls(**{k: v for k, v in data.items() if k in REWARD_SNAPSHOT_KEYS})
+
+
+REWARD_SNAPSHOT_KEYS = frozenset(f.name for f in fields(RewardSnapshot))
+
+
 class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, models.Model):
     """When a reward fires, for whom, what it is and how often. Only live rules fire."""
 
@@ -673,18 +715,17 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
             return self.amount_off_minor or 0
         return self.budget_estimate_minor
 
-    def reward_snapshot(self) -> dict:
+    def reward_snapshot(self) -> RewardSnapshot:
         """What this rule gives, frozen onto each grant (the rule may change later)."""
         perk = self.perk if self.perk_id else None
-        return {
-            "rule": self.pk, "rule_name": self.name,
-            "revision": self.live_revision_id, "reward_kind": self.reward_kind,
-            "discount_type": self.discount_type if self.reward_kind == RewardKind.DISCOUNT
-            else "", "percent_off": self.percent_off, "amount_off_minor": self.amount_off_minor,
-            "currency": self.currency, "code_expiry_days": self.code_expiry_days,
-            "minimum_order_minor": self.minimum_order_minor, "single_use": self.single_use,
-            "perk": self.perk_id, "perk_name": perk.name if perk is not None else "",
-        }
+        return RewardSnapshot(
+            rule=self.pk, rule_name=self.name,
+            revision=self.live_revision_id, reward_kind=self.reward_kind,
+            discount_type=self.discount_type if self.reward_kind == RewardKind.DISCOUNT
+            else "", percent_off=self.percent_off, amount_off_minor=self.amount_off_minor,
+            currency=self.currency, code_expiry_days=self.code_expiry_days,
+            minimum_order_minor=self.minimum_order_minor, single_use=self.single_use,
+            perk=self.perk_id, perk_name=perk.name if perk is not None else "")
 
 
 class RuleBudget(models.Model):
@@ -808,19 +849,24 @@ class RewardGrant(models.Model):
     def __str__(self) -> str:
         return f"Grant #{self.pk} ({self.rule_id} → advocate {self.advocate_id}, {self.status})"
 
+    @property
+    def snapshot(self) -> RewardSnapshot:
+        """The rule's reward as it was when the grant was made (`reward`, typed)."""
+        return RewardSnapshot.from_json(self.reward)
+
     def describe(self, language: str = "en") -> str:
         """The reward in words, for messages and the admin."""
-        r = self.reward
+        r = self.snapshot
         if self.reward_kind == RewardKind.PERK:
             perk = self.perk if self.perk_id else None
             if language == "ja" and perk is not None and perk.name_ja:
                 return perk.name_ja
-            return r.get("perk_name", "a perk")
+            return r.perk_name
         with translation.override(language):
-            if r.get("discount_type") == DiscountType.PERCENT:
-                return _("%(percent)s%% off") % {"percent": r["percent_off"]}
+            if r.discount_type == DiscountType.PERCENT:
+                return _("%(percent)s%% off") % {"percent": r.percent_off}
             return _("%(amount)s off") % {"amount": money_display(
-                r.get("amount_off_minor") or 0, r.get("currency", "jpy"), language)}
+                r.amount_off_minor or 0, r.currency, language)}
 
 
 

@@ -219,7 +219,7 @@ def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
             logger.info("rule %s: budget allows %d of %d grants in %s", rule.pk, fit,
                         len(keep), budget_month)
         keep = keep[:fit]
-    snapshot = rule.reward_snapshot()
+    reward = rule.reward_snapshot().as_json()
     tiers = dict(AdvocateTier.objects.filter(
         advocate_id__any_ids=ids_in({c.advocate_id for c in keep}))
                  .values_list("advocate_id", "tier_id"))
@@ -241,7 +241,7 @@ def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
         grants.append(RewardGrant(
             advocate_id=c.advocate_id, rule=rule, period_key=c.period_key,
             status=GrantStatus.PENDING_APPROVAL if reasons else GrantStatus.APPROVED,
-            review_reasons=reasons, reward=snapshot, reward_kind=rule.reward_kind,
+            review_reasons=reasons, reward=reward, reward_kind=rule.reward_kind,
             perk_id=rule.perk_id if rule.reward_kind == RewardKind.PERK else None,
             cost_minor=cost, currency=rule.currency,
             budget_month=budget_month if rule.monthly_budget_minor is not None else None,

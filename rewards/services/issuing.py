@@ -72,8 +72,8 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
     existing = DiscountCode.objects.filter(grant=grant).first()
     if existing is not None:
         return existing
-    r = grant.reward
-    expires = now + timedelta(days=r.get("code_expiry_days") or 30)
+    r = grant.snapshot
+    expires = now + timedelta(days=r.code_expiry_days or 30)
     provider = _provider()
     # Restricted to the advocate's Stripe customer when we know it. Stored on the row like
     # the code text, so every retry sends the same parameters with the same key.
@@ -85,13 +85,13 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
                 return DiscountCode.objects.create(
                     grant=grant, provider=provider, stripe_customer_id=customer,
                     code=codes.code_generate_unique(model=DiscountCode),
-                    discount_type=r.get("discount_type") or DiscountType.PERCENT,
-                    percent_off=r.get("percent_off") if r.get("discount_type") ==
-                    DiscountType.PERCENT else None,
-                    amount_off_minor=r.get("amount_off_minor") if r.get("discount_type") ==
+                    discount_type=r.discount_type or DiscountType.PERCENT,
+                    percent_off=r.percent_off if r.discount_type == DiscountType.PERCENT
+                    else None,
+                    amount_off_minor=r.amount_off_minor if r.discount_type ==
                     DiscountType.AMOUNT else None,
-                    currency=grant.currency, minimum_order_minor=r.get("minimum_order_minor"),
-                    max_redemptions=1 if r.get("single_use", True) else None,
+                    currency=grant.currency, minimum_order_minor=r.minimum_order_minor,
+                    max_redemptions=1 if r.single_use else None,
                     expires_at=expires, created_at=now)
         except IntegrityError:
             continue  # a code clash (vanishingly rare): draw again
@@ -100,16 +100,16 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
 
 def _coupon_id(grant: RewardGrant) -> str:
     """The Stripe coupon of the grant's rule revision, created once per revision."""
-    r = grant.reward
-    version = str(r.get("revision") or 0)
+    r = grant.snapshot
+    version = str(r.revision or 0)
     found = StripeCoupon.objects.filter(rule_id=grant.rule_id, version=version).first()
     if found:
         return found.coupon_id
     coupon_id = stripe_client.coupon_create(
         rule_id=grant.rule_id, version=version,
-        percent_off=r.get("percent_off") if r.get("discount_type") == DiscountType.PERCENT
-        else None, amount_off_minor=r.get("amount_off_minor"), currency=grant.currency,
-        name=r.get("rule_name", "Kansha reward"))
+        percent_off=r.percent_off if r.discount_type == DiscountType.PERCENT
+        else None, amount_off_minor=r.amount_off_minor, currency=grant.currency,
+        name=r.rule_name)
     # Two workers may both get here; the idempotency key gave them the same coupon.
     StripeCoupon.objects.bulk_create(
         [StripeCoupon(rule_id=grant.rule_id, version=version, coupon_id=coupon_id)],
@@ -188,16 +188,16 @@ def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = Non
         rows = []
         by_expiry: dict[datetime, list[int]] = defaultdict(list)
         for g in grants:
-            r = g.reward
-            pct = r.get("discount_type") == DiscountType.PERCENT
-            expires_at = now + timedelta(days=r.get("code_expiry_days") or 30)
+            r = g.snapshot
+            pct = r.discount_type == DiscountType.PERCENT
+            expires_at = now + timedelta(days=r.code_expiry_days or 30)
             rows.append(DiscountCode(
                 grant=g, provider=CodeProvider.LOCAL,
-                code=codes.code_generate(), discount_type=r.get("discount_type"),
-                percent_off=r.get("percent_off") if pct else None,
-                amount_off_minor=None if pct else r.get("amount_off_minor"),
-                currency=g.currency, minimum_order_minor=r.get("minimum_order_minor"),
-                max_redemptions=1 if r.get("single_use", True) else None,
+                code=codes.code_generate(), discount_type=r.discount_type,
+                percent_off=r.percent_off if pct else None,
+                amount_off_minor=None if pct else r.amount_off_minor,
+                currency=g.currency, minimum_order_minor=r.minimum_order_minor,
+                max_redemptions=1 if r.single_use else None,
                 expires_at=expires_at, created_at=now))
             taken.add(rows[-1].code)
             by_expiry[expires_at].append(g.pk)
