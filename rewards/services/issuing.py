@@ -8,7 +8,6 @@ with the idempotency key `grant-<id>-promo` and Stripe answers with the same pro
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -25,7 +24,6 @@ from advocates.services.templates import (
     template_context,
     template_render,
 )
-from advocates.sql import copy_instances, ids_in
 from advocates.template_text import template_text_render, template_text_variables
 from rewards import codes, selectors, stripe_client
 from rewards.models import (
@@ -141,7 +139,7 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
             not code.stripe_promotion_code_id:
         try:
             coupon_id = code.stripe_coupon_id or _coupon_id(grant)
-            # Both code makers (_code_row, grants_issue_local_batch) store an expiry.
+            # _code_row, the one code-row builder, always stores an expiry.
             if code.expires_at is None:
                 raise IssueError(f"code of grant #{grant.pk} has no expiry")
             result = stripe_client.promotion_code_create(
@@ -169,45 +167,6 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
         transaction.on_commit(lambda: grant_code_revoked.send(sender=RewardGrant,
                                                               grant_id=grant_id), robust=True)
     return grant
-
-
-def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = None) -> int:
-    """Issue many approved local-code grants at once (bulk insert; for backfills and the bench).
-
-    Same effects as `grant_issue` per grant, without the message (the message sweep proposes
-    it). Grants that are not approved, or would need Stripe, are left alone.
-    """
-    now = now or timezone.now()
-    if stripe_client.enabled():
-        return 0
-    with transaction.atomic():
-        grants = list(RewardGrant.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            pk__any_ids=ids_in(grant_ids), status=GrantStatus.APPROVED,
-            reward_kind=RewardKind.DISCOUNT, code__isnull=True))
-        taken: set[str] = set()
-        rows = []
-        by_expiry: dict[datetime, list[int]] = defaultdict(list)
-        for g in grants:
-            r = g.snapshot
-            pct = r.discount_type == DiscountType.PERCENT
-            expires_at = now + timedelta(days=r.code_expiry_days or 30)
-            rows.append(DiscountCode(
-                grant=g, provider=CodeProvider.LOCAL,
-                code=codes.code_generate(), discount_type=r.discount_type,
-                percent_off=r.percent_off if pct else None,
-                amount_off_minor=None if pct else r.amount_off_minor,
-                currency=g.currency, minimum_order_minor=r.minimum_order_minor,
-                max_redemptions=1 if r.single_use else None,
-                expires_at=expires_at, created_at=now))
-            taken.add(rows[-1].code)
-            by_expiry[expires_at].append(g.pk)
-        if len(taken) != len(rows):
-            raise IssueError("code clash inside one batch; run again")
-        copy_instances(DiscountCode, rows)
-        for expires_at, ids in by_expiry.items():
-            grant_transition(ids, from_=(GrantStatus.APPROVED,), to=GrantStatus.ISSUED,
-                             issued_at=now, expires_at=expires_at)
-    return len(grants)
 
 
 # --- The message ---------------------------------------------------------------------------
@@ -320,7 +279,7 @@ def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
 
 def grants_message_missing(*, limit: int = 500) -> int:
     """Periodic: propose the message of issued grants that have none (e.g. a crash between
-    issuing and proposing, or the bulk issue path), and of grants held for a private channel
+    issuing and proposing), and of grants held for a private channel
     whose advocate now has one. Grants still waiting are not looked at again (they would
     crowd out the rest)."""
     can_dm = Exists(_private_identities().filter(advocate_id=OuterRef("advocate_id")))

@@ -226,8 +226,10 @@ def test_rollups_equal_a_direct_count_through_a_season_of_writes(
     # The ledger: points, tiers, a grant and its code; a consent answered.
     process()
     with django_capture_on_commit_callbacks(execute=True):
-        services.grants_issue_local_batch(grant_ids=list(
-            services.grants_approved_stale_ids(older_than=timedelta(0))))
+        # Issued as the grants_issue task does: one grant_issue per grant (its local code,
+        # and the reward message proposed).
+        for grant_id in services.grants_approved_stale_ids(older_than=timedelta(0)):
+            services.grant_issue(grant_id=grant_id)
     # A sandbox author's consent: the brand has no Mastodon account, so a reshare there fails.
     record = (ConsentRecord.objects.filter(status="requested", mention__platform="sandbox")
               .order_by("pk").first())
