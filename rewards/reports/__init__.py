@@ -85,7 +85,7 @@ ROLLED = _Counts(
     points_outstanding=rollups.rollup_points_outstanding)
 
 
-def _reasons(outreach):
+def _reasons(outreach: pd.DataFrame) -> pd.DataFrame:
     """reason, rejected — from outreach_by_period's rows (one scan serves both tables)."""
     if outreach.empty:
         return outreach
@@ -268,7 +268,7 @@ def reconciliation_report(run: ReconciliationRun) -> Report:
     rows = run.items.order_by("object_type", "kind", "id").values(
         "id", "kind", "object_type", "stripe_id", "code__code", "grant_id", "redemption_id",
         "currency", "detail")
-    items: list[dict] = [dict(row) for row in rows]
+    items: list[dict[str, Any]] = [dict(row) for row in rows]
     summary = frames.shape_reconciliation_summary(items)
     mismatches = frames.shape_reconciliation_items([i for i in items if i["kind"] != "matched"])
     params = ReportParams(date_from=run.date_from, date_to=run.date_to)
@@ -297,7 +297,7 @@ REPORTS: dict[str, Callable[..., Report]] = {
 }
 # The reports that read rollups, and which summaries each needs up to date (the others count
 # their tables directly: they read a few hundred thousand rows at most).
-ROLLUP_REPORTS: dict[str, Callable[[ReportParams], set[tuple]]] = {
+ROLLUP_REPORTS: dict[str, Callable[[ReportParams], set[rollups.NeededPeriod]]] = {
     "ambassador": rollups.needed_periods,
     "liability": lambda params: {("points",)},
 }

@@ -8,6 +8,8 @@ amounts of two currencies together.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -389,20 +391,20 @@ RECONCILIATION_KINDS = ["matched", "missing_ours", "missing_stripe", "amount_dif
 RECONCILIATION_OBJECTS = ["promotion_code", "checkout_session", "invoice"]
 
 
-def shape_reconciliation_summary(items: list[dict]) -> pd.DataFrame:
+def shape_reconciliation_summary(items: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per kind of Stripe object: how many matched and how many differ, and how."""
     frame = pd.DataFrame(items, columns=["kind", "object_type"])
     counts = frame.groupby(["object_type", "kind"]).size() if not frame.empty else None
     rows = []
     for obj in RECONCILIATION_OBJECTS:
-        row: dict = {"object_type": obj}
+        row: dict[str, object] = {"object_type": obj}
         for kind in RECONCILIATION_KINDS:
             row[kind] = int(counts.get((obj, kind), 0)) if counts is not None else 0
         rows.append(row)
     return pd.DataFrame(rows, columns=["object_type", *RECONCILIATION_KINDS])
 
 
-def shape_reconciliation_items(items: list[dict]) -> pd.DataFrame:
+def shape_reconciliation_items(items: list[dict[str, Any]]) -> pd.DataFrame:
     """The items that differ, as finance reads them (ids for the drill-down)."""
     columns = {"item_id": "int64", "kind": "object", "object_type": "object",
                "stripe_id": "object", "code": "object", "grant_id": "Int64",
@@ -443,7 +445,7 @@ def shape_care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
         rows[column] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
     rows["became_advocate"] = rows["became_advocate"].astype("int64")
 
-    def summarise(group: pd.DataFrame) -> dict:
+    def summarise(group: pd.DataFrame) -> dict[str, object]:
         first, done = group["first_response_seconds"] / 60, group["resolution_seconds"] / 60
         outcomes = group["outcome"].value_counts()
         return {

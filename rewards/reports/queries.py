@@ -22,8 +22,10 @@ Indexes these queries and the rollup refresh use: `REPORT_INDEXES`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from django.contrib.auth import get_user_model
@@ -140,12 +142,14 @@ def _seconds(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _dt(value: datetime):
+def _dt(value: datetime) -> object:
     """A datetime parameter as the backend stores it (SQLite: naive UTC text)."""
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _fetch(sql: str, params: list | tuple = ()) -> pd.DataFrame:
+def _fetch(sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    # Any: what the driver adapts, including lists for `= ANY(%s)`, which Django's stubs
+    # do not list among cursor parameters.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = [c[0] for c in cursor.description]
@@ -163,7 +167,7 @@ def _fetch(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     return frame
 
 
-def _bucket_text(value) -> str:
+def _bucket_text(value: object) -> str:
     if value is None or value != value:  # NULL (or NaN)
         return ""
     if isinstance(value, date | datetime):
@@ -171,7 +175,7 @@ def _bucket_text(value) -> str:
     return str(value)
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
@@ -199,7 +203,7 @@ def session_tune(*, snapshot: bool = False) -> None:
             cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
-def _where_platform(p: ReportParams, alias: str, params: list) -> str:
+def _where_platform(p: ReportParams, alias: str, params: list[object]) -> str:
     if not p.platform:
         return ""
     params.append(p.platform)
@@ -211,7 +215,7 @@ def _where_platform(p: ReportParams, alias: str, params: list) -> str:
 
 def count_mentions_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, mentions, positive, detected — by the mention's posting time."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
     return _fetch(f"""
         SELECT {_bucket("m.posted_at", p.period)} AS period, m.platform AS platform,
@@ -229,7 +233,7 @@ def count_outreach_by_period(p: ReportParams) -> pd.DataFrame:
     `reason` is the reject reason of rejected thank-you replies ('' otherwise), so the
     rejection table comes from this same scan.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "o", params)
     return _fetch(f"""
         SELECT {_bucket("o.created_at", p.period)} AS period, o.platform AS platform,
@@ -252,7 +256,7 @@ def count_response_times(p: ReportParams) -> pd.DataFrame:
     Time from the mention reaching Kansha (`received_at`; the outreach's own creation when it
     has no mention) to the reply or care response being sent, for items proposed in the range.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "o", params)
     duration = _seconds("o.sent_at", "COALESCE(m.received_at, o.created_at)")
     select = f"""{_bucket("o.created_at", p.period)} AS period, o.platform AS platform,
@@ -275,7 +279,7 @@ def count_response_times(p: ReportParams) -> pd.DataFrame:
 def count_advocates_new(p: ReportParams) -> pd.DataFrame:
     """period, platform, new_advocates — advocates whose first identity on the platform
     was first seen in the period."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "i", params)
     return _fetch(f"""
         SELECT {_bucket("i.first_seen_at", p.period)} AS period, i.platform AS platform,
@@ -287,7 +291,7 @@ def count_advocates_new(p: ReportParams) -> pd.DataFrame:
 
 def count_advocates_active(p: ReportParams) -> pd.DataFrame:
     """period, platform, active_advocates, events, reshares — from confirmed advocacy."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "e", params)
     # Two-level aggregation (per advocate, then per period) hashes instead of sorting for a
     # COUNT(DISTINCT ...).
@@ -305,7 +309,7 @@ def count_advocates_active(p: ReportParams) -> pd.DataFrame:
 
 def count_consents_granted(p: ReportParams) -> pd.DataFrame:
     """period, platform, consents_granted."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "i", params)
     return _fetch(f"""
         SELECT {_bucket("c.granted_at", p.period)} AS period, i.platform AS platform,
@@ -318,7 +322,7 @@ def count_consents_granted(p: ReportParams) -> pd.DataFrame:
 def count_disclosure_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, rewarded_posts, disclosed, reminders, reminders_sent — rewarded
     advocates' posts checked by the disclosure watch, by the post's time."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
     return _fetch(f"""
         SELECT {_bucket("m.posted_at", p.period)} AS period, m.platform AS platform,
@@ -350,7 +354,7 @@ def count_care_conversations(p: ReportParams) -> pd.DataFrame:
     answers. Conversations are few beside mentions, so the medians and p90s are taken in
     pandas from these rows (`frames.shape_care_summary`), the same on both databases.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "c", params)
     started = (f"(SELECT MIN(cm.at) FROM {T['message']} cm WHERE cm.conversation_id = c.id "
                "AND cm.kind IN ('mention', 'dm_in'))")
@@ -388,7 +392,7 @@ def count_care_conversations(p: ReportParams) -> pd.DataFrame:
 def count_disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:
     """advocate_id, advocate, undisclosed, reminders_sent — advocates with two or more
     undisclosed posts in the range, most first."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
     return _fetch(f"""
         SELECT d.advocate_id AS advocate_id, a.display_name AS advocate,
@@ -425,7 +429,7 @@ def count_tier_movement(p: ReportParams) -> pd.DataFrame:
 def count_top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     """rank, advocate_id, events — the `limit` advocates with the most confirmed advocacy
     events in the range (ties ordered by id), ranked with RANK() over everyone counted."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "e", params)
     params.append(limit)
     return _fetch(f"""
@@ -468,7 +472,8 @@ def count_top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
 # --- Redemptions ---------------------------------------------------------------------------
 
 
-def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str, params: list) -> str:
+def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str,
+                         params: list[object]) -> str:
     sql = ""
     if p.rule_id:
         sql += f" AND {rule_col} = %s"
@@ -485,7 +490,7 @@ def count_codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     By the month the code was issued (a cohort): of the codes issued that month, how many were
     redeemed (at least once) and how many lapsed unredeemed by `as_of`.
     """
-    params: list = [_dt(as_of), _dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(as_of), _dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "g.rule_id", "c.currency", params)
     return _fetch(f"""
         SELECT {_bucket("c.created_at", "month")} AS month, g.rule_id AS rule_id,
@@ -509,7 +514,7 @@ def count_redemptions_by_month(p: ReportParams) -> pd.DataFrame:
     promotion-code count carried none); it is always a grouping key, never summed across.
     """
     currency = "COALESCE(NULLIF(x.currency, ''), c.currency)"
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "x.rule_id", currency, params)
     return _fetch(f"""
         SELECT {_bucket("x.redeemed_at", "month")} AS month, x.rule_id AS rule_id,
@@ -533,7 +538,7 @@ def count_reversals_by_month(p: ReportParams) -> pd.DataFrame:
     Refunds and disputes (net of those put back) by the month they happened at Stripe, grouped
     like the redemptions they reverse, so that net = gross − reversed per row.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "x.rule_id", "v.currency", params)
     return _fetch(f"""
         SELECT {_bucket("v.reversed_at", "month")} AS month, x.rule_id AS rule_id,
@@ -552,7 +557,7 @@ def count_reversals_by_month(p: ReportParams) -> pd.DataFrame:
 def count_orders_without_code(p: ReportParams) -> pd.DataFrame:
     """month, currency, orders, order_minor — completed Stripe Checkout sessions with no
     discount, read from the stored webhook events (Kansha keeps no other order table)."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     if _pg():
         obj = "(e.payload -> 'data' -> 'object')"
         amount = f"({obj} ->> 'amount_total')::bigint"
@@ -582,7 +587,7 @@ def count_orders_without_code(p: ReportParams) -> pd.DataFrame:
 
 def count_grant_ledger(p: ReportParams) -> pd.DataFrame:
     """One row per grant created in the range, with its code's and redemptions' Stripe ids."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "g.rule_id", "g.currency", params)
     agg = ("string_agg(x.source_id, ' ' ORDER BY x.id)" if _pg()
            else "group_concat(x.source_id, ' ')")
@@ -646,7 +651,7 @@ def count_codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame
     """
     uses = ("CASE WHEN c.max_redemptions IS NULL THEN 1 "
             "ELSE c.max_redemptions - c.times_redeemed END")
-    params: list = [_dt(as_of), _dt(as_of)]
+    params: list[object] = [_dt(as_of), _dt(as_of)]
     extra = _where_rule_currency(p, "g.rule_id", "c.currency", params)
     return _fetch(f"""
         SELECT {_bucket("c.expires_at", "month")} AS expiry_month,
@@ -673,7 +678,7 @@ def count_codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame
 def count_perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """expiry_month ('' = never), currency, perk, units, cost_minor — perks granted (stock
     reserved) but not yet delivered, at the perk's unit cost."""
-    params: list = [_dt(as_of)]
+    params: list[object] = [_dt(as_of)]
     extra = _where_rule_currency(p, "g.rule_id", "k.currency", params)
     return _fetch(f"""
         SELECT {_bucket("g.expires_at", "month")} AS expiry_month,
@@ -692,7 +697,7 @@ def count_points_outstanding(*, as_of: datetime,
     `expiring_before` keeps only the entries that expire before it (none of those that never
     expire): how the rollups count the month `as_of` falls in.
     """
-    params: list = [_dt(as_of), _dt(as_of)]
+    params: list[object] = [_dt(as_of), _dt(as_of)]
     extra = ""
     if expiring_before is not None:
         extra = " AND e.expires_at < %s"

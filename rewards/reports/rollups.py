@@ -58,10 +58,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from typing import Any
 
 import pandas as pd
 from django.db import connection, models, transaction
@@ -107,6 +108,9 @@ R = {
     "points": PointsExpiryRollup._meta.db_table,
 }
 # The dirty-period marker for points that never expire (a month no entry can expire in).
+# A summary period a report needs: (summary, period, start), or (summary,) for all of them.
+NeededPeriod = tuple[str] | tuple[str, str, date]
+
 NEVER = date(9999, 12, 1)
 
 
@@ -195,7 +199,7 @@ def _date_bucket(column: str, period: str) -> str:
     return f"date({column}, 'start of month')"
 
 
-def _d(value: date):
+def _d(value: date) -> object:
     return connection.ops.adapt_datefield_value(value)
 
 
@@ -203,7 +207,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, dtime.min, tzinfo=UTC)
 
 
-def _as_date(value) -> date:
+def _as_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -211,19 +215,21 @@ def _as_date(value) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _execute(sql: str, params: list | tuple = ()) -> int:
+def _execute(sql: str, params: Sequence[Any] = ()) -> int:
+    """(params: as for queries._fetch.)"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        count: int = cursor.rowcount
+        return count
 
 
-def _column(sql: str, params: list | tuple = ()) -> list:
+def _column(sql: str, params: Sequence[Any] = ()) -> list[object]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def _where_platform(p: ReportParams, column: str, params: list) -> str:
+def _where_platform(p: ReportParams, column: str, params: list[object]) -> str:
     if not p.platform:
         return ""
     params.append(p.platform)
@@ -233,7 +239,7 @@ def _where_platform(p: ReportParams, column: str, params: list) -> str:
 # --- Day rollups -----------------------------------------------------------------------------
 
 
-def _count_mention_days(where: str, params: list) -> None:
+def _count_mention_days(where: str, params: list[object]) -> None:
     _execute(f"""
         INSERT INTO {R["mentionday"]} (day, platform, mentions, positive, detected)
         SELECT {_day("m.posted_at")}, m.platform, COUNT(*),
@@ -243,7 +249,7 @@ def _count_mention_days(where: str, params: list) -> None:
         GROUP BY 1, 2""", params)
 
 
-def _count_outreach_days(where: str, params: list) -> None:
+def _count_outreach_days(where: str, params: list[object]) -> None:
     # The same expressions as queries.count_outreach_by_period, per day.
     _execute(f"""
         INSERT INTO {R["outreachday"]}
@@ -299,7 +305,7 @@ SUMMARIES = {
 }
 
 
-def _native(value):
+def _native(value: object) -> object:
     """A frame cell as a plain Python value (the database drivers do not take numpy types)."""
     if value is None or (isinstance(value, float) and value != value):
         return None
@@ -421,7 +427,7 @@ def _mark(dirty: dict[str, set[date]]) -> int:
     return len(rows)
 
 
-def _recount_dirty(needed: set[tuple] | None) -> int:
+def _recount_dirty(needed: set[NeededPeriod] | None) -> int:
     """Recount the dirty periods (only those in `needed`, when given: (summary, period,
     start) or (summary,) for all of its periods); unmark them."""
     marked = list(ReportDirtyPeriod.objects.values_list("pk", "summary", "period", "start"))
@@ -436,12 +442,13 @@ def _recount_dirty(needed: set[tuple] | None) -> int:
     return n
 
 
-def needed_periods(p: ReportParams) -> set[tuple]:
+def needed_periods(p: ReportParams) -> set[NeededPeriod]:
     """The summary periods the ambassador report for `p` reads (its whole periods)."""
     starts, _ = split(p, p.period)
     months, _ = split(p, "month")
-    return ({(name, p.period, s) for name in SUMMARIES for s in starts}
-            | {("top", "month", m) for m in months})
+    needed: set[NeededPeriod] = {(name, p.period, s) for name in SUMMARIES for s in starts}
+    needed.update(("top", "month", m) for m in months)
+    return needed
 
 
 # --- Refresh ---------------------------------------------------------------------------------
@@ -469,7 +476,7 @@ def _changed_days(table: str, day_column: str, changed: str, since: datetime) ->
         f"SELECT DISTINCT {_day(day_column)} FROM {table} WHERE {changed} >= %s", [_dt(since)])}
 
 
-def rollups_refresh(*, needed: set[tuple] | None = None,
+def rollups_refresh(*, needed: set[NeededPeriod] | None = None,
                     margin: timedelta | None = None, rebuild: bool = False) -> RefreshResult:
     """Bring the rollups up to date with the tables they count.
 
@@ -540,7 +547,7 @@ def rollups_refresh(*, needed: set[tuple] | None = None,
 
 def rollup_mentions_by_period(p: ReportParams) -> pd.DataFrame:
     """As queries.count_mentions_by_period, from the day rollup."""
-    params: list = [_d(p.date_from), _d(p.date_to)]
+    params: list[object] = [_d(p.date_from), _d(p.date_to)]
     extra = _where_platform(p, "r.platform", params)
     return _fetch(f"""
         SELECT {_date_bucket("r.day", p.period)} AS period, r.platform AS platform,
@@ -553,7 +560,7 @@ def rollup_mentions_by_period(p: ReportParams) -> pd.DataFrame:
 
 def rollup_outreach_by_period(p: ReportParams) -> pd.DataFrame:
     """As queries.count_outreach_by_period, from the day rollup."""
-    params: list = [_d(p.date_from), _d(p.date_to)]
+    params: list[object] = [_d(p.date_from), _d(p.date_to)]
     extra = _where_platform(p, "r.platform", params)
     return _fetch(f"""
         SELECT {_date_bucket("r.day", p.period)} AS period, r.platform AS platform,
@@ -571,7 +578,7 @@ def _from_summary(name: str, p: ReportParams) -> pd.DataFrame:
     starts, edges = split(p, p.period)
     parts = [summary.count(edge) for edge in edges]
     if starts:
-        params: list = [p.period, _d(starts[0]), _d(period_next(starts[-1], p.period))]
+        params: list[object] = [p.period, _d(starts[0]), _d(period_next(starts[-1], p.period))]
         extra = _where_platform(p, "r.platform", params)
         parts.append(_fetch(f"""
             SELECT r.start AS period, {", ".join(f"r.{c} AS {c}" for c in summary.columns)}
@@ -599,7 +606,7 @@ def rollup_advocates_new(p: ReportParams) -> pd.DataFrame:
     return _from_summary("new", p)
 
 
-def _ids_filter(ids: list[int], params: list) -> str:
+def _ids_filter(ids: list[int], params: list[object]) -> str:
     if _pg():
         params.append(ids)
         return "e.advocate_id = ANY(%s)"
@@ -632,7 +639,7 @@ def rollup_top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
             if len(rows) >= TOP_KEEP:
                 bound += int(rows["events"].min())
     if edges:
-        params: list = []
+        params: list[object] = []
         ranges = []
         for edge in edges:
             ranges.append("(e.occurred_at >= %s AND e.occurred_at < %s)")
@@ -661,7 +668,7 @@ def _candidate_totals(ids: list[int], p: ReportParams) -> pd.DataFrame:
     """advocate_id, events — each candidate's events in the range, counted directly."""
     parts = []
     for chunk in range(0, len(ids), 500):  # SQLite's parameter limit; PostgreSQL takes an array
-        params: list = [_dt(p.start), _dt(p.end)]
+        params: list[object] = [_dt(p.start), _dt(p.end)]
         extra = _where_platform(p, "e.platform", params)
         where = _ids_filter(ids[chunk:chunk + 500], params)
         parts.append(_fetch(f"""

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Min
 from django.utils import timezone
@@ -46,6 +47,8 @@ from rewards.signals import grant_code_revoked, grants_approved
 logger = logging.getLogger(__name__)
 
 ISSUE_CHUNK = 200
+# Who acts (request.user): a signed-in staff member, or anonymous where no one is signed in.
+StaffUser = AbstractBaseUser | AnonymousUser
 
 
 class GrantError(Exception):
@@ -118,8 +121,9 @@ def rules_evaluate(*, entries: Sequence[Entry], events: Sequence[LedgerEvent],
     return created
 
 
-def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tier_changes,
-                now) -> list[Candidate]:
+def _candidates(rule: RewardRule, *, entries: Sequence[Entry], events: Sequence[LedgerEvent],
+                touched: set[int], latest_event: dict[int, int],
+                tier_changes: Sequence[TierMove], now: datetime) -> list[Candidate]:
     key = period_key(rule.period, now)
     if rule.trigger == TriggerKind.EVENTS_IN_DAYS:
         qs = PointsEntry.objects.filter(advocate_id__any_ids=ids_in(touched), event__isnull=False,
@@ -137,7 +141,8 @@ def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tie
         target = rule.trigger_tier
         return [Candidate(m.advocate_id, key, latest_event.get(m.advocate_id))
                 for m in tier_changes
-                if m.promoted and target is not None and m.to_tier.threshold >= target.threshold
+                if m.promoted and target is not None and m.to_tier is not None
+                and m.to_tier.threshold >= target.threshold
                 and (m.from_tier is None or m.from_tier.threshold < target.threshold)]
     if rule.trigger == TriggerKind.FIRST_CHECKIN:
         checkins = [e for e in events if e.kind == AdvocacyKind.CHECKIN and e.venue]
@@ -376,7 +381,7 @@ def grants_enqueue_issue(grants: Collection[RewardGrant]) -> None:
         transaction.on_commit(issue)
 
 
-def grant_approve(*, grant_id: int, user=None) -> RewardGrant:
+def grant_approve(*, grant_id: int, user: StaffUser | None = None) -> RewardGrant:
     """pending_approval → approved (finance or fraud review passed); queues the issue."""
     now = timezone.now()
     with transaction.atomic():
@@ -395,7 +400,8 @@ REVOCABLE = (GrantStatus.PENDING_APPROVAL, GrantStatus.APPROVED, GrantStatus.ISS
              GrantStatus.DELIVERED)
 
 
-def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
+def grant_revoke(*, grant_id: int, reason: str, user: StaffUser | None = None
+                 ) -> RewardGrant:
     """Revoke a grant not yet redeemed: releases its budget and perk stock, and after commit
     queues the switch-off of its Stripe promotion code (`grant_code_deactivate`).
 

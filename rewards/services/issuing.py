@@ -12,10 +12,17 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity, TemplatePurpose
+from advocates.models import (
+    AdvocacyEvent,
+    BrandAccount,
+    Mention,
+    Outreach,
+    SocialIdentity,
+    TemplatePurpose,
+)
 from advocates.policies import dm_platforms
 from advocates.services import outreach_propose
 from advocates.services.consent import own_page_url
@@ -172,7 +179,8 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
 # --- The message ---------------------------------------------------------------------------
 
 
-def _identity_for(grant: RewardGrant):
+def _identity_for(grant: RewardGrant
+                  ) -> tuple[SocialIdentity | None, Mention | None, str]:
     """Who to message: the identity behind the triggering mention, else the newest one."""
     event = (AdvocacyEvent.objects.select_related("mention__author")
              .filter(pk=grant.trigger_event_id).first() if grant.trigger_event_id else None)
@@ -183,21 +191,21 @@ def _identity_for(grant: RewardGrant):
     return identity, None, identity.platform if identity else ""
 
 
-def _private_identities():
+def _private_identities() -> QuerySet[SocialIdentity]:
     """Identities the brand can message privately: a platform whose policy allows direct
     messages, where the brand has an active account to send from."""
     return SocialIdentity.objects.filter(platform__in=dm_platforms()).filter(
         platform__in=BrandAccount.objects.filter(active=True).values("platform"))
 
 
-def _private_identity_for(advocate_id: int):
+def _private_identity_for(advocate_id: int) -> SocialIdentity | None:
     """The advocate's identity we can DM (the most recently seen), or None."""
     return (_private_identities().filter(advocate_id=advocate_id)
             .order_by("-updated_at", "-id").first())
 
 
-def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
-                       ) -> tuple[str, str, int | None]:
+def grant_message_text(*, grant: RewardGrant, identity: SocialIdentity, mention: Mention | None,
+                       now: datetime) -> tuple[str, str, int | None]:
     """(text, template_key, variant) of the reward message, in the advocate's language (that
     of `mention`, the post that earned it)."""
     language = "ja" if (mention is not None and mention.language == "ja") else "en"
