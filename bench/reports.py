@@ -446,8 +446,8 @@ def _rollups_ensure(rebuild: bool) -> None:
     """Build the report rollups once (COPY bypassed everything a refresh would look at)."""
     from django.db import connection
 
-    from rewards.models import ReportRollupState
     from rewards.reports import rollups
+    from rewards.reports.models import ReportRollupState
 
     state = ReportRollupState.objects.filter(name=rollups.STATE, built_at__isnull=False).first()
     if state is not None and not rebuild:

@@ -1,13 +1,14 @@
 """Rewards benchmark: advocacy events → points, tiers and grants. Prints figures, asserts nothing.
 
     .venv/bin/python bench/rewards.py [--events 100000] [--advocates 20000] [--batch 2000]
-        [--database-url postgres://postgres@127.0.0.1:5432/kansha_bench_rewards]
+        [--issue 1000] [--database-url postgres://postgres@127.0.0.1:5432/kansha_bench_rewards]
 
 Drops and re-creates the bench database (only the one named in --database-url), migrates it,
 loads advocates, identities and advocacy events with COPY, sets up three tiers and three live
 rules (local codes), then calls the ledger's batch service in a loop, exactly as the
-`rewards.tasks.events_process` task does, and times it. Then it times issuing the local codes
-of the approved grants in bulk.
+`rewards.tasks.events_process` task does, and times it. Then it times issuing the approved
+grants as the `rewards.tasks.grants_issue` task does: `services.grant_issue` per grant (the
+code row, a local code when Stripe is not configured, and the reward message).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--profile", action="store_true", help="cProfile the ledger loop")
+    parser.add_argument("--issue", type=int, default=1000,
+                        help="issue at most this many approved grants (one grant_issue each)")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = args.database_url
@@ -127,7 +130,7 @@ def main() -> None:
     from django.db.models import Count
 
     from rewards import services
-    from rewards.models import FraudFlag, PointsEntry, RewardGrant, TierChange
+    from rewards.models import DiscountCode, FraudFlag, PointsEntry, RewardGrant, TierChange
 
     t = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -183,13 +186,18 @@ def main() -> None:
     print(f"  by rule: {by_rule}")
 
     approved = list(RewardGrant.objects.filter(status="approved", reward_kind="discount")
-                    .values_list("id", flat=True))
+                    .order_by("id").values_list("id", flat=True)[:args.issue])
+    # The production path: what the grants_issue task runs for each grant (the grant_issue
+    # task calls this service): the code row from the one code-row builder (local codes, as
+    # production makes them when Stripe is not configured), then the reward message.
     t = time.perf_counter()
     issued = 0
-    for start in range(0, len(approved), args.batch):
-        issued += services.grants_issue_local_batch(grant_ids=approved[start:start + args.batch])
+    for grant_id in approved:
+        issued += services.grant_issue(grant_id=grant_id).status == "issued"
     el = time.perf_counter() - t
-    print(f"issue local codes: {issued:,} in {el:.2f} s → {issued / max(el, 1e-9):,.0f} codes/s")
+    codes = DiscountCode.objects.filter(grant_id__in=approved).count()
+    print(f"issue codes (grant_issue per grant, as the task does): {issued:,} grants, "
+          f"{codes:,} local codes in {el:.2f} s → {issued / max(el, 1e-9):,.0f} grants/s")
 
 
 if __name__ == "__main__":

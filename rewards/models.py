@@ -8,6 +8,10 @@ the rule, tier, advocate and currency directly, with indexes on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
@@ -494,6 +498,44 @@ class Period(models.TextChoices):
     WEEK = "week", gettext_lazy("Once per week")
 
 
+@dataclass(frozen=True, slots=True)
+class RewardSnapshot:
+    """What a rule gives, frozen onto each of its grants (the rule may change later).
+
+    Stored as JSON in `RewardGrant.reward` (`as_json`, keys in this order) and read back with
+    `RewardGrant.snapshot`. A default is what a grant whose JSON lacks that key has always
+    meant (grants made by hand, and in tests, may hold `{}`).
+    """
+
+    rule: int | None = None
+    rule_name: str = "Kansha reward"
+    revision: int | None = None
+    reward_kind: str = ""
+    discount_type: str = ""  # "" for a perk; read as "not percent" (an amount)
+    percent_off: int | None = None
+    amount_off_minor: int | None = None
+    currency: str = "jpy"
+    code_expiry_days: int | None = None  # None or 0: the code lasts 30 days
+    minimum_order_minor: int | None = None
+    single_use: bool = True
+    perk: int | None = None
+    perk_name: str = "a perk"
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in REWARD_SNAPSHOT_KEYS}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RewardSnapshot:
+        """The snapshot a grant holds; unknown keys are ignored, missing ones take the
+        defaults above."""
+        if not data:
+            return cls()
+        return cls(**{k: v for k, v in data.items() if k in REWARD_SNAPSHOT_KEYS})
+
+
+REWARD_SNAPSHOT_KEYS = frozenset(f.name for f in fields(RewardSnapshot))
+
+
 class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, models.Model):
     """When a reward fires, for whom, what it is and how often. Only live rules fire."""
 
@@ -673,18 +715,17 @@ class RewardRule(WorkflowMixin, DraftStateMixin, LockableMixin, RevisionMixin, m
             return self.amount_off_minor or 0
         return self.budget_estimate_minor
 
-    def reward_snapshot(self) -> dict:
+    def reward_snapshot(self) -> RewardSnapshot:
         """What this rule gives, frozen onto each grant (the rule may change later)."""
         perk = self.perk if self.perk_id else None
-        return {
-            "rule": self.pk, "rule_name": self.name,
-            "revision": self.live_revision_id, "reward_kind": self.reward_kind,
-            "discount_type": self.discount_type if self.reward_kind == RewardKind.DISCOUNT
-            else "", "percent_off": self.percent_off, "amount_off_minor": self.amount_off_minor,
-            "currency": self.currency, "code_expiry_days": self.code_expiry_days,
-            "minimum_order_minor": self.minimum_order_minor, "single_use": self.single_use,
-            "perk": self.perk_id, "perk_name": perk.name if perk is not None else "",
-        }
+        return RewardSnapshot(
+            rule=self.pk, rule_name=self.name,
+            revision=self.live_revision_id, reward_kind=self.reward_kind,
+            discount_type=self.discount_type if self.reward_kind == RewardKind.DISCOUNT
+            else "", percent_off=self.percent_off, amount_off_minor=self.amount_off_minor,
+            currency=self.currency, code_expiry_days=self.code_expiry_days,
+            minimum_order_minor=self.minimum_order_minor, single_use=self.single_use,
+            perk=self.perk_id, perk_name=perk.name if perk is not None else "")
 
 
 class RuleBudget(models.Model):
@@ -808,19 +849,24 @@ class RewardGrant(models.Model):
     def __str__(self) -> str:
         return f"Grant #{self.pk} ({self.rule_id} → advocate {self.advocate_id}, {self.status})"
 
+    @property
+    def snapshot(self) -> RewardSnapshot:
+        """The rule's reward as it was when the grant was made (`reward`, typed)."""
+        return RewardSnapshot.from_json(self.reward)
+
     def describe(self, language: str = "en") -> str:
         """The reward in words, for messages and the admin."""
-        r = self.reward
+        r = self.snapshot
         if self.reward_kind == RewardKind.PERK:
             perk = self.perk if self.perk_id else None
             if language == "ja" and perk is not None and perk.name_ja:
                 return perk.name_ja
-            return r.get("perk_name", "a perk")
+            return r.perk_name
         with translation.override(language):
-            if r.get("discount_type") == DiscountType.PERCENT:
-                return _("%(percent)s%% off") % {"percent": r["percent_off"]}
+            if r.discount_type == DiscountType.PERCENT:
+                return _("%(percent)s%% off") % {"percent": r.percent_off}
             return _("%(amount)s off") % {"amount": money_display(
-                r.get("amount_off_minor") or 0, r.get("currency", "jpy"), language)}
+                r.amount_off_minor or 0, r.currency, language)}
 
 
 
@@ -1211,168 +1257,6 @@ class ReportSettings(BaseGenericSetting):
         return [line.strip() for line in self.weekly_recipients.splitlines() if line.strip()]
 
 
-# --- Report rollups (rewards/reports/rollups.py) ----------------------------------------------
-# Derived tables: each can be rebuilt from the tables it counts (`manage.py report_rollups
-# --rebuild`), and reports answered from them equal the same reports counted from those tables
-# (tests/rewards/reports/test_rollups.py). Days and period starts are UTC dates.
-
-
-class PeriodKind(models.TextChoices):
-    WEEK = "week", gettext_lazy("Week (from Monday)")
-    MONTH = "month", gettext_lazy("Month")
-
-
-class ReportRollupState(models.Model):
-    """When the rollups were last brought up to date; its row lock serialises refreshes."""
-
-    name = models.CharField(max_length=40, unique=True)
-    built_at = models.DateTimeField(null=True, blank=True)
-    build_seconds = models.FloatField(default=0.0)
-    refreshed_at = models.DateTimeField(null=True, blank=True)
-    # The start of the last refresh that looked back a margin (the periodic one).
-    settled_at = models.DateTimeField(null=True, blank=True)
-    # Merging advocates moves identities without touching a timestamp; a change in this count
-    # is how a refresh notices that new-advocate counts must be recounted.
-    merged_advocates = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.name} refreshed {self.refreshed_at}"
-
-
-class ReportDirtyPeriod(models.Model):
-    """A period whose summary must be recounted before a report reads it (or by the
-    periodic refresh)."""
-
-    summary = models.CharField(max_length=20)
-    period = models.CharField(max_length=5, choices=PeriodKind.choices)
-    start = models.DateField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["summary", "period", "start"],
-                                               name="reportdirty_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.summary} {self.period} of {self.start} (dirty)"
-
-
-class MentionDayRollup(models.Model):
-    """Mentions per UTC posting day and platform."""
-
-    day = models.DateField()
-    platform = models.CharField(max_length=20)
-    mentions = models.BigIntegerField()
-    positive = models.BigIntegerField()
-    detected = models.BigIntegerField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "platform"],
-                                               name="mentionday_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.platform}: {self.mentions} mentions"
-
-
-class OutreachDayRollup(models.Model):
-    """Outreach per UTC day proposed, platform, kind, status and (rejected replies) reason."""
-
-    day = models.DateField()
-    platform = models.CharField(max_length=20)
-    kind = models.CharField(max_length=10)
-    status = models.CharField(max_length=10)
-    reason = models.CharField(max_length=300)
-    items = models.BigIntegerField()
-    with_sla = models.BigIntegerField()
-    within_sla = models.BigIntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["day"], name="outreachday_day")]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.platform} {self.kind} {self.status}: {self.items}"
-
-
-class ResponsePeriodRollup(models.Model):
-    """Per whole week or month: sent replies and care items and their median response time
-    (a median cannot be added up from days, so it is kept per period)."""
-
-    period = models.CharField(max_length=5, choices=PeriodKind.choices)
-    start = models.DateField()
-    platform = models.CharField(max_length=20)
-    kind = models.CharField(max_length=10)
-    sent = models.BigIntegerField()
-    median_seconds = models.FloatField(null=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["period", "start"], name="responseperiod_start")]
-
-    def __str__(self) -> str:
-        return f"{self.period} of {self.start} {self.platform} {self.kind}: {self.sent} sent"
-
-
-class ActivePeriodRollup(models.Model):
-    """Per whole week or month: distinct advocates with confirmed advocacy, and their events."""
-
-    period = models.CharField(max_length=5, choices=PeriodKind.choices)
-    start = models.DateField()
-    platform = models.CharField(max_length=20)
-    active_advocates = models.BigIntegerField()
-    events = models.BigIntegerField()
-    reshares = models.BigIntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["period", "start"], name="activeperiod_start")]
-
-    def __str__(self) -> str:
-        return f"{self.period} of {self.start} {self.platform}: {self.active_advocates} active"
-
-
-class NewAdvocatePeriodRollup(models.Model):
-    """Per whole week or month: distinct advocates first seen on each platform."""
-
-    period = models.CharField(max_length=5, choices=PeriodKind.choices)
-    start = models.DateField()
-    platform = models.CharField(max_length=20)
-    new_advocates = models.BigIntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["period", "start"], name="newperiod_start")]
-
-    def __str__(self) -> str:
-        return f"{self.period} of {self.start} {self.platform}: {self.new_advocates} new"
-
-
-class TopAdvocateMonthRollup(models.Model):
-    """Per whole month: the advocates with the most events, on one platform or on all ('').
-
-    Only the first `rollups.TOP_KEEP` of each month are kept; the last one kept bounds the
-    count of everyone left out, which is what lets the top of a year be found from a few
-    hundred rows (rollups.top_advocates)."""
-
-    month = models.DateField()
-    scope = models.CharField(max_length=20, help_text="A platform, or '' for all of them.")
-    advocate_id = models.BigIntegerField()
-    events = models.BigIntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["scope", "month"], name="topmonth_scope")]
-
-    def __str__(self) -> str:
-        return f"{self.month} {self.scope or 'all'}: advocate {self.advocate_id} {self.events}"
-
-
-class PointsExpiryRollup(models.Model):
-    """Per month of expiry (NULL: never): the points of every entry expiring then and the
-    distinct advocates holding them. All of it is outstanding as of any time after the last
-    entry occurred and before the month starts, which is the usual question (as of now)."""
-
-    month = models.DateField(null=True)
-    points = models.BigIntegerField()
-    advocates = models.BigIntegerField()
-
-    def __str__(self) -> str:
-        return f"{self.month or 'never'}: {self.points} points, {self.advocates} advocates"
-
-
 # --- Dual control: money changes wait for a finance approver who did not make them -----------
 
 
@@ -1530,3 +1414,20 @@ class DisclosureCheck(models.Model):
 
     def __str__(self) -> str:
         return f"disclosure check of mention {self.mention_id}: {self.disclosed}"
+
+
+# --- Report rollups: the tables live in rewards/reports/models.py (the reports package's own
+# module); imported here, last, so that the app registry and the migrations find them in
+# `rewards` as before.
+from rewards.reports.models import (  # noqa: E402, F401
+    ActivePeriodRollup,
+    MentionDayRollup,
+    NewAdvocatePeriodRollup,
+    OutreachDayRollup,
+    PeriodKind,
+    PointsExpiryRollup,
+    ReportDirtyPeriod,
+    ReportRollupState,
+    ResponsePeriodRollup,
+    TopAdvocateMonthRollup,
+)

@@ -107,7 +107,9 @@ def advocate_tier(*, advocate_id: int) -> Tier | None:
 
 
 def tiers_public() -> QuerySet[Tier]:
-    return Tier.objects.filter(live=True).prefetch_related("perks").order_by("threshold")
+    # Tier's manager comes from an untyped Wagtail mixin, so the chain is typed here.
+    tiers: QuerySet[Tier] = Tier.objects.filter(live=True)
+    return tiers.prefetch_related("perks").order_by("threshold")
 
 
 def perks_public() -> QuerySet[Perk]:
@@ -256,7 +258,16 @@ class PerkCard:
     stock_note: str
 
 
-def ambassador_program(*, language: str) -> dict:
+class AmbassadorProgram(TypedDict):
+    """The public ambassador page's context (`cms.models`)."""
+
+    t: ProgramText
+    tiers: list[TierCard]
+    perks: list[PerkCard]
+    earn: list[tuple[str, str]]
+
+
+def ambassador_program(*, language: str) -> AmbassadorProgram:
     """What the public ambassador page shows, in `language` (en or ja): tiers, perks, points."""
     t = TEXT.get(language, TEXT["en"])
     ja = language == "ja"

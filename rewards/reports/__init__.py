@@ -12,9 +12,11 @@ imports pandas.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -56,7 +58,34 @@ def filters_used(name: str, params: ReportParams) -> list[tuple[str, Any]]:
     return rows
 
 
-def _reasons(outreach):
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """The counts a report may read either way: from the tables (`queries.count_*`) or from
+    the rollups (`rollups.rollup_*`, the same frames)."""
+    mentions_by_period: Callable[[ReportParams], pd.DataFrame]
+    outreach_by_period: Callable[[ReportParams], pd.DataFrame]
+    response_times: Callable[[ReportParams], pd.DataFrame]
+    advocates_new: Callable[[ReportParams], pd.DataFrame]
+    advocates_active: Callable[[ReportParams], pd.DataFrame]
+    top_advocates: Callable[[ReportParams], pd.DataFrame]
+    points_outstanding: Callable[..., pd.DataFrame]  # (*, as_of)
+
+
+DIRECT = _Counts(
+    mentions_by_period=queries.count_mentions_by_period,
+    outreach_by_period=queries.count_outreach_by_period,
+    response_times=queries.count_response_times, advocates_new=queries.count_advocates_new,
+    advocates_active=queries.count_advocates_active, top_advocates=queries.count_top_advocates,
+    points_outstanding=queries.count_points_outstanding)
+ROLLED = _Counts(
+    mentions_by_period=rollups.rollup_mentions_by_period,
+    outreach_by_period=rollups.rollup_outreach_by_period,
+    response_times=rollups.rollup_response_times, advocates_new=rollups.rollup_advocates_new,
+    advocates_active=rollups.rollup_advocates_active, top_advocates=rollups.rollup_top_advocates,
+    points_outstanding=rollups.rollup_points_outstanding)
+
+
+def _reasons(outreach: pd.DataFrame) -> pd.DataFrame:
     """reason, rejected — from outreach_by_period's rows (one scan serves both tables)."""
     if outreach.empty:
         return outreach
@@ -75,15 +104,15 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
     """
     if refresh and not direct:
         rollups.rollups_refresh(needed=rollups.needed_periods(params))
-    source = queries if direct else rollups
+    source = DIRECT if direct else ROLLED
     outreach = source.outreach_by_period(params)
-    trend = frames.ambassador_trend(
+    trend = frames.shape_ambassador_trend(
         mentions=source.mentions_by_period(params), outreach=outreach,
         times=source.response_times(params), new=source.advocates_new(params),
-        active=source.advocates_active(params), consents=queries.consents_granted(params))
-    balance = frames.outbound_balance(outreach)
-    tiers = frames.tier_distribution(queries.tier_distribution())
-    care = queries.care_conversations(params)
+        active=source.advocates_active(params), consents=queries.count_consents_granted(params))
+    balance = frames.shape_outbound_balance(outreach)
+    tiers = frames.shape_tier_distribution(queries.count_tier_distribution())
+    care = queries.count_care_conversations(params)
     sections = {
         "trend": Section("trend", "Activity by period and platform", trend),
         "balance": Section("balance", "Outbound balance (sent): replies / conversations / "
@@ -91,28 +120,28 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
                            note="Rule of thumb: about 50% replies, 30% conversations (care, "
                            "consent requests, DMs), 20% broadcasts (consented reshares)."),
         "care_platform": Section("care_platform", "Care by platform",
-                                 frames.care_summary(care, "platform"),
+                                 frames.shape_care_summary(care, "platform"),
                                  note="Times from the person's first post or message to our "
                                  "first response, and to the resolution. SLA hit: the first "
                                  "response went out by the SLA's due time. Resolution SLA "
                                  "hit: resolved by the resolution due time. Became advocates: "
                                  "an act of advocacy within 90 days of the resolution."),
         "care_staff": Section("care_staff", "Care by staff member",
-                              frames.care_summary(care, "staff")),
+                              frames.shape_care_summary(care, "staff")),
         "rejections": Section("rejections", "Thank-you replies rejected, by reason",
-                              frames.rejection_reasons(_reasons(outreach))),
+                              frames.shape_rejection_reasons(_reasons(outreach))),
         "tiers": Section("tiers", "Tier distribution (today)", tiers),
         "movement": Section("movement", "Tier movement",
-                            frames.tier_movement(queries.tier_movement(params))),
+                            frames.shape_tier_movement(queries.count_tier_movement(params))),
         "top": Section("top", "Top advocates (by confirmed advocacy events)",
-                       frames.top_advocates(source.top_advocates(params))),
+                       frames.shape_top_advocates(source.top_advocates(params))),
         # Compliance: rewarded advocates' posts and their disclosure (docs/compliance.md).
         "disclosure": Section("disclosure", "Compliance: rewarded advocates' posts and "
-                              "disclosure", frames.disclosure_summary(
-                                  queries.disclosure_by_period(params))),
+                              "disclosure", frames.shape_disclosure_summary(
+                                  queries.count_disclosure_by_period(params))),
         "offenders": Section("offenders", "Compliance: repeat undisclosed posters",
-                             frames.repeat_offenders(
-                                 queries.disclosure_repeat_offenders(params))),
+                             frames.shape_repeat_offenders(
+                                 queries.count_disclosure_repeat_offenders(params))),
     }
     by_period = trend.groupby("period", as_index=False)[
         ["mentions", "positive", "thanks_sent", "active_advocates"]].sum()
@@ -138,14 +167,14 @@ def ambassador_report(params: ReportParams, *, direct: bool = False,
 def redemption_report(params: ReportParams, *, as_of: datetime | None = None) -> Report:
     """Finance: codes, redemptions, discount cost and revenue per rule, tier, month, currency."""
     as_of = as_of or min(params.end, datetime.now(UTC))
-    redemptions = queries.redemptions_by_month(params)
-    summary = frames.redemption_summary(
-        cohort=queries.codes_by_cohort(params, as_of=as_of), redemptions=redemptions,
-        reversals=queries.reversals_by_month(params))
-    totals = frames.redemption_totals(summary)
+    redemptions = queries.count_redemptions_by_month(params)
+    summary = frames.shape_redemption_summary(
+        cohort=queries.count_codes_by_cohort(params, as_of=as_of), redemptions=redemptions,
+        reversals=queries.count_reversals_by_month(params))
+    totals = frames.shape_redemption_totals(summary)
     money = {c: "currency" for c in frames.MONEY_COLUMNS if c.endswith("_minor")}
-    aov = frames.order_values(with_code=redemptions,
-                              without_code=queries.orders_without_code(params))
+    aov = frames.shape_order_values(with_code=redemptions,
+                              without_code=queries.count_orders_without_code(params))
     sections = {
         "summary": Section("summary", "By month, rule, tier and currency", summary, money),
         "totals": Section("totals", "Totals per currency", totals, money),
@@ -179,7 +208,7 @@ def redemption_report(params: ReportParams, *, as_of: datetime | None = None) ->
 
 def ledger_report(params: ReportParams) -> Report:
     """Finance: one row per grant and its Stripe ids (the redemption report's ledger)."""
-    ledger = frames.grant_ledger(queries.grant_ledger(params))
+    ledger = frames.shape_grant_ledger(queries.count_grant_ledger(params))
     return Report(name="ledger", title="Grant ledger", params=params, primary="ledger",
                   sections={"ledger": Section("ledger", "One row per grant", ledger,
                                               {"cost_minor": "currency",
@@ -199,15 +228,15 @@ def liability_report(params: ReportParams, *, as_of: datetime | None = None,
     if refresh and not direct:
         rollups.rollups_refresh(needed=ROLLUP_REPORTS["liability"](params))
     as_of = as_of or min(params.end, datetime.now(UTC))
-    table = frames.liability(codes=queries.codes_outstanding(params, as_of=as_of),
-                             perks=queries.perks_committed(params, as_of=as_of))
+    table = frames.shape_liability(codes=queries.count_codes_outstanding(params, as_of=as_of),
+                             perks=queries.count_perks_committed(params, as_of=as_of))
     money = {c: "currency" for c in ("amount_codes_minor", "percent_codes_minor",
                                      "perk_cost_minor", "max_exposure_minor")}
-    source = queries if direct else rollups
-    points = frames.points_outstanding(source.points_outstanding(as_of=as_of))
+    source = DIRECT if direct else ROLLED
+    points = frames.shape_points_outstanding(source.points_outstanding(as_of=as_of))
     sections = {
         "liability": Section("liability", "Maximum exposure by month of expiry", table, money),
-        "totals": Section("totals", "Totals per currency", frames.liability_totals(table),
+        "totals": Section("totals", "Totals per currency", frames.shape_liability_totals(table),
                           money),
         "points": Section("points", "Points outstanding (unexpired) by month of expiry",
                           points),
@@ -240,9 +269,9 @@ def reconciliation_report(run: ReconciliationRun) -> Report:
     rows = run.items.order_by("object_type", "kind", "id").values(
         "id", "kind", "object_type", "stripe_id", "code__code", "grant_id", "redemption_id",
         "currency", "detail")
-    items: list[dict] = [dict(row) for row in rows]
-    summary = frames.reconciliation_summary(items)
-    mismatches = frames.reconciliation_items([i for i in items if i["kind"] != "matched"])
+    items: list[dict[str, Any]] = [dict(row) for row in rows]
+    summary = frames.shape_reconciliation_summary(items)
+    mismatches = frames.shape_reconciliation_items([i for i in items if i["kind"] != "matched"])
     params = ReportParams(date_from=run.date_from, date_to=run.date_to)
     return Report(
         filters=[*filters_used("reconciliation", params), ("Run", f"#{run.pk}")],
@@ -269,7 +298,7 @@ REPORTS: dict[str, Callable[..., Report]] = {
 }
 # The reports that read rollups, and which summaries each needs up to date (the others count
 # their tables directly: they read a few hundred thousand rows at most).
-ROLLUP_REPORTS: dict[str, Callable[[ReportParams], set[tuple]]] = {
+ROLLUP_REPORTS: dict[str, Callable[[ReportParams], set[rollups.NeededPeriod]]] = {
     "ambassador": rollups.needed_periods,
     "liability": lambda params: {("points",)},
 }

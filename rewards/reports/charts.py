@@ -21,7 +21,7 @@ def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     value *= 1.05  # a little headroom above the tallest bar
-    magnitude = 10 ** (len(str(int(value))) - 1)
+    magnitude: int = 10 ** (len(str(int(value))) - 1)
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
             return step * magnitude

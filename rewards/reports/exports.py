@@ -16,8 +16,9 @@ import json
 import math
 import re
 import zipfile
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -61,7 +62,13 @@ def frame_rows(frame: pd.DataFrame) -> list[list[Any]]:
     return [[_cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
 
 
-def _write_csv_section(writer, frame: pd.DataFrame) -> None:
+class _RowWriter(Protocol):
+    """What `csv.writer` returns (its class is private to the csv module)."""
+
+    def writerow(self, row: Iterable[Any], /) -> Any: ...
+
+
+def _write_csv_section(writer: _RowWriter, frame: pd.DataFrame) -> None:
     writer.writerow([neutralise(str(c)) for c in frame.columns])
     for row in frame_rows(frame):
         writer.writerow(["" if v is None else neutralise(v) for v in row])

@@ -8,6 +8,8 @@ amounts of two currencies together.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -48,7 +50,7 @@ TREND_COLUMNS = {
 }
 
 
-def ambassador_trend(*, mentions: pd.DataFrame, outreach: pd.DataFrame, times: pd.DataFrame,
+def shape_ambassador_trend(*, mentions: pd.DataFrame, outreach: pd.DataFrame, times: pd.DataFrame,
                      new: pd.DataFrame, active: pd.DataFrame,
                      consents: pd.DataFrame) -> pd.DataFrame:
     """One row per (period, platform): the program's activity, in TREND_COLUMNS order.
@@ -107,7 +109,7 @@ def ambassador_trend(*, mentions: pd.DataFrame, outreach: pd.DataFrame, times: p
     return out[list(TREND_COLUMNS)]
 
 
-def outbound_balance(outreach: pd.DataFrame) -> pd.DataFrame:
+def shape_outbound_balance(outreach: pd.DataFrame) -> pd.DataFrame:
     """Per period: sent replies, conversations (care + consent + DM), broadcasts (reshares),
     their shares, and how far each share is from the 50/30/20 rule of thumb (in points)."""
     columns = {"period": "object", "replies": "int64", "conversations": "int64",
@@ -133,7 +135,7 @@ def outbound_balance(outreach: pd.DataFrame) -> pd.DataFrame:
     return out[list(columns)].reset_index(drop=True)
 
 
-def rejection_reasons(reasons: pd.DataFrame) -> pd.DataFrame:
+def shape_rejection_reasons(reasons: pd.DataFrame) -> pd.DataFrame:
     """reason, rejected, share — most frequent first."""
     if reasons.empty:
         return _empty({"reason": "object", "rejected": "int64", "share": "float64"})
@@ -144,7 +146,7 @@ def rejection_reasons(reasons: pd.DataFrame) -> pd.DataFrame:
                            kind="stable").reset_index(drop=True)
 
 
-def tier_distribution(tiers: pd.DataFrame) -> pd.DataFrame:
+def shape_tier_distribution(tiers: pd.DataFrame) -> pd.DataFrame:
     """tier, advocates, share — in threshold order (no tier first)."""
     if tiers.empty:
         return _empty({"tier": "object", "advocates": "int64", "share": "float64"})
@@ -154,7 +156,7 @@ def tier_distribution(tiers: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def tier_movement(changes: pd.DataFrame) -> pd.DataFrame:
+def shape_tier_movement(changes: pd.DataFrame) -> pd.DataFrame:
     """period, tier, promotions, demotions — moves into each tier, per period."""
     columns = {"period": "object", "tier": "object", "promotions": "int64",
                "demotions": "int64"}
@@ -169,7 +171,7 @@ def tier_movement(changes: pd.DataFrame) -> pd.DataFrame:
     return out[list(columns)].sort_values(["period", "tier"]).reset_index(drop=True)
 
 
-def disclosure_summary(checks: pd.DataFrame) -> pd.DataFrame:
+def shape_disclosure_summary(checks: pd.DataFrame) -> pd.DataFrame:
     """period, platform, rewarded_posts, disclosed, disclosed_share, reminders, reminders_sent."""
     counts = ["rewarded_posts", "disclosed", "reminders", "reminders_sent"]
     if checks.empty:
@@ -180,7 +182,7 @@ def disclosure_summary(checks: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["period", "platform"], kind="stable").reset_index(drop=True)
 
 
-def repeat_offenders(rows: pd.DataFrame) -> pd.DataFrame:
+def shape_repeat_offenders(rows: pd.DataFrame) -> pd.DataFrame:
     """advocate_id, advocate, undisclosed, reminders_sent — as ranked by the query."""
     if rows.empty:
         return _empty({"advocate_id": "int64", "advocate": "object", "undisclosed": "int64",
@@ -189,7 +191,7 @@ def repeat_offenders(rows: pd.DataFrame) -> pd.DataFrame:
                    ["advocate_id", "undisclosed", "reminders_sent"]).reset_index(drop=True)
 
 
-def top_advocates(top: pd.DataFrame) -> pd.DataFrame:
+def shape_top_advocates(top: pd.DataFrame) -> pd.DataFrame:
     """rank, advocate_id, name, reach, events, redemptions — as ranked by the query."""
     columns = ["rank", "advocate_id", "name", "reach", "events", "redemptions"]
     if top.empty:
@@ -223,7 +225,7 @@ def _net(out: pd.DataFrame) -> None:
                                       - out["order_revenue_reversed_minor"])
 
 
-def redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame,
+def shape_redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame,
                        reversals: pd.DataFrame | None = None) -> pd.DataFrame:
     """By month, rule, tier and currency: the code cohort (issued/redeemed/expired/rate, by
     issue month) beside the money (redemptions, discount, attributed revenue, by redemption
@@ -255,7 +257,7 @@ def redemption_summary(*, cohort: pd.DataFrame, redemptions: pd.DataFrame,
     return out[list(SUMMARY_COLUMNS)].reset_index(drop=True)
 
 
-def redemption_totals(summary: pd.DataFrame) -> pd.DataFrame:
+def shape_redemption_totals(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per currency (never summed across): the summary's totals."""
     columns = {"currency": "object", "codes_issued": "int64", "codes_redeemed": "int64",
                "codes_expired": "int64", "redemption_rate": "float64", **MONEY_COLUMNS}
@@ -270,7 +272,7 @@ def redemption_totals(summary: pd.DataFrame) -> pd.DataFrame:
     return out[list(columns)].sort_values("currency").reset_index(drop=True)
 
 
-def order_values(*, with_code: pd.DataFrame, without_code: pd.DataFrame) -> pd.DataFrame:
+def shape_order_values(*, with_code: pd.DataFrame, without_code: pd.DataFrame) -> pd.DataFrame:
     """month, currency, orders and average order value (minor units) with and without a code.
 
     with_code: redemptions_by_month rows (orders = redemptions with a known order amount);
@@ -305,7 +307,7 @@ def order_values(*, with_code: pd.DataFrame, without_code: pd.DataFrame) -> pd.D
 LEDGER_DATETIMES = ("created_at", "issued_at", "expires_at")
 
 
-def grant_ledger(ledger: pd.DataFrame) -> pd.DataFrame:
+def shape_grant_ledger(ledger: pd.DataFrame) -> pd.DataFrame:
     """One row per grant; datetimes as UTC 'YYYY-MM-DD HH:MM:SS' text (spreadsheet-safe)."""
     out = ledger.copy()
     for column in LEDGER_DATETIMES:
@@ -330,7 +332,7 @@ LIABILITY_COLUMNS = {
 }
 
 
-def liability(*, codes: pd.DataFrame, perks: pd.DataFrame) -> pd.DataFrame:
+def shape_liability(*, codes: pd.DataFrame, perks: pd.DataFrame) -> pd.DataFrame:
     """By month of expiry and currency: the most the unredeemed codes can still cost plus the
     perk stock committed (reserved units × unit cost). Percent codes count their grant's
     estimate, or the percentage of the rule's minimum order; `percent_codes_uncapped` counts
@@ -362,7 +364,7 @@ def liability(*, codes: pd.DataFrame, perks: pd.DataFrame) -> pd.DataFrame:
     return out[list(LIABILITY_COLUMNS)].reset_index(drop=True)
 
 
-def liability_totals(frame: pd.DataFrame) -> pd.DataFrame:
+def shape_liability_totals(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per currency: the liability frame's totals."""
     sums = [c for c, d in LIABILITY_COLUMNS.items() if d == "int64"]
     if frame.empty:
@@ -371,7 +373,7 @@ def liability_totals(frame: pd.DataFrame) -> pd.DataFrame:
     return _counts(out, sums).sort_values("currency").reset_index(drop=True)
 
 
-def points_outstanding(points: pd.DataFrame) -> pd.DataFrame:
+def shape_points_outstanding(points: pd.DataFrame) -> pd.DataFrame:
     """expiry_month, points, advocates — unexpired points by the month they lapse."""
     if points.empty:
         return _empty({"expiry_month": "object", "points": "int64", "advocates": "int64"})
@@ -389,20 +391,20 @@ RECONCILIATION_KINDS = ["matched", "missing_ours", "missing_stripe", "amount_dif
 RECONCILIATION_OBJECTS = ["promotion_code", "checkout_session", "invoice"]
 
 
-def reconciliation_summary(items: list[dict]) -> pd.DataFrame:
+def shape_reconciliation_summary(items: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per kind of Stripe object: how many matched and how many differ, and how."""
     frame = pd.DataFrame(items, columns=["kind", "object_type"])
     counts = frame.groupby(["object_type", "kind"]).size() if not frame.empty else None
     rows = []
     for obj in RECONCILIATION_OBJECTS:
-        row: dict = {"object_type": obj}
+        row: dict[str, object] = {"object_type": obj}
         for kind in RECONCILIATION_KINDS:
             row[kind] = int(counts.get((obj, kind), 0)) if counts is not None else 0
         rows.append(row)
     return pd.DataFrame(rows, columns=["object_type", *RECONCILIATION_KINDS])
 
 
-def reconciliation_items(items: list[dict]) -> pd.DataFrame:
+def shape_reconciliation_items(items: list[dict[str, Any]]) -> pd.DataFrame:
     """The items that differ, as finance reads them (ids for the drill-down)."""
     columns = {"item_id": "int64", "kind": "object", "object_type": "object",
                "stripe_id": "object", "code": "object", "grant_id": "Int64",
@@ -428,7 +430,7 @@ CARE_COLUMNS = {
 }
 
 
-def care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
+def shape_care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
     """One row per `by` ("platform" or "staff") and a last row "all": conversations resolved,
     first-response and resolution times (median and p90, minutes; p90 interpolated linearly
     between the two nearest conversations), the first-response and the resolution SLA hit
@@ -437,7 +439,7 @@ def care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
 
     conversations: platform, staff, outcome, first_response_seconds, resolution_seconds,
     sla_hit (1/0/None), resolution_sla_hit (1/0/None), became_advocate (0/1):
-    `queries.care_conversations`.
+    `queries.count_care_conversations`.
     """
     if conversations.empty:
         return _empty({by: "object", **CARE_COLUMNS})
@@ -449,7 +451,7 @@ def care_summary(conversations: pd.DataFrame, by: str) -> pd.DataFrame:
         rows[column] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
     rows["became_advocate"] = rows["became_advocate"].astype("int64")
 
-    def summarise(group: pd.DataFrame) -> dict:
+    def summarise(group: pd.DataFrame) -> dict[str, object]:
         first, done = group["first_response_seconds"] / 60, group["resolution_seconds"] / 60
         outcomes = group["outcome"].value_counts()
         return {

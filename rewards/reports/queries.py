@@ -22,8 +22,10 @@ Indexes these queries and the rollup refresh use: `REPORT_INDEXES`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from django.contrib.auth import get_user_model
@@ -140,12 +142,14 @@ def _seconds(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _dt(value: datetime):
+def _dt(value: datetime) -> object:
     """A datetime parameter as the backend stores it (SQLite: naive UTC text)."""
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _fetch(sql: str, params: list | tuple = ()) -> pd.DataFrame:
+def _fetch(sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    # Any: what the driver adapts, including lists for `= ANY(%s)`, which Django's stubs
+    # do not list among cursor parameters.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = [c[0] for c in cursor.description]
@@ -163,7 +167,7 @@ def _fetch(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     return frame
 
 
-def _bucket_text(value) -> str:
+def _bucket_text(value: object) -> str:
     if value is None or value != value:  # NULL (or NaN)
         return ""
     if isinstance(value, date | datetime):
@@ -171,7 +175,7 @@ def _bucket_text(value) -> str:
     return str(value)
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
@@ -199,7 +203,7 @@ def session_tune(*, snapshot: bool = False) -> None:
             cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
-def _where_platform(p: ReportParams, alias: str, params: list) -> str:
+def _where_platform(p: ReportParams, alias: str, params: list[object]) -> str:
     if not p.platform:
         return ""
     params.append(p.platform)
@@ -209,9 +213,9 @@ def _where_platform(p: ReportParams, alias: str, params: list) -> str:
 # --- Ambassador program --------------------------------------------------------------------
 
 
-def mentions_by_period(p: ReportParams) -> pd.DataFrame:
+def count_mentions_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, mentions, positive, detected — by the mention's posting time."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
     return _fetch(f"""
         SELECT {_bucket("m.posted_at", p.period)} AS period, m.platform AS platform,
@@ -223,13 +227,13 @@ def mentions_by_period(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def outreach_by_period(p: ReportParams) -> pd.DataFrame:
+def count_outreach_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, kind, status, reason, items, with_sla, within_sla — by proposal time.
 
     `reason` is the reject reason of rejected thank-you replies ('' otherwise), so the
     rejection table comes from this same scan.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "o", params)
     return _fetch(f"""
         SELECT {_bucket("o.created_at", p.period)} AS period, o.platform AS platform,
@@ -246,13 +250,13 @@ def outreach_by_period(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""", params)
 
 
-def response_times(p: ReportParams) -> pd.DataFrame:
+def count_response_times(p: ReportParams) -> pd.DataFrame:
     """period, platform, kind ('reply'|'care'), sent, median_seconds.
 
     Time from the mention reaching Kansha (`received_at`; the outreach's own creation when it
     has no mention) to the reply or care response being sent, for items proposed in the range.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "o", params)
     duration = _seconds("o.sent_at", "COALESCE(m.received_at, o.created_at)")
     select = f"""{_bucket("o.created_at", p.period)} AS period, o.platform AS platform,
@@ -272,10 +276,10 @@ def response_times(p: ReportParams) -> pd.DataFrame:
             .agg(sent=("seconds", "size"), median_seconds=("seconds", "median")))
 
 
-def advocates_new(p: ReportParams) -> pd.DataFrame:
+def count_advocates_new(p: ReportParams) -> pd.DataFrame:
     """period, platform, new_advocates — advocates whose first identity on the platform
     was first seen in the period."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "i", params)
     return _fetch(f"""
         SELECT {_bucket("i.first_seen_at", p.period)} AS period, i.platform AS platform,
@@ -285,9 +289,9 @@ def advocates_new(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def advocates_active(p: ReportParams) -> pd.DataFrame:
+def count_advocates_active(p: ReportParams) -> pd.DataFrame:
     """period, platform, active_advocates, events, reshares — from confirmed advocacy."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "e", params)
     # Two-level aggregation (per advocate, then per period) hashes instead of sorting for a
     # COUNT(DISTINCT ...).
@@ -303,9 +307,9 @@ def advocates_active(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def consents_granted(p: ReportParams) -> pd.DataFrame:
+def count_consents_granted(p: ReportParams) -> pd.DataFrame:
     """period, platform, consents_granted."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "i", params)
     return _fetch(f"""
         SELECT {_bucket("c.granted_at", p.period)} AS period, i.platform AS platform,
@@ -315,10 +319,10 @@ def consents_granted(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def disclosure_by_period(p: ReportParams) -> pd.DataFrame:
+def count_disclosure_by_period(p: ReportParams) -> pd.DataFrame:
     """period, platform, rewarded_posts, disclosed, reminders, reminders_sent — rewarded
     advocates' posts checked by the disclosure watch, by the post's time."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
     return _fetch(f"""
         SELECT {_bucket("m.posted_at", p.period)} AS period, m.platform AS platform,
@@ -339,7 +343,7 @@ def disclosure_by_period(p: ReportParams) -> pd.DataFrame:
 ADVOCATE_AFTER_CARE_DAYS = 90
 
 
-def care_conversations(p: ReportParams) -> pd.DataFrame:
+def count_care_conversations(p: ReportParams) -> pd.DataFrame:
     """One row per conversation resolved in the range: platform, staff (who resolved it),
     outcome, first_response_seconds, resolution_seconds, sla_hit (1, 0, or None without an
     SLA), resolution_sla_hit (1 when resolved by its resolution due time, 0 after it, None
@@ -349,9 +353,9 @@ def care_conversations(p: ReportParams) -> pd.DataFrame:
     the SLA does): the first response is the first of our outreach in the conversation that
     was sent; the SLA was hit when it was sent by the earliest due time of its care items and
     answers. Conversations are few beside mentions, so the medians and p90s are taken in
-    pandas from these rows (`frames.care_summary`), the same on both databases.
+    pandas from these rows (`frames.shape_care_summary`), the same on both databases.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "c", params)
     started = (f"(SELECT MIN(cm.at) FROM {T['message']} cm WHERE cm.conversation_id = c.id "
                "AND cm.kind IN ('mention', 'dm_in'))")
@@ -389,10 +393,10 @@ def care_conversations(p: ReportParams) -> pd.DataFrame:
         ORDER BY x.platform, x.staff""", params)
 
 
-def disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:
+def count_disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataFrame:
     """advocate_id, advocate, undisclosed, reminders_sent — advocates with two or more
     undisclosed posts in the range, most first."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "m", params)
     return _fetch(f"""
         SELECT d.advocate_id AS advocate_id, a.display_name AS advocate,
@@ -406,7 +410,7 @@ def disclosure_repeat_offenders(p: ReportParams, *, limit: int = 50) -> pd.DataF
         ORDER BY 3 DESC, 1 LIMIT {int(limit)}""", params)
 
 
-def tier_distribution() -> pd.DataFrame:
+def count_tier_distribution() -> pd.DataFrame:
     """tier, threshold, advocates — the current snapshot (AdvocateTier), including no tier."""
     return _fetch(f"""
         SELECT COALESCE(t.name, '(no tier)') AS tier, COALESCE(t.threshold, 0) AS threshold,
@@ -415,7 +419,7 @@ def tier_distribution() -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 2, 1""")
 
 
-def tier_movement(p: ReportParams) -> pd.DataFrame:
+def count_tier_movement(p: ReportParams) -> pd.DataFrame:
     """period, tier (the tier moved into; '(no tier)' for a demotion out), direction, changes."""
     return _fetch(f"""
         SELECT {_bucket("c.changed_at", p.period)} AS period,
@@ -426,10 +430,10 @@ def tier_movement(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [_dt(p.start), _dt(p.end)])
 
 
-def top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+def count_top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     """rank, advocate_id, events — the `limit` advocates with the most confirmed advocacy
     events in the range (ties ordered by id), ranked with RANK() over everyone counted."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_platform(p, "e", params)
     params.append(limit)
     return _fetch(f"""
@@ -443,7 +447,7 @@ def top_counted(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
         FROM counted ORDER BY events DESC, advocate_id LIMIT %s""", params)
 
 
-def top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
+def count_top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
     """advocate_id, name, events, reach (largest follower count), redemptions, rank — for the
     ranked rows of `top_counted` (or of the rollups' shortcut to the same rows)."""
     columns = ["rank", "advocate_id", "name", "events", "reach", "redemptions"]
@@ -463,16 +467,17 @@ def top_details(ranked: pd.DataFrame, p: ReportParams) -> pd.DataFrame:
     return out.sort_values(["rank", "advocate_id"]).reset_index(drop=True)[columns]
 
 
-def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+def count_top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     """rank, advocate_id, name, events, reach, redemptions — counted from every event in the
     range; reach and redemptions are looked up for the top rows only."""
-    return top_details(top_counted(p, limit=limit), p)
+    return count_top_details(count_top_counted(p, limit=limit), p)
 
 
 # --- Redemptions ---------------------------------------------------------------------------
 
 
-def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str, params: list) -> str:
+def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str,
+                         params: list[object]) -> str:
     sql = ""
     if p.rule_id:
         sql += f" AND {rule_col} = %s"
@@ -483,13 +488,13 @@ def _where_rule_currency(p: ReportParams, rule_col: str, currency_col: str, para
     return sql
 
 
-def codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+def count_codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """month, rule_id, rule, tier, currency, issued, redeemed, expired.
 
     By the month the code was issued (a cohort): of the codes issued that month, how many were
     redeemed (at least once) and how many lapsed unredeemed by `as_of`.
     """
-    params: list = [_dt(as_of), _dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(as_of), _dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "g.rule_id", "c.currency", params)
     return _fetch(f"""
         SELECT {_bucket("c.created_at", "month")} AS month, g.rule_id AS rule_id,
@@ -506,14 +511,14 @@ def codes_by_cohort(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
-def redemptions_by_month(p: ReportParams) -> pd.DataFrame:
+def count_redemptions_by_month(p: ReportParams) -> pd.DataFrame:
     """month, rule_id, rule, tier, currency, redemptions, discount_minor, order_minor, orders.
 
     By the month of the redemption. The currency is the order's (the code's when a bare
     promotion-code count carried none); it is always a grouping key, never summed across.
     """
     currency = "COALESCE(NULLIF(x.currency, ''), c.currency)"
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "x.rule_id", currency, params)
     return _fetch(f"""
         SELECT {_bucket("x.redeemed_at", "month")} AS month, x.rule_id AS rule_id,
@@ -530,14 +535,14 @@ def redemptions_by_month(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
-def reversals_by_month(p: ReportParams) -> pd.DataFrame:
+def count_reversals_by_month(p: ReportParams) -> pd.DataFrame:
     """month, rule_id, rule, tier, currency, reversals, discount_reversed_minor,
     order_reversed_minor.
 
     Refunds and disputes (net of those put back) by the month they happened at Stripe, grouped
     like the redemptions they reverse, so that net = gross − reversed per row.
     """
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "x.rule_id", "v.currency", params)
     return _fetch(f"""
         SELECT {_bucket("v.reversed_at", "month")} AS month, x.rule_id AS rule_id,
@@ -553,10 +558,10 @@ def reversals_by_month(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 5""", params)
 
 
-def orders_without_code(p: ReportParams) -> pd.DataFrame:
+def count_orders_without_code(p: ReportParams) -> pd.DataFrame:
     """month, currency, orders, order_minor — completed Stripe Checkout sessions with no
     discount, read from the stored webhook events (Kansha keeps no other order table)."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     if _pg():
         obj = "(e.payload -> 'data' -> 'object')"
         amount = f"({obj} ->> 'amount_total')::bigint"
@@ -584,9 +589,9 @@ def orders_without_code(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def grant_ledger(p: ReportParams) -> pd.DataFrame:
+def count_grant_ledger(p: ReportParams) -> pd.DataFrame:
     """One row per grant created in the range, with its code's and redemptions' Stripe ids."""
-    params: list = [_dt(p.start), _dt(p.end)]
+    params: list[object] = [_dt(p.start), _dt(p.end)]
     extra = _where_rule_currency(p, "g.rule_id", "g.currency", params)
     agg = ("string_agg(x.source_id, ' ' ORDER BY x.id)" if _pg()
            else "group_concat(x.source_id, ' ')")
@@ -637,7 +642,7 @@ def grant_ledger(p: ReportParams) -> pd.DataFrame:
 # --- Liability -----------------------------------------------------------------------------
 
 
-def codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+def count_codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """expiry_month ('' = never), currency, discount_type, codes, uses, amount_minor,
     estimate_minor, minimum_minor, uncapped.
 
@@ -650,7 +655,7 @@ def codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """
     uses = ("CASE WHEN c.max_redemptions IS NULL THEN 1 "
             "ELSE c.max_redemptions - c.times_redeemed END")
-    params: list = [_dt(as_of), _dt(as_of)]
+    params: list[object] = [_dt(as_of), _dt(as_of)]
     extra = _where_rule_currency(p, "g.rule_id", "c.currency", params)
     return _fetch(f"""
         SELECT {_bucket("c.expires_at", "month")} AS expiry_month,
@@ -674,10 +679,10 @@ def codes_outstanding(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
 
 
-def perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
+def count_perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
     """expiry_month ('' = never), currency, perk, units, cost_minor — perks granted (stock
     reserved) but not yet delivered, at the perk's unit cost."""
-    params: list = [_dt(as_of)]
+    params: list[object] = [_dt(as_of)]
     extra = _where_rule_currency(p, "g.rule_id", "k.currency", params)
     return _fetch(f"""
         SELECT {_bucket("g.expires_at", "month")} AS expiry_month,
@@ -689,14 +694,14 @@ def perks_committed(p: ReportParams, *, as_of: datetime) -> pd.DataFrame:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", params)
 
 
-def points_outstanding(*, as_of: datetime,
+def count_points_outstanding(*, as_of: datetime,
                        expiring_before: datetime | None = None) -> pd.DataFrame:
     """expiry_month ('' = never), points, advocates — ledger entries not expired at `as_of`.
 
     `expiring_before` keeps only the entries that expire before it (none of those that never
     expire): how the rollups count the month `as_of` falls in.
     """
-    params: list = [_dt(as_of), _dt(as_of)]
+    params: list[object] = [_dt(as_of), _dt(as_of)]
     extra = ""
     if expiring_before is not None:
         extra = " AND e.expires_at < %s"

@@ -58,10 +58,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from typing import Any
 
 import pandas as pd
 from django.db import connection, models, transaction
@@ -74,20 +75,20 @@ from advocates.services.deadletters import (
     dead_letter_skip_keys,
     dead_letters_isolate,
 )
-from rewards.models import (
+from rewards.models import PointsEntry
+
+from . import queries
+from .models import (
     ActivePeriodRollup,
     MentionDayRollup,
     NewAdvocatePeriodRollup,
     OutreachDayRollup,
-    PointsEntry,
     PointsExpiryRollup,
     ReportDirtyPeriod,
     ReportRollupState,
     ResponsePeriodRollup,
     TopAdvocateMonthRollup,
 )
-
-from . import queries
 from .params import ReportParams
 from .queries import T, _dt, _fetch, _pg
 
@@ -112,6 +113,9 @@ R = {
     "points": PointsExpiryRollup._meta.db_table,
 }
 # The dirty-period marker for points that never expire (a month no entry can expire in).
+# A summary period a report needs: (summary, period, start), or (summary,) for all of them.
+NeededPeriod = tuple[str] | tuple[str, str, date]
+
 NEVER = date(9999, 12, 1)
 
 
@@ -200,7 +204,7 @@ def _date_bucket(column: str, period: str) -> str:
     return f"date({column}, 'start of month')"
 
 
-def _d(value: date):
+def _d(value: date) -> object:
     return connection.ops.adapt_datefield_value(value)
 
 
@@ -208,7 +212,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, dtime.min, tzinfo=UTC)
 
 
-def _as_date(value) -> date:
+def _as_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -216,19 +220,21 @@ def _as_date(value) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _execute(sql: str, params: list | tuple = ()) -> int:
+def _execute(sql: str, params: Sequence[Any] = ()) -> int:
+    """(params: as for queries._fetch.)"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        count: int = cursor.rowcount
+        return count
 
 
-def _column(sql: str, params: list | tuple = ()) -> list:
+def _column(sql: str, params: Sequence[Any] = ()) -> list[object]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def _where_platform(p: ReportParams, column: str, params: list) -> str:
+def _where_platform(p: ReportParams, column: str, params: list[object]) -> str:
     if not p.platform:
         return ""
     params.append(p.platform)
@@ -238,7 +244,7 @@ def _where_platform(p: ReportParams, column: str, params: list) -> str:
 # --- Day rollups -----------------------------------------------------------------------------
 
 
-def _count_mention_days(where: str, params: list) -> None:
+def _count_mention_days(where: str, params: list[object]) -> None:
     _execute(f"""
         INSERT INTO {R["mentionday"]} (day, platform, mentions, positive, detected)
         SELECT {_day("m.posted_at")}, m.platform, COUNT(*),
@@ -248,8 +254,8 @@ def _count_mention_days(where: str, params: list) -> None:
         GROUP BY 1, 2""", params)
 
 
-def _count_outreach_days(where: str, params: list) -> None:
-    # The same expressions as queries.outreach_by_period, per day.
+def _count_outreach_days(where: str, params: list[object]) -> None:
+    # The same expressions as queries.count_outreach_by_period, per day.
     _execute(f"""
         INSERT INTO {R["outreachday"]}
                (day, platform, kind, status, reason, items, with_sla, within_sla)
@@ -295,16 +301,16 @@ class Summary:
 
 
 SUMMARIES = {
-    "response": Summary(ResponsePeriodRollup, queries.response_times,
+    "response": Summary(ResponsePeriodRollup, queries.count_response_times,
                         ("platform", "kind", "sent", "median_seconds"), ("platform", "kind")),
-    "active": Summary(ActivePeriodRollup, queries.advocates_active,
+    "active": Summary(ActivePeriodRollup, queries.count_advocates_active,
                       ("platform", "active_advocates", "events", "reshares"), ("platform",)),
-    "new": Summary(NewAdvocatePeriodRollup, queries.advocates_new,
+    "new": Summary(NewAdvocatePeriodRollup, queries.count_advocates_new,
                    ("platform", "new_advocates"), ("platform",)),
 }
 
 
-def _native(value):
+def _native(value: object) -> object:
     """A frame cell as a plain Python value (the database drivers do not take numpy types)."""
     if value is None or (isinstance(value, float) and value != value):
         return None
@@ -435,11 +441,11 @@ def _rollup_key(name: str, period: str, start: date) -> str:
     return f"{name}:{period}:{start.isoformat()}"
 
 
-def _rollup_payload(name: str, period: str, start: date) -> dict:
+def _rollup_payload(name: str, period: str, start: date) -> dict[str, str]:
     return {"summary": name, "period": period, "start": start.isoformat()}
 
 
-def _recount_dirty(needed: set[tuple] | None) -> int:
+def _recount_dirty(needed: set[NeededPeriod] | None) -> int:
     """Recount the dirty periods (only those in `needed`, when given: (summary, period,
     start) or (summary,) for all of its periods); unmark them.
 
@@ -453,7 +459,7 @@ def _recount_dirty(needed: set[tuple] | None) -> int:
             and _rollup_key(*row[1:]) not in skip]
     n = 0
 
-    def recount(chunk) -> None:
+    def recount(chunk: Sequence[tuple[int, str, str, date]]) -> None:
         nonlocal n
         groups: dict[tuple[str, str], list[date]] = {}
         for _, name, period, start in chunk:
@@ -475,7 +481,7 @@ def _recount_days_isolated(name: str, days: Iterable[date]) -> int:
     todo = sorted(d for d in set(days) if _rollup_key(name, "day", d) not in skip)
     n = 0
 
-    def recount(chunk) -> None:
+    def recount(chunk: Sequence[date]) -> None:
         nonlocal n
         n += _recount_days(name, chunk)
 
@@ -485,7 +491,7 @@ def _recount_days_isolated(name: str, days: Iterable[date]) -> int:
     return n
 
 
-def rollup_period_replay(payload: dict) -> int:
+def rollup_period_replay(payload: dict[str, Any]) -> int:
     """Replay a "report_rollup" dead letter: recount that day or period once (holding the
     rollup state's lock, as a refresh does) and unmark it. Raises if it still fails."""
     name, period = payload["summary"], payload["period"]
@@ -503,12 +509,13 @@ def rollup_period_replay(payload: dict) -> int:
 dead_letter_replayer_register(ROLLUP_TASK, rollup_period_replay)
 
 
-def needed_periods(p: ReportParams) -> set[tuple]:
+def needed_periods(p: ReportParams) -> set[NeededPeriod]:
     """The summary periods the ambassador report for `p` reads (its whole periods)."""
     starts, _ = split(p, p.period)
     months, _ = split(p, "month")
-    return ({(name, p.period, s) for name in SUMMARIES for s in starts}
-            | {("top", "month", m) for m in months})
+    needed: set[NeededPeriod] = {(name, p.period, s) for name in SUMMARIES for s in starts}
+    needed.update(("top", "month", m) for m in months)
+    return needed
 
 
 # --- Refresh ---------------------------------------------------------------------------------
@@ -536,7 +543,7 @@ def _changed_days(table: str, day_column: str, changed: str, since: datetime) ->
         f"SELECT DISTINCT {_day(day_column)} FROM {table} WHERE {changed} >= %s", [_dt(since)])}
 
 
-def rollups_refresh(*, needed: set[tuple] | None = None,
+def rollups_refresh(*, needed: set[NeededPeriod] | None = None,
                     margin: timedelta | None = None, rebuild: bool = False) -> RefreshResult:
     """Bring the rollups up to date with the tables they count.
 
@@ -605,9 +612,9 @@ def rollups_refresh(*, needed: set[tuple] | None = None,
 # --- Reading ---------------------------------------------------------------------------------
 
 
-def mentions_by_period(p: ReportParams) -> pd.DataFrame:
-    """As queries.mentions_by_period, from the day rollup."""
-    params: list = [_d(p.date_from), _d(p.date_to)]
+def rollup_mentions_by_period(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_mentions_by_period, from the day rollup."""
+    params: list[object] = [_d(p.date_from), _d(p.date_to)]
     extra = _where_platform(p, "r.platform", params)
     return _fetch(f"""
         SELECT {_date_bucket("r.day", p.period)} AS period, r.platform AS platform,
@@ -618,9 +625,9 @@ def mentions_by_period(p: ReportParams) -> pd.DataFrame:
         GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def outreach_by_period(p: ReportParams) -> pd.DataFrame:
-    """As queries.outreach_by_period, from the day rollup."""
-    params: list = [_d(p.date_from), _d(p.date_to)]
+def rollup_outreach_by_period(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_outreach_by_period, from the day rollup."""
+    params: list[object] = [_d(p.date_from), _d(p.date_to)]
     extra = _where_platform(p, "r.platform", params)
     return _fetch(f"""
         SELECT {_date_bucket("r.day", p.period)} AS period, r.platform AS platform,
@@ -645,7 +652,7 @@ def _from_summary(name: str, p: ReportParams) -> pd.DataFrame:
               for start in sorted(aside)]
     parts = [summary.count(edge) for edge in edges]
     if starts:
-        params: list = [p.period, _d(starts[0]), _d(period_next(starts[-1], p.period))]
+        params: list[object] = [p.period, _d(starts[0]), _d(period_next(starts[-1], p.period))]
         extra = _where_platform(p, "r.platform", params)
         rows = _fetch(f"""
             SELECT r.start AS period, {", ".join(f"r.{c} AS {c}" for c in summary.columns)}
@@ -661,22 +668,22 @@ def _from_summary(name: str, p: ReportParams) -> pd.DataFrame:
     return out.sort_values(["period", *summary.keys], kind="stable").reset_index(drop=True)
 
 
-def response_times(p: ReportParams) -> pd.DataFrame:
-    """As queries.response_times: medians per whole period from the summary."""
+def rollup_response_times(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_response_times: medians per whole period from the summary."""
     return _from_summary("response", p)
 
 
-def advocates_active(p: ReportParams) -> pd.DataFrame:
-    """As queries.advocates_active: distinct advocates per whole period from the summary."""
+def rollup_advocates_active(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_advocates_active: distinct advocates per whole period from the summary."""
     return _from_summary("active", p)
 
 
-def advocates_new(p: ReportParams) -> pd.DataFrame:
-    """As queries.advocates_new: distinct advocates per whole period from the summary."""
+def rollup_advocates_new(p: ReportParams) -> pd.DataFrame:
+    """As queries.count_advocates_new: distinct advocates per whole period from the summary."""
     return _from_summary("new", p)
 
 
-def _ids_filter(ids: list[int], params: list) -> str:
+def _ids_filter(ids: list[int], params: list[object]) -> str:
     if _pg():
         params.append(ids)
         return "e.advocate_id = ANY(%s)"
@@ -684,8 +691,8 @@ def _ids_filter(ids: list[int], params: list) -> str:
     return f"e.advocate_id IN ({', '.join(['%s'] * len(ids))})"
 
 
-def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
-    """As queries.top_advocates, from the monthly top lists when they prove the answer.
+def rollup_top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
+    """As queries.count_top_advocates, from the monthly top lists when they prove the answer.
 
     Candidates: everyone on a list of a whole month in the range, and the first TOP_KEEP of
     the partial months at its ends (counted directly). An advocate on no list has at most the
@@ -695,7 +702,7 @@ def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     each candidate's RANK() counts only candidates. Otherwise the direct ranking runs.
     """
     if limit > TOP_KEEP:
-        return queries.top_advocates(p, limit=limit)
+        return queries.count_top_advocates(p, limit=limit)
     months, edges = split(p, "month")
     candidates: set[int] = set()
     bound = 0
@@ -709,7 +716,7 @@ def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
             if len(rows) >= TOP_KEEP:
                 bound += int(rows["events"].min())
     if edges:
-        params: list = []
+        params: list[object] = []
         ranges = []
         for edge in edges:
             ranges.append("(e.occurred_at >= %s AND e.occurred_at < %s)")
@@ -728,17 +735,17 @@ def top_advocates(p: ReportParams, *, limit: int = 20) -> pd.DataFrame:
     if bound and (len(totals) < limit or int(totals["events"].iloc[limit - 1]) <= bound):
         logger.info("top advocates: the monthly lists do not settle %s; counting directly",
                     p.describe())
-        return queries.top_advocates(p, limit=limit)
+        return queries.count_top_advocates(p, limit=limit)
     totals["rank"] = totals["events"].rank(method="min", ascending=False).astype("int64")
     ranked = totals.head(limit)[["rank", "advocate_id", "events"]].reset_index(drop=True)
-    return queries.top_details(ranked, p)
+    return queries.count_top_details(ranked, p)
 
 
 def _candidate_totals(ids: list[int], p: ReportParams) -> pd.DataFrame:
     """advocate_id, events — each candidate's events in the range, counted directly."""
     parts = []
     for chunk in range(0, len(ids), 500):  # SQLite's parameter limit; PostgreSQL takes an array
-        params: list = [_dt(p.start), _dt(p.end)]
+        params: list[object] = [_dt(p.start), _dt(p.end)]
         extra = _where_platform(p, "e.platform", params)
         where = _ids_filter(ids[chunk:chunk + 500], params)
         parts.append(_fetch(f"""
@@ -753,15 +760,15 @@ def _candidate_totals(ids: list[int], p: ReportParams) -> pd.DataFrame:
     return out.astype({"advocate_id": "int64", "events": "int64"})
 
 
-def points_outstanding(*, as_of: datetime) -> pd.DataFrame:
-    """As queries.points_outstanding: months of expiry after the one holding `as_of` (and the
+def rollup_points_outstanding(*, as_of: datetime) -> pd.DataFrame:
+    """As queries.count_points_outstanding: months of expiry after the one holding `as_of` (and the
     points that never expire) from the rollup, when every entry occurred before `as_of` (then
     each of them is outstanding); that month counted directly. Otherwise directly."""
     latest = PointsEntry.objects.aggregate(latest=Max("occurred_at"))["latest"]
     if latest is not None and latest >= as_of:
-        return queries.points_outstanding(as_of=as_of)
+        return queries.count_points_outstanding(as_of=as_of)
     after = period_next(period_start(as_of.astimezone(UTC).date(), "month"), "month")
-    parts = [queries.points_outstanding(as_of=as_of, expiring_before=_midnight(after)),
+    parts = [queries.count_points_outstanding(as_of=as_of, expiring_before=_midnight(after)),
              _fetch(f"""
                 SELECT r.month AS expiry_month, r.points AS points, r.advocates AS advocates
                 FROM {R["points"]} r WHERE r.month >= %s OR r.month IS NULL""", [_d(after)])]

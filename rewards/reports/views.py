@@ -12,14 +12,16 @@ import io
 import json
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpResponseForbidden
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.functional import cached_property
@@ -36,7 +38,7 @@ from advocates.policies import PLATFORM_CHOICES
 from rewards.models import Perk, ReconciliationItem, ReconciliationRun, RewardGrant, RewardRule
 from rewards.money import money_display
 
-from . import REPORT_FILTERS, Report, ReportParams, reconciliation_report, report_build
+from . import REPORT_FILTERS, Report, ReportParams, Section, reconciliation_report, report_build
 from .exports import _cell, is_share_column, report_csv_zip, report_filename, report_xlsx
 
 PERMISSION = "rewards.view_reports"
@@ -49,7 +51,8 @@ def _currency_choices() -> list[tuple[str, str]]:
     return [(c, c.upper()) for c in sorted(currencies)]
 
 
-class ReportFilterSet(WagtailFilterSet):
+# Wagtail ships no types: its filter set and report view are Any to mypy.
+class ReportFilterSet(WagtailFilterSet):  # type: ignore[misc]
     """The filters every report takes; they only build ReportParams (no queryset filtering)."""
 
     date_range = django_filters.DateFromToRangeFilter(label=_("Date range"),
@@ -61,7 +64,7 @@ class ReportFilterSet(WagtailFilterSet):
                                             queryset=RewardRule.objects.order_by("name"))
     currency = django_filters.ChoiceFilter(label=_("Currency"), choices=_currency_choices)
 
-    def filter_queryset(self, queryset):
+    def filter_queryset(self, queryset: QuerySet[RewardGrant]) -> QuerySet[RewardGrant]:
         return queryset
 
     def params(self) -> ReportParams:
@@ -104,17 +107,24 @@ class ReportDownloadsMixin(SafeSpreadsheetExportMixin):
     file named after the report and its dates."""
 
     FORMATS = ("xlsx", "csv", ZIP)
+    # Provided by the Wagtail view this mixin is combined with.
+    request: HttpRequest
+    xlsx_export_url: str
 
     def export_report(self) -> Report | None:
         raise NotImplementedError
 
-    def as_spreadsheet(self, queryset, spreadsheet_format):
+    def as_spreadsheet(self, queryset: Any, spreadsheet_format: str) -> HttpResponseBase:
         report = self.export_report()
         if report is None:  # nothing to report yet (no reconciliation run): the empty listing
-            return super().as_spreadsheet(queryset, "csv" if spreadsheet_format == ZIP
-                                          else spreadsheet_format)
+            # Wagtail's SpreadsheetExportMixin, after this mixin in the view's MRO.
+            response: HttpResponseBase = super().as_spreadsheet(  # type: ignore[misc]
+                queryset, "csv" if spreadsheet_format == ZIP else spreadsheet_format)
+            return response
         if spreadsheet_format == "csv":
-            return super().as_spreadsheet(queryset, spreadsheet_format)
+            csv_response: HttpResponseBase = super().as_spreadsheet(  # type: ignore[misc]  # (as above)
+                queryset, spreadsheet_format)
+            return csv_response
         name = self.get_filename()
         if spreadsheet_format == ZIP:
             bom = self.request.GET.get("bom") == "1"
@@ -124,18 +134,21 @@ class ReportDownloadsMixin(SafeSpreadsheetExportMixin):
 
     @property
     def zip_export_url(self) -> str:
-        return self.get_export_url(ZIP)  # type: ignore[attr-defined]
+        # Wagtail's SpreadsheetExportMixin, after this mixin in the view's MRO.
+        url: str = self.get_export_url(ZIP)  # type: ignore[attr-defined]
+        return url
 
     @property
     def zip_bom_export_url(self) -> str:
         return f"{self.zip_export_url}&bom=1"
 
     @cached_property
-    def header_more_buttons(self):  # the downloads sit in the header, not in the "…" menu
+    def header_more_buttons(self) -> list[HeaderButton]:
+        # The downloads sit in the header, not in the "…" menu.
         return []
 
     @cached_property
-    def header_buttons(self):
+    def header_buttons(self) -> list[HeaderButton]:
         return [HeaderButton(_("Download XLSX"), url=self.xlsx_export_url,
                              icon_name="download", attrs={"data-kansha-export": "xlsx"}),
                 HeaderButton(_("Download CSV (zip)"), url=self.zip_export_url,
@@ -146,13 +159,14 @@ class ReportDownloadsMixin(SafeSpreadsheetExportMixin):
 
 def _filterset_for(name: str) -> type[ReportFilterSet]:
     keep = REPORT_FILTERS[name]
-    filterset: Any = type(f"{name.title()}FilterSet", (ReportFilterSet,), {})
+    filterset = cast(type[ReportFilterSet],
+                     type(f"{name.title()}FilterSet", (ReportFilterSet,), {}))
     # Set after the class exists: django-filter's metaclass collects every declared filter.
     filterset.base_filters = {k: v for k, v in filterset.base_filters.items() if k in keep}
     return filterset
 
 
-def _display(value, column: str, row: dict, money: dict[str, str]) -> str:
+def _display(value: object, column: str, row: dict[str, Any], money: dict[str, str]) -> str:
     """One number format per kind: money by currency and language, shares as percentages,
     counts with thousands separators, other measures with one decimal."""
     value = _cell(value)
@@ -304,7 +318,7 @@ CHART_TITLES = {"Mentions and thank-yous": _("Mentions and thank-yous"),
                 "Tier distribution": _("Tier distribution")}
 
 
-def _describe(params, filters: tuple[str, ...]) -> str:
+def _describe(params: ReportParams, filters: tuple[str, ...]) -> str:
     """The filters in force, in the reader's language (only those the report takes)."""
     parts = [str(_("%(start)s to %(end)s") % {"start": f"{params.date_from:%Y-%m-%d}",
                                                "end": f"{params.date_to:%Y-%m-%d}"})]
@@ -356,7 +370,7 @@ def _title(title: str) -> str:
     return str(SECTION_TITLES.get(title, title))
 
 
-def _rows(section) -> list[dict]:
+def _rows(section: Section) -> list[dict[str, Any]]:
     """Frame rows as dicts: raw values for export, formatted ones under '_display'."""
     columns = list(section.frame.columns)
     rows = []
@@ -367,7 +381,7 @@ def _rows(section) -> list[dict]:
     return rows
 
 
-class KanshaReportView(ReportDownloadsMixin, ReportView):
+class KanshaReportView(ReportDownloadsMixin, ReportView):  # type: ignore[misc]  # (Any base)
     """A report page for one of rewards.reports.REPORTS."""
 
     report_name = ""
@@ -380,28 +394,29 @@ class KanshaReportView(ReportDownloadsMixin, ReportView):
     section_page_size = 20
     header_icon = "table"
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # Admin access is checked by Wagtail's admin URL wrapper (anonymous → login). A
         # PermissionDenied would be turned into a redirect to the dashboard; staff without the
         # permission get a plain 403 instead.
         if not request.user.has_perm(PERMISSION):
             return HttpResponseForbidden(_("Reports are for finance and marketing."))
-        return super().dispatch(request, *args, **kwargs)
+        response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+        return response
 
-    def get_filterset_kwargs(self):
+    def get_filterset_kwargs(self) -> dict[str, Any]:
         return {**super().get_filterset_kwargs(), "queryset": RewardGrant.objects.none()}
 
     @cached_property
-    def report(self):
+    def report(self) -> Report:
         params = self.filters.params() if self.filters else ReportFilterSet({}).params()
         return report_build(name=self.report_name, params=params)
 
     @property
-    def list_export(self):  # Wagtail reads the exported columns from here
+    def list_export(self) -> list[str]:  # Wagtail reads the exported columns from here
         return list(self.report.main.frame.columns)
 
     @cached_property
-    def columns(self):
+    def columns(self) -> list[Column]:
         return [Column(c, label=_label(c), accessor=f"_display.{c}",
                        classname="kansha-num" if self._numeric(c) else "")
                 for c in self.report.main.frame.columns]
@@ -409,17 +424,17 @@ class KanshaReportView(ReportDownloadsMixin, ReportView):
     def _numeric(self, column: str) -> bool:
         return str(self.report.main.frame[column].dtype) in ("int64", "float64")
 
-    def get_queryset(self):
+    def get_queryset(self) -> list[dict[str, Any]]:
         return _rows(self.report.main)
 
-    def get_filename(self):
+    def get_filename(self) -> str:
         return report_filename(self.report)
 
-    def export_report(self):
+    def export_report(self) -> Report:
         return self.report
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context_data(**kwargs)
         report = self.report
         context["report"] = report
         # The SVG is built by charts.py, every label escaped.
@@ -435,7 +450,7 @@ class KanshaReportView(ReportDownloadsMixin, ReportView):
         context["as_of"] = date_format(timezone.localtime(), "DATETIME_FORMAT")
         return context
 
-    def _section(self, key: str, section) -> dict:
+    def _section(self, key: str, section: Section) -> dict[str, Any]:
         """A table above the main one, with its own pagination (?<key>_page=N)."""
         rows = _rows(section)
         numeric = {c for c in section.frame.columns
@@ -460,11 +475,11 @@ class KanshaReportView(ReportDownloadsMixin, ReportView):
         }
 
     @property
-    def index_url(self):
+    def index_url(self) -> str:
         return reverse(self.index_url_name)
 
     @property
-    def index_results_url(self):
+    def index_results_url(self) -> str:
         return reverse(self.index_results_url_name)
 
 
@@ -495,7 +510,7 @@ def _latest_run() -> ReconciliationRun | None:
     return ReconciliationRun.objects.filter(status=ReconciliationRun.Status.DONE).first()
 
 
-class ReconciliationFilterSet(WagtailFilterSet):
+class ReconciliationFilterSet(WagtailFilterSet):  # type: ignore[misc]  # (Any base)
     run = django_filters.ModelChoiceFilter(
         label="Run", queryset=ReconciliationRun.objects.all(), method="filter_run",
         empty_label="Latest completed run")
@@ -508,7 +523,8 @@ class ReconciliationFilterSet(WagtailFilterSet):
         model = ReconciliationItem
         fields = ["run", "kind", "object_type"]
 
-    def filter_run(self, queryset, name, value):
+    def filter_run(self, queryset: QuerySet[ReconciliationItem], name: str,
+                   value: ReconciliationRun | None) -> QuerySet[ReconciliationItem]:
         return queryset  # the view reads the run itself (default: the latest)
 
 
@@ -518,7 +534,7 @@ def _item_link(item: ReconciliationItem) -> str:
                        item.stripe_id or f"item #{item.pk}")
 
 
-class ReconciliationReportView(ReportDownloadsMixin, ReportView):
+class ReconciliationReportView(ReportDownloadsMixin, ReportView):  # type: ignore[misc]  # (Any)
     """Finance's view of a reconciliation run: counts per outcome, then every item (filter by
     outcome or object), each opening a drill-down with both sides. The XLSX export is the
     run's workbook (rewards.reports.reconciliation_report)."""
@@ -542,10 +558,11 @@ class ReconciliationReportView(ReportDownloadsMixin, ReportView):
         Column("detail", label="What differs"),
     ]
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.has_perm(RECONCILIATION_PERMISSION):
             return HttpResponseForbidden("Reconciliation is for finance.")
-        return super().dispatch(request, *args, **kwargs)
+        response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+        return response
 
     @cached_property
     def run(self) -> ReconciliationRun | None:
@@ -554,23 +571,23 @@ class ReconciliationReportView(ReportDownloadsMixin, ReportView):
             return ReconciliationRun.objects.filter(pk=int(wanted)).first()
         return _latest_run()
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[ReconciliationItem]:
         if self.run is None:
             return ReconciliationItem.objects.none()
         return self.run.items.select_related("code").order_by("object_type", "kind", "id")
 
-    def get_filename(self):
+    def get_filename(self) -> str:
         run = self.run
         if run is None:
             return "kansha-reconciliation"
         return (f"kansha-reconciliation-{run.date_from:%Y-%m-%d}-{run.date_to:%Y-%m-%d}"
                 f"-run{run.pk}")
 
-    def export_report(self):
+    def export_report(self) -> Report | None:
         return reconciliation_report(self.run) if self.run is not None else None
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context_data(**kwargs)
         context["run"] = self.run
         if self.run is not None:
             summary = reconciliation_report(self.run).sections["summary"]
@@ -580,15 +597,15 @@ class ReconciliationReportView(ReportDownloadsMixin, ReportView):
         return context
 
     @property
-    def index_url(self):
+    def index_url(self) -> str:
         return reverse(self.index_url_name)
 
     @property
-    def index_results_url(self):
+    def index_results_url(self) -> str:
         return reverse(self.index_results_url_name)
 
 
-def reconciliation_item(request, item_id: int):
+def reconciliation_item(request: HttpRequest, item_id: int) -> HttpResponseBase:
     """The drill-down: one compared object, Kansha's side and Stripe's side as they were read,
     with links to our code, grant and redemption."""
     if not request.user.has_perm(RECONCILIATION_PERMISSION):
@@ -613,9 +630,11 @@ def reconciliation_item(request, item_id: int):
         "back": reverse("kansha_reports:reconciliation") + f"?run={item.run_id}"})
 
 
-def admin_urls():
+def admin_urls() -> list[URLPattern]:
     urls = []
-    for name, view in {**VIEWS, "reconciliation": ReconciliationReportView}.items():
+    views: dict[str, type[KanshaReportView] | type[ReconciliationReportView]] = {
+        **VIEWS, "reconciliation": ReconciliationReportView}
+    for name, view in views.items():
         urls += [path(f"{name}/", view.as_view(), name=name),
                  path(f"{name}/results/", view.as_view(results_only=True),
                       name=f"{name}_results")]

@@ -32,7 +32,6 @@ from rewards.services.issuing import (
     grant_issue,
     grant_message_propose,
     grants_approved_stale_ids,
-    grants_issue_local_batch,
     grants_message_missing,
 )
 from rewards.services.ledger import (
@@ -75,7 +74,7 @@ __all__ = [
     "events_unprocessed_exist", "grant_approve", "grant_code_deactivate", "grant_create",
     "grant_issue", "grants_revoked_code_active_ids",
     "grant_message_propose", "grant_revoke", "grants_approved_stale_ids", "grants_create",
-    "grants_expire_due", "grants_issue_local_batch", "grants_mark_delivered",
+    "grants_expire_due", "grants_mark_delivered",
     "grants_message_missing", "ledger_rescan", "perk_fulfilment_update", "perk_stock_release",
     "perk_voucher_check", "perk_voucher_redeem", "VoucherCheck",
     "perk_stock_reserve", "period_key", "stripe_event_process", "stripe_event_store",

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from rewards.models import (
     ChangeStatus,
+    MoneyChangeRequest,
     PointsAdjustment,
     PointsEntry,
     PointsSettingsChange,
@@ -39,7 +40,7 @@ def approver_check(*, maker_id: int | None, user: Any, permission: str) -> None:
                               "it."))
 
 
-def _decide(change, *, user: Any, approve: bool, note: str) -> None:
+def _decide(change: MoneyChangeRequest, *, user: Any, approve: bool, note: str) -> None:
     change.status = ChangeStatus.APPROVED if approve else ChangeStatus.REJECTED
     change.decided_by = user
     change.decided_at = timezone.now()

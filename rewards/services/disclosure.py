@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from advocates.models import DetectionLabel, Mention, Outreach, OutreachKind
+from advocates.models import DetectionLabel, Mention, Outreach, OutreachKind, SocialIdentity
 from advocates.policies import dm_platforms
 from advocates.services import outreach_propose
 from advocates.services.templates import TemplateBook, template_context
@@ -126,7 +126,8 @@ def _check_record(*, post: Mention, grant: RewardGrant, marker: str,
         return {"checked": 1, "reminders": 1}
 
 
-def _reminder_propose(*, post: Mention, identity, now: datetime) -> Outreach | None:
+def _reminder_propose(*, post: Mention, identity: SocialIdentity, now: datetime
+                      ) -> Outreach | None:
     advocate = post.author.advocate
     language = "ja" if post.language == "ja" else "en"
     context = template_context(identity=identity, mention=post, brand=settings.KANSHA_BRAND_NAME)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Min
 from django.utils import timezone
@@ -39,11 +40,15 @@ from rewards.models import (
     TriggerKind,
 )
 from rewards.services.grant_states import grant_transition
+from rewards.services.ledger_rows import Entry, LedgerEvent
+from rewards.services.tiers import TierMove
 from rewards.signals import grant_code_revoked, grants_approved
 
 logger = logging.getLogger(__name__)
 
 ISSUE_CHUNK = 200
+# Who acts (request.user): a signed-in staff member, or anonymous where no one is signed in.
+StaffUser = AbstractBaseUser | AnonymousUser
 
 
 class GrantError(Exception):
@@ -84,8 +89,8 @@ class Candidate:
 # --- Evaluating rules over a batch ---------------------------------------------------------
 
 
-def rules_evaluate(*, entries: Sequence, events: Sequence[dict],
-                   tier_changes: Sequence, facts: dict[int, fraud.AdvocateFacts],
+def rules_evaluate(*, entries: Sequence[Entry], events: Sequence[LedgerEvent],
+                   tier_changes: Sequence[TierMove], facts: dict[int, fraud.AdvocateFacts],
                    now: datetime) -> list[RewardGrant]:
     """Evaluate every live rule for the advocates in this batch; make the grants that fire.
 
@@ -116,8 +121,9 @@ def rules_evaluate(*, entries: Sequence, events: Sequence[dict],
     return created
 
 
-def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tier_changes,
-                now) -> list[Candidate]:
+def _candidates(rule: RewardRule, *, entries: Sequence[Entry], events: Sequence[LedgerEvent],
+                touched: set[int], latest_event: dict[int, int],
+                tier_changes: Sequence[TierMove], now: datetime) -> list[Candidate]:
     key = period_key(rule.period, now)
     if rule.trigger == TriggerKind.EVENTS_IN_DAYS:
         qs = PointsEntry.objects.filter(advocate_id__any_ids=ids_in(touched), event__isnull=False,
@@ -135,24 +141,25 @@ def _candidates(rule: RewardRule, *, entries, events, touched, latest_event, tie
         target = rule.trigger_tier
         return [Candidate(m.advocate_id, key, latest_event.get(m.advocate_id))
                 for m in tier_changes
-                if m.promoted and target is not None and m.to_tier.threshold >= target.threshold
+                if m.promoted and target is not None and m.to_tier is not None
+                and m.to_tier.threshold >= target.threshold
                 and (m.from_tier is None or m.from_tier.threshold < target.threshold)]
     if rule.trigger == TriggerKind.FIRST_CHECKIN:
-        checkins = [e for e in events if e["kind"] == AdvocacyKind.CHECKIN and e["venue"]]
+        checkins = [e for e in events if e.kind == AdvocacyKind.CHECKIN and e.venue]
         if not checkins:
             return []
         # The first check-in of this advocate at this venue is the lowest event id there.
         first = {(r["advocate_id"], r["venue"].strip().lower()): r["first"] for r in
                  AdvocacyEvent.objects.filter(
                      kind=AdvocacyKind.CHECKIN,
-                     advocate_id__any_ids=ids_in({e["advocate_id"] for e in checkins}),
-                     venue__in={e["venue"] for e in checkins})
+                     advocate_id__any_ids=ids_in({e.advocate_id for e in checkins}),
+                     venue__in={e.venue for e in checkins})
                  .values("advocate_id", "venue").annotate(first=Min("id"))}
         out = {}
         for e in checkins:
-            if first.get((e["advocate_id"], e["venue"].strip().lower())) == e["id"]:
-                vk = venue_key(e["venue"])
-                out[e["advocate_id"], vk] = Candidate(e["advocate_id"], vk, e["id"])
+            if first.get((e.advocate_id, e.venue.strip().lower())) == e.id:
+                vk = venue_key(e.venue)
+                out[e.advocate_id, vk] = Candidate(e.advocate_id, vk, e.id)
         return list(out.values())
     return []
 
@@ -217,7 +224,7 @@ def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
             logger.info("rule %s: budget allows %d of %d grants in %s", rule.pk, fit,
                         len(keep), budget_month)
         keep = keep[:fit]
-    snapshot = rule.reward_snapshot()
+    reward = rule.reward_snapshot().as_json()
     tiers = dict(AdvocateTier.objects.filter(
         advocate_id__any_ids=ids_in({c.advocate_id for c in keep}))
                  .values_list("advocate_id", "tier_id"))
@@ -239,7 +246,7 @@ def grants_create(*, rule: RewardRule, candidates: Sequence[Candidate],
         grants.append(RewardGrant(
             advocate_id=c.advocate_id, rule=rule, period_key=c.period_key,
             status=GrantStatus.PENDING_APPROVAL if reasons else GrantStatus.APPROVED,
-            review_reasons=reasons, reward=snapshot, reward_kind=rule.reward_kind,
+            review_reasons=reasons, reward=reward, reward_kind=rule.reward_kind,
             perk_id=rule.perk_id if rule.reward_kind == RewardKind.PERK else None,
             cost_minor=cost, currency=rule.currency,
             budget_month=budget_month if rule.monthly_budget_minor is not None else None,
@@ -374,7 +381,7 @@ def grants_enqueue_issue(grants: Collection[RewardGrant]) -> None:
         transaction.on_commit(issue)
 
 
-def grant_approve(*, grant_id: int, user=None) -> RewardGrant:
+def grant_approve(*, grant_id: int, user: StaffUser | None = None) -> RewardGrant:
     """pending_approval → approved (finance or fraud review passed); queues the issue."""
     now = timezone.now()
     with transaction.atomic():
@@ -393,7 +400,8 @@ REVOCABLE = (GrantStatus.PENDING_APPROVAL, GrantStatus.APPROVED, GrantStatus.ISS
              GrantStatus.DELIVERED)
 
 
-def grant_revoke(*, grant_id: int, reason: str, user=None) -> RewardGrant:
+def grant_revoke(*, grant_id: int, reason: str, user: StaffUser | None = None
+                 ) -> RewardGrant:
     """Revoke a grant not yet redeemed: releases its budget and perk stock, and after commit
     queues the switch-off of its Stripe promotion code (`grant_code_deactivate`).
 

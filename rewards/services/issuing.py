@@ -8,15 +8,22 @@ with the idempotency key `grant-<id>-promo` and Stripe answers with the same pro
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from advocates.models import AdvocacyEvent, BrandAccount, Outreach, SocialIdentity, TemplatePurpose
+from advocates.models import (
+    AdvocacyEvent,
+    BrandAccount,
+    Mention,
+    Outreach,
+    SocialIdentity,
+    TemplatePurpose,
+)
 from advocates.policies import dm_platforms
 from advocates.services import outreach_propose
 from advocates.services.consent import own_page_url
@@ -25,14 +32,12 @@ from advocates.services.deadletters import (
     dead_letter_record,
     dead_letter_replayer_register,
     dead_letter_skip_keys,
-    dead_letters_isolate,
 )
 from advocates.services.templates import (
     TemplateBook,
     template_context,
     template_render,
 )
-from advocates.sql import copy_instances, ids_in
 from advocates.template_text import template_text_render, template_text_variables
 from rewards import codes, selectors, stripe_client
 from rewards.models import (
@@ -79,8 +84,8 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
     existing = DiscountCode.objects.filter(grant=grant).first()
     if existing is not None:
         return existing
-    r = grant.reward
-    expires = now + timedelta(days=r.get("code_expiry_days") or 30)
+    r = grant.snapshot
+    expires = now + timedelta(days=r.code_expiry_days or 30)
     provider = _provider()
     # Restricted to the advocate's Stripe customer when we know it. Stored on the row like
     # the code text, so every retry sends the same parameters with the same key.
@@ -92,13 +97,13 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
                 return DiscountCode.objects.create(
                     grant=grant, provider=provider, stripe_customer_id=customer,
                     code=codes.code_generate_unique(model=DiscountCode),
-                    discount_type=r.get("discount_type") or DiscountType.PERCENT,
-                    percent_off=r.get("percent_off") if r.get("discount_type") ==
-                    DiscountType.PERCENT else None,
-                    amount_off_minor=r.get("amount_off_minor") if r.get("discount_type") ==
+                    discount_type=r.discount_type or DiscountType.PERCENT,
+                    percent_off=r.percent_off if r.discount_type == DiscountType.PERCENT
+                    else None,
+                    amount_off_minor=r.amount_off_minor if r.discount_type ==
                     DiscountType.AMOUNT else None,
-                    currency=grant.currency, minimum_order_minor=r.get("minimum_order_minor"),
-                    max_redemptions=1 if r.get("single_use", True) else None,
+                    currency=grant.currency, minimum_order_minor=r.minimum_order_minor,
+                    max_redemptions=1 if r.single_use else None,
                     expires_at=expires, created_at=now)
         except IntegrityError:
             continue  # a code clash (vanishingly rare): draw again
@@ -107,16 +112,16 @@ def _code_row(grant: RewardGrant, now: datetime) -> DiscountCode:
 
 def _coupon_id(grant: RewardGrant) -> str:
     """The Stripe coupon of the grant's rule revision, created once per revision."""
-    r = grant.reward
-    version = str(r.get("revision") or 0)
+    r = grant.snapshot
+    version = str(r.revision or 0)
     found = StripeCoupon.objects.filter(rule_id=grant.rule_id, version=version).first()
     if found:
         return found.coupon_id
     coupon_id = stripe_client.coupon_create(
         rule_id=grant.rule_id, version=version,
-        percent_off=r.get("percent_off") if r.get("discount_type") == DiscountType.PERCENT
-        else None, amount_off_minor=r.get("amount_off_minor"), currency=grant.currency,
-        name=r.get("rule_name", "Kansha reward"))
+        percent_off=r.percent_off if r.discount_type == DiscountType.PERCENT
+        else None, amount_off_minor=r.amount_off_minor, currency=grant.currency,
+        name=r.rule_name)
     # Two workers may both get here; the idempotency key gave them the same coupon.
     StripeCoupon.objects.bulk_create(
         [StripeCoupon(rule_id=grant.rule_id, version=version, coupon_id=coupon_id)],
@@ -155,7 +160,7 @@ def grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
         raise
 
 
-def grant_issue_replay(payload: dict) -> RewardGrant:
+def grant_issue_replay(payload: dict[str, Any]) -> RewardGrant:
     """Replay a "grant_issue" dead letter: issue that grant once (a grant already issued is
     left alone). Raises if it still fails."""
     return _grant_issue(grant_id=int(payload["grant_id"]))
@@ -177,7 +182,7 @@ def _grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
             not code.stripe_promotion_code_id:
         try:
             coupon_id = code.stripe_coupon_id or _coupon_id(grant)
-            # Both code makers (_code_row, grants_issue_local_batch) store an expiry.
+            # _code_row, the one code-row builder, always stores an expiry.
             if code.expires_at is None:
                 raise IssueError(f"code of grant #{grant.pk} has no expiry")
             result = stripe_client.promotion_code_create(
@@ -207,64 +212,11 @@ def _grant_issue(*, grant_id: int, now: datetime | None = None) -> RewardGrant:
     return grant
 
 
-def grants_issue_local_batch(*, grant_ids: list[int], now: datetime | None = None) -> int:
-    """Issue many approved local-code grants at once (bulk insert; for backfills and the bench).
-
-    Same effects as `grant_issue` per grant, without the message (the message sweep proposes
-    it). Grants that are not approved, or would need Stripe, are left alone.
-    """
-    now = now or timezone.now()
-    if stripe_client.enabled():
-        return 0
-    issued = 0
-    with transaction.atomic():
-        grants = list(RewardGrant.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            pk__any_ids=ids_in(grant_ids), status=GrantStatus.APPROVED,
-            reward_kind=RewardKind.DISCOUNT, code__isnull=True))
-
-        def issue(chunk) -> None:
-            nonlocal issued
-            issued += _codes_local_insert(list(chunk), now)
-
-        # One grant whose code row cannot be built (a reward snapshot that overflows the
-        # expiry, a value the column refuses) is set aside; the others are issued.
-        dead_letters_isolate(task=GRANT_ISSUE_TASK, rows=grants, run=issue,
-                             key=lambda grant: grant.pk,
-                             payload=lambda grant: {"grant_id": grant.pk})
-    return issued
-
-
-def _codes_local_insert(grants: list[RewardGrant], now: datetime) -> int:
-    taken: set[str] = set()
-    rows = []
-    by_expiry: dict[datetime, list[int]] = defaultdict(list)
-    for g in grants:
-        r = g.reward
-        pct = r.get("discount_type") == DiscountType.PERCENT
-        expires_at = now + timedelta(days=r.get("code_expiry_days") or 30)
-        rows.append(DiscountCode(
-            grant=g, provider=CodeProvider.LOCAL,
-            code=codes.code_generate(), discount_type=r.get("discount_type"),
-            percent_off=r.get("percent_off") if pct else None,
-            amount_off_minor=None if pct else r.get("amount_off_minor"),
-            currency=g.currency, minimum_order_minor=r.get("minimum_order_minor"),
-            max_redemptions=1 if r.get("single_use", True) else None,
-            expires_at=expires_at, created_at=now))
-        taken.add(rows[-1].code)
-        by_expiry[expires_at].append(g.pk)
-    if len(taken) != len(rows):
-        raise IssueError("code clash inside one batch; run again")
-    copy_instances(DiscountCode, rows)
-    for expires_at, ids in by_expiry.items():
-        grant_transition(ids, from_=(GrantStatus.APPROVED,), to=GrantStatus.ISSUED,
-                         issued_at=now, expires_at=expires_at)
-    return len(grants)
-
-
 # --- The message ---------------------------------------------------------------------------
 
 
-def _identity_for(grant: RewardGrant):
+def _identity_for(grant: RewardGrant
+                  ) -> tuple[SocialIdentity | None, Mention | None, str]:
     """Who to message: the identity behind the triggering mention, else the newest one."""
     event = (AdvocacyEvent.objects.select_related("mention__author")
              .filter(pk=grant.trigger_event_id).first() if grant.trigger_event_id else None)
@@ -275,21 +227,21 @@ def _identity_for(grant: RewardGrant):
     return identity, None, identity.platform if identity else ""
 
 
-def _private_identities():
+def _private_identities() -> QuerySet[SocialIdentity]:
     """Identities the brand can message privately: a platform whose policy allows direct
     messages, where the brand has an active account to send from."""
     return SocialIdentity.objects.filter(platform__in=dm_platforms()).filter(
         platform__in=BrandAccount.objects.filter(active=True).values("platform"))
 
 
-def _private_identity_for(advocate_id: int):
+def _private_identity_for(advocate_id: int) -> SocialIdentity | None:
     """The advocate's identity we can DM (the most recently seen), or None."""
     return (_private_identities().filter(advocate_id=advocate_id)
             .order_by("-updated_at", "-id").first())
 
 
-def grant_message_text(*, grant: RewardGrant, identity, mention, now: datetime
-                       ) -> tuple[str, str, int | None]:
+def grant_message_text(*, grant: RewardGrant, identity: SocialIdentity, mention: Mention | None,
+                       now: datetime) -> tuple[str, str, int | None]:
     """(text, template_key, variant) of the reward message, in the advocate's language (that
     of `mention`, the post that earned it)."""
     language = "ja" if (mention is not None and mention.language == "ja") else "en"
@@ -371,7 +323,7 @@ def grant_message_propose(*, grant: RewardGrant, now: datetime | None = None
 
 def grants_message_missing(*, limit: int = 500) -> int:
     """Periodic: propose the message of issued grants that have none (e.g. a crash between
-    issuing and proposing, or the bulk issue path), and of grants held for a private channel
+    issuing and proposing), and of grants held for a private channel
     whose advocate now has one. Grants still waiting are not looked at again (they would
     crowd out the rest)."""
     can_dm = Exists(_private_identities().filter(advocate_id=OuterRef("advocate_id")))

@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
@@ -33,9 +33,10 @@ from advocates.services.deadletters import (
 )
 from advocates.sql import ids_in, insert_rows, is_deadlock
 from rewards import fraud
-from rewards.models import LedgerCursor, PointsEntry, RewardsSettings
+from rewards.models import LedgerCursor, PointsEntry, RewardGrant, RewardsSettings
 from rewards.services import tiers as tiers_service
 from rewards.services.grants import grants_enqueue_issue, rules_evaluate
+from rewards.services.ledger_rows import ENTRY_COLUMNS, EVENT_FIELDS, Entry, LedgerEvent
 from rewards.services.tiers import tiers_apply
 
 logger = logging.getLogger(__name__)
@@ -48,24 +49,6 @@ DEFAULT_BATCH = 1000
 # this, so it is still found. `ledger_rescan` covers anything stranger (a transaction open
 # for longer).
 SAFETY_LAG = timedelta(seconds=120)
-
-
-class Entry(NamedTuple):
-    """A points entry about to be inserted (a tuple: model instances cost too much here)."""
-
-    advocate_id: int
-    event_id: int
-    kind: str
-    platform: str
-    points: int
-    reason: str
-    occurred_at: datetime
-    day: date
-    expires_at: datetime | None
-    created_at: datetime
-
-
-ENTRY_COLUMNS = Entry._fields
 
 
 @dataclass
@@ -103,12 +86,17 @@ def _survivors(advocate_ids: set[int]) -> dict[int, int]:
     return mapping
 
 
-EVENT_FIELDS = ("id", "advocate_id", "kind", "platform", "rating", "venue", "occurred_at",
-                "created_at")
+def _merged(events: list[LedgerEvent]) -> list[LedgerEvent]:
+    """The events with each merged-away advocate replaced by the one they were merged into."""
+    merged = _survivors({e.advocate_id for e in events})
+    if not merged:
+        return events
+    return [replace(e, advocate_id=merged[e.advocate_id]) if e.advocate_id in merged else e
+            for e in events]
 
 
 def _claim(cursor: LedgerCursor, *, limit: int
-           ) -> tuple[list[dict], list[tuple[int, datetime]], set[int]]:
+           ) -> tuple[list[LedgerEvent], list[tuple[int, datetime]], set[int]]:
     """The next batch of unprocessed events, in id order: stragglers first, then new ones.
 
     Returns (events, every event seen as (id, created_at) in id order, ids already done or
@@ -120,7 +108,7 @@ def _claim(cursor: LedgerCursor, *, limit: int
     window = list(AdvocacyEvent.objects.filter(id__gt=low, id__lte=high).order_by("id")
                   .values_list("id", "created_at")) if high > low else []
     done: set[int] = set()
-    events: list[dict] = []
+    events: list[LedgerEvent] = []
     if window:
         # Set-aside events count as done: the scan start moves past them, and they are not
         # claimed again until a replay processes them.
@@ -129,11 +117,13 @@ def _claim(cursor: LedgerCursor, *, limit: int
         done |= {int(key) for key in dead_letter_skip_keys(task=LEDGER_TASK)}
         missing = [i for i, _ in window if i not in done][:limit]
         if missing:
-            events = list(AdvocacyEvent.objects.filter(id__any_ids=missing).order_by("id")
-                          .values(*EVENT_FIELDS))
-    fresh = list(AdvocacyEvent.objects.filter(id__gt=high).order_by("id")
-                 .values(*EVENT_FIELDS)[:limit - len(events)]) if len(events) < limit else []
-    return events + fresh, window + [(e["id"], e["created_at"]) for e in fresh], done
+            events = [LedgerEvent(*row) for row in
+                      AdvocacyEvent.objects.filter(id__any_ids=missing).order_by("id")
+                      .values_list(*EVENT_FIELDS)]
+    fresh = [LedgerEvent(*row) for row in AdvocacyEvent.objects.filter(id__gt=high)
+             .order_by("id").values_list(*EVENT_FIELDS)[:limit - len(events)]
+             ] if len(events) < limit else []
+    return events + fresh, window + [(e.id, e.created_at) for e in fresh], done
 
 
 def events_process_batch(*, limit: int = DEFAULT_BATCH, now: datetime | None = None,
@@ -158,10 +148,11 @@ def events_process_batch(*, limit: int = DEFAULT_BATCH, now: datetime | None = N
         result.more = len(events) == limit
         if not events:
             return result
+        events = _merged(events)
         config = RewardsSettings.load()
-        grants: list = []
+        grants: list[RewardGrant] = []
 
-        def apply(chunk: Sequence[dict]) -> None:
+        def apply(chunk: Sequence[LedgerEvent]) -> None:
             grants.extend(_events_apply(list(chunk), config=config, now=now, result=result))
 
         try:
@@ -176,12 +167,12 @@ def events_process_batch(*, limit: int = DEFAULT_BATCH, now: datetime | None = N
             grants.clear()
             set_aside = dead_letters_isolate(
                 task=LEDGER_TASK, rows=events, run=apply, failed=exc,
-                key=lambda event: event["id"], payload=lambda event: {"event_id": event["id"]})
-            done |= {event["id"] for event, _ in set_aside}
+                key=lambda event: event.id, payload=lambda event: {"event_id": event.id})
+            done |= {event.id for event, _ in set_aside}
         result.grant_ids = [g.pk for g in grants]
 
         # Move the scan start past events that are processed and old enough to be settled.
-        handled = done | {e["id"] for e in events}
+        handled = done | {e.id for e in events}
         prefix = cursor.scan_from_id
         for event_id, created_at in seen:
             if event_id not in handled or created_at >= now - SAFETY_LAG:
@@ -189,22 +180,22 @@ def events_process_batch(*, limit: int = DEFAULT_BATCH, now: datetime | None = N
             prefix = event_id
         LedgerCursor.objects.filter(pk=cursor.pk).update(
             scan_from_id=prefix, updated_at=now,
-            max_processed_id=max(cursor.max_processed_id, max(e["id"] for e in events)))
+            max_processed_id=max(cursor.max_processed_id, max(e.id for e in events)))
         if enqueue and grants:
             grants_enqueue_issue(grants)
     return result
 
 
-def _events_apply(events: list[dict], *, config: RewardsSettings, now: datetime,
-                  result: BatchResult) -> list:
+def _events_apply(events: list[LedgerEvent], *, config: RewardsSettings, now: datetime,
+                  result: BatchResult) -> list[RewardGrant]:
     """Points, tiers, fraud flags and grants for these events (in the caller's transaction);
     adds to `result` and returns the grants made."""
     entries = _points_entries(events, config=config, now=now)
-    insert_rows(PointsEntry, ENTRY_COLUMNS, entries)
+    insert_rows(PointsEntry, ENTRY_COLUMNS, [e.row() for e in entries])
     touched = {e.advocate_id for e in entries}
     changes = tiers_apply(advocate_ids=touched, now=now)
     facts = fraud.advocate_facts(advocate_ids=touched)
-    flags = fraud.fraud_check(facts=facts, event_ids=[e["id"] for e in events], config=config,
+    flags = fraud.fraud_check(facts=facts, event_ids=[e.id for e in events], config=config,
                               now=now)
     grants = rules_evaluate(entries=entries, events=events, tier_changes=changes, facts=facts,
                             now=now)
@@ -215,7 +206,7 @@ def _events_apply(events: list[dict], *, config: RewardsSettings, now: datetime,
     return list(grants)
 
 
-def ledger_event_replay(payload: dict) -> int:
+def ledger_event_replay(payload: dict[str, Any]) -> int:
     """Replay a "ledger" dead letter: give that one event its points (tiers, grants) once.
 
     Waits for the ledger lock (a running batch finishes first); an event that already has its
@@ -230,7 +221,8 @@ def ledger_event_replay(payload: dict) -> int:
         LedgerCursor.objects.select_for_update().get(name=CURSOR_NAME)
         if PointsEntry.objects.filter(event_id=event_id).exists():
             return 0
-        events = list(AdvocacyEvent.objects.filter(pk=event_id).values(*EVENT_FIELDS))
+        events = _merged([LedgerEvent(*row) for row in AdvocacyEvent.objects
+                          .filter(pk=event_id).values_list(*EVENT_FIELDS)])
         if not events:
             raise LookupError(f"advocacy event {event_id} no longer exists")
         grants = _events_apply(events, config=RewardsSettings.load(), now=now, result=result)
@@ -242,15 +234,13 @@ def ledger_event_replay(payload: dict) -> int:
 dead_letter_replayer_register(LEDGER_TASK, ledger_event_replay)
 
 
-def _points_entries(events: list[dict], *, config: RewardsSettings,
+def _points_entries(events: list[LedgerEvent], *, config: RewardsSettings,
                     now: datetime) -> list[Entry]:
-    """Points for each event, in id order, after the daily cap (one query for the cap)."""
-    merged = _survivors({e["advocate_id"] for e in events})
-    for e in events:
-        e["advocate_id"] = merged.get(e["advocate_id"], e["advocate_id"])
-    advocates = {e["advocate_id"] for e in events}
-    days = {e["occurred_at"].astimezone(UTC).date() for e in events}
-    used: dict[tuple[int, object], int] = defaultdict(int)
+    """Points for each event (advocates already followed through merges), in id order, after
+    the daily cap (one query for the cap)."""
+    advocates = {e.advocate_id for e in events}
+    days = {e.occurred_at.astimezone(UTC).date() for e in events}
+    used: dict[tuple[int, date], int] = defaultdict(int)
     if config.daily_cap:
         # Spending does not make room under the cap (spend entries carry a spend key).
         earned = PointsEntry.objects.filter(spend_key__isnull=True)
@@ -258,30 +248,30 @@ def _points_entries(events: list[dict], *, config: RewardsSettings,
                     .values("advocate_id", "day").annotate(total=Sum("points"))):
             used[row["advocate_id"], row["day"]] = row["total"] or 0
     expiry = timedelta(days=config.expiry_days) if config.expiry_days else None
-    entries = []
+    entries: list[Entry] = []
     table = config.points_table()
     per_star, unrated = config.points_review_per_star, config.points_review_unrated
     for e in events:
-        day = e["occurred_at"].astimezone(UTC).date()
-        if not event_may_earn_incentive(kind=e["kind"], platform=e["platform"]):
+        day = e.occurred_at.astimezone(UTC).date()
+        if not event_may_earn_incentive(kind=e.kind, platform=e.platform):
             # The entry is still written (it marks the event processed) but earns nothing, so
             # no tier moves and no rule counts it (see `rules_evaluate`).
             points = 0
-            reason = f"review on {platform_label(e['platform'])}: no incentives (platform policy)"
-        elif e["kind"] == "review":
-            points = e["rating"] * per_star if e["rating"] else unrated
-            reason = f"review {e['rating'] or '-'}★"
+            reason = f"review on {platform_label(e.platform)}: no incentives (platform policy)"
+        elif e.kind == "review":
+            points = e.rating * per_star if e.rating else unrated
+            reason = f"review {e.rating or '-'}★"
         else:
-            points = table.get(e["kind"], 0)
-            reason = e["kind"]
+            points = table.get(e.kind, 0)
+            reason = e.kind
         if config.daily_cap:
-            room = max(0, config.daily_cap - used[e["advocate_id"], day])
+            room = max(0, config.daily_cap - used[e.advocate_id, day])
             if points > room:
                 points, reason = room, f"{reason} (daily cap {config.daily_cap} reached)"
-            used[e["advocate_id"], day] += points
+            used[e.advocate_id, day] += points
         entries.append(Entry(
-            e["advocate_id"], e["id"], e["kind"], e["platform"], points, reason,
-            e["occurred_at"], day, e["occurred_at"] + expiry if expiry else None, now))
+            e.advocate_id, e.id, e.kind, e.platform, points, reason,
+            e.occurred_at, day, e.occurred_at + expiry if expiry else None, now))
     return entries
 
 

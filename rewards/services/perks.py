@@ -11,7 +11,7 @@ from wagtail.log_actions import log
 from rewards import codes
 from rewards.models import GrantStatus, PerkFulfilment, RewardGrant
 from rewards.services.grant_states import GRANT_OPEN, grant_transition
-from rewards.services.grants import GrantError, budget_release, perk_stock_release
+from rewards.services.grants import GrantError, StaffUser, budget_release, perk_stock_release
 from rewards.services.redemptions import CodeState
 from rewards.services.spending import points_refund
 
@@ -25,7 +25,7 @@ NEXT: dict[str, set[str]] = {
 
 
 def perk_fulfilment_update(*, fulfilment_id: int, status: str, notes: str = "",
-                           user=None) -> PerkFulfilment:
+                           user: StaffUser | None = None) -> PerkFulfilment:
     """Move a perk's fulfilment forward (with a note). Cancelling releases the reserved unit
     of stock, revokes the grant and gives its cost back to the rule's monthly budget;
     redeeming marks the grant redeemed. A perk bought with points has no grant; cancelling
@@ -97,7 +97,7 @@ def perk_voucher_check(*, code: str) -> VoucherCheck | None:
     return VoucherCheck(state, found, name[0] if name else "")
 
 
-def perk_voucher_redeem(*, code: str, user=None) -> PerkFulfilment:
+def perk_voucher_redeem(*, code: str, user: StaffUser | None = None) -> PerkFulfilment:
     """Hand the perk over at the till: its fulfilment becomes redeemed (audited). A second
     tap for the same voucher changes nothing more. Raises GrantError, changing nothing, for
     an unknown, used or cancelled voucher."""

@@ -69,7 +69,7 @@ class _Found:
     def add(self, kind: str, object_type: str, *, stripe_id: str = "", detail: str = "",
             code: DiscountCode | None = None, grant_id: int | None = None,
             redemption: Redemption | None = None, currency: str = "",
-            ours: dict | None = None, theirs: dict | None = None) -> None:
+            ours: dict[str, Any] | None = None, theirs: dict[str, Any] | None = None) -> None:
         self.items.append(ReconciliationItem(
             kind=kind, object_type=object_type, stripe_id=stripe_id[:191], detail=detail[:300],
             code=code, grant_id=grant_id or (code.grant_id if code else None)
@@ -81,7 +81,7 @@ class _Found:
 # --- Promotion codes and grants ------------------------------------------------------------
 
 
-def _code_ours(code: DiscountCode, used: int) -> dict:
+def _code_ours(code: DiscountCode, used: int) -> dict[str, Any]:
     grant = code.grant
     return {"code": code.code, "grant": code.grant_id, "grant_status": grant.status,
             "times_redeemed": used, "active": _expected_active(code),
@@ -94,12 +94,12 @@ def _expected_active(code: DiscountCode) -> bool:
     return code.grant.status != GrantStatus.REVOKED and code.stripe_deactivated_at is None
 
 
-def _theirs_promo(promo: dict) -> dict:
+def _theirs_promo(promo: dict[str, Any]) -> dict[str, Any]:
     return {k: promo.get(k) for k in ("id", "code", "active", "times_redeemed", "created",
                                       "expires_at", "metadata")}
 
 
-def _compare_code(found: _Found, code: DiscountCode, used: int, promo: dict) -> None:
+def _compare_code(found: _Found, code: DiscountCode, used: int, promo: dict[str, Any]) -> None:
     differences = []
     if int(promo.get("times_redeemed") or 0) != used:
         differences.append(f"times_redeemed: Stripe {promo.get('times_redeemed')}, "
@@ -177,7 +177,7 @@ class _Order:
     amount_minor: int | None
     discount_minor: int | None
     currency: str
-    raw: dict
+    raw: dict[str, Any]
 
     @property
     def source(self) -> str:
@@ -189,7 +189,7 @@ class _Order:
         return f"{self.order_id}:{self.promo_id}"
 
 
-def _session_orders(session: dict, promos: set[str]) -> list[_Order]:
+def _session_orders(session: dict[str, Any], promos: set[str]) -> list[_Order]:
     ids = [_id(d.get("promotion_code")) for d in session.get("discounts") or []
            if isinstance(d, dict)]
     mine = [p for p in ids if p in promos]
@@ -202,7 +202,7 @@ def _session_orders(session: dict, promos: set[str]) -> list[_Order]:
             for i, p in enumerate(mine)]
 
 
-def _invoice_orders(invoice: dict, promos: set[str]) -> list[_Order]:
+def _invoice_orders(invoice: dict[str, Any], promos: set[str]) -> list[_Order]:
     per_discount: dict[str, int] = {}
     for tda in invoice.get("total_discount_amounts") or []:
         key = _id(tda.get("discount"))
@@ -220,7 +220,7 @@ def _invoice_orders(invoice: dict, promos: set[str]) -> list[_Order]:
     return out
 
 
-def _redemption_ours(r: Redemption) -> dict:
+def _redemption_ours(r: Redemption) -> dict[str, Any]:
     return {"redemption": r.pk, "source_id": r.source_id, "order_amount_minor":
             r.order_amount_minor, "discount_minor": r.discount_minor, "currency": r.currency,
             "redeemed_at": r.redeemed_at.isoformat(), "grant": r.grant_id}

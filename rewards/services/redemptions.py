@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -319,10 +320,11 @@ def stripe_event_reject(*, payload: bytes, reason: str) -> tuple[StripeEvent, bo
         return StripeEvent.objects.get(event_id=event_id), False
 
 
-def _promo_id(value) -> str | None:
+def _promo_id(value: str | dict[str, Any] | None) -> str | None:
     """An id, whether the field holds it or the expanded object."""
     if isinstance(value, dict):
-        return value.get("id")
+        promo_id: str | None = value.get("id")
+        return promo_id
     return value or None
 
 
@@ -350,7 +352,7 @@ def _money_refused(currency: object, **amounts: object) -> str:
     return ""
 
 
-def _checkout_completed(event: StripeEvent, obj: dict) -> str:
+def _checkout_completed(event: StripeEvent, obj: dict[str, Any]) -> str:
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         return f"ignored: payment_status {obj.get('payment_status')}"
     promos = [p for p in (_promo_id(d.get("promotion_code")) for d in obj.get("discounts") or [])
@@ -376,7 +378,7 @@ def _checkout_completed(event: StripeEvent, obj: dict) -> str:
     return f"redemptions: {made} new of {len(found)}"
 
 
-def _invoice_expand(obj: dict) -> dict:
+def _invoice_expand(obj: dict[str, Any]) -> dict[str, Any]:
     """The invoice with its discounts expanded, read from Stripe if the payload has ids.
 
     Webhook payloads list an invoice's discounts as ids (`di_…`), and the promotion code is
@@ -393,7 +395,7 @@ def _invoice_expand(obj: dict) -> dict:
                                   "promotion_code": d.promotion_code} for d in expanded]}
 
 
-def _invoice_paid(event: StripeEvent, obj: dict) -> str:
+def _invoice_paid(event: StripeEvent, obj: dict[str, Any]) -> str:
     # Discounts arrive expanded (see _invoice_expand); expanded ones carry promotion_code.
     # Keyed by discount id; an amount whose discount has no id is kept under None.
     per_discount: dict[str | None, int] = {}
@@ -432,7 +434,7 @@ def _invoice_paid(event: StripeEvent, obj: dict) -> str:
     return f"redemptions: {made} new of {len(found)}"
 
 
-def _invoice_payment_intent(obj: dict) -> str:
+def _invoice_payment_intent(obj: dict[str, Any]) -> str:
     """The PaymentIntent that paid an invoice: from its `payments` (API 2025-03-31 and later;
     the first paid one) or the older top-level `payment_intent`."""
     payments = (obj.get("payments") or {}).get("data") if isinstance(obj.get("payments"),
@@ -444,7 +446,7 @@ def _invoice_payment_intent(obj: dict) -> str:
     return _promo_id(obj.get("payment_intent")) or ""
 
 
-def _promotion_code_updated(event: StripeEvent, obj: dict) -> str:
+def _promotion_code_updated(event: StripeEvent, obj: dict[str, Any]) -> str:
     code = DiscountCode.objects.filter(stripe_promotion_code_id=obj.get("id")).first()
     if code is None:
         return "no Kansha promotion code"
@@ -463,7 +465,7 @@ def _promotion_code_updated(event: StripeEvent, obj: dict) -> str:
     return f"times_redeemed {times}; placeholders: {made}"
 
 
-HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
+HANDLERS: dict[str, Callable[[StripeEvent, dict[str, Any]], str]] = {
     "checkout.session.completed": _checkout_completed,
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "invoice.paid": _invoice_paid,
@@ -476,7 +478,7 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "charge.dispute.closed": reversals.dispute_closed,
 }
 # Reads from Stripe that a handler needs, done before the event's lock is taken.
-PREPARE: dict[str, Callable[[dict], dict]] = {
+PREPARE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "invoice.paid": _invoice_expand,
     "charge.refunded": reversals.charge_refunds_prepare,
     "refund.created": reversals.reversal_links_prepare,
@@ -533,7 +535,7 @@ def stripe_event_process(*, stripe_event_id: int) -> str:
 STRIPE_EVENT_TASK = "stripe_event"
 
 
-def stripe_event_replay(payload: dict) -> str:
+def stripe_event_replay(payload: dict[str, Any]) -> str:
     """Replay a "stripe_event" dead letter: store the (possibly fixed) payload on the event,
     then process it once. Raises if it still fails."""
     event_id = int(payload["stripe_event_id"])

@@ -21,8 +21,9 @@ dispute, or the refunded share); a put-back returns them. One points entry per r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, Sum
@@ -53,23 +54,26 @@ INQUIRY = ("warning_needs_response", "warning_under_review", "warning_closed")
 PUT_BACK = {ReversalKind.REFUND: ReversalKind.REFUND_FAILED,
             ReversalKind.DISPUTE: ReversalKind.DISPUTE_WON}
 
+# A Stripe event handler: the event row and its object (JSON) → the outcome text.
+StripeHandler = Callable[[StripeEvent, dict[str, Any]], str]
+
 LINKS_KEY = "_kansha_orders"  # what PREPARE adds to the event's object
 
 
-def _id(value) -> str:
+def _id(value: object) -> str:
     if isinstance(value, dict):
         return str(value.get("id") or "")
     return str(value or "")
 
 
-def _at(ts) -> datetime:
+def _at(ts: object) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC) if isinstance(ts, int) and ts > 0 else timezone.now()
 
 
 # --- Finding the redemptions of a payment ----------------------------------------------------
 
 
-def reversal_links_prepare(obj: dict) -> dict:
+def reversal_links_prepare(obj: dict[str, Any]) -> dict[str, Any]:
     """The refund, charge or dispute with the order ids its payment paid, read from Stripe
     when no redemption holds its PaymentIntent (PREPARE: before the event's row lock).
 
@@ -91,7 +95,7 @@ def reversal_links_prepare(obj: dict) -> dict:
                                "invoices": list(orders.invoices)}}
 
 
-def charge_refunds_prepare(obj: dict) -> dict:
+def charge_refunds_prepare(obj: dict[str, Any]) -> dict[str, Any]:
     """A `charge.refunded` charge with every refund listed: payloads since API 2022-11-15 do
     not include `refunds`, and a long list is paginated, so Stripe is asked for them."""
     obj = reversal_links_prepare(obj)
@@ -104,7 +108,7 @@ def charge_refunds_prepare(obj: dict) -> dict:
                                "data": stripe_client.charge_refunds(charge_id=obj["id"])}}
 
 
-def redemptions_of_payment(obj: dict) -> list[Redemption]:
+def redemptions_of_payment(obj: dict[str, Any]) -> list[Redemption]:
     """The redemptions of the order(s) this refund/charge/dispute paid for."""
     links = obj.get(LINKS_KEY) or {}
     payment_intent = _id(obj.get("payment_intent")) or links.get("payment_intent") or ""
@@ -234,7 +238,9 @@ def points_clawback(*, reversal: RedemptionReversal) -> PointsEntry | None:
 # --- Stripe event handlers (rewards.services.redemptions.HANDLERS) ---------------------------
 
 
-def _each(redemptions: Iterable[Redemption], record) -> tuple[int, int]:
+def _each(redemptions: Iterable[Redemption],
+          record: Callable[[Redemption], tuple[RedemptionReversal | None, bool]]
+          ) -> tuple[int, int]:
     made = found = 0
     for redemption in redemptions:
         found += 1
@@ -249,7 +255,7 @@ def _outcome(verb: str, made: int, found: int) -> str:
     return f"{verb}: {made} new for {found} redemption(s)"
 
 
-def _refund_apply(event: StripeEvent, refund: dict, redemptions: list[Redemption]) -> int:
+def _refund_apply(event: StripeEvent, refund: dict[str, Any], redemptions: list[Redemption]) -> int:
     """Record (or put back) one refund for each redemption; how many rows were written."""
     refund_id, status = _id(refund.get("id")), refund.get("status")
     if not refund_id:
@@ -269,10 +275,10 @@ def _refund_apply(event: StripeEvent, refund: dict, redemptions: list[Redemption
     return made
 
 
-def _guarded(handler):
+def _guarded(handler: StripeHandler) -> StripeHandler:
     """A refused currency or amount is the event's outcome (nothing recorded), not an error
     that retries forever."""
-    def run(event: StripeEvent, obj: dict) -> str:
+    def run(event: StripeEvent, obj: dict[str, Any]) -> str:
         try:
             return handler(event, obj)
         except MoneyError as exc:  # raised before any row of that call was written
@@ -283,7 +289,7 @@ def _guarded(handler):
 
 
 @_guarded
-def charge_refunded(event: StripeEvent, obj: dict) -> str:
+def charge_refunded(event: StripeEvent, obj: dict[str, Any]) -> str:
     """`charge.refunded`: each refund of the charge (listed by PREPARE) is a reversal."""
     redemptions = redemptions_of_payment(obj)
     if not redemptions:
@@ -296,7 +302,7 @@ def charge_refunded(event: StripeEvent, obj: dict) -> str:
 
 
 @_guarded
-def refund_updated(event: StripeEvent, obj: dict) -> str:
+def refund_updated(event: StripeEvent, obj: dict[str, Any]) -> str:
     """`refund.created` / `refund.updated`: record the refund, or put it back when it failed
     or was cancelled."""
     redemptions = redemptions_of_payment(obj)
@@ -305,7 +311,7 @@ def refund_updated(event: StripeEvent, obj: dict) -> str:
 
 
 @_guarded
-def dispute_created(event: StripeEvent, obj: dict) -> str:
+def dispute_created(event: StripeEvent, obj: dict[str, Any]) -> str:
     """`charge.dispute.created`: the disputed amount is withdrawn, so it is reversed now (an
     inquiry, which withdraws nothing, is ignored)."""
     if obj.get("status") in INQUIRY:
@@ -319,7 +325,7 @@ def dispute_created(event: StripeEvent, obj: dict) -> str:
 
 
 @_guarded
-def dispute_closed(event: StripeEvent, obj: dict) -> str:
+def dispute_closed(event: StripeEvent, obj: dict[str, Any]) -> str:
     """`charge.dispute.closed`: won puts the money back; lost keeps the reversal (recorded
     now if the created event never arrived)."""
     status = obj.get("status")

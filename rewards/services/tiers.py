@@ -20,7 +20,7 @@ from advocates.sql import ids_in
 from rewards.models import AdvocateTier, PointsEntry, Tier, TierChange
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TierMove:
     advocate_id: int
     from_tier: Tier | None

@@ -337,30 +337,6 @@ def test_a_grant_whose_code_cannot_be_built_is_set_aside_and_the_others_are_issu
     assert DiscountCode.objects.count() == 4
 
 
-@pytest.mark.usefixtures("rewards_config")
-def test_the_local_issuing_batch_sets_aside_the_grant_whose_code_cannot_be_built(admin):
-    from rewards.models import DiscountCode, GrantStatus, RewardGrant
-    from tests.rewards.conftest import make_advocate, make_rule
-
-    rule = make_rule(trigger_count=1)
-    grants = [services.grant_create(rule=rule, advocate_id=make_advocate().pk)
-              for _ in range(5)]
-    RewardGrant.objects.update(status=GrantStatus.APPROVED)
-    poison = grants[3]
-    RewardGrant.objects.filter(pk=poison.pk).update(
-        reward={**poison.reward, "code_expiry_days": 5_000_000})
-
-    assert services.grants_issue_local_batch(grant_ids=[g.pk for g in grants]) == 4
-    assert DiscountCode.objects.count() == 4
-    letter = DeadLetter.objects.get()
-    assert (letter.task, letter.key) == ("grant_issue", str(poison.pk))
-    assert dead_letter_discard(dead_letter_id=letter.pk, user=admin)
-    assert _audited(letter) == ["kansha.deadletter.discard"]
-    RewardGrant.objects.filter(pk=poison.pk).update(
-        approved_at=datetime(2026, 1, 1, tzinfo=UTC))
-    assert poison.pk not in services.grants_approved_stale_ids()  # discarded: left alone
-
-
 def _rollups_built():
     from rewards.reports.rollups import rollups_refresh
 

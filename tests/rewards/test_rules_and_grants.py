@@ -17,6 +17,7 @@ from rewards.models import (
     Perk,
     PerkFulfilment,
     RewardGrant,
+    RewardSnapshot,
     RuleBudget,
     Tier,
     TierChange,
@@ -240,3 +241,22 @@ def test_monthly_budget_is_never_exceeded_under_concurrency(config):
     assert not errors
     assert RewardGrant.objects.filter(rule=rule).count() == 7
     assert RuleBudget.objects.get(rule=rule).committed_minor == 4900
+
+
+def test_the_reward_snapshot_is_stored_as_the_same_json_and_read_back_typed(config, advocate,
+                                                                            now):
+    rule = make_rule(trigger_count=1)
+    make_event(advocate, at=now)
+    services.events_process_batch(now=now)
+    grant = RewardGrant.objects.get()
+    assert set(grant.reward) == {"rule", "rule_name", "revision", "reward_kind",
+                                 "discount_type", "percent_off", "amount_off_minor", "currency",
+                                 "code_expiry_days", "minimum_order_minor", "single_use",
+                                 "perk", "perk_name"}
+    assert grant.reward == rule.reward_snapshot().as_json()
+    assert grant.snapshot == rule.reward_snapshot()
+    # A grant made by hand with no snapshot reads as the defaults the readers always used.
+    empty = RewardSnapshot.from_json({})
+    assert (empty.rule_name, empty.perk_name, empty.currency, empty.single_use,
+            empty.discount_type) == ("Kansha reward", "a perk", "jpy", True, "")
+    assert RewardSnapshot.from_json({"percent_off": 5, "unknown": 1}).percent_off == 5

@@ -44,7 +44,7 @@ def params():
 def _grant(advocate, rule, *, created, tier=None, status="delivered", currency, cost=0):
     return RewardGrant.objects.create(
         advocate=advocate, rule=rule, period_key=f"2026-11:{created:%d%H}", status=status,
-        reward=rule.reward_snapshot(), reward_kind=rule.reward_kind, currency=currency,
+        reward=rule.reward_snapshot().as_json(), reward_kind=rule.reward_kind, currency=currency,
         cost_minor=cost, tier=tier, created_at=created, issued_at=created,
         expires_at=created + timedelta(days=30))
 

@@ -133,7 +133,7 @@ def test_the_platform_filter_and_an_empty_month():
     report = ambassador_report(ReportParams(date(2026, 11, 1), date(2026, 11, 30),
                                             platform="line"), direct=True)
     assert report.sections["care_platform"].frame.empty
-    assert list(frames.care_summary(pd.DataFrame(), "staff").columns) == [
+    assert list(frames.shape_care_summary(pd.DataFrame(), "staff").columns) == [
         "staff", *frames.CARE_COLUMNS]
 
 

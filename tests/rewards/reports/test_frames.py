@@ -30,7 +30,7 @@ def test_ambassador_trend_joins_every_source_by_period_and_platform():
                 active_advocates=[7, 2], events=[9, 2], reshares=[2, 0])
     consents = df(period=["2026-11-01"], platform=["sandbox"], consents_granted=[1])
 
-    got = frames.ambassador_trend(mentions=mentions, outreach=outreach, times=times, new=new,
+    got = frames.shape_ambassador_trend(mentions=mentions, outreach=outreach, times=times, new=new,
                                   active=active, consents=consents)
 
     expected = df(
@@ -46,7 +46,7 @@ def test_ambassador_trend_joins_every_source_by_period_and_platform():
 
 def test_ambassador_trend_of_nothing_is_an_empty_frame_with_the_columns():
     empty = pd.DataFrame()
-    got = frames.ambassador_trend(mentions=empty, outreach=empty, times=empty, new=empty,
+    got = frames.shape_ambassador_trend(mentions=empty, outreach=empty, times=empty, new=empty,
                                   active=empty, consents=empty)
     assert list(got.columns) == list(frames.TREND_COLUMNS)
     assert got.empty
@@ -61,14 +61,14 @@ def test_outbound_balance_against_50_30_20():
     expected = df(period=["2026-11-02", "2026-11-09"], replies=[5, 4], conversations=[3, 0],
                   broadcasts=[2, 0], replies_share=[0.5, 1.0], conversations_share=[0.3, 0.0],
                   broadcasts_share=[0.2, 0.0], largest_gap_points=[0.0, 50.0])
-    assert_frame_equal(frames.outbound_balance(outreach), expected)
+    assert_frame_equal(frames.shape_outbound_balance(outreach), expected)
 
 
 def test_rejection_reasons_most_frequent_first_with_shares():
     reasons = df(reason=["off-brand", "sarcasm", "spam"], rejected=[1, 3, 1])
     expected = df(reason=["sarcasm", "off-brand", "spam"], rejected=[3, 1, 1],
                   share=[0.6, 0.2, 0.2])
-    assert_frame_equal(frames.rejection_reasons(reasons), expected)
+    assert_frame_equal(frames.shape_rejection_reasons(reasons), expected)
 
 
 def test_tier_distribution_in_threshold_order():
@@ -76,7 +76,7 @@ def test_tier_distribution_in_threshold_order():
                advocates=[1, 6, 3])
     expected = df(tier=["(no tier)", "Silver", "Gold"], advocates=[6, 3, 1],
                   share=[0.6, 0.3, 0.1])
-    assert_frame_equal(frames.tier_distribution(tiers), expected)
+    assert_frame_equal(frames.shape_tier_distribution(tiers), expected)
 
 
 def test_tier_movement_promotions_and_demotions_per_tier():
@@ -85,7 +85,7 @@ def test_tier_movement_promotions_and_demotions_per_tier():
                  direction=["up", "up", "down", "up"], changes=[2, 5, 1, 1])
     expected = df(period=["2026-11-01", "2026-11-01", "2026-12-01"],
                   tier=["Gold", "Silver", "Gold"], promotions=[2, 5, 1], demotions=[0, 1, 0])
-    assert_frame_equal(frames.tier_movement(changes), expected)
+    assert_frame_equal(frames.shape_tier_movement(changes), expected)
 
 
 def test_top_advocates_keeps_the_rank_order():
@@ -93,7 +93,7 @@ def test_top_advocates_keeps_the_rank_order():
              reach=[40, 1000], redemptions=[0, 2])
     expected = df(rank=[1, 2], advocate_id=[4, 9], name=["Al", "Bo"], reach=[1000, 40],
                   events=[8, 3], redemptions=[2, 0])
-    assert_frame_equal(frames.top_advocates(top), expected)
+    assert_frame_equal(frames.shape_top_advocates(top), expected)
 
 
 def test_redemption_summary_never_mixes_currencies():
@@ -110,11 +110,11 @@ def test_redemption_summary_never_mixes_currencies():
                   order_revenue_minor=[4500, 0], reversals=[1, 0],
                   discount_reversed_minor=[167, 0], order_revenue_reversed_minor=[1500, 0],
                   discount_net_minor=[333, 0], order_revenue_net_minor=[3000, 0])
-    got = frames.redemption_summary(cohort=cohort, redemptions=redemptions,
+    got = frames.shape_redemption_summary(cohort=cohort, redemptions=redemptions,
                                     reversals=reversals)
     assert_frame_equal(got, expected)
 
-    totals = frames.redemption_totals(pd.concat([got, got], ignore_index=True))
+    totals = frames.shape_redemption_totals(pd.concat([got, got], ignore_index=True))
     assert_frame_equal(totals, df(
         currency=["jpy", "usd"], codes_issued=[8, 4], codes_redeemed=[2, 4],
         codes_expired=[2, 0], redemption_rate=[0.25, 1.0], redemptions=[2, 0],
@@ -134,7 +134,7 @@ def test_order_values_with_and_without_a_code():
                   aov_with_code_minor=pd.array([4000, 2500], dtype="Int64"),
                   orders_without_code=[3, 0],
                   aov_without_code_minor=pd.array([3333, None], dtype="Int64"))
-    assert_frame_equal(frames.order_values(with_code=with_code, without_code=without),
+    assert_frame_equal(frames.shape_order_values(with_code=with_code, without_code=without),
                        expected)
 
 
@@ -145,7 +145,7 @@ def test_grant_ledger_writes_datetimes_as_utc_text():
     expected = df(grant_id=[1, 2], created_at=["2026-11-05 10:00:00", "2026-11-06 01:02:03"],
                   issued_at=["2026-11-05 10:00:01", ""], expires_at=["", ""],
                   stripe_promotion_code_id=["promo_1", ""])
-    assert_frame_equal(frames.grant_ledger(ledger), expected)
+    assert_frame_equal(frames.shape_grant_ledger(ledger), expected)
 
 
 def test_liability_adds_codes_and_perks_per_expiry_month_and_currency():
@@ -162,9 +162,9 @@ def test_liability_adds_codes_and_perks_per_expiry_month_and_currency():
                   amount_codes_minor=[1000, 500, 0, 0], percent_codes_minor=[1600, 0, 0, 0],
                   percent_codes_uncapped=[1, 0, 0, 1], perk_units=[2, 0, 1, 0],
                   perk_cost_minor=[2400, 0, 800, 0], max_exposure_minor=[5000, 500, 800, 0])
-    got = frames.liability(codes=codes, perks=perks)
+    got = frames.shape_liability(codes=codes, perks=perks)
     assert_frame_equal(got, expected)
-    assert_frame_equal(frames.liability_totals(got), df(
+    assert_frame_equal(frames.shape_liability_totals(got), df(
         currency=["jpy", "usd"], codes_outstanding=[5, 2], amount_codes_minor=[1000, 500],
         percent_codes_minor=[1600, 0], percent_codes_uncapped=[1, 1], perk_units=[3, 0],
         perk_cost_minor=[3200, 0], max_exposure_minor=[5800, 500]))
@@ -173,4 +173,4 @@ def test_liability_adds_codes_and_perks_per_expiry_month_and_currency():
 def test_points_outstanding_lists_no_expiry_last():
     points = df(expiry_month=["", "2026-12-01"], points=[20, 10], advocates=[1, 1])
     expected = df(expiry_month=["2026-12-01", "no expiry"], points=[10, 20], advocates=[1, 1])
-    assert_frame_equal(frames.points_outstanding(points), expected)
+    assert_frame_equal(frames.shape_points_outstanding(points), expected)

@@ -44,20 +44,18 @@ from advocates.services import (
 )
 from advocates.services.privacy import advocate_erase
 from rewards import services
-from rewards.models import (
+from rewards.models import DiscountCode, PointsEntry, Tier
+from rewards.reports import ReportParams, frames, queries, report_build, rollups
+from rewards.reports.models import (
     ActivePeriodRollup,
-    DiscountCode,
     MentionDayRollup,
     NewAdvocatePeriodRollup,
     OutreachDayRollup,
-    PointsEntry,
     PointsExpiryRollup,
     ReportDirtyPeriod,
     ResponsePeriodRollup,
-    Tier,
     TopAdvocateMonthRollup,
 )
-from rewards.reports import ReportParams, frames, queries, report_build, rollups
 from tests.advocates.outreach_helpers import default_data  # noqa: F401
 from tests.advocates.routing_helpers import brand_settings
 from tests.factories import mention_item
@@ -228,8 +226,10 @@ def test_rollups_equal_a_direct_count_through_a_season_of_writes(
     # The ledger: points, tiers, a grant and its code; a consent answered.
     process()
     with django_capture_on_commit_callbacks(execute=True):
-        services.grants_issue_local_batch(grant_ids=list(
-            services.grants_approved_stale_ids(older_than=timedelta(0))))
+        # Issued as the grants_issue task does: one grant_issue per grant (its local code,
+        # and the reward message proposed).
+        for grant_id in services.grants_approved_stale_ids(older_than=timedelta(0)):
+            services.grant_issue(grant_id=grant_id)
     # A sandbox author's consent: the brand has no Mastodon account, so a reshare there fails.
     record = (ConsentRecord.objects.filter(status="requested", mention__platform="sandbox")
               .order_by("pk").first())
@@ -338,13 +338,13 @@ def test_top_advocates_from_the_monthly_lists_equal_the_direct_ranking(
     monkeypatch.setattr(rollups, "TOP_KEEP", keep)
     rollups.rollups_refresh(rebuild=True)
     calls = []
-    direct_count = queries.top_counted
-    monkeypatch.setattr(queries, "top_counted",
+    direct_count = queries.count_top_counted
+    monkeypatch.setattr(queries, "count_top_counted",
                         lambda p, **kw: calls.append(p) or direct_count(p, **kw))
     for limit in (1, 2, 3):
-        got = rollups.top_advocates(params, limit=limit)
+        got = rollups.rollup_top_advocates(params, limit=limit)
         calls_from_lists = len(calls)
-        want = queries.top_advocates(params, limit=limit)
+        want = queries.count_top_advocates(params, limit=limit)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         if keep == 100:  # every month's list is complete: always settled from the lists
             assert calls_from_lists == 0
@@ -355,8 +355,8 @@ def test_top_lists_settle_the_common_case_without_counting_everyone(busy_advocat
                                                                      monkeypatch):
     monkeypatch.setattr(rollups, "TOP_KEEP", 3)
     rollups.rollups_refresh(rebuild=True)
-    monkeypatch.setattr(queries, "top_counted", lambda *a, **k: pytest.fail("counted all"))
-    top = rollups.top_advocates(ReportParams(date(2026, 8, 1), date(2026, 10, 31)), limit=2)
+    monkeypatch.setattr(queries, "count_top_counted", lambda *a, **k: pytest.fail("counted all"))
+    top = rollups.rollup_top_advocates(ReportParams(date(2026, 8, 1), date(2026, 10, 31)), limit=2)
     people = busy_advocates
     assert list(top["advocate_id"]) == [people["a"].pk, people["b"].pk]
     assert list(top["events"]) == [24, 19]
@@ -367,19 +367,19 @@ def test_a_change_committed_late_is_found_by_the_periodic_refresh(db, clock):
     make_event(advocate, at=datetime(2026, 9, 1, 10, tzinfo=UTC), mention=False)
     rollups.rollups_refresh()
     params = ReportParams(date(2026, 9, 1), date(2026, 9, 30))
-    assert rollups.advocates_active(params)["events"].sum() == 1
+    assert rollups.rollup_advocates_active(params)["events"].sum() == 1
     # A transaction stamped its event a minute before that refresh started but committed
     # after it had looked. A report's refresh looks only at what was stamped since.
     clock.advance(seconds=30)
     make_event(advocate, at=datetime(2026, 9, 2, 10, tzinfo=UTC), mention=False,
                created_at=clock.now - timedelta(minutes=1))
     rollups.rollups_refresh(needed=rollups.needed_periods(params))
-    assert rollups.advocates_active(params)["events"].sum() == 1
+    assert rollups.rollup_advocates_active(params)["events"].sum() == 1
     # The periodic refresh looks back MARGIN before the previous periodic one.
     from rewards.reports.tasks import report_rollups_refresh
 
     report_rollups_refresh.delay()
-    assert rollups.advocates_active(params)["events"].sum() == 2
+    assert rollups.rollup_advocates_active(params)["events"].sum() == 2
 
 
 def test_a_change_is_recounted_once_new_and_once_settled_not_by_every_refresh(db, clock):
@@ -418,7 +418,7 @@ def test_periods_are_recounted_when_a_report_needs_them_or_by_the_periodic_task(
     report_rollups_refresh.delay()
     assert not ReportDirtyPeriod.objects.exists()
     august = ReportParams(date(2026, 8, 1), date(2026, 8, 31))
-    assert rollups.advocates_active(august)["active_advocates"].tolist() == [1]
+    assert rollups.rollup_advocates_active(august)["active_advocates"].tolist() == [1]
 
 
 def test_periodic_tasks_are_scheduled_on_the_reports_queue():
@@ -464,8 +464,8 @@ def points_ledger(db):
 def test_points_outstanding_from_the_rollup_equal_the_direct_count(points_ledger, as_of):
     rollups.rollups_refresh(rebuild=True)
     # As the report shows them (the databases order '' differently; the frame puts it last).
-    pd.testing.assert_frame_equal(frames.points_outstanding(rollups.points_outstanding(as_of=as_of)),
-                                  frames.points_outstanding(queries.points_outstanding(as_of=as_of)),
+    pd.testing.assert_frame_equal(frames.shape_points_outstanding(rollups.rollup_points_outstanding(as_of=as_of)),
+                                  frames.shape_points_outstanding(queries.count_points_outstanding(as_of=as_of)),
                                   check_exact=True)
 
 
