@@ -415,7 +415,7 @@ def test_a_rollup_period_replayed_after_the_fix_is_recounted_once(admin, client,
     # Until the replay, reports count the set-aside period directly (its rollup is stale).
     ActivePeriodRollup.objects.create(period="month", start=october, platform="sandbox",
                                       active_advocates=7, events=70, reshares=0)
-    frame = rollups.advocates_active(ReportParams(date(2026, 9, 1), date(2026, 11, 30),
+    frame = rollups.rollup_advocates_active(ReportParams(date(2026, 9, 1), date(2026, 11, 30),
                                                   period="month"))
     assert list(frame["events"]) == [1, 1, 1]
     ActivePeriodRollup.objects.filter(period="month", start=october).delete()
