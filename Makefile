@@ -40,7 +40,10 @@ demo: install compilemessages
 	$(BIN)/python manage.py demo_setup --port $(PORT)
 	$(BIN)/python manage.py runserver_demo 0.0.0.0:$(PORT)
 
-## test: the whole suite; uses DATABASE_URL and REDIS_URL when they are set.
+## test: the whole suite; uses DATABASE_URL and REDIS_URL when they are set. Without
+## DATABASE_URL it runs on PostgreSQL at TEST_DATABASE_URL when that accepts a connection
+## (pytest-django creates test_kansha_test beside it), else on SQLite; a line says which.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kansha_test
 test: export DJANGO_DEBUG := $(or $(DJANGO_DEBUG),1)
 test: install compilemessages
 	$(BIN)/python manage.py check
@@ -48,7 +51,8 @@ test: install compilemessages
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy advocates rewards cms
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@url="$$($(BIN)/python tests/database_url.py '$(TEST_DATABASE_URL)')" || exit 1; \
+	  DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -6,13 +6,12 @@ settings, runs it over a locked batch, stores each detection and hands the batch
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from advocates.detection import DetectionInput, Detector, DetectorConfig
@@ -23,7 +22,7 @@ from advocates.services.deadletters import (
     dead_letters_isolate,
 )
 from advocates.services.learning import live_model
-from advocates.sql import is_deadlock
+from advocates.sql import is_deadlock, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -150,31 +149,7 @@ def _mentions_detect_batch(mention_ids: Sequence[int]) -> int:
 
 def _detections_save(mentions: Sequence[Mention], now: datetime) -> None:
     """Store the detection and route columns of locked, just-detected mentions."""
-    if connection.vendor != "postgresql":
-        Mention.objects.bulk_update(
-            mentions,
-            ["detected_at", "detection_label", "detection_intent", "detection_confidence",
-             "detection_reasons", "detection_flags", "detector_version", "language", "route",
-             "skip_reason"],
-        )
-        return
-    # One UPDATE ... FROM a JSON parameter: bulk_update's CASE WHEN per row and column cost
-    # 2.9 ms a mention to build and run for a batch of 300 (bench/load.py, docs/reliability.md
-    # section 8), more than detecting and routing them.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE advocates_mention t SET detected_at = %s, detection_label = c.label, "
-            "detection_intent = c.intent, detection_confidence = c.confidence, "
-            "detection_reasons = c.reasons, detection_flags = c.flags, "
-            "detector_version = c.version, language = c.language, route = c.route, "
-            "skip_reason = c.skip_reason "
-            "FROM jsonb_to_recordset(%s::jsonb) AS c(id bigint, label text, intent text, "
-            "confidence double precision, reasons jsonb, flags jsonb, version text, "
-            "language text, route text, skip_reason text) WHERE t.id = c.id",
-            [now, json.dumps([
-                {"id": m.pk, "label": m.detection_label, "intent": m.detection_intent,
-                 "confidence": m.detection_confidence, "reasons": m.detection_reasons,
-                 "flags": m.detection_flags, "version": m.detector_version,
-                 "language": m.language, "route": m.route, "skip_reason": m.skip_reason}
-                for m in mentions], ensure_ascii=False)],
-        )
+    rows_update(Mention, mentions, ["detected_at", "detection_label", "detection_intent",
+                                    "detection_confidence", "detection_reasons",
+                                    "detection_flags", "detector_version", "language", "route",
+                                    "skip_reason"])

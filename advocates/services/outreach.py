@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -69,7 +69,7 @@ from advocates.services.outreach_states import outreach_transition
 from advocates.services.platforms import brand_account_client
 from advocates.services.templates import reshare_disclosure_render
 from advocates.signals import advocacy_recorded, outreach_ready
-from advocates.sql import copy_instances
+from advocates.sql import copy_instances, instances_insert_new
 
 if TYPE_CHECKING:
     from advocates.actors import Actor
@@ -237,38 +237,10 @@ def outreach_bulk_propose(*, rows: Sequence[Outreach], now: datetime) -> list[Ou
         return []
     for row in rows:
         row.created_at = row.updated_at = now
-    created = _copy_new(rows) if connection.vendor == "postgresql" else None
-    if created is None:
-        Outreach.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        keys = [row.dedupe_key for row in rows]
-        # Rows carrying this batch's timestamp are ours; the others existed already.
-        created = list(Outreach.objects.filter(dedupe_key__in=keys, created_at=now))
-    logs = [OutreachLog(outreach_id=o.pk, action="proposed", at=now,
-                        detail={"reasons": o.reasons}) for o in created]
-    if connection.vendor == "postgresql":
-        copy_instances(OutreachLog, logs)
-    else:
-        OutreachLog.objects.bulk_create(logs, batch_size=500)
+    created = instances_insert_new(Outreach, rows, unique=("dedupe_key",))
+    copy_instances(OutreachLog, [OutreachLog(outreach_id=o.pk, action="proposed", at=now,
+                                              detail={"reasons": o.reasons}) for o in created])
     return created
-
-
-def _copy_new(rows: Sequence[Outreach]) -> list[Outreach] | None:
-    """PostgreSQL: COPY the rows whose dedupe_key is new; None if another transaction stored
-    one of the keys meanwhile (the caller then takes the ORM's ON CONFLICT path)."""
-    first: dict[str, Outreach] = {}
-    for row in rows:
-        first.setdefault(row.dedupe_key, row)
-    stored = set(Outreach.objects.filter(dedupe_key__in=list(first))
-                 .values_list("dedupe_key", flat=True))
-    fresh = [row for key, row in first.items() if key not in stored]
-    try:
-        with transaction.atomic():  # a savepoint: a failed COPY leaves the batch usable
-            copy_instances(Outreach, fresh)
-    except IntegrityError:
-        for row in fresh:
-            row.pk, row._state.adding = None, True
-        return None
-    return fresh
 
 
 # --- deciding -----------------------------------------------------------------------------

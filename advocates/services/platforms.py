@@ -55,7 +55,7 @@ from advocates.services.detection import mentions_detect
 from advocates.services.ingest import mentions_ingest
 from advocates.services.threads import messages_receive
 from advocates.signals import mentions_stored, webhook_batch_due, webhook_stored
-from advocates.sql import is_deadlock, text_storable
+from advocates.sql import insert_ignoring, is_deadlock, text_storable
 
 if TYPE_CHECKING:
     import redis
@@ -452,28 +452,14 @@ def _delivery_insert(*, account: BrandAccount, dedupe_key: str,
                      body: dict[str, Any]) -> int | None:
     """INSERT the delivery unless its dedupe key is stored; its id, or None for a duplicate.
 
-    On PostgreSQL one INSERT ... ON CONFLICT DO NOTHING RETURNING id: outside a transaction it
-    autocommits in one round trip, and a duplicate raises nothing (inside a caller's
-    transaction nothing breaks it either). Elsewhere the ORM, with a savepoint.
+    One INSERT … ON CONFLICT DO NOTHING RETURNING (`insert_ignoring`): outside a transaction
+    it autocommits in one round trip, and a duplicate raises nothing (inside a caller's
+    transaction nothing breaks it either).
     """
-    if connection.vendor == "postgresql":
-        body_field = WebhookDelivery._meta.get_field("body")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO advocates_webhookdelivery (platform, account_id, dedupe_key, body, "
-                "received_at, error) VALUES (%s, %s, %s, %s, %s, '') "
-                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                [account.platform, account.pk, dedupe_key,
-                 body_field.get_db_prep_save(body, connection), timezone.now()])
-            row = cursor.fetchone()
-        return row[0] if row else None
-    try:
-        with transaction.atomic():
-            return WebhookDelivery.objects.create(
-                platform=account.platform, account=account, dedupe_key=dedupe_key,
-                body=body).pk
-    except IntegrityError:
-        return None
+    delivery = WebhookDelivery(platform=account.platform, account=account,
+                               dedupe_key=dedupe_key, body=body, received_at=timezone.now())
+    inserted = insert_ignoring(WebhookDelivery, [delivery], unique=("dedupe_key",))
+    return inserted[0].pk if inserted else None
 
 
 def webhook_batch_schedule() -> bool:

@@ -92,7 +92,7 @@ def _miss_lookups_of(model, monkeypatch):
     batch had stored its rows between that lookup and the insert."""
     from advocates.services import ingest
 
-    real = ingest._rows_by_keys
+    real = ingest.rows_by_keys
 
     def blind(target, keys, first, second, columns):
         if target is model:
@@ -102,7 +102,7 @@ def _miss_lookups_of(model, monkeypatch):
         return real(target, keys, first, second, columns)
 
     blind.calls = 0
-    monkeypatch.setattr(ingest, "_rows_by_keys", blind)
+    monkeypatch.setattr(ingest, "rows_by_keys", blind)
 
 
 def test_a_mention_stored_meanwhile_by_a_concurrent_batch_counts_as_duplicate(monkeypatch):

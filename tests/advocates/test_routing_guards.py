@@ -5,16 +5,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from advocates.detection import Detection
 from advocates.models import (
     BrandAccount,
     ConsentRecord,
     ConsentStatus,
+    DetectorSettings,
     Outreach,
     OutreachKind,
     Route,
     SocialIdentity,
 )
 from advocates.policies import X_RULE
+from advocates.routing import GUARDS, mentions_route
 from advocates.services import advocate_opt_out, outreach_reject
 from tests.advocates.outreach_helpers import (
     default_data,  # noqa: F401
@@ -236,3 +239,23 @@ def test_care_items_are_proposed_to_an_own_account_never():
 def test_an_existing_proposal_keeps_its_key(django_user_model):
     (mention,) = ingest_and_detect([item(1, PRAISE)])
     assert propose(mention=mention) is None  # thank:<id> exists already
+
+
+def test_the_guards_run_in_this_order():
+    assert [name for name, _ in GUARDS] == [
+        "opted_out", "suppressed", "own_account", "care_already_proposed",
+        "answer_already_proposed", "already_thanked", "cooldown", "platform_policy"]
+
+
+def test_a_care_item_is_proposed_once_even_if_routed_again():
+    (mention,) = ingest_and_detect([item(
+        1, "@kanshacoffee I got food poisoning after your sandwich yesterday. Never again.")])
+    assert mention.route == Route.CARE
+    mention = type(mention).objects.select_related("author__advocate").get(pk=mention.pk)
+    detection = Detection(language="en", label="negative", intent="complaint", confidence=0.9,
+                          reasons=("complaint",))
+    mentions_route(mentions=[mention], detections=[detection],
+                   config=DetectorSettings.load().to_config(), now=timezone.now())
+
+    assert (mention.route, mention.skip_reason) == (Route.NONE, "care item already proposed")
+    assert Outreach.objects.filter(mention=mention, kind=OutreachKind.CARE).count() == 1
