@@ -385,6 +385,8 @@ def _load(scale: float) -> dict[str, int]:
     step("fulfilments", PerkFulfilment, {
         "id": np.arange(1, len(perk_idx) + 1), "grant_id": g_ids[perk_idx], "perk_id": 1,
         "status": np.where(rng.random(len(perk_idx)) < 0.3, "granted", "delivered"),
+        # Each voucher is unique (the till looks it up); the default would repeat one value.
+        "voucher": [f"PRK-B{i:09d}" for i in range(len(perk_idx))],
         "created_at": g_created[perk_idx]}, len(perk_idx))
 
     S = int(300_000 * scale)
