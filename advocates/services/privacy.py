@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -141,8 +142,6 @@ def advocate_export(*, advocate_id: int) -> dict[str, Any]:
     for provider in privacy_providers():
         data.update(provider.advocate_export(advocate_ids=ids))
     # Round-trip through the encoder so the caller gets plain JSON types (datetimes as ISO).
-    import json
-
     plain: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     return plain
 
